@@ -1,0 +1,57 @@
+import Shared
+
+/// The two listening sockets the supervisor binds before any child starts.
+public struct PreparedSockets: Sendable {
+    /// The proxy port, inherited by every worker.
+    public let proxy: ListeningSocket
+    /// The admin port, inherited by the admin server.
+    public let admin: ListeningSocket
+}
+
+/// What the supervisor does before starting children: data directory, secrets, migrations, sockets.
+public enum Startup {
+    /// The outcome of preparing.
+    public struct Prepared: Sendable {
+        /// Sockets for the children.
+        public let sockets: PreparedSockets
+        /// The admin token when this start generated it (to be shown once), else nil.
+        public let generatedAdminToken: String?
+    }
+
+    /// Why start-up could not proceed; one line for the operator.
+    public struct Failure: Error, CustomStringConvertible {
+        /// One line for the operator.
+        public let description: String
+    }
+
+    /// Creates the data directory and secrets when missing, migrates the database, binds both ports.
+    public static func prepare(_ configuration: ProxyConfiguration) throws(Failure) -> Prepared {
+        let adminToken: (value: String, created: Bool)
+        do {
+            try SecretMaterial.prepareDataDirectory(configuration)
+            _ = try SecretMaterial.encryptionSecret(for: configuration, create: true)
+            adminToken = try SecretMaterial.adminToken(for: configuration, create: true)
+            _ = try ProxyDatabase.open(at: configuration.paths.database, migrate: true)
+        } catch let error as SecretFile.Failure {
+            throw Failure(description: error.description)
+        } catch {
+            throw Failure(description: "database \(configuration.paths.database): \(error)")
+        }
+        let proxy: ListeningSocket
+        let admin: ListeningSocket
+        do {
+            proxy = try ListeningSocket.bind(configuration.proxyListen)
+        } catch {
+            throw Failure(description: error.description)
+        }
+        do {
+            admin = try ListeningSocket.bind(configuration.adminListen)
+        } catch {
+            proxy.close()
+            throw Failure(description: error.description)
+        }
+        return Prepared(
+            sockets: PreparedSockets(proxy: proxy, admin: admin),
+            generatedAdminToken: adminToken.created ? adminToken.value : nil)
+    }
+}

@@ -1,0 +1,106 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Shared
+import Synchronization
+
+/// Sends usage rows to the stats collector over its Unix socket, reconnecting when it is away.
+///
+/// `record` never blocks a request: rows queue in memory and a single writer task ships them in
+/// batches. While the collector is unreachable rows wait in the queue (up to `capacity`; beyond that the
+/// oldest are dropped and counted). A durable spool and acknowledgements are the usage-pipeline issue's.
+final class UsageSender: Service, Sendable {
+    private let socketPath: String
+    private let capacity: Int
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let doorbell: AsyncStream<Void>
+    private let ring: AsyncStream<Void>.Continuation
+
+    private struct State {
+        var queue: [UsageRow] = []
+        var dropped = 0
+    }
+
+    /// A sender to the collector at `socketPath`.
+    init(socketPath: String, capacity: Int = 100_000, logger: Logger) {
+        self.socketPath = socketPath
+        self.capacity = capacity
+        self.logger = logger
+        (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Queues a row for the collector.
+    func record(_ row: UsageRow) {
+        let dropped = state.withLock { state -> Bool in
+            state.queue.append(row)
+            guard state.queue.count > capacity else { return false }
+            state.queue.removeFirst(state.queue.count - capacity)
+            state.dropped += 1
+            return true
+        }
+        if dropped { logger.warning("usage queue full; oldest row dropped", metadata: ["queue.capacity": "\(capacity)"]) }
+        ring.yield()
+    }
+
+    /// Rows queued and not yet written to the socket.
+    var pending: Int { state.withLock { $0.queue.count } }
+
+    func run() async throws {
+        var connection: (any Channel)?
+        var backoff = Duration.milliseconds(50)
+        await withGracefulShutdownHandler {
+            for await _ in doorbell {
+                await drain(&connection, backoff: &backoff, stopping: false)
+            }
+        } onGracefulShutdown: {
+            self.ring.finish()
+        }
+        // Shutting down: give the remaining rows a last chance, bounded so a missing collector cannot hold us.
+        let deadline = ContinuousClock.now + .seconds(2)
+        while pending > 0 && ContinuousClock.now < deadline {
+            await drain(&connection, backoff: &backoff, stopping: true)
+        }
+        if pending > 0 { logger.warning("usage rows unsent at exit", metadata: ["rows": "\(pending)"]) }
+        try? await connection?.close()
+    }
+
+    /// Writes every queued row; on failure keeps them and waits before the next attempt.
+    private func drain(_ connection: inout (any Channel)?, backoff: inout Duration, stopping: Bool) async {
+        while true {
+            let batch = state.withLock { state -> [UsageRow] in
+                let batch = Array(state.queue.prefix(1000))
+                state.queue.removeFirst(batch.count)
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            do {
+                let channel = try await connected(&connection)
+                var buffer = channel.allocator.buffer(capacity: batch.count * 256)
+                for row in batch { buffer.writeBytes(UsageWire.encode(row)) }
+                try await channel.writeAndFlush(buffer)
+                backoff = .milliseconds(50)
+            } catch {
+                state.withLock { $0.queue.insert(contentsOf: batch, at: 0) }
+                try? await connection?.close()
+                connection = nil
+                logger.debug("stats collector unreachable: \(error)")
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(stopping ? 0.2 : 2))
+                if !stopping { ring.yield() }
+                return
+            }
+        }
+    }
+
+    private func connected(_ connection: inout (any Channel)?) async throws -> any Channel {
+        if let channel = connection, channel.isActive { return channel }
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(1))
+            .connect(unixDomainSocketPath: socketPath)
+            .get()
+        connection = channel
+        return channel
+    }
+}

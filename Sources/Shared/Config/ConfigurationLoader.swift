@@ -1,0 +1,151 @@
+import Foundation
+import Logging
+import NIOCore
+
+/// Resolves a `ProxyConfiguration` from defaults, the optional JSON config file and the environment (highest wins).
+public struct ConfigurationLoader: Sendable {
+    /// The environment to read, usually the process's own.
+    public var environment: [String: String]
+    /// Cores on this machine, for the default worker count.
+    public var cores: Int
+
+    /// A loader over the given environment.
+    public init(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        cores: Int = System.coreCount
+    ) {
+        self.environment = environment
+        self.cores = cores
+    }
+
+    /// Loads and validates every setting; throws the first problem found.
+    public func load() throws(ConfigurationError) -> ProxyConfiguration {
+        var raw: [String: (value: String, source: String)] = [:]
+        if let path = environment[ConfigurationSetting.configFileVariable], !path.isEmpty {
+            for (key, value) in try Self.readFile(path) {
+                guard let setting = ConfigurationSetting.all.first(where: { $0.fileKey == key }) else {
+                    throw .unknownFileKey(path: path, key: key)
+                }
+                raw[setting.environmentName] = (value, "\(path) key \(key)")
+            }
+        }
+        for setting in ConfigurationSetting.all {
+            if let value = environment[setting.environmentName], !value.isEmpty {
+                raw[setting.environmentName] = (value, "environment")
+            }
+        }
+
+        var config = ProxyConfiguration.defaults(cores: cores)
+        func parse<T>(_ name: String, _ convert: (String) -> T?) throws(ConfigurationError) -> T? {
+            guard let (value, source) = raw[name] else { return nil }
+            guard let parsed = convert(value) else {
+                let setting = ConfigurationSetting.named(name)
+                throw .invalidValue(setting: name, value: value, source: source, accepts: setting.accepts)
+            }
+            return parsed
+        }
+        if let v = try parse("OPENAI_API_BASE_URL", UpstreamBaseURL.init(parsing:)) { config.upstreamBaseURL = v }
+        if let v = try parse("KEY_ROTATION_STRATEGY", { RotationStrategy(rawValue: $0.trimmingWhitespace()) }) {
+            config.rotationStrategy = v
+        }
+        if let v = try parse("SECRET_KEY", Self.parseSecret) { config.secretKey = v }
+        if let v = try parse("OPENAI_PROXY_DATA_DIR", Self.parsePath) { config.dataDirectory = v }
+        if let v = try parse("OPENAI_PROXY_LISTEN", ListenAddress.init(parsing:)) { config.proxyListen = v }
+        if let v = try parse("OPENAI_PROXY_ADMIN_LISTEN", ListenAddress.init(parsing:)) { config.adminListen = v }
+        if let v = try parse("OPENAI_PROXY_WORKERS", { Int($0.trimmingWhitespace()).flatMap { (1...64).contains($0) ? $0 : nil } }) {
+            config.workers = v
+        }
+        if let v = try parse("OPENAI_PROXY_ADMIN_TOKEN", Self.parseSecret) { config.adminToken = v }
+        if let v = try parse("OPENAI_PROXY_DRAIN_TIMEOUT", Self.parseDuration) { config.drainTimeout = v }
+        if let v = try parse("OPENAI_PROXY_MAX_BODY_BYTES", Self.parseByteSize) { config.maxBodyBytes = v }
+        if let v = try parse("LOG_LEVEL", Self.parseLogLevel) { config.logLevel = v }
+        if let v = try parse("LOG_FORMAT", { LogFormat(rawValue: $0.trimmingWhitespace().lowercased()) }) {
+            config.logFormat = v
+        }
+        return config
+    }
+
+    /// Reads the JSON config file into setting-key → textual value.
+    static func readFile(_ path: String) throws(ConfigurationError) -> [(String, String)] {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw .unreadableFile(path: path, reason: "no such file or not readable")
+        }
+        let values: [String: FileValue]
+        do {
+            values = try JSONDecoder().decode([String: FileValue].self, from: data)
+        } catch {
+            throw .unreadableFile(path: path, reason: "expected a JSON object whose values are strings or numbers")
+        }
+        let result = values.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value.text) }
+        return result
+    }
+
+    static func parseSecret(_ text: String) -> String? {
+        text.count >= 16 ? text : nil
+    }
+
+    static func parsePath(_ text: String) -> String? {
+        var path = text.trimmingWhitespace()
+        while path.count > 1, path.hasSuffix("/") { path.removeLast() }
+        return path.isEmpty || path.contains("\0") ? nil : path
+    }
+
+    /// `20`, `20s`, `1.5s`, `1500ms`, `2m` → a duration from 1 ms to 3600 s.
+    static func parseDuration(_ text: String) -> Duration? {
+        let text = text.trimmingWhitespace().lowercased()
+        let (number, scale): (Substring, Double) =
+            if text.hasSuffix("ms") { (text.dropLast(2), 0.001) }
+            else if text.hasSuffix("s") { (text.dropLast(), 1) }
+            else if text.hasSuffix("m") { (text.dropLast(), 60) }
+            else { (Substring(text), 1) }
+        guard let value = Double(number.trimmingWhitespace()), value.isFinite else { return nil }
+        let seconds = value * scale
+        guard seconds >= 0.001, seconds <= 3600 else { return nil }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    /// `1048576`, `512KiB`, `32MiB`, `1G` … → bytes from 1 KiB to 2 GiB.
+    static func parseByteSize(_ text: String) -> Int? {
+        let text = text.trimmingWhitespace()
+        let units: [(String, Int)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30),
+            ("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30),
+            ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("B", 1),
+        ]
+        var digits = Substring(text)
+        var multiplier = 1
+        for (suffix, factor) in units where text.uppercased().hasSuffix(suffix.uppercased()) {
+            digits = text.dropLast(suffix.count)
+            multiplier = factor
+            break
+        }
+        guard let value = Int(digits.trimmingWhitespace()) else { return nil }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        guard !overflow, bytes >= 1024, bytes <= 2 << 30 else { return nil }
+        return bytes
+    }
+
+    static func parseLogLevel(_ text: String) -> Logger.Level? {
+        let text = text.trimmingWhitespace().lowercased()
+        return text == "warn" ? .warning : Logger.Level(rawValue: text)
+    }
+}
+
+/// A config-file value: settings are strings or numbers, read the same way as their environment variables.
+private struct FileValue: Decodable {
+    let text: String
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let string = try? container.decode(String.self) {
+            text = string
+        } else if let integer = try? container.decode(Int.self) {
+            text = String(integer)
+        } else {
+            text = String(try container.decode(Double.self))
+        }
+    }
+}

@@ -1,0 +1,76 @@
+/// One documented setting: its environment variable, its config-file key, its default and what it accepts.
+public struct ConfigurationSetting: Sendable {
+    /// The environment variable, such as `OPENAI_PROXY_WORKERS`.
+    public let environmentName: String
+    /// The key in the JSON config file, such as `workers`.
+    public let fileKey: String
+    /// The default, as shown to people.
+    public let defaultValue: String
+    /// What values are accepted, as shown in errors and `--help`.
+    public let accepts: String
+    /// One line saying what the setting does.
+    public let summary: String
+
+    /// The environment variable naming the optional JSON config file.
+    public static let configFileVariable = "OPENAI_PROXY_CONFIG"
+
+    /// Every setting, in the order `--help` and the README list them.
+    public static let all: [ConfigurationSetting] = [
+        .init(
+            environmentName: "OPENAI_API_BASE_URL", fileKey: "upstream_base_url",
+            defaultValue: "https://api.openai.com/v1", accepts: "an http:// or https:// URL without query",
+            summary: "upstream every /v1 request is forwarded to"),
+        .init(
+            environmentName: "KEY_ROTATION_STRATEGY", fileKey: "key_rotation_strategy",
+            defaultValue: "round_robin", accepts: "round_robin, random or least_used",
+            summary: "how an upstream key is picked"),
+        .init(
+            environmentName: "SECRET_KEY", fileKey: "secret_key",
+            defaultValue: "generated into DATA_DIR/secret.key", accepts: "at least 16 characters",
+            summary: "encrypts upstream keys at rest (AES-GCM)"),
+        .init(
+            environmentName: "OPENAI_PROXY_DATA_DIR", fileKey: "data_dir",
+            defaultValue: "./data", accepts: "a directory path",
+            summary: "database, secrets, stats socket"),
+        .init(
+            environmentName: "OPENAI_PROXY_LISTEN", fileKey: "listen",
+            defaultValue: "0.0.0.0:8000", accepts: "host:port",
+            summary: "address of the OpenAI-compatible proxy"),
+        .init(
+            environmentName: "OPENAI_PROXY_ADMIN_LISTEN", fileKey: "admin_listen",
+            defaultValue: "127.0.0.1:5000", accepts: "host:port",
+            summary: "address of the admin API"),
+        .init(
+            environmentName: "OPENAI_PROXY_WORKERS", fileKey: "workers",
+            defaultValue: "number of cores", accepts: "an integer from 1 to 64",
+            summary: "proxy worker processes"),
+        .init(
+            environmentName: "OPENAI_PROXY_ADMIN_TOKEN", fileKey: "admin_token",
+            defaultValue: "generated into DATA_DIR/admin.token", accepts: "at least 16 characters",
+            summary: "bearer token for the admin API"),
+        .init(
+            environmentName: "OPENAI_PROXY_DRAIN_TIMEOUT", fileKey: "drain_timeout",
+            defaultValue: "20s", accepts: "seconds such as 20, 20s or 1500ms, up to 3600s",
+            summary: "how long in-flight requests may finish after SIGTERM"),
+        .init(
+            environmentName: "OPENAI_PROXY_MAX_BODY_BYTES", fileKey: "max_body_bytes",
+            defaultValue: "32MiB", accepts: "bytes such as 1048576, 512KiB or 32MiB, from 1KiB to 2GiB",
+            summary: "largest request body accepted (413 beyond)"),
+        .init(
+            environmentName: "LOG_LEVEL", fileKey: "log_level",
+            defaultValue: "info", accepts: "trace, debug, info, notice, warning, error or critical",
+            summary: "minimum level logged"),
+        .init(
+            environmentName: "LOG_FORMAT", fileKey: "log_format",
+            defaultValue: "text", accepts: "text or json",
+            summary: "log line format"),
+    ]
+
+    /// The setting with this environment variable.
+    public static func named(_ environmentName: String) -> ConfigurationSetting {
+        guard let setting = all.first(where: { $0.environmentName == environmentName }) else {
+            preconditionFailure("unknown setting \(environmentName)")
+        }
+        return setting
+    }
+}

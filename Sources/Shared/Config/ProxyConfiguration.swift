@@ -1,0 +1,80 @@
+import Logging
+import NIOCore
+
+/// Everything one `openai-proxy` process needs to know, resolved from defaults, the config file and the environment.
+public struct ProxyConfiguration: Sendable, Equatable {
+    /// Where requests are forwarded: `OPENAI_API_BASE_URL`, default `https://api.openai.com/v1`.
+    public var upstreamBaseURL: UpstreamBaseURL
+    /// How a key is picked for a request: `KEY_ROTATION_STRATEGY`, default `round_robin`.
+    public var rotationStrategy: RotationStrategy
+    /// Secret that encrypts upstream keys at rest: `SECRET_KEY`; when nil, `DATA_DIR/secret.key` is used (generated once).
+    public var secretKey: String?
+    /// Directory holding the database, secrets, the stats socket and spools: `OPENAI_PROXY_DATA_DIR`, default `./data`.
+    public var dataDirectory: String
+    /// Address of the OpenAI-compatible proxy: `OPENAI_PROXY_LISTEN`, default `0.0.0.0:8000`.
+    public var proxyListen: ListenAddress
+    /// Address of the admin API and console: `OPENAI_PROXY_ADMIN_LISTEN`, default `127.0.0.1:5000`.
+    public var adminListen: ListenAddress
+    /// Number of proxy worker processes: `OPENAI_PROXY_WORKERS`, default the number of cores.
+    public var workers: Int
+    /// Admin bearer token: `OPENAI_PROXY_ADMIN_TOKEN`; when nil, `DATA_DIR/admin.token` is used (generated at first start).
+    public var adminToken: String?
+    /// How long in-flight requests may run after SIGTERM: `OPENAI_PROXY_DRAIN_TIMEOUT`, default 20 s.
+    public var drainTimeout: Duration
+    /// Largest request body accepted: `OPENAI_PROXY_MAX_BODY_BYTES`, default 32 MiB.
+    public var maxBodyBytes: Int
+    /// Minimum level logged: `LOG_LEVEL`, default `info`.
+    public var logLevel: Logger.Level
+    /// Log line format: `LOG_FORMAT`, `text` or `json`, default `text`.
+    public var logFormat: LogFormat
+
+    /// The configuration every setting falls back to.
+    public static func defaults(cores: Int = System.coreCount) -> ProxyConfiguration {
+        ProxyConfiguration(
+            upstreamBaseURL: UpstreamBaseURL.openAI,
+            rotationStrategy: .roundRobin,
+            secretKey: nil,
+            dataDirectory: "./data",
+            proxyListen: ListenAddress(host: "0.0.0.0", port: 8000),
+            adminListen: ListenAddress(host: "127.0.0.1", port: 5000),
+            workers: max(1, cores),
+            adminToken: nil,
+            drainTimeout: .seconds(20),
+            maxBodyBytes: 32 * 1024 * 1024,
+            logLevel: .info,
+            logFormat: .text
+        )
+    }
+}
+
+extension ProxyConfiguration {
+    /// The files and sockets under the data directory.
+    public var paths: DataPaths { DataPaths(directory: dataDirectory) }
+}
+
+/// The files `openai-proxy` keeps in its data directory.
+public struct DataPaths: Sendable, Equatable {
+    /// The data directory itself.
+    public let directory: String
+    /// The SQLite database shared by every process.
+    public var database: String { directory + "/openai_proxy.db" }
+    /// The generated encryption secret (mode 0600) used when `SECRET_KEY` is unset.
+    public var secretKey: String { directory + "/secret.key" }
+    /// The generated admin token (mode 0600) used when `OPENAI_PROXY_ADMIN_TOKEN` is unset.
+    public var adminToken: String { directory + "/admin.token" }
+    /// The Unix socket the stats collector listens on.
+    public var statsSocket: String { directory + "/stats.sock" }
+
+    /// Paths under `directory`.
+    public init(directory: String) {
+        self.directory = directory
+    }
+}
+
+/// Log line formats.
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// Human-readable lines.
+    case text
+    /// One JSON object per line.
+    case json
+}

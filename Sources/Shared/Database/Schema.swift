@@ -1,0 +1,168 @@
+import GRDB
+
+/// The database schema, as an ordered list of migrations; the supervisor and the CLI run them, workers only check them.
+public enum Schema {
+    /// Every migration, oldest first. Never edit a shipped migration: add a new one.
+    public static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: keys, tokens, models, rotation, usage") { db in
+            try createVersion1(db)
+        }
+        return migrator
+    }
+
+    private static func createVersion1(_ db: Database) throws {
+        // Upstream keys. `key_value` holds the AES-GCM sealed value, never the plaintext;
+        // `key_fingerprint` (SHA-256 of the plaintext) finds duplicates without decrypting.
+        try db.execute(
+            sql: """
+                CREATE TABLE keys (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL,
+                    key_value TEXT NOT NULL,
+                    key_fingerprint TEXT NOT NULL UNIQUE,
+                    key_hint TEXT NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'active',
+                    status_reason TEXT,
+                    pick_count INTEGER NOT NULL DEFAULT 0,
+                    usage_count INTEGER NOT NULL DEFAULT 0,
+                    success_count INTEGER NOT NULL DEFAULT 0,
+                    failure_count INTEGER NOT NULL DEFAULT 0,
+                    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+                    completion_tokens INTEGER NOT NULL DEFAULT 0,
+                    last_used DATETIME,
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL
+                );
+
+                -- One row: the shared round-robin position, advanced with UPDATE … RETURNING.
+                CREATE TABLE rotation_cursor (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    position INTEGER NOT NULL
+                );
+                INSERT INTO rotation_cursor (id, position) VALUES (1, 0);
+
+                -- One row: bumped by triggers whenever keys, tokens or models change, so workers
+                -- reload their in-memory snapshot only when something they route on moved.
+                CREATE TABLE pool_generation (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    generation INTEGER NOT NULL
+                );
+                INSERT INTO pool_generation (id, generation) VALUES (1, 0);
+
+                CREATE TABLE models (
+                    model_name TEXT PRIMARY KEY NOT NULL,
+                    description TEXT NOT NULL DEFAULT '',
+                    capabilities TEXT NOT NULL DEFAULT '',
+                    enabled INTEGER NOT NULL DEFAULT 1,
+                    source TEXT NOT NULL DEFAULT 'manual',
+                    created_at DATETIME NOT NULL,
+                    updated_at DATETIME NOT NULL
+                );
+
+                -- Client tokens are stored as SHA-256 hashes; the value is shown once, at creation.
+                CREATE TABLE client_tokens (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL,
+                    token_hash TEXT NOT NULL UNIQUE,
+                    token_hint TEXT NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'active',
+                    request_count INTEGER NOT NULL DEFAULT 0,
+                    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+                    completion_tokens INTEGER NOT NULL DEFAULT 0,
+                    last_used DATETIME,
+                    created_at DATETIME NOT NULL,
+                    revoked_at DATETIME
+                );
+
+                -- The request log: one row per proxied request, idempotent on request_id.
+                CREATE TABLE usage_log (
+                    id INTEGER PRIMARY KEY,
+                    request_id TEXT NOT NULL UNIQUE,
+                    ts INTEGER NOT NULL,
+                    worker INTEGER NOT NULL,
+                    key_id INTEGER,
+                    token_id INTEGER,
+                    model TEXT,
+                    method TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    latency_ms REAL NOT NULL,
+                    ttfb_ms REAL,
+                    streamed INTEGER NOT NULL DEFAULT 0,
+                    prompt_tokens INTEGER,
+                    completion_tokens INTEGER,
+                    total_tokens INTEGER,
+                    error TEXT
+                );
+                CREATE INDEX usage_log_ts ON usage_log (ts);
+                CREATE INDEX usage_log_key_ts ON usage_log (key_id, ts);
+
+                -- Hourly aggregates per key × model × client token (0 / '' when unknown); kept after the log is pruned.
+                CREATE TABLE usage_hourly (
+                    hour INTEGER NOT NULL,
+                    key_id INTEGER NOT NULL,
+                    model TEXT NOT NULL,
+                    token_id INTEGER NOT NULL,
+                    requests INTEGER NOT NULL DEFAULT 0,
+                    successes INTEGER NOT NULL DEFAULT 0,
+                    failures INTEGER NOT NULL DEFAULT 0,
+                    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+                    completion_tokens INTEGER NOT NULL DEFAULT 0,
+                    latency_ms_sum REAL NOT NULL DEFAULT 0,
+                    ttfb_ms_sum REAL NOT NULL DEFAULT 0,
+                    PRIMARY KEY (hour, key_id, model, token_id)
+                ) WITHOUT ROWID;
+
+                -- The seed's per key × model counters.
+                CREATE TABLE usage_stats (
+                    key_id INTEGER NOT NULL,
+                    model TEXT NOT NULL,
+                    usage_count INTEGER NOT NULL DEFAULT 0,
+                    last_used DATETIME,
+                    PRIMARY KEY (key_id, model)
+                );
+
+                CREATE TABLE chat_history (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    key_id INTEGER,
+                    model TEXT,
+                    request TEXT,
+                    response TEXT,
+                    timestamp DATETIME NOT NULL
+                );
+                CREATE INDEX chat_history_timestamp ON chat_history (timestamp);
+                """)
+
+        let bump = "UPDATE pool_generation SET generation = generation + 1 WHERE id = 1;"
+        let watched: [(table: String, columns: String)] = [
+            ("keys", "name, key_value, status"),
+            ("client_tokens", "name, token_hash, status"),
+            ("models", "model_name, enabled"),
+        ]
+        for (table, columns) in watched {
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER \(table)_generation_insert AFTER INSERT ON \(table) BEGIN \(bump) END;
+                    CREATE TRIGGER \(table)_generation_delete AFTER DELETE ON \(table) BEGIN \(bump) END;
+                    CREATE TRIGGER \(table)_generation_update AFTER UPDATE OF \(columns) ON \(table) BEGIN \(bump) END;
+                    """)
+        }
+
+        // least_used: a key entering rotation starts level with the least used active key, so it does
+        // not take all traffic until its count catches up.
+        let levelPickCount = """
+            UPDATE keys SET pick_count = (
+                SELECT COALESCE(MIN(pick_count), 0) FROM keys WHERE status = 'active' AND id <> NEW.id
+            ) WHERE id = NEW.id;
+            """
+        try db.execute(
+            sql: """
+                CREATE TRIGGER keys_level_on_insert AFTER INSERT ON keys WHEN NEW.status = 'active'
+                BEGIN \(levelPickCount) END;
+                CREATE TRIGGER keys_level_on_activate AFTER UPDATE OF status ON keys
+                WHEN NEW.status = 'active' AND OLD.status <> 'active'
+                BEGIN \(levelPickCount) END;
+                """)
+    }
+}

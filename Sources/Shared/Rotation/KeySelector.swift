@@ -1,0 +1,62 @@
+import GRDB
+
+/// An upstream key a worker can route to: its id, hint, and plaintext value (held only in memory).
+public struct RoutableKey: Sendable, Equatable {
+    /// Row id in `keys`.
+    public let id: Int64
+    /// Masked value, safe to log.
+    public let hint: String
+    /// The plaintext value sent upstream; never logged.
+    public let value: String
+
+    /// A key from its parts.
+    public init(id: Int64, hint: String, value: String) {
+        self.id = id
+        self.hint = hint
+        self.value = value
+    }
+}
+
+/// Picks the upstream key for a request with the configured strategy, shared across every worker.
+public struct KeySelector: Sendable {
+    /// The strategy in force.
+    public let strategy: RotationStrategy
+    private let database: ProxyDatabase
+    private let lease: PositionLease
+
+    /// A selector over the shared database.
+    public init(strategy: RotationStrategy, database: ProxyDatabase, lease: PositionLease? = nil) {
+        self.strategy = strategy
+        self.database = database
+        self.lease = lease ?? PositionLease(cursor: RotationCursor(database: database))
+    }
+
+    /// One key from `candidates` (sorted by id), or nil when there are none.
+    public func pick(from candidates: [RoutableKey]) async throws -> RoutableKey? {
+        guard !candidates.isEmpty else { return nil }
+        if candidates.count == 1 { return candidates[0] }
+        switch strategy {
+        case .random:
+            return candidates.randomElement()
+        case .roundRobin:
+            let position = try await lease.next(keyCount: candidates.count)
+            return candidates[Int(position % Int64(candidates.count))]
+        case .leastUsed:
+            let ids = "[" + candidates.map { String($0.id) }.joined(separator: ",") + "]"
+            let chosen = try await database.pool.write { db in
+                try Int64.fetchOne(
+                    db,
+                    sql: """
+                        UPDATE keys SET pick_count = pick_count + 1
+                        WHERE id = (
+                            SELECT id FROM keys WHERE id IN (SELECT value FROM json_each(?))
+                            ORDER BY pick_count, id LIMIT 1)
+                        RETURNING id
+                        """,
+                    arguments: [ids])
+            }
+            // A key the snapshot lists may have just been deleted; any candidate is then fine.
+            return candidates.first { $0.id == chosen } ?? candidates[0]
+        }
+    }
+}

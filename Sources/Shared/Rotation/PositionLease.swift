@@ -1,0 +1,102 @@
+import Synchronization
+
+/// A worker's supply of round-robin positions, leased from the shared cursor in blocks sized to its request rate.
+///
+/// Light traffic leases one position per request, so keys are used in strict turn across workers. Heavy traffic
+/// leases blocks that are a multiple of the key count, so a fully used block gives every key the same share and
+/// a partly used one at most one extra use per key; the cursor write then happens about `leasesPerSecond`
+/// times a second instead of once per request. A block is prefetched before the last one runs out.
+public final class PositionLease: Sendable {
+    private let cursor: RotationCursor
+    private let leasesPerSecond: Double
+    private let maximumBlock: Int
+    private let state = Mutex(State())
+
+    private struct State {
+        var blocks: [Range<Int64>] = []
+        var prefetching = false
+        var windowStart = ContinuousClock.now
+        var windowPicks = 0
+        var rate: Double = 0
+
+        mutating func pop() -> Int64? {
+            while let first = blocks.first {
+                if first.isEmpty {
+                    blocks.removeFirst()
+                    continue
+                }
+                blocks[0] = (first.lowerBound + 1)..<first.upperBound
+                return first.lowerBound
+            }
+            return nil
+        }
+
+        var remaining: Int64 { blocks.reduce(0) { $0 + Int64($1.count) } }
+
+        mutating func recordPick(at now: ContinuousClock.Instant) {
+            windowPicks += 1
+            let elapsed = now - windowStart
+            if elapsed >= .milliseconds(250) {
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                rate = Double(windowPicks) / seconds
+                windowPicks = 0
+                windowStart = now
+            }
+        }
+    }
+
+    /// A lease over `cursor` aiming at about `leasesPerSecond` cursor writes a second under load.
+    public init(cursor: RotationCursor, leasesPerSecond: Double = 20, maximumBlock: Int = 4096) {
+        self.cursor = cursor
+        self.leasesPerSecond = leasesPerSecond
+        self.maximumBlock = maximumBlock
+    }
+
+    /// The block size for the current rate: 1 when light, else a multiple of `keyCount`.
+    static func blockSize(rate: Double, keyCount: Int, leasesPerSecond: Double, maximum: Int) -> Int {
+        let wanted = Int(rate / leasesPerSecond)
+        guard wanted > 1, keyCount > 0 else { return 1 }
+        let rounded = ((wanted + keyCount - 1) / keyCount) * keyCount
+        return min(rounded, max(keyCount, (maximum / keyCount) * keyCount))
+    }
+
+    /// The next position for this worker; `keyCount` sizes blocks so they divide evenly among keys.
+    public func next(keyCount: Int) async throws -> Int64 {
+        enum Step {
+            case position(Int64, prefetch: Int?)
+            case lease(Int)
+        }
+        let step = state.withLock { state -> Step in
+            state.recordPick(at: .now)
+            let size = Self.blockSize(
+                rate: state.rate, keyCount: keyCount, leasesPerSecond: leasesPerSecond, maximum: maximumBlock)
+            guard let position = state.pop() else { return .lease(size) }
+            if size > 1, !state.prefetching, state.remaining < Int64(size / 2 + 1) {
+                state.prefetching = true
+                return .position(position, prefetch: size)
+            }
+            return .position(position, prefetch: nil)
+        }
+        switch step {
+        case .position(let position, let prefetch):
+            if let prefetch { startPrefetch(prefetch) }
+            return position
+        case .lease(let size):
+            let block = try await cursor.lease(size)
+            return state.withLock { state in
+                state.blocks.append(block)
+                return state.pop()!
+            }
+        }
+    }
+
+    private func startPrefetch(_ size: Int) {
+        Task {
+            let block = try? await cursor.lease(size)
+            state.withLock { state in
+                if let block { state.blocks.append(block) }
+                state.prefetching = false
+            }
+        }
+    }
+}

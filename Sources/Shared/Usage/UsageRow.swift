@@ -1,0 +1,86 @@
+import Foundation
+
+/// What one proxied request did, sent by a worker to the stats collector and stored in `usage_log`.
+public struct UsageRow: Codable, Sendable, Equatable {
+    /// Unique per request; the collector stores a row once however often it is sent.
+    public var requestID: String
+    /// When the request arrived, in Unix milliseconds.
+    public var timestamp: Int64
+    /// Index of the worker that served it.
+    public var worker: Int
+    /// The upstream key used, when one was picked.
+    public var keyID: Int64?
+    /// The client token presented, when it was valid.
+    public var tokenID: Int64?
+    /// The `model` of the request body, when it had one.
+    public var model: String?
+    /// HTTP method.
+    public var method: String
+    /// Request path, without the query.
+    public var path: String
+    /// Status sent to the client.
+    public var status: Int
+    /// Milliseconds from arrival to the last byte sent.
+    public var latencyMs: Double
+    /// Milliseconds from arrival to the response head, when one was sent.
+    public var ttfbMs: Double?
+    /// Whether the answer was an event stream.
+    public var streamed: Bool
+    /// Prompt tokens from the upstream's `usage`, when present.
+    public var promptTokens: Int?
+    /// Completion tokens from the upstream's `usage`, when present.
+    public var completionTokens: Int?
+    /// Total tokens from the upstream's `usage`, when present.
+    public var totalTokens: Int?
+    /// Short error code when the request failed inside the proxy.
+    public var error: String?
+
+    enum CodingKeys: String, CodingKey {
+        case requestID = "id", timestamp = "ts", worker, keyID = "key", tokenID = "token", model, method, path
+        case status, latencyMs = "ms", ttfbMs = "ttfb", streamed, promptTokens = "pt", completionTokens = "ct"
+        case totalTokens = "tt", error
+    }
+
+    /// A row with every field given.
+    public init(
+        requestID: String, timestamp: Int64, worker: Int, keyID: Int64?, tokenID: Int64?, model: String?,
+        method: String, path: String, status: Int, latencyMs: Double, ttfbMs: Double?, streamed: Bool,
+        promptTokens: Int?, completionTokens: Int?, totalTokens: Int?, error: String?
+    ) {
+        self.requestID = requestID
+        self.timestamp = timestamp
+        self.worker = worker
+        self.keyID = keyID
+        self.tokenID = tokenID
+        self.model = model
+        self.method = method
+        self.path = path
+        self.status = status
+        self.latencyMs = latencyMs
+        self.ttfbMs = ttfbMs
+        self.streamed = streamed
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.totalTokens = totalTokens
+        self.error = error
+    }
+}
+
+/// The stats-socket framing: each row is one line of JSON ending in `\n` (JSON text never contains a raw newline).
+public enum UsageWire {
+    /// Largest line the collector accepts.
+    public static let maximumLineBytes = 64 * 1024
+
+    /// `row` as one newline-terminated line.
+    public static func encode(_ row: UsageRow) -> [UInt8] {
+        // Encoding a struct of strings and numbers cannot fail.
+        var bytes = [UInt8](try! JSONEncoder().encode(row))
+        bytes.append(UInt8(ascii: "\n"))
+        return bytes
+    }
+
+    /// The row in one line (without its newline), or nil when it is not a valid row.
+    public static func decode(_ line: some Collection<UInt8>) -> UsageRow? {
+        try? JSONDecoder().decode(UsageRow.self, from: Data(line))
+    }
+}

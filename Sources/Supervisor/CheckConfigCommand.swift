@@ -1,0 +1,29 @@
+import ArgumentParser
+import Shared
+
+/// `openai-proxy check-config`: validates the configuration and prints what is in force.
+struct CheckConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate the configuration and print the resolved settings (secrets masked); exit 2 when invalid.")
+
+    func run() async throws {
+        let c = try CommandSupport.loadConfiguration()
+        let values: [(String, String)] = [
+            ("OPENAI_API_BASE_URL", c.upstreamBaseURL.description),
+            ("KEY_ROTATION_STRATEGY", c.rotationStrategy.rawValue),
+            ("SECRET_KEY", c.secretKey.map(SecretDigest.hint) ?? "(from \(c.paths.secretKey))"),
+            ("OPENAI_PROXY_DATA_DIR", c.dataDirectory),
+            ("OPENAI_PROXY_LISTEN", c.proxyListen.description),
+            ("OPENAI_PROXY_ADMIN_LISTEN", c.adminListen.description),
+            ("OPENAI_PROXY_WORKERS", String(c.workers)),
+            ("OPENAI_PROXY_ADMIN_TOKEN", c.adminToken.map(SecretDigest.hint) ?? "(from \(c.paths.adminToken))"),
+            ("OPENAI_PROXY_DRAIN_TIMEOUT", "\(c.drainTimeout)"),
+            ("OPENAI_PROXY_MAX_BODY_BYTES", String(c.maxBodyBytes)),
+            ("LOG_LEVEL", c.logLevel.rawValue),
+            ("LOG_FORMAT", c.logFormat.rawValue),
+        ]
+        print(CommandSupport.table(["SETTING", "VALUE"], values.map { [$0.0, $0.1] }))
+        print("configuration OK")
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Shared
+
+/// What every command shares: loading the configuration, opening the database, reporting errors in one line.
+enum CommandSupport {
+    /// The configuration, or exit 2 with one line naming the bad setting.
+    static func loadConfiguration() throws -> ProxyConfiguration {
+        do {
+            return try ConfigurationLoader().load()
+        } catch {
+            printError(error.description)
+            throw ExitCode(2)
+        }
+    }
+
+    /// Opens the database for a management command, creating and migrating it when missing.
+    static func openDatabase(_ configuration: ProxyConfiguration) throws -> ProxyDatabase {
+        do {
+            try SecretMaterial.prepareDataDirectory(configuration)
+            return try ProxyDatabase.open(at: configuration.paths.database, migrate: true)
+        } catch {
+            printError("\(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// The key store, creating the encryption secret when missing.
+    static func keyStore(_ configuration: ProxyConfiguration) throws -> KeyStore {
+        let database = try openDatabase(configuration)
+        do {
+            let secret = try SecretMaterial.encryptionSecret(for: configuration, create: true)
+            return KeyStore(database: database, box: SecretBox(secret: secret))
+        } catch {
+            printError("\(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// Runs `body`; a failure becomes one line on stderr and exit code 1.
+    static func reporting<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            printError("\(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// A line on stdout, written at once (not held in stdio's buffer when stdout is a pipe).
+    static func printLine(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    /// `openai-proxy: <message>` on stderr.
+    static func printError(_ message: String) {
+        FileHandle.standardError.write(Data("openai-proxy: \(message)\n".utf8))
+    }
+
+    /// Aligned columns for list commands.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    /// A timestamp for tables, or `-`.
+    static func format(_ date: Date?) -> String {
+        guard let date else { return "-" }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}

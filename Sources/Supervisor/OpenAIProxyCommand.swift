@@ -1,0 +1,31 @@
+import ArgumentParser
+import Shared
+
+/// `openai-proxy`: the one binary — the supervisor (`serve`), the management commands, and the child roles.
+@main
+struct OpenAIProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "openai-proxy",
+        abstract: "A self-hosted OpenAI gateway sharing a pool of upstream API keys behind one endpoint.",
+        discussion: settingsHelp,
+        subcommands: [
+            ServeCommand.self, KeysCommand.self, TokensCommand.self, CheckConfigCommand.self,
+            WorkerRoleCommand.self, AdminRoleCommand.self, CollectorRoleCommand.self,
+        ],
+        defaultSubcommand: ServeCommand.self
+    )
+
+    /// The settings table shown by `--help`, from the same list the loader reads.
+    static var settingsHelp: String {
+        var lines = [
+            "Settings come from the environment, or from a JSON file named by \(ConfigurationSetting.configFileVariable)",
+            "(keys in brackets); the environment wins. A bad value stops start-up with exit code 2.",
+            "",
+        ]
+        for setting in ConfigurationSetting.all {
+            lines.append("  \(setting.environmentName) [\(setting.fileKey)]")
+            lines.append("      \(setting.summary); default \(setting.defaultValue); accepts \(setting.accepts)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ProcessSupervisor
+import ServiceLifecycle
+import Shared
+
+/// `openai-proxy serve`: prepares the data directory and ports, then supervises every child process.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the gateway: stats collector, admin server and proxy workers (the default command).",
+        discussion: """
+            Signals: SIGTERM/SIGINT drain in-flight requests (OPENAI_PROXY_DRAIN_TIMEOUT), then stop; \
+            SIGHUP re-reads the configuration and replaces workers one at a time without refusing connections.
+            """
+    )
+
+    func run() async throws {
+        let configuration = try CommandSupport.loadConfiguration()
+        LogLineHandler.bootstrap(role: "supervisor", format: configuration.logFormat, level: configuration.logLevel)
+        let prepared: Startup.Prepared
+        do {
+            prepared = try Startup.prepare(configuration)
+        } catch {
+            CommandSupport.printError(error.description)
+            throw ExitCode.failure
+        }
+        if let token = prepared.generatedAdminToken {
+            CommandSupport.printLine("Admin token (shown once; saved in \(configuration.paths.adminToken)):\n\(token)")
+        }
+        let logger = Logger(label: "openai-proxy")
+        let supervisor = Supervisor(
+            configuration: configuration, sockets: prepared.sockets, executable: Self.executablePath(),
+            environment: ProcessInfo.processInfo.environment,
+            reloadConfiguration: { try ConfigurationLoader().load() }, logger: logger,
+            onReady: { summary in
+                CommandSupport.printLine("openai-proxy ready: \(summary)")
+            })
+        let group = ServiceGroup(
+            configuration: .init(services: [supervisor], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            CommandSupport.printError("\(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// This binary's own path, to re-execute it for each child role.
+    static func executablePath() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
