@@ -5,7 +5,8 @@ let package = Package(
     name: "openai-proxy",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "openai-proxy", targets: ["Supervisor"])
+        .executable(name: "openai-proxy", targets: ["Supervisor"]),
+        .executable(name: "cursor-bench", targets: ["CursorBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -94,6 +95,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .executableTarget(
+            name: "CursorBench",
+            dependencies: ["Shared"],
+            path: "Sources/CursorBench"
         ),
         .testTarget(
             name: "OpenAIProxyTests",

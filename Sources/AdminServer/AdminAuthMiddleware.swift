@@ -6,7 +6,9 @@ import Shared
 struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let adminToken: String
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    )
         async throws -> Response
     {
         let header = request.headers[.authorization] ?? ""
@@ -17,7 +19,8 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
             throw ErrorResponse(
                 .unauthorized,
                 ErrorBody(
-                    message: header.isEmpty ? "Admin token required: send 'Authorization: Bearer <admin token>'."
+                    message: header.isEmpty
+                        ? "Admin token required: send 'Authorization: Bearer <admin token>'."
                         : "Incorrect admin token.",
                     type: "authentication_error", code: "invalid_admin_token"),
                 headers: [.wwwAuthenticate: "Bearer"])

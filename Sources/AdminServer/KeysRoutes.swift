@@ -11,32 +11,39 @@ struct KeysRoutes {
         let id: Int64
         let name: String
         /// Masked, never the value.
-        let key_value: String
+        let keyValue: String
         let status: String
-        let status_reason: String?
-        let usage_count: Int64
-        let success_count: Int64
-        let failure_count: Int64
-        let prompt_tokens: Int64
-        let completion_tokens: Int64
-        let last_used: Date?
-        let created_at: Date
-        let updated_at: Date
+        let statusReason: String?
+        let usageCount: Int64
+        let successCount: Int64
+        let failureCount: Int64
+        let promptTokens: Int64
+        let completionTokens: Int64
+        let lastUsed: Date?
+        let createdAt: Date
+        let updatedAt: Date
+
+        enum CodingKeys: String, CodingKey {
+            case id, name, status, keyValue = "key_value", statusReason = "status_reason", usageCount = "usage_count"
+            case successCount = "success_count", failureCount = "failure_count", promptTokens = "prompt_tokens"
+            case completionTokens = "completion_tokens", lastUsed = "last_used", createdAt = "created_at"
+            case updatedAt = "updated_at"
+        }
 
         init(_ key: UpstreamKey) {
             id = key.id ?? 0
             name = key.name
-            key_value = key.hint
+            keyValue = key.hint
             status = key.status.rawValue
-            status_reason = key.statusReason
-            usage_count = key.usageCount
-            success_count = key.successCount
-            failure_count = key.failureCount
-            prompt_tokens = key.promptTokens
-            completion_tokens = key.completionTokens
-            last_used = key.lastUsed
-            created_at = key.createdAt
-            updated_at = key.updatedAt
+            statusReason = key.statusReason
+            usageCount = key.usageCount
+            successCount = key.successCount
+            failureCount = key.failureCount
+            promptTokens = key.promptTokens
+            completionTokens = key.completionTokens
+            lastUsed = key.lastUsed
+            createdAt = key.createdAt
+            updatedAt = key.updatedAt
         }
     }
 

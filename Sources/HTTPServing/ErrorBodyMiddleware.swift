@@ -7,7 +7,9 @@ public struct ErrorBodyMiddleware<Context: RequestContext>: RouterMiddleware {
     /// A middleware for routers of `Context`.
     public init() {}
 
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+    public func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    )
         async throws -> Response
     {
         do {
@@ -17,7 +19,8 @@ public struct ErrorBodyMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             let (type, code) = Self.classify(error.status)
             let message = error.body ?? Self.defaultMessage(error.status, request: request)
-            return ErrorBody(message: message, type: type, code: code).response(status: error.status, headers: error.headers)
+            return ErrorBody(message: message, type: type, code: code).response(
+                status: error.status, headers: error.headers)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(error)"])
             return ErrorBody(message: "Internal error.", type: "server_error", code: "internal_error")

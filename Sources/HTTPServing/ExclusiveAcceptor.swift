@@ -25,7 +25,9 @@ final class ExclusiveAcceptor: Sendable {
     init(listener: Int32, logger: Logger) throws {
         let flags = fcntl(listener, F_GETFL)
         guard flags >= 0, fcntl(listener, F_SETFL, flags | O_NONBLOCK) == 0 else {
-            throw Failure(description: "descriptor \(listener) is not a usable listening socket: \(String(cString: strerror(errno)))")
+            throw Failure(
+                description:
+                    "descriptor \(listener) is not a usable listening socket: \(String(cString: strerror(errno)))")
         }
         let poller = openai_proxy_exclusive_poller(listener)
         guard poller >= 0 else {

@@ -75,8 +75,8 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
                                 .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
                                 .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
                                 .withConnectedSocket(socket) { channel in
-                                http.setup(channel: channel, logger: logger)
-                            }
+                                    http.setup(channel: channel, logger: logger)
+                                }
                         } catch {
                             logger.warning("could not set up an accepted connection: \(error)")
                             return

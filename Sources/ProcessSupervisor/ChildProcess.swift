@@ -42,7 +42,8 @@ enum ChildProcess {
                 &pid, executable: executable, arguments: arguments, environment: environment, listener: listener,
                 readinessWriteEnd: writeEnd)
             close(writeEnd)
-            outcome.deliver(code == 0 ? .success(pid) : .failure(Failure(description: "posix_spawn: \(errorText(code))")))
+            outcome.deliver(
+                code == 0 ? .success(pid) : .failure(Failure(description: "posix_spawn: \(errorText(code))")))
             guard code == 0 else {
                 close(readEnd)
                 return
@@ -82,7 +83,9 @@ enum ChildProcess {
         // keeps a terminal's Ctrl-C away from children, so the supervisor alone decides the shutdown order.
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2, SIGCHLD] { sigaddset(&defaults, signal) }
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2, SIGCHLD] {
+            sigaddset(&defaults, signal)
+        }
         var emptyMask = sigset_t()
         sigemptyset(&emptyMask)
         posix_spawnattr_setsigdefault(&attributes, &defaults)

@@ -42,7 +42,8 @@ public struct ListeningSocket: Sendable {
         let high = fcntl(fd, F_DUPFD_CLOEXEC, 10)
         Glibc.close(fd)
         guard high >= 0 else { throw Failure(description: "cannot listen on \(address): \(errorText())") }
-        return ListeningSocket(descriptor: high, address: ListenAddress(host: address.host, port: boundPort(high) ?? address.port))
+        return ListeningSocket(
+            descriptor: high, address: ListenAddress(host: address.host, port: boundPort(high) ?? address.port))
     }
 
     /// Closes the descriptor in this process.
@@ -64,7 +65,9 @@ public struct ListeningSocket: Sendable {
             }
         case AF_INET6:
             return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    Int(UInt16(bigEndian: $0.pointee.sin6_port))
+                }
             }
         default:
             return nil

@@ -155,7 +155,9 @@ public actor Supervisor: Service {
             ready.remove(pid)
             let role = roles.removeValue(forKey: pid)
             if retiring.remove(pid) != nil {
-                logger.info("replaced \(role.map(String.init(describing:)) ?? "child") exited", metadata: ["pid": "\(pid)", "status": "\(status)"])
+                logger.info(
+                    "replaced \(role.map(String.init(describing:)) ?? "child") exited",
+                    metadata: ["pid": "\(pid)", "status": "\(status)"])
                 return
             }
             guard let role, current[role] == pid else { return }
@@ -306,7 +308,9 @@ public actor Supervisor: Service {
         }
         let stubborn = pids.filter { roles[$0] != nil }
         for pid in stubborn {
-            logger.warning("\(roles[pid].map(String.init(describing:)) ?? "child") did not stop in time; killing", metadata: ["pid": "\(pid)"])
+            logger.warning(
+                "\(roles[pid].map(String.init(describing:)) ?? "child") did not stop in time; killing",
+                metadata: ["pid": "\(pid)"])
             kill(pid, SIGKILL)
         }
         let reapDeadline = ContinuousClock.now + .seconds(1)
@@ -345,7 +349,8 @@ public actor Supervisor: Service {
     }
 
     private var statusLine: String {
-        let workersReady = (0..<configuration.workers).filter { current[.worker($0)].map(ready.contains) ?? false }.count
+        let workersReady = (0..<configuration.workers).filter { current[.worker($0)].map(ready.contains) ?? false }
+            .count
         return "serving \(sockets.proxy.address): \(workersReady)/\(configuration.workers) workers ready"
     }
 

@@ -41,7 +41,10 @@ public enum ProxyWorker {
                 logger: logger))
         logger.info(
             "worker serving",
-            metadata: ["upstream": "\(configuration.upstreamBaseURL)", "strategy": "\(configuration.rotationStrategy.rawValue)"])
+            metadata: [
+                "upstream": "\(configuration.upstreamBaseURL)",
+                "strategy": "\(configuration.rotationStrategy.rawValue)",
+            ])
         do {
             try await group.run()
         } catch {

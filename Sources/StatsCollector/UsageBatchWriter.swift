@@ -56,10 +56,13 @@ final class UsageBatchWriter: Service, Sendable {
                 let inserted = try await database.pool.write { db in try Self.commit(batch, db) }
                 logger.trace(
                     "usage batch committed",
-                    metadata: ["rows": "\(batch.count)", "inserted": "\(inserted)", "took": "\(ContinuousClock.now - started)"])
+                    metadata: [
+                        "rows": "\(batch.count)", "inserted": "\(inserted)", "took": "\(ContinuousClock.now - started)",
+                    ])
             } catch {
                 queue.withLock { $0.insert(contentsOf: batch, at: 0) }
-                logger.error("usage batch failed; will retry", metadata: ["rows": "\(batch.count)", "error": "\(error)"])
+                logger.error(
+                    "usage batch failed; will retry", metadata: ["rows": "\(batch.count)", "error": "\(error)"])
                 return
             }
         }
@@ -116,10 +119,14 @@ final class UsageBatchWriter: Service, Sendable {
             guard db.changesCount == 1 else { continue }
             inserted += 1
             let hour = (row.timestamp / 3_600_000) * 3600
-            hourly[HourlyKey(hour: hour, keyID: row.keyID ?? 0, model: row.model ?? "", tokenID: row.tokenID ?? 0), default: Totals()].add(row)
+            hourly[
+                HourlyKey(hour: hour, keyID: row.keyID ?? 0, model: row.model ?? "", tokenID: row.tokenID ?? 0),
+                default: Totals()
+            ].add(row)
             if let keyID = row.keyID {
                 perKey[keyID, default: Totals()].add(row)
-                perKeyModel[HourlyKey(hour: 0, keyID: keyID, model: row.model ?? "", tokenID: 0), default: Totals()].add(row)
+                perKeyModel[HourlyKey(hour: 0, keyID: keyID, model: row.model ?? "", tokenID: 0), default: Totals()]
+                    .add(row)
             }
             if let tokenID = row.tokenID { perToken[tokenID, default: Totals()].add(row) }
         }
@@ -171,7 +178,9 @@ final class UsageBatchWriter: Service, Sendable {
                         completion_tokens = completion_tokens + ?, last_used = MAX(COALESCE(last_used, ''), ?)
                     WHERE id = ?
                     """,
-                arguments: [totals.requests, totals.promptTokens, totals.completionTokens, Self.date(totals.lastUsed), tokenID])
+                arguments: [
+                    totals.requests, totals.promptTokens, totals.completionTokens, Self.date(totals.lastUsed), tokenID,
+                ])
         }
         return inserted
     }

@@ -39,7 +39,9 @@ struct UsageListener: Service {
                                         if let row = UsageWire.decode(line.readableBytesView) {
                                             writer.enqueue(row)
                                         } else {
-                                            logger.warning("malformed usage line dropped", metadata: ["bytes": "\(line.readableBytes)"])
+                                            logger.warning(
+                                                "malformed usage line dropped",
+                                                metadata: ["bytes": "\(line.readableBytes)"])
                                         }
                                     }
                                 }

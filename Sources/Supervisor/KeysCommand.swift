@@ -40,7 +40,8 @@ struct KeysCommand: AsyncParsableCommand {
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add many keys, one per line, from a file or - for standard input.",
-            discussion: "Blank lines and lines starting with # are skipped; keys already stored are counted, not added.")
+            discussion: "Blank lines and lines starting with # are skipped; keys already stored are counted, not added."
+        )
 
         @Argument(help: "A file with one key per line, or - for standard input.") var file: String
 
@@ -58,7 +59,8 @@ struct KeysCommand: AsyncParsableCommand {
             let configuration = try CommandSupport.loadConfiguration()
             let keys = try CommandSupport.keyStore(configuration)
             let summary = try await CommandSupport.reporting { try await keys.importKeys(text) }
-            var line = "imported: \(summary.added) added, \(summary.duplicates) duplicate, \(summary.rejected.count) rejected"
+            var line =
+                "imported: \(summary.added) added, \(summary.duplicates) duplicate, \(summary.rejected.count) rejected"
             if !summary.rejected.isEmpty {
                 line += " (lines \(summary.rejected.prefix(20).map(String.init).joined(separator: ", ")))"
             }

@@ -17,7 +17,8 @@ private func prepareChild(role: String) throws -> ProxyConfiguration {
 /// The listening socket inherited from the supervisor.
 private func inheritedListener() throws -> Int32 {
     guard ProcessInfo.processInfo.environment["LISTEN_FDS"] == "1" else {
-        CommandSupport.printError("no inherited listening socket (LISTEN_FDS=1); this role is started by `openai-proxy serve`")
+        CommandSupport.printError(
+            "no inherited listening socket (LISTEN_FDS=1); this role is started by `openai-proxy serve`")
         throw ExitCode.failure
     }
     return ChildContract.listenerDescriptor
@@ -38,7 +39,8 @@ struct WorkerRoleCommand: AsyncParsableCommand {
         let configuration = try prepareChild(role: "worker.\(index)")
         let listener = try inheritedListener()
         try await CommandSupport.reporting {
-            try await ProxyWorker.run(configuration: configuration, index: index, listener: listener, onServing: signalReady)
+            try await ProxyWorker.run(
+                configuration: configuration, index: index, listener: listener, onServing: signalReady)
         }
     }
 }

@@ -55,14 +55,18 @@ struct ProxyHandler: Sendable {
                 request.headers[.authorization] == nil
                 ? "Missing bearer token. Send your proxy token as 'Authorization: Bearer <token>'."
                 : "Incorrect or revoked proxy token."
-            return fail(exchange, status: .unauthorized, ErrorBody(
-                message: message, type: "invalid_request_error", code: "invalid_api_key"), error: "unauthorized")
+            return fail(
+                exchange, status: .unauthorized,
+                ErrorBody(
+                    message: message, type: "invalid_request_error", code: "invalid_api_key"), error: "unauthorized")
         }
         exchange.tokenID = tokenID
 
         guard let upstreamPath = Self.upstreamPath(path) else {
-            return fail(exchange, status: .badRequest, ErrorBody(
-                message: "Invalid request path \(path).", type: "invalid_request_error", code: "invalid_path"),
+            return fail(
+                exchange, status: .badRequest,
+                ErrorBody(
+                    message: "Invalid request path \(path).", type: "invalid_request_error", code: "invalid_path"),
                 error: "invalid_path")
         }
 
@@ -76,8 +80,10 @@ struct ProxyHandler: Sendable {
         } catch is NIOTooManyBytesError {
             return tooLarge(exchange)
         } catch {
-            return fail(exchange, status: .badRequest, ErrorBody(
-                message: "Could not read the request body.", type: "invalid_request_error", code: "body_read_error"),
+            return fail(
+                exchange, status: .badRequest,
+                ErrorBody(
+                    message: "Could not read the request body.", type: "invalid_request_error", code: "body_read_error"),
                 error: "body_read_error")
         }
         exchange.model = Self.model(in: body, contentType: request.headers[.contentType])
@@ -85,16 +91,20 @@ struct ProxyHandler: Sendable {
         let key: RoutableKey
         do {
             guard let picked = try await selector.pick(from: snapshot.keys) else {
-                return fail(exchange, status: .serviceUnavailable, ErrorBody(
-                    message: "No upstream API key is available. Add one with `openai-proxy keys add`.",
-                    type: "server_error", code: "no_available_key"), error: "no_available_key")
+                return fail(
+                    exchange, status: .serviceUnavailable,
+                    ErrorBody(
+                        message: "No upstream API key is available. Add one with `openai-proxy keys add`.",
+                        type: "server_error", code: "no_available_key"), error: "no_available_key")
             }
             key = picked
         } catch {
             logger.error("key selection failed: \(error)")
-            return fail(exchange, status: .internalServerError, ErrorBody(
-                message: "The proxy could not select an upstream key.", type: "server_error",
-                code: "key_selection_failed"), error: "key_selection_failed")
+            return fail(
+                exchange, status: .internalServerError,
+                ErrorBody(
+                    message: "The proxy could not select an upstream key.", type: "server_error",
+                    code: "key_selection_failed"), error: "key_selection_failed")
         }
         exchange.keyID = key.id
 
@@ -136,7 +146,8 @@ struct ProxyHandler: Sendable {
                 if failure == nil { failure = "upstream_stream_error" }
                 self.logger.info(
                     "stream ended early", metadata: ["reason": "\(failure!)", "key.hint": "\(key.hint)"])
-                self.report(finished, status: status, ttfb: ttfb, streamed: streamed, usage: sniffer.finish(), error: failure)
+                self.report(
+                    finished, status: status, ttfb: ttfb, streamed: streamed, usage: sniffer.finish(), error: failure)
                 throw error
             }
             self.report(finished, status: status, ttfb: ttfb, streamed: streamed, usage: sniffer.finish(), error: nil)
@@ -154,9 +165,12 @@ struct ProxyHandler: Sendable {
     }
 
     private func tooLarge(_ exchange: Exchange) -> Response {
-        fail(exchange, status: .contentTooLarge, ErrorBody(
-            message: "Request body is larger than the limit of \(maxBodyBytes) bytes (OPENAI_PROXY_MAX_BODY_BYTES).",
-            type: "invalid_request_error", code: "request_too_large"), error: "request_too_large")
+        fail(
+            exchange, status: .contentTooLarge,
+            ErrorBody(
+                message:
+                    "Request body is larger than the limit of \(maxBodyBytes) bytes (OPENAI_PROXY_MAX_BODY_BYTES).",
+                type: "invalid_request_error", code: "request_too_large"), error: "request_too_large")
     }
 
     private func upstreamFailed(_ exchange: Exchange, key: RoutableKey, error: any Error) -> Response {
@@ -166,13 +180,17 @@ struct ProxyHandler: Sendable {
             "upstream request failed",
             metadata: ["upstream.host": "\(host)", "key.hint": "\(key.hint)", "error": "\(error)"])
         if timedOut {
-            return fail(exchange, status: .gatewayTimeout, ErrorBody(
-                message: "The upstream \(host) did not answer in time.", type: "server_error",
-                code: "upstream_timeout"), error: "upstream_timeout")
+            return fail(
+                exchange, status: .gatewayTimeout,
+                ErrorBody(
+                    message: "The upstream \(host) did not answer in time.", type: "server_error",
+                    code: "upstream_timeout"), error: "upstream_timeout")
         }
-        return fail(exchange, status: .badGateway, ErrorBody(
-            message: "The upstream \(host) is unreachable: \(Self.describe(error)).", type: "server_error",
-            code: "upstream_unreachable"), error: "upstream_unreachable")
+        return fail(
+            exchange, status: .badGateway,
+            ErrorBody(
+                message: "The upstream \(host) is unreachable: \(Self.describe(error)).", type: "server_error",
+                code: "upstream_unreachable"), error: "upstream_unreachable")
     }
 
     private func report(

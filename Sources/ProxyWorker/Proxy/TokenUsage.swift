@@ -22,9 +22,11 @@ struct TokenUsage: Sendable, Equatable, Decodable {
     // Chat and embeddings say prompt/completion; the Responses API says input/output.
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        promptTokens = try c.decodeIfPresent(Int.self, forKey: .promptTokens)
+        promptTokens =
+            try c.decodeIfPresent(Int.self, forKey: .promptTokens)
             ?? c.decodeIfPresent(Int.self, forKey: .inputTokens)
-        completionTokens = try c.decodeIfPresent(Int.self, forKey: .completionTokens)
+        completionTokens =
+            try c.decodeIfPresent(Int.self, forKey: .completionTokens)
             ?? c.decodeIfPresent(Int.self, forKey: .outputTokens)
         totalTokens = try c.decodeIfPresent(Int.self, forKey: .totalTokens)
         if totalTokens == nil, let prompt = promptTokens { totalTokens = prompt + (completionTokens ?? 0) }

@@ -19,7 +19,8 @@ struct RoutingSnapshot: Sendable {
         let (generation, keyRows, tokenRows) = try await database.pool.read { db in
             (
                 try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation WHERE id = 1") ?? 0,
-                try Row.fetchAll(db, sql: "SELECT id, key_hint, key_value FROM keys WHERE status = 'active' ORDER BY id"),
+                try Row.fetchAll(
+                    db, sql: "SELECT id, key_hint, key_value FROM keys WHERE status = 'active' ORDER BY id"),
                 try Row.fetchAll(db, sql: "SELECT id, token_hash FROM client_tokens WHERE status = 'active'")
             )
         }

@@ -40,7 +40,9 @@ final class UsageSender: Service, Sendable {
             state.dropped += 1
             return true
         }
-        if dropped { logger.warning("usage queue full; oldest row dropped", metadata: ["queue.capacity": "\(capacity)"]) }
+        if dropped {
+            logger.warning("usage queue full; oldest row dropped", metadata: ["queue.capacity": "\(capacity)"])
+        }
         ring.yield()
     }
 

@@ -52,7 +52,9 @@ public struct ConfigurationLoader: Sendable {
         if let v = try parse("OPENAI_PROXY_DATA_DIR", Self.parsePath) { config.dataDirectory = v }
         if let v = try parse("OPENAI_PROXY_LISTEN", ListenAddress.init(parsing:)) { config.proxyListen = v }
         if let v = try parse("OPENAI_PROXY_ADMIN_LISTEN", ListenAddress.init(parsing:)) { config.adminListen = v }
-        if let v = try parse("OPENAI_PROXY_WORKERS", { Int($0.trimmingWhitespace()).flatMap { (1...64).contains($0) ? $0 : nil } }) {
+        if let v = try parse(
+            "OPENAI_PROXY_WORKERS", { Int($0.trimmingWhitespace()).flatMap { (1...64).contains($0) ? $0 : nil } })
+        {
             config.workers = v
         }
         if let v = try parse("OPENAI_PROXY_ADMIN_TOKEN", Self.parseSecret) { config.adminToken = v }
@@ -97,10 +99,9 @@ public struct ConfigurationLoader: Sendable {
     static func parseDuration(_ text: String) -> Duration? {
         let text = text.trimmingWhitespace().lowercased()
         let (number, scale): (Substring, Double) =
-            if text.hasSuffix("ms") { (text.dropLast(2), 0.001) }
-            else if text.hasSuffix("s") { (text.dropLast(), 1) }
-            else if text.hasSuffix("m") { (text.dropLast(), 60) }
-            else { (Substring(text), 1) }
+            if text.hasSuffix("ms") { (text.dropLast(2), 0.001) } else if text.hasSuffix("s") {
+                (text.dropLast(), 1)
+            } else if text.hasSuffix("m") { (text.dropLast(), 60) } else { (Substring(text), 1) }
         guard let value = Double(number.trimmingWhitespace()), value.isFinite else { return nil }
         let seconds = value * scale
         guard seconds >= 0.001, seconds <= 3600 else { return nil }

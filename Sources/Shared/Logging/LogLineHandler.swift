@@ -44,7 +44,8 @@ public struct LogLineHandler: LogHandler {
             line = text + "\n"
         case .json:
             var object: [String: String] = [
-                "ts": Self.timestamp(), "level": event.level.rawValue, "component": label, "message": "\(event.message)",
+                "ts": Self.timestamp(), "level": event.level.rawValue, "component": label,
+                "message": "\(event.message)",
             ]
             for (key, value) in merged { object[key] = "\(value)" }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()

@@ -17,7 +17,9 @@ public struct RotationCursor: Sendable {
                 db, sql: "UPDATE rotation_cursor SET position = position + ? WHERE id = 1 RETURNING position",
                 arguments: [count])
         }
-        guard let end else { throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "rotation_cursor row is missing") }
+        guard let end else {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "rotation_cursor row is missing")
+        }
         return (end - Int64(count))..<end
     }
 }

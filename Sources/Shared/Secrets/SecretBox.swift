@@ -40,7 +40,8 @@ public struct SecretBox: Sendable {
 
     /// The plaintext of a value produced by `seal` under the same secret.
     public func open(_ sealed: String) throws(OpenError) -> String {
-        guard sealed.hasPrefix(Self.prefix), let data = Data(base64Encoded: String(sealed.dropFirst(Self.prefix.count))),
+        guard sealed.hasPrefix(Self.prefix),
+            let data = Data(base64Encoded: String(sealed.dropFirst(Self.prefix.count))),
             let box = try? AES.GCM.SealedBox(combined: data)
         else { throw .malformed }
         guard let plain = try? AES.GCM.open(box, using: key), let text = String(data: plain, encoding: .utf8) else {

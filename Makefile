@@ -1,0 +1,40 @@
+# openai-proxy — the two set-up commands (README): `make run` and `make test`.
+SWIFT ?= swift
+DATA_DIR ?= ./data
+
+.PHONY: run test build release lint format bench screenshots clean
+
+## Install what is missing, build in release, start the service on ./data.
+run:
+	@scripts/install-deps.sh run
+	$(SWIFT) build -c release --product openai-proxy
+	OPENAI_PROXY_DATA_DIR=$(DATA_DIR) .build/release/openai-proxy serve
+
+## Install what is missing, then run every test: lint, Swift tests, the Python end-to-end suite.
+test:
+	@scripts/install-deps.sh test
+	$(SWIFT) build
+	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests
+	OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy $(SWIFT) test --skip-build
+	OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy python3 -m pytest -q Tests/e2e
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release
+
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel Package.swift Sources Tests
+
+## Benchmarks (not tests): openai-proxy against direct and nginx, see bench/run.sh.
+bench:
+	@scripts/install-deps.sh bench
+	$(SWIFT) build -c release
+	bench/run.sh
+
+clean:
+	rm -rf .build
