@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -28,26 +27,10 @@ static inline int openai_proxy_wexitstatus(int status) { return WEXITSTATUS(stat
 static inline int openai_proxy_wifsignaled(int status) { return WIFSIGNALED(status); }
 static inline int openai_proxy_wtermsig(int status) { return WTERMSIG(status); }
 
-// An epoll instance watching `fd` for readability with EPOLLEXCLUSIVE, so that of the processes sharing
-// one listening socket only one is woken per incoming connection. Returns the epoll fd, or -1.
-static inline int openai_proxy_exclusive_poller(int fd) {
-    int poller = epoll_create1(EPOLL_CLOEXEC);
-    if (poller < 0) return -1;
-    struct epoll_event event = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data = { .fd = fd } };
-    if (epoll_ctl(poller, EPOLL_CTL_ADD, fd, &event) != 0) { close(poller); return -1; }
-    return poller;
-}
-
 // accept4 is a GNU extension Swift's Glibc module leaves out; the socket comes back non-blocking, close-on-exec.
 int accept4(int, struct sockaddr *, socklen_t *, int);
 static inline int openai_proxy_accept(int fd) {
     return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-}
-
-// Waits up to `timeout_ms` for the poller; >0 when readable, 0 on timeout, -1 on error.
-static inline int openai_proxy_poller_wait(int poller, int timeout_ms) {
-    struct epoll_event event;
-    return epoll_wait(poller, &event, 1, timeout_ms);
 }
 
 #endif

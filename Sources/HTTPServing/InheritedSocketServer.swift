@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// (bound once by the supervisor) instead of binding its own, so every worker shares one port.
 ///
 /// Hummingbird's `Application` can only bind; this serves the same `HTTP1Channel` and responder on an
-/// existing descriptor, accepting through `ExclusiveAcceptor`. On graceful shutdown it stops accepting,
+/// existing descriptor, accepting through `SharedSocketAcceptor`. On graceful shutdown it stops accepting,
 /// lets in-flight requests and streams finish (idle keep-alive connections are closed), and returns once
 /// every connection has ended.
 public struct InheritedSocketServer<Responder: HTTPResponder>: Service
@@ -42,8 +42,10 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
         let group = MultiThreadedEventLoopGroup.singleton
         let logger = logger
         let responder = responder
+        let registry = ConnectionRegistry()
         let http = HTTP1Channel(
             responder: { (request: Request, writer: consuming ResponseWriter, channel: any Channel) in
+                registry.requestStarted(on: channel)
                 let context = Responder.Context(source: .init(channel: channel, logger: logger))
                 let response: Response
                 do {
@@ -60,8 +62,7 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
             },
             configuration: .init(idleTimeout: idleTimeout)
         )
-        let acceptor = try ExclusiveAcceptor(listener: descriptor, logger: logger)
-        let registry = ConnectionRegistry()
+        let acceptor = try SharedSocketAcceptor(listener: descriptor, logger: logger)
         let accepted = acceptor.connections()
         onServing()
         await withGracefulShutdownHandler {

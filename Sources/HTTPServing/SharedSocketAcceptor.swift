@@ -1,0 +1,74 @@
+import CSystemd
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+
+/// Accepts connections on a listening socket shared by several processes, on a thread of its own.
+///
+/// NIO assumes it owns a listening socket alone: when several processes watch one socket with epoll every
+/// one of them wakes for each connection, and the losers' empty accept trips an assertion in NIO's debug
+/// builds. Epoll also favours one process (an `EPOLLEXCLUSIVE` waker is not rotated), so one worker ended
+/// up holding every keep-alive connection. A blocking `accept` instead queues the waiting threads of all
+/// processes in turn, so connections are spread across workers. `SO_RCVTIMEO` bounds each wait so `stop()`
+/// is noticed; the accepted sockets are handed to NIO as ordinary connected sockets.
+final class SharedSocketAcceptor: Sendable {
+    private let listener: Int32
+    private let stopping = Atomic<Bool>(false)
+    private let logger: Logger
+
+    /// Why the acceptor could not start.
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// An acceptor for `listener`, which it owns and closes when stopped.
+    init(listener: Int32, logger: Logger) throws {
+        // Every process sharing the socket sets the same blocking mode and wait bound.
+        let flags = fcntl(listener, F_GETFL)
+        var wait = timeval(tv_sec: 0, tv_usec: 100_000)
+        guard flags >= 0, fcntl(listener, F_SETFL, flags & ~O_NONBLOCK) == 0,
+            setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size)) == 0
+        else {
+            throw Failure(
+                description: "descriptor \(listener) is not a usable listening socket: \(String(cString: strerror(errno)))")
+        }
+        self.listener = listener
+        self.logger = logger
+    }
+
+    /// Starts accepting; the stream yields each accepted socket and ends after `stop()`.
+    func connections() -> AsyncStream<Int32> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
+        let thread = Thread { [self] in
+            while !stopping.load(ordering: .relaxed) {
+                let fd = openai_proxy_accept(listener)
+                if fd >= 0 {
+                    continuation.yield(fd)
+                    continue
+                }
+                switch errno {
+                case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED, EPROTO:
+                    // The wait bound passed, or the connection went away before we took it.
+                    continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    logger.error("accept failed: \(String(cString: strerror(errno))); backing off")
+                    usleep(50_000)
+                default:
+                    logger.error("accept failed: \(String(cString: strerror(errno)))")
+                    usleep(50_000)
+                }
+            }
+            close(listener)
+            continuation.finish()
+        }
+        thread.name = "acceptor"
+        thread.start()
+        return stream
+    }
+
+    /// Stops accepting within about 100 ms; connections already accepted are still delivered.
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+    }
+}
