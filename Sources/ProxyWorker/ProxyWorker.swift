@@ -75,6 +75,9 @@ public enum ProxyWorker {
         configuration.timeout = .init(connect: .seconds(10), read: .minutes(10))
         configuration.connectionPool = .init(
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
+        // A refused connection answers 502 at once instead of retrying until the connect timeout; choosing
+        // what to retry (and on which key) is the proxy's decision, not the connection pool's.
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.decompression = .disabled
         configuration.redirectConfiguration = .disallow
         return configuration

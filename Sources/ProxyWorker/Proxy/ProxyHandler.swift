@@ -250,7 +250,7 @@ struct ProxyHandler: Sendable {
             default: return "\(error)"
             }
         }
-        if let error = error as? IOError { return "\(error.description)" }
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
         if let error = error as? NIOConnectionError {
             return error.connectionErrors.first.map { "\($0.error)" } ?? "connection failed"
         }

@@ -49,6 +49,9 @@ final class UsageSender: Service, Sendable {
     /// Rows queued and not yet written to the socket.
     var pending: Int { state.withLock { $0.queue.count } }
 
+    /// The queued rows themselves, oldest first.
+    var queued: [UsageRow] { state.withLock { $0.queue } }
+
     func run() async throws {
         var connection: (any Channel)?
         var backoff = Duration.milliseconds(50)
