@@ -1,0 +1,188 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// A fake OpenAI upstream: a real HTTP server (Hummingbird, on 127.0.0.1) speaking JSON and SSE, recording
+/// every request it receives so tests can see which upstream key the proxy used.
+///
+/// Models steer its behaviour: `stream: true` answers with SSE events; model `gated` sends each event
+/// after the test calls `release(event:)`, which proves streaming without timing; model `slow` spaces
+/// events 200 ms apart.
+final class FakeUpstream: Sendable {
+    /// One request as the upstream saw it.
+    struct Received: Sendable {
+        let method: String
+        let path: String
+        let query: String?
+        let authorization: String?
+        let body: String
+    }
+
+    /// The port it listens on.
+    let port: Int
+    private let state: State
+    private let task: Task<Void, any Error>
+
+    /// `http://127.0.0.1:port/v1`, the base URL to configure the proxy with.
+    var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+
+    /// Everything received so far.
+    var requests: [Received] { state.received.withLock { $0 } }
+
+    /// How many requests carried each upstream key (`Bearer` stripped).
+    var keyCounts: [String: Int] {
+        var counts: [String: Int] = [:]
+        for request in requests {
+            let key = request.authorization.map { String($0.dropFirst("Bearer ".count)) } ?? ""
+            counts[key, default: 0] += 1
+        }
+        return counts
+    }
+
+    /// Lets event `index` (from 0) of every `gated` stream be sent.
+    func release(event index: Int) {
+        state.released.withLock { $0 = max($0, index) }
+    }
+
+    /// Forgets the requests received so far.
+    func reset() {
+        state.received.withLock { $0.removeAll() }
+    }
+
+    /// Starts the server and waits until it listens.
+    static func start() async throws -> FakeUpstream {
+        let state = State()
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: buildRouter(state),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: nil),
+            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
+            logger: Logger(label: "fake-upstream", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        for await port in ports {
+            return FakeUpstream(port: port, state: state, task: task)
+        }
+        throw CancellationError()
+    }
+
+    private init(port: Int, state: State, task: Task<Void, any Error>) {
+        self.port = port
+        self.state = state
+        self.task = task
+    }
+
+    /// Stops the server.
+    func stop() {
+        task.cancel()
+    }
+
+    deinit {
+        task.cancel()
+    }
+
+    private final class State: Sendable {
+        let received = Mutex<[Received]>([])
+        let released = Mutex<Int>(-1)
+    }
+
+    private struct ChatRequest: Decodable {
+        struct StreamOptions: Decodable {
+            var includeUsage: Bool?
+            enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
+        }
+        var model: String?
+        var stream: Bool?
+        var streamOptions: StreamOptions?
+        enum CodingKeys: String, CodingKey { case model, stream, streamOptions = "stream_options" }
+    }
+
+    private static func buildRouter(_ state: State) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/v1/chat/completions") { request, context in
+            let body = try await record(request, context: context, state: state)
+            let chat = (try? JSONDecoder().decode(ChatRequest.self, from: Data(body.utf8))) ?? ChatRequest()
+            let model = chat.model ?? "unknown"
+            guard chat.stream == true else {
+                return json(
+                    """
+                    {"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"\(model)",\
+                    "choices":[{"index":0,"message":{"role":"assistant","content":"hello from upstream"},\
+                    "finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}
+                    """)
+            }
+            let includeUsage = chat.streamOptions?.includeUsage ?? false
+            var headers = HTTPFields()
+            headers[.contentType] = "text/event-stream"
+            headers[.cacheControl] = "no-cache"
+            return Response(
+                status: .ok, headers: headers,
+                body: ResponseBody { writer in
+                    for index in 0..<3 {
+                        if model == "gated" {
+                            while state.released.withLock({ $0 }) < index { try await Task.sleep(for: .milliseconds(5)) }
+                        } else if model == "slow", index > 0 {
+                            try await Task.sleep(for: .milliseconds(200))
+                        }
+                        try await writer.write(ByteBuffer(string: chunkEvent(model: model, text: "part\(index) ")))
+                    }
+                    if includeUsage {
+                        try await writer.write(
+                            ByteBuffer(
+                                string:
+                                    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+                                    + "\"model\":\"\(model)\",\"choices\":[],\"usage\":{\"prompt_tokens\":11,"
+                                    + "\"completion_tokens\":3,\"total_tokens\":14}}\n\n"))
+                    }
+                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                    try await writer.finish(nil)
+                })
+        }
+        router.post("/v1/embeddings") { request, context in
+            _ = try await record(request, context: context, state: state)
+            return json(
+                """
+                {"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2,0.3]}],\
+                "model":"text-embedding-3-small","usage":{"prompt_tokens":4,"total_tokens":4}}
+                """)
+        }
+        router.get("/v1/models") { request, context in
+            _ = try await record(request, context: context, state: state)
+            return json(#"{"object":"list","data":[{"id":"gpt-test","object":"model","created":1,"owned_by":"test"}]}"#)
+        }
+        router.get("/v1/echo") { request, context in
+            _ = try await record(request, context: context, state: state)
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            headers[HTTPField.Name("X-Upstream-Seen-Query")!] = request.uri.query ?? ""
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "{}")))
+        }
+        return router
+    }
+
+    private static func record(_ request: Request, context: BasicRequestContext, state: State) async throws -> String {
+        let buffer = try await request.body.collect(upTo: 64 << 20)
+        let body = String(buffer: buffer)
+        state.received.withLock {
+            $0.append(
+                Received(
+                    method: request.method.rawValue, path: request.uri.path, query: request.uri.query,
+                    authorization: request.headers[.authorization], body: body))
+        }
+        return body
+    }
+
+    private static func json(_ text: String) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    private static func chunkEvent(model: String, text: String) -> String {
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"\(model)\","
+            + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\(text)\"},\"finish_reason\":null}]}\n\n"
+    }
+}

@@ -1,0 +1,100 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import ProxyWorker
+
+@Suite("Proxy parsing")
+struct ProxyParsingTests {
+    @Test("usage is found in a whole JSON answer, for chat and for the Responses API")
+    func jsonUsage() {
+        var sniffer = UsageSniffer(contentType: "application/json; charset=utf-8")
+        sniffer.consume(ByteBuffer(string: #"{"id":"x","usage":{"prompt_tokens":12,"#))
+        sniffer.consume(ByteBuffer(string: #""completion_tokens":5,"total_tokens":17}}"#))
+        #expect(sniffer.finish() == TokenUsage(promptTokens: 12, completionTokens: 5, totalTokens: 17))
+
+        var responses = UsageSniffer(contentType: "application/json")
+        responses.consume(ByteBuffer(string: #"{"usage":{"input_tokens":3,"output_tokens":4}}"#))
+        #expect(responses.finish() == TokenUsage(promptTokens: 3, completionTokens: 4, totalTokens: 7))
+    }
+
+    @Test("usage is found in an event stream, even when an event is split across chunks")
+    func streamUsage() {
+        var sniffer = UsageSniffer(contentType: "text/event-stream")
+        sniffer.consume(ByteBuffer(string: "data: {\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n"))
+        sniffer.consume(ByteBuffer(string: "data: {\"choices\":[],\"usage\": {\"prompt_"))
+        sniffer.consume(ByteBuffer(string: "tokens\": 9, \"completion_tokens\": 2, \"total_tokens\": 11}}\n\ndata: [DONE]\n\n"))
+        #expect(sniffer.finish() == TokenUsage(promptTokens: 9, completionTokens: 2, totalTokens: 11))
+
+        var nested = UsageSniffer(contentType: "text/event-stream")
+        nested.consume(
+            ByteBuffer(string: "event: response.completed\ndata: {\"response\":{\"usage\":{\"input_tokens\":1,\"output_tokens\":2}}}\n"))
+        #expect(nested.finish()?.totalTokens == 3)
+    }
+
+    @Test("answers without usage, too large, or of other types report none")
+    func noUsage() {
+        var none = UsageSniffer(contentType: "text/event-stream")
+        none.consume(ByteBuffer(string: "data: {\"usage\":null}\n\ndata: [DONE]\n\n"))
+        #expect(none.finish() == nil)
+        var large = UsageSniffer(contentType: "application/json", jsonLimit: 16)
+        large.consume(ByteBuffer(string: #"{"usage":{"prompt_tokens":1,"completion_tokens":1}}"#))
+        #expect(large.finish() == nil)
+        var audio = UsageSniffer(contentType: "audio/mpeg")
+        audio.consume(ByteBuffer(string: #"{"usage":{"prompt_tokens":1}}"#))
+        #expect(audio.finish() == nil)
+    }
+
+    @Test("hop-by-hop headers stay behind and the client's credentials are replaced")
+    func forwardedHeaders() {
+        var fields = HTTPFields()
+        fields[.authorization] = "Bearer client-token"
+        fields[.contentType] = "application/json"
+        fields[.connection] = "keep-alive, X-Private"
+        fields[HTTPField.Name("X-Private")!] = "secret"
+        fields[HTTPField.Name("OpenAI-Beta")!] = "assistants=v2"
+        fields[.acceptEncoding] = "gzip"
+        fields[HTTPField.Name("Host")!] = "proxy.local"
+        let upstream = ForwardedHeaders.upstream(from: fields, key: "sk-upstream")
+        #expect(upstream["authorization"] == ["Bearer sk-upstream"])
+        #expect(upstream["content-type"] == ["application/json"])
+        #expect(upstream["openai-beta"] == ["assistants=v2"])
+        for dropped in ["connection", "x-private", "accept-encoding", "host"] { #expect(upstream[dropped].isEmpty) }
+
+        var answer = HTTPHeaders()
+        answer.add(name: "Content-Type", value: "text/event-stream")
+        answer.add(name: "Transfer-Encoding", value: "chunked")
+        answer.add(name: "x-ratelimit-remaining-requests", value: "99")
+        answer.add(name: "Connection", value: "close")
+        let downstream = ForwardedHeaders.downstream(from: answer)
+        #expect(downstream[.contentType] == "text/event-stream")
+        #expect(downstream[HTTPField.Name("x-ratelimit-remaining-requests")!] == "99")
+        #expect(downstream[.transferEncoding] == nil)
+        #expect(downstream[.connection] == nil)
+    }
+
+    @Test("only clean /v1 paths are forwarded, and bearer tokens are parsed strictly")
+    func pathsAndTokens() {
+        #expect(ProxyHandler.upstreamPath("/v1/chat/completions") == "/chat/completions")
+        #expect(ProxyHandler.upstreamPath("/v1") == "")
+        #expect(ProxyHandler.upstreamPath("/v1/files/abc/content") == "/files/abc/content")
+        #expect(ProxyHandler.upstreamPath("/v1/../admin") == nil)
+        #expect(ProxyHandler.upstreamPath("/v1/%2E%2e/admin") == nil)
+        #expect(ProxyHandler.upstreamPath("/v2/chat") == nil)
+        #expect(ProxyHandler.upstreamPath("/v1beta/models") == nil)
+        #expect(ProxyHandler.bearerToken("Bearer abc") == "abc")
+        #expect(ProxyHandler.bearerToken("bearer  abc ") == "abc")
+        #expect(ProxyHandler.bearerToken("Basic abc") == nil)
+        #expect(ProxyHandler.bearerToken("Bearer") == nil)
+        #expect(ProxyHandler.bearerToken(nil) == nil)
+    }
+
+    @Test("the model is read from JSON bodies only")
+    func model() {
+        #expect(ProxyHandler.model(in: ByteBuffer(string: #"{"model":"gpt-4o","messages":[]}"#), contentType: "application/json") == "gpt-4o")
+        #expect(ProxyHandler.model(in: ByteBuffer(string: #"{"messages":[]}"#), contentType: "application/json") == nil)
+        #expect(ProxyHandler.model(in: ByteBuffer(string: "model=x"), contentType: "multipart/form-data") == nil)
+        #expect(ProxyHandler.model(in: ByteBuffer(), contentType: "application/json") == nil)
+    }
+}
