@@ -149,6 +149,8 @@ class FakeUpstream:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes; without TCP_NODELAY, Nagle + delayed ACK add ~40 ms per answer.
+    disable_nagle_algorithm = True
     fake: FakeUpstream  # set by FakeUpstream.start
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
