@@ -31,7 +31,8 @@ final class SharedSocketAcceptor: Sendable {
             setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size)) == 0
         else {
             throw Failure(
-                description: "descriptor \(listener) is not a usable listening socket: \(String(cString: strerror(errno)))")
+                description:
+                    "descriptor \(listener) is not a usable listening socket: \(String(cString: strerror(errno)))")
         }
         self.listener = listener
         self.logger = logger

@@ -15,16 +15,20 @@ struct OpenAIProxyCommand: AsyncParsableCommand {
         defaultSubcommand: ServeCommand.self
     )
 
-    /// The settings table shown by `--help`, from the same list the loader reads.
+    /// The settings table shown by `--help`, from the same list the loader reads (lines kept under 80
+    /// columns so the help formatter does not re-wrap them).
     static var settingsHelp: String {
         var lines = [
-            "Settings come from the environment, or from a JSON file named by \(ConfigurationSetting.configFileVariable)",
-            "(keys in brackets); the environment wins. A bad value stops start-up with exit code 2.",
+            "Settings come from the environment, or from a JSON file named by",
+            "\(ConfigurationSetting.configFileVariable) (file keys in brackets); the environment wins.",
+            "A bad value stops start-up with one line naming it, and exit code 2.",
             "",
         ]
         for setting in ConfigurationSetting.all {
             lines.append("  \(setting.environmentName) [\(setting.fileKey)]")
-            lines.append("      \(setting.summary); default \(setting.defaultValue); accepts \(setting.accepts)")
+            lines.append("      \(setting.summary)")
+            lines.append("      default: \(setting.defaultValue)")
+            lines.append("      accepts: \(setting.accepts)")
         }
         return lines.joined(separator: "\n")
     }

@@ -2,6 +2,8 @@ import Foundation
 import GRDB
 import Testing
 
+@testable import Shared
+
 /// The management commands, run as a user would, before and without `serve`.
 @Suite("Command line")
 struct CommandLineTests {
@@ -29,11 +31,15 @@ struct CommandLineTests {
         #expect(try service.cli(["keys", "add", "--name", "a", "--value", "sk-add-000000000001"]).status == 0)
         let duplicate = try service.cli(["keys", "add", "--name", "b", "--value", "sk-add-000000000001"])
         #expect(duplicate.status == 1 && duplicate.stderr == "openai-proxy: this key is already stored as key 1\n")
-        let badStatus = try service.cli(["keys", "add", "--name", "c", "--value", "sk-add-000000000002", "--status", "on"])
+        let badStatus = try service.cli([
+            "keys", "add", "--name", "c", "--value", "sk-add-000000000002", "--status", "on",
+        ])
         #expect(badStatus.status == 2 && badStatus.stderr.contains("--status must be active or disabled"))
         let badValue = try service.cli(["keys", "add", "--name", "d", "--value", "x"])
         #expect(badValue.status == 1 && badValue.stderr == "openai-proxy: key_value must be 8 to 512 characters\n")
-        let disabled = try service.cli(["keys", "add", "--name", "e", "--value", "sk-add-000000000003", "--status", "disabled"])
+        let disabled = try service.cli([
+            "keys", "add", "--name", "e", "--value", "sk-add-000000000003", "--status", "disabled",
+        ])
         #expect(disabled.status == 0 && disabled.stdout.contains("disabled"))
     }
 
@@ -77,8 +83,10 @@ struct CommandLineTests {
         let service = ProxyService(upstream: "http://127.0.0.1:9/v1")
         let help = try service.cli(["--help"])
         for name in [
-            "OPENAI_API_BASE_URL", "KEY_ROTATION_STRATEGY", "SECRET_KEY", "OPENAI_PROXY_DATA_DIR", "OPENAI_PROXY_LISTEN",
-            "OPENAI_PROXY_ADMIN_LISTEN", "OPENAI_PROXY_WORKERS", "OPENAI_PROXY_ADMIN_TOKEN", "OPENAI_PROXY_DRAIN_TIMEOUT",
+            "OPENAI_API_BASE_URL", "KEY_ROTATION_STRATEGY", "SECRET_KEY", "OPENAI_PROXY_DATA_DIR",
+            "OPENAI_PROXY_LISTEN",
+            "OPENAI_PROXY_ADMIN_LISTEN", "OPENAI_PROXY_WORKERS", "OPENAI_PROXY_ADMIN_TOKEN",
+            "OPENAI_PROXY_DRAIN_TIMEOUT",
             "OPENAI_PROXY_MAX_BODY_BYTES", "LOG_LEVEL", "LOG_FORMAT", "OPENAI_PROXY_CONFIG", "serve", "keys", "tokens",
             "check-config",
         ] {
@@ -87,5 +95,18 @@ struct CommandLineTests {
         for command in [["keys", "add"], ["keys", "import"], ["tokens", "create"], ["serve"]] {
             #expect(try service.cli(command + ["--help"]).status == 0)
         }
+    }
+
+    @Test("the README documents every setting with its file key and default")
+    func readmeSettings() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
+        for setting in ConfigurationSetting.all {
+            let row =
+                "| `\(setting.environmentName)` | `\(setting.fileKey)` | \(setting.defaultValue) | \(setting.accepts)"
+            #expect(readme.contains(row), "README lacks the row for \(setting.environmentName)")
+        }
+        #expect(readme.contains("make run") && readme.contains("make test"))
     }
 }

@@ -9,7 +9,9 @@ import Testing
 struct ProxyBehaviourTests {
     private let keys = ["sk-proxy-test-aaaaaaaa-01", "sk-proxy-test-bbbbbbbb-02", "sk-proxy-test-cccccccc-03"]
 
-    private func running(workers: Int = 2, _ body: (ProxyService, FakeUpstream, String) async throws -> Void)
+    private func running(
+        workers: Int = 2, _ body: (ProxyService, FakeUpstream, String) async throws -> Void
+    )
         async throws
     {
         let upstream = try await FakeUpstream.start()
@@ -34,7 +36,9 @@ struct ProxyBehaviourTests {
                 for _ in 0..<8 {
                     group.addTask {
                         var statuses: [Int] = []
-                        for _ in 0..<(300 / 8 + 1) { statuses.append(try await TestHTTP.chat(service, token: token).status) }
+                        for _ in 0..<(300 / 8 + 1) {
+                            statuses.append(try await TestHTTP.chat(service, token: token).status)
+                        }
                         return statuses
                     }
                 }
@@ -107,20 +111,23 @@ struct ProxyBehaviourTests {
     @Test("keys added, disabled and removed with the CLI while serving take effect without a restart")
     func liveKeyChanges() async throws {
         try await running { service, upstream, token in
-            let added = try service.cli(["keys", "add", "--name", "late", "--value", "-"], stdin: "sk-proxy-test-dddddddd-04\n")
+            let added = try service.cli(
+                ["keys", "add", "--name", "late", "--value", "-"], stdin: "sk-proxy-test-dddddddd-04\n")
             #expect(added.status == 0 && added.stdout.contains("added key 4"))
-            #expect(await eventually {
-                upstream.reset()
-                for _ in 0..<4 { _ = try? await TestHTTP.chat(service, token: token) }
-                return upstream.keyCounts["sk-proxy-test-dddddddd-04"] != nil
-            })
+            #expect(
+                await eventually {
+                    upstream.reset()
+                    for _ in 0..<4 { _ = try? await TestHTTP.chat(service, token: token) }
+                    return upstream.keyCounts["sk-proxy-test-dddddddd-04"] != nil
+                })
             // Remove three keys: only the fourth remains in rotation.
             for id in 1...3 { #expect(try service.cli(["keys", "remove", "\(id)"]).status == 0) }
-            #expect(await eventually {
-                upstream.reset()
-                for _ in 0..<6 { _ = try? await TestHTTP.chat(service, token: token) }
-                return Set(upstream.keyCounts.keys) == ["sk-proxy-test-dddddddd-04"]
-            })
+            #expect(
+                await eventually {
+                    upstream.reset()
+                    for _ in 0..<6 { _ = try? await TestHTTP.chat(service, token: token) }
+                    return Set(upstream.keyCounts.keys) == ["sk-proxy-test-dddddddd-04"]
+                })
             let missing = try service.cli(["keys", "remove", "42"])
             #expect(missing.status == 1 && missing.stderr == "openai-proxy: no key with id 42\n")
         }
@@ -136,13 +143,16 @@ struct ProxyBehaviourTests {
             #expect(stream.status == 200)
             _ = try await TestHTTP.chat(service, token: "sk-proxy-wrong")
             let database = try DatabaseQueue(path: service.databasePath)
-            #expect(await eventually {
-                (try? await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage_log") }) == 8
-            })
+            #expect(
+                await eventually {
+                    (try? await database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage_log") })
+                        == 8
+                })
             try await database.read { db in
                 let ok = try Row.fetchAll(db, sql: "SELECT * FROM usage_log WHERE status = 200 AND streamed = 0")
                 #expect(ok.count == 6)
-                #expect(ok.allSatisfy { $0["prompt_tokens"] == 11 && $0["completion_tokens"] == 7 && $0["token_id"] == 1 })
+                #expect(
+                    ok.allSatisfy { $0["prompt_tokens"] == 11 && $0["completion_tokens"] == 7 && $0["token_id"] == 1 })
                 #expect(ok.allSatisfy { ($0["model"] as String?) == "gpt-test" && ($0["ttfb_ms"] as Double?) != nil })
                 let streamed = try #require(try Row.fetchOne(db, sql: "SELECT * FROM usage_log WHERE streamed = 1"))
                 #expect(streamed["completion_tokens"] == 3)

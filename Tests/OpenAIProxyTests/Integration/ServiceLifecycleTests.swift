@@ -157,7 +157,9 @@ struct ServiceLifecycleTests {
     @Test("a bad setting stops start-up with one line naming it, exit code 2")
     func badConfiguration() throws {
         let service = ProxyService(upstream: "http://127.0.0.1:9/v1")
-        for (name, value) in [("OPENAI_PROXY_WORKERS", "abc"), ("KEY_ROTATION_STRATEGY", "sometimes"), ("OPENAI_API_BASE_URL", "nope")] {
+        for (name, value) in [
+            ("OPENAI_PROXY_WORKERS", "abc"), ("KEY_ROTATION_STRATEGY", "sometimes"), ("OPENAI_API_BASE_URL", "nope"),
+        ] {
             let result = try service.cli(["serve"], environment: [name: value])
             #expect(result.status == 2)
             let lines = result.stderr.split(separator: "\n")

@@ -124,7 +124,9 @@ final class FakeUpstream: Sendable {
                 body: ResponseBody { writer in
                     for index in 0..<3 {
                         if model == "gated" {
-                            while state.released.withLock({ $0 }) < index { try await Task.sleep(for: .milliseconds(5)) }
+                            while state.released.withLock({ $0 }) < index {
+                                try await Task.sleep(for: .milliseconds(5))
+                            }
                         } else if model == "slow", index > 0 {
                             try await Task.sleep(for: .milliseconds(200))
                         }

@@ -66,7 +66,9 @@ final class ProxyService: Sendable {
 
     /// Runs `openai-proxy <arguments>` to completion.
     @discardableResult
-    func cli(_ arguments: [String], stdin: String? = nil, environment extra: [String: String] = [:]) throws
+    func cli(
+        _ arguments: [String], stdin: String? = nil, environment extra: [String: String] = [:]
+    ) throws
         -> CommandResult
     {
         let process = Process()
@@ -121,7 +123,9 @@ final class ProxyService: Sendable {
         try process.run()
         self.process.withLock { $0 = process }
         if waitUntilReady {
-            let ready = await eventually(timeout: .seconds(60)) { log.contains("openai-proxy ready") || !process.isRunning }
+            let ready = await eventually(timeout: .seconds(60)) {
+                log.contains("openai-proxy ready") || !process.isRunning
+            }
             guard ready, process.isRunning else {
                 throw ServiceError.notReady(log: log)
             }

@@ -19,7 +19,9 @@ struct AdminRouterTests {
             try await client.execute(uri: "/healthz", method: .get) { response in
                 #expect(response.status == .ok)
             }
-            for header: String? in [nil, "Bearer wrong-token-0123456789", "Basic \(adminToken)", "Bearer \(adminToken)x"] {
+            for header: String? in [
+                nil, "Bearer wrong-token-0123456789", "Basic \(adminToken)", "Bearer \(adminToken)x",
+            ] {
                 var headers = HTTPFields()
                 if let header { headers[.authorization] = header }
                 try await client.execute(uri: "/api/keys", method: .get, headers: headers) { response in
@@ -29,7 +31,8 @@ struct AdminRouterTests {
                     #expect(!body.contains("sk-admin"))
                 }
             }
-            try await client.execute(uri: "/api/keys", method: .get, headers: [.authorization: "Bearer \(adminToken)"]) {
+            try await client.execute(uri: "/api/keys", method: .get, headers: [.authorization: "Bearer \(adminToken)"])
+            {
                 response in
                 #expect(response.status == .ok)
                 let body = String(buffer: response.body)
@@ -40,7 +43,9 @@ struct AdminRouterTests {
                 #expect(keys[0]["status"] as? String == "active")
                 #expect(!body.contains("ABCDEFGH"))
             }
-            try await client.execute(uri: "/api/nothing", method: .get, headers: [.authorization: "Bearer \(adminToken)"]) {
+            try await client.execute(
+                uri: "/api/nothing", method: .get, headers: [.authorization: "Bearer \(adminToken)"]
+            ) {
                 response in
                 #expect(response.status == .notFound)
                 #expect(String(buffer: response.body).contains("\"type\":\"invalid_request_error\""))

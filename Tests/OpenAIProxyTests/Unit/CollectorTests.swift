@@ -7,8 +7,10 @@ import Testing
 
 @Suite("Stats collector")
 struct CollectorTests {
-    private func row(_ id: String, key: Int64?, token: Int64?, model: String?, status: Int, prompt: Int?, completion: Int?,
-                     at timestamp: Int64 = 1_700_000_000_000) -> UsageRow {
+    private func row(
+        _ id: String, key: Int64?, token: Int64?, model: String?, status: Int, prompt: Int?, completion: Int?,
+        at timestamp: Int64 = 1_700_000_000_000
+    ) -> UsageRow {
         UsageRow(
             requestID: id, timestamp: timestamp, worker: 0, keyID: key, tokenID: token, model: model, method: "POST",
             path: "/v1/chat/completions", status: status, latencyMs: 10, ttfbMs: 4, streamed: false,
@@ -44,16 +46,27 @@ struct CollectorTests {
         try await test.database.pool.read { db in
             #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage_log") == 4)
             let hourly = try Row.fetchOne(
-                db, sql: "SELECT SUM(requests) r, SUM(successes) s, SUM(failures) f, SUM(prompt_tokens) p, SUM(completion_tokens) c FROM usage_hourly")!
+                db,
+                sql:
+                    "SELECT SUM(requests) r, SUM(successes) s, SUM(failures) f, SUM(prompt_tokens) p, SUM(completion_tokens) c FROM usage_hourly"
+            )!
             let log = try Row.fetchOne(
-                db, sql: "SELECT COUNT(*) r, SUM(status < 400) s, SUM(status >= 400) f, SUM(prompt_tokens) p, SUM(completion_tokens) c FROM usage_log")!
-            for column in ["r", "s", "f", "p", "c"] { #expect(hourly[column] as Int64 == log[column] as Int64, "\(column)") }
-            let key = try Row.fetchOne(db, sql: "SELECT usage_count, success_count, failure_count, prompt_tokens FROM keys WHERE id = 1")!
+                db,
+                sql:
+                    "SELECT COUNT(*) r, SUM(status < 400) s, SUM(status >= 400) f, SUM(prompt_tokens) p, SUM(completion_tokens) c FROM usage_log"
+            )!
+            for column in ["r", "s", "f", "p", "c"] {
+                #expect(hourly[column] as Int64 == log[column] as Int64, "\(column)")
+            }
+            let key = try Row.fetchOne(
+                db, sql: "SELECT usage_count, success_count, failure_count, prompt_tokens FROM keys WHERE id = 1")!
             #expect(key["usage_count"] as Int64 == 3)
             #expect(key["success_count"] as Int64 == 2)
             #expect(key["failure_count"] as Int64 == 1)
             #expect(key["prompt_tokens"] as Int64 == 30)
-            #expect(try Int64.fetchOne(db, sql: "SELECT usage_count FROM usage_stats WHERE key_id = 1 AND model = 'gpt'") == 3)
+            #expect(
+                try Int64.fetchOne(db, sql: "SELECT usage_count FROM usage_stats WHERE key_id = 1 AND model = 'gpt'")
+                    == 3)
             #expect(try Int64.fetchOne(db, sql: "SELECT request_count FROM client_tokens") == 3)
             #expect(try Int64.fetchOne(db, sql: "SELECT hour FROM usage_hourly LIMIT 1") == 1_699_999_200)
         }

@@ -99,7 +99,8 @@ struct DatabaseTests {
         _ = try await test.keys.add(name: "one", value: "sk-first-0123456789")
         let afterAdd = try await test.generation()
         #expect(afterAdd > start)
-        try await test.database.pool.write { db in try db.execute(sql: "UPDATE keys SET usage_count = usage_count + 5") }
+        try await test.database.pool.write { db in try db.execute(sql: "UPDATE keys SET usage_count = usage_count + 5")
+        }
         #expect(try await test.generation() == afterAdd)
         #expect(try await test.keys.setStatus(id: 1, .disabled))
         let afterDisable = try await test.generation()
@@ -130,7 +131,9 @@ struct DatabaseTests {
         let (token, value) = try await test.tokens.create(name: "ci")
         #expect(value.hasPrefix("sk-proxy-"))
         #expect(token.tokenHash == SecretDigest.sha256Hex(value))
-        let stored = try await test.database.pool.read { db in try String.fetchAll(db, sql: "SELECT token_hash FROM client_tokens") }
+        let stored = try await test.database.pool.read { db in
+            try String.fetchAll(db, sql: "SELECT token_hash FROM client_tokens")
+        }
         #expect(stored == [SecretDigest.sha256Hex(value)])
         #expect(try await test.tokens.revoke(id: token.id!) == .revoked)
         #expect(try await test.tokens.revoke(id: token.id!) == .alreadyRevoked)

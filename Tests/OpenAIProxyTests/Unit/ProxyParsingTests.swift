@@ -24,12 +24,16 @@ struct ProxyParsingTests {
         var sniffer = UsageSniffer(contentType: "text/event-stream")
         sniffer.consume(ByteBuffer(string: "data: {\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n"))
         sniffer.consume(ByteBuffer(string: "data: {\"choices\":[],\"usage\": {\"prompt_"))
-        sniffer.consume(ByteBuffer(string: "tokens\": 9, \"completion_tokens\": 2, \"total_tokens\": 11}}\n\ndata: [DONE]\n\n"))
+        sniffer.consume(
+            ByteBuffer(string: "tokens\": 9, \"completion_tokens\": 2, \"total_tokens\": 11}}\n\ndata: [DONE]\n\n"))
         #expect(sniffer.finish() == TokenUsage(promptTokens: 9, completionTokens: 2, totalTokens: 11))
 
         var nested = UsageSniffer(contentType: "text/event-stream")
         nested.consume(
-            ByteBuffer(string: "event: response.completed\ndata: {\"response\":{\"usage\":{\"input_tokens\":1,\"output_tokens\":2}}}\n"))
+            ByteBuffer(
+                string:
+                    "event: response.completed\ndata: {\"response\":{\"usage\":{\"input_tokens\":1,\"output_tokens\":2}}}\n"
+            ))
         #expect(nested.finish()?.totalTokens == 3)
     }
 
@@ -92,7 +96,10 @@ struct ProxyParsingTests {
 
     @Test("the model is read from JSON bodies only")
     func model() {
-        #expect(ProxyHandler.model(in: ByteBuffer(string: #"{"model":"gpt-4o","messages":[]}"#), contentType: "application/json") == "gpt-4o")
+        #expect(
+            ProxyHandler.model(
+                in: ByteBuffer(string: #"{"model":"gpt-4o","messages":[]}"#), contentType: "application/json")
+                == "gpt-4o")
         #expect(ProxyHandler.model(in: ByteBuffer(string: #"{"messages":[]}"#), contentType: "application/json") == nil)
         #expect(ProxyHandler.model(in: ByteBuffer(string: "model=x"), contentType: "multipart/form-data") == nil)
         #expect(ProxyHandler.model(in: ByteBuffer(), contentType: "application/json") == nil)

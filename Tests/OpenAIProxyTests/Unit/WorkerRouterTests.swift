@@ -23,7 +23,8 @@ struct WorkerRouterTests {
     }
 
     private func withFixture(
-        upstream: String, maxBodyBytes: Int = 4096, _ body: @escaping @Sendable (Fixture, any TestClientProtocol) async throws -> Void
+        upstream: String, maxBodyBytes: Int = 4096,
+        _ body: @escaping @Sendable (Fixture, any TestClientProtocol) async throws -> Void
     ) async throws {
         let test = try TestDatabase()
         _ = try await test.keys.add(name: "a", value: "sk-router-aaaaaaaa-0001")
@@ -70,10 +71,11 @@ struct WorkerRouterTests {
                     #expect(String(buffer: response.body).contains("hello from upstream"))
                 }
             }
-            #expect(upstream.requests.map(\.authorization) == [
-                "Bearer sk-router-aaaaaaaa-0001", "Bearer sk-router-bbbbbbbb-0002",
-                "Bearer sk-router-aaaaaaaa-0001", "Bearer sk-router-bbbbbbbb-0002",
-            ])
+            #expect(
+                upstream.requests.map(\.authorization) == [
+                    "Bearer sk-router-aaaaaaaa-0001", "Bearer sk-router-bbbbbbbb-0002",
+                    "Bearer sk-router-aaaaaaaa-0001", "Bearer sk-router-bbbbbbbb-0002",
+                ])
             #expect(upstream.requests.allSatisfy { $0.path == "/v1/chat/completions" })
             let rows = fixture.usage.queued
             #expect(rows.count == 4)
@@ -98,7 +100,8 @@ struct WorkerRouterTests {
             var headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(fixture.token)"]
             headers[.accept] = "text/event-stream"
             let body = ByteBuffer(string: #"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#)
-            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) { response in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) {
+                response in
                 #expect(response.headers[.contentType] == "text/event-stream")
                 let text = String(buffer: response.body)
                 #expect(text.contains("part0") && text.contains("part2") && text.hasSuffix("data: [DONE]\n\n"))
@@ -155,13 +158,16 @@ struct WorkerRouterTests {
     func upstreamDown() async throws {
         try await withFixture(upstream: "http://127.0.0.1:\(freePort())/v1") { fixture, client in
             let (headers, body) = chat(fixture.token)
-            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) { response in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) {
+                response in
                 #expect(response.status == .badGateway)
                 let text = String(buffer: response.body)
                 #expect(text.contains("\"code\":\"upstream_unreachable\""))
                 #expect(text.contains("127.0.0.1"))
             }
-            try await client.execute(uri: "/v1/../admin", method: .get, headers: [.authorization: "Bearer \(fixture.token)"]) {
+            try await client.execute(
+                uri: "/v1/../admin", method: .get, headers: [.authorization: "Bearer \(fixture.token)"]
+            ) {
                 response in
                 #expect(response.status == .badRequest || response.status == .notFound)
             }
@@ -188,7 +194,8 @@ struct WorkerRouterTests {
             #expect(snapshot.keys.isEmpty)
             fixture.store.replace(with: snapshot)
             let (headers, body) = chat(fixture.token)
-            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) { response in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) {
+                response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(String(buffer: response.body).contains("\"code\":\"no_available_key\""))
             }
