@@ -28,8 +28,8 @@ struct CursorBench {
             writes += 1
         }
         let elapsed = clock.now - started
-        let elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        let slowestMs = Double(slowest.components.seconds) * 1000 + Double(slowest.components.attoseconds) * 1e-15
-        print("writes=\(writes) positions=\(writes * block) seconds=\(elapsedSeconds) slowest_ms=\(slowestMs)")
+        print(
+            "writes=\(writes) positions=\(writes * block) seconds=\(elapsed.inSeconds) "
+                + "slowest_ms=\(slowest.inMilliseconds)")
     }
 }

@@ -36,8 +36,7 @@ struct ProxyHandler: Sendable {
         var model: String?
 
         func milliseconds(since instant: ContinuousClock.Instant = ContinuousClock.now) -> Double {
-            let elapsed = instant - started
-            return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) * 1e-15
+            (instant - started).inMilliseconds
         }
     }
 

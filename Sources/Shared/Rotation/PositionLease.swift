@@ -37,8 +37,7 @@ public final class PositionLease: Sendable {
             windowPicks += 1
             let elapsed = now - windowStart
             if elapsed >= .milliseconds(250) {
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-                rate = Double(windowPicks) / seconds
+                rate = Double(windowPicks) / elapsed.inSeconds
                 windowPicks = 0
                 windowStart = now
             }
