@@ -12,12 +12,15 @@ struct CheckConfigCommand: AsyncParsableCommand {
         let values: [(String, String)] = [
             ("OPENAI_API_BASE_URL", c.upstreamBaseURL.description),
             ("KEY_ROTATION_STRATEGY", c.rotationStrategy.rawValue),
-            ("SECRET_KEY", c.secretKey.map(SecretDigest.hint) ?? "(from \(c.paths.secretKey))"),
+            ("SECRET_KEY", c.secretKey.map { "(set, \($0.count) characters)" } ?? "(from \(c.paths.secretKey))"),
             ("OPENAI_PROXY_DATA_DIR", c.dataDirectory),
             ("OPENAI_PROXY_LISTEN", c.proxyListen.description),
             ("OPENAI_PROXY_ADMIN_LISTEN", c.adminListen.description),
             ("OPENAI_PROXY_WORKERS", String(c.workers)),
-            ("OPENAI_PROXY_ADMIN_TOKEN", c.adminToken.map(SecretDigest.hint) ?? "(from \(c.paths.adminToken))"),
+            (
+                "OPENAI_PROXY_ADMIN_TOKEN",
+                c.adminToken.map { "(set, \($0.count) characters)" } ?? "(from \(c.paths.adminToken))"
+            ),
             ("OPENAI_PROXY_DRAIN_TIMEOUT", "\(c.drainTimeout)"),
             ("OPENAI_PROXY_MAX_BODY_BYTES", String(c.maxBodyBytes)),
             ("LOG_LEVEL", c.logLevel.rawValue),
