@@ -5,11 +5,17 @@ import ProxyWorker
 import Shared
 import StatsCollector
 
-/// The part every child role shares: configuration, logging, tying its life to the supervisor's.
-private func prepareChild(role: String) throws -> ProxyConfiguration {
+/// The part every child role shares: configuration, logging, threads, tying its life to the supervisor's.
+/// `loopThreads` sizes the event-loop group (which also runs every async task of the process).
+private func prepareChild(
+    role: String, loopThreads: (ProxyConfiguration) -> Int = { _ in 1 }
+) throws
+    -> ProxyConfiguration
+{
     let environment = ProcessInfo.processInfo.environment
     ChildContract.dieWithSupervisor(environment: environment)
     let configuration = try CommandSupport.loadConfiguration()
+    ProcessRuntime.adoptEventLoopExecutor(loopThreads: loopThreads(configuration))
     LogLineHandler.bootstrap(role: role, format: configuration.logFormat, level: configuration.logLevel)
     return configuration
 }
@@ -36,7 +42,8 @@ struct WorkerRoleCommand: AsyncParsableCommand {
     @Option(help: "Worker number, from 0.") var index: Int
 
     func run() async throws {
-        let configuration = try prepareChild(role: "worker.\(index)")
+        let configuration = try prepareChild(
+            role: "worker.\(index)", loopThreads: ProcessRuntime.loopThreadsPerWorker)
         let listener = try inheritedListener()
         try await CommandSupport.reporting {
             try await ProxyWorker.run(
