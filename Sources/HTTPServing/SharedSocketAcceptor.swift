@@ -46,6 +46,9 @@ final class SharedSocketAcceptor: Sendable {
                 let fd = openai_proxy_accept(listener)
                 if fd >= 0 {
                     continuation.yield(fd)
+                    // A burst of connections would otherwise all go to whichever process woke first, as
+                    // it finds the queue full when it comes back; yielding lets the others take their turn.
+                    sched_yield()
                     continue
                 }
                 switch errno {
