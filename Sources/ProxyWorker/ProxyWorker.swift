@@ -28,7 +28,7 @@ public enum ProxyWorker {
         let handler = ProxyHandler(
             upstream: configuration.upstreamBaseURL, client: client, snapshots: store,
             selector: KeySelector(strategy: configuration.rotationStrategy, database: database), usage: usage,
-            worker: index, maxBodyBytes: configuration.maxBodyBytes, headTimeout: .minutes(10), logger: logger)
+            worker: index, maxBodyBytes: configuration.maxBodyBytes, logger: logger)
         let server = InheritedSocketServer(
             descriptor: listener, responder: buildRouter(handler: handler, index: index).buildResponder(),
             logger: logger, onServing: onServing)

@@ -5,7 +5,6 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
-import NIOFoundationCompat
 import NIOHTTP1
 import NIOPosix
 import Shared
@@ -20,13 +19,16 @@ struct ProxyHandler: Sendable {
     let usage: UsageSender
     let worker: Int
     let maxBodyBytes: Int
-    /// Deadline for the upstream's response head (a non-streamed answer arrives whole within it).
-    let headTimeout: TimeAmount
     let logger: Logger
+    let requestIDs = RequestIDs()
+
+    /// Non-streamed answers up to this size are read whole and sent in one write; larger ones and event
+    /// streams are passed through chunk by chunk.
+    static let wholeAnswerLimit = 256 * 1024
 
     /// What the handler learned about a request, carried into its usage row.
     private struct Exchange {
-        let requestID = UUID().uuidString.lowercased()
+        let requestID: String
         let started = ContinuousClock.now
         let timestamp = Int64(Date().timeIntervalSince1970 * 1000)
         let method: String
@@ -43,7 +45,7 @@ struct ProxyHandler: Sendable {
     func handle(_ request: Request) async -> Response {
         let target = request.uri.string
         let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
-        var exchange = Exchange(method: request.method.rawValue, path: path)
+        var exchange = Exchange(requestID: requestIDs.next(), method: request.method.rawValue, path: path)
 
         // Authentication comes first: nothing else is revealed to an unknown caller.
         let snapshot = snapshots.snapshot
@@ -116,19 +118,41 @@ struct ProxyHandler: Sendable {
 
         let answer: HTTPClientResponse
         do {
-            answer = try await client.execute(outgoing, timeout: headTimeout, logger: logger)
+            // No per-request deadline timer: the client's read timeout (idle time between bytes) bounds
+            // a silent upstream, and a non-streamed answer's head comes when the answer is done.
+            answer = try await client.execute(outgoing, deadline: .distantFuture)
         } catch {
             return upstreamFailed(exchange, key: key, error: error)
         }
         let ttfb = exchange.milliseconds()
         let headers = ForwardedHeaders.downstream(from: answer.headers)
         let status = Int(answer.status.code)
-        let streamed = answer.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
         let contentType = answer.headers.first(name: "content-type")
+        var sniffer = UsageSniffer(contentType: contentType)
+        let streamed = sniffer.mode == .eventStream
         let finished = exchange
 
-        let responseBody = ResponseBody { writer in
-            var sniffer = UsageSniffer(contentType: contentType)
+        if !streamed, let length = answer.headers.first(name: "content-length").flatMap(Int.init),
+            length <= Self.wholeAnswerLimit
+        {
+            // The upstream sends a small answer at once: read it whole and answer in one write.
+            do {
+                let whole = try await answer.body.collect(upTo: length)
+                sniffer.consumeWhole(whole)
+                report(finished, status: status, ttfb: ttfb, streamed: false, usage: sniffer.finish(), error: nil)
+                return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: whole))
+            } catch {
+                logger.info("upstream answer ended early", metadata: ["key.hint": "\(key.hint)", "error": "\(error)"])
+                return fail(
+                    finished, status: .badGateway,
+                    ErrorBody(
+                        message: "The upstream \(upstream.host) closed the connection mid-answer.",
+                        type: "server_error", code: "upstream_incomplete"), error: "upstream_incomplete")
+            }
+        }
+
+        let responseBody = ResponseBody { [sniffer] writer in
+            var sniffer = sniffer
             var failure: String?
             do {
                 for try await chunk in answer.body {
@@ -221,6 +245,8 @@ struct ProxyHandler: Sendable {
     static func upstreamPath(_ path: String) -> String? {
         guard path == "/v1" || path.hasPrefix("/v1/") else { return nil }
         let rest = String(path.dropFirst(3))
+        // Only a path with a dot or an escape can hold a dot segment.
+        guard rest.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }) else { return rest }
         for segment in rest.split(separator: "/", omittingEmptySubsequences: false) {
             let decoded = segment.replacingOccurrences(of: "%2e", with: ".", options: .caseInsensitive)
             if decoded == "." || decoded == ".." { return nil }
@@ -228,16 +254,12 @@ struct ProxyHandler: Sendable {
         return rest
     }
 
-    private struct ModelField: Decodable {
-        var model: String?
-    }
-
     /// The `model` of a JSON request body, when it has one.
     static func model(in body: ByteBuffer, contentType: String?) -> String? {
-        guard body.readableBytes > 0, body.readableBytes <= 8 << 20,
-            contentType?.lowercased().contains("json") ?? true
-        else { return nil }
-        guard let model = (try? JSONDecoder().decode(ModelField.self, from: body))?.model else { return nil }
+        guard body.readableBytes > 0, contentType?.lowercased().contains("json") ?? true else { return nil }
+        guard let model = body.withUnsafeReadableBytes({ JSONScanner.topLevelString("model", in: $0) }) else {
+            return nil
+        }
         return String(model.prefix(200))
     }
 

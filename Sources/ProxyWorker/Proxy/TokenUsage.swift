@@ -1,49 +1,14 @@
-import Foundation
 import NIOCore
-import NIOFoundationCompat
 
 /// Token counts an upstream reported in a `usage` object.
-struct TokenUsage: Sendable, Equatable, Decodable {
+struct TokenUsage: Sendable, Equatable {
     var promptTokens: Int?
     var completionTokens: Int?
     var totalTokens: Int?
-
-    enum CodingKeys: String, CodingKey {
-        case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", totalTokens = "total_tokens"
-        case inputTokens = "input_tokens", outputTokens = "output_tokens"
-    }
-
-    init(promptTokens: Int?, completionTokens: Int?, totalTokens: Int?) {
-        self.promptTokens = promptTokens
-        self.completionTokens = completionTokens
-        self.totalTokens = totalTokens
-    }
-
-    // Chat and embeddings say prompt/completion; the Responses API says input/output.
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        promptTokens =
-            try c.decodeIfPresent(Int.self, forKey: .promptTokens)
-            ?? c.decodeIfPresent(Int.self, forKey: .inputTokens)
-        completionTokens =
-            try c.decodeIfPresent(Int.self, forKey: .completionTokens)
-            ?? c.decodeIfPresent(Int.self, forKey: .outputTokens)
-        totalTokens = try c.decodeIfPresent(Int.self, forKey: .totalTokens)
-        if totalTokens == nil, let prompt = promptTokens { totalTokens = prompt + (completionTokens ?? 0) }
-    }
-}
-
-/// Where `usage` sits in an answer: at the top (chat, embeddings) or inside `response` (Responses API events).
-private struct UsageEnvelope: Decodable {
-    struct Inner: Decodable { var usage: TokenUsage? }
-    var usage: TokenUsage?
-    var response: Inner?
-
-    var found: TokenUsage? { usage ?? response?.usage }
 }
 
 /// Watches an answer's bytes as they stream past and finds the token usage in them, without holding
-/// up a single byte: whole JSON bodies (up to a size) are parsed at the end, event streams line by line.
+/// up a single byte: whole JSON bodies (up to a size) are scanned at the end, event streams line by line.
 struct UsageSniffer {
     enum Mode {
         case json
@@ -84,22 +49,32 @@ struct UsageSniffer {
                 collected.writeBuffer(&chunk)
             }
         case .eventStream:
-            let bytes = chunk.readableBytesView
-            var start = bytes.startIndex
-            while let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                if partialLine.isEmpty {
-                    inspect(line: bytes[start..<newline])
-                } else {
-                    partialLine.append(contentsOf: bytes[start..<newline])
-                    inspect(line: partialLine[...])
-                    partialLine.removeAll(keepingCapacity: true)
+            chunk.withUnsafeReadableBytes { bytes in
+                var start = 0
+                while let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                    if partialLine.isEmpty {
+                        inspect(line: UnsafeRawBufferPointer(rebasing: bytes[start..<newline]))
+                    } else {
+                        partialLine.append(contentsOf: bytes[start..<newline])
+                        finishPartialLine()
+                    }
+                    start = newline + 1
                 }
-                start = bytes.index(after: newline)
+                // An event line longer than the JSON limit cannot carry usage we would read anyway.
+                if start < bytes.count, partialLine.count < jsonLimit {
+                    partialLine.append(contentsOf: bytes[start...])
+                }
             }
-            if start < bytes.endIndex {
-                // An event line longer than the JSON limit cannot carry usage we would parse anyway.
-                if partialLine.count < jsonLimit { partialLine.append(contentsOf: bytes[start...]) }
-            }
+        }
+    }
+
+    /// Scans a complete body in one go (the answer was read whole).
+    mutating func consumeWhole(_ body: ByteBuffer) {
+        if mode == .json, body.readableBytes <= jsonLimit {
+            lastUsage = body.withUnsafeReadableBytes { JSONScanner.usage(in: $0) }
+            mode = .ignored
+        } else {
+            consume(body)
         }
     }
 
@@ -107,45 +82,26 @@ struct UsageSniffer {
     mutating func finish() -> TokenUsage? {
         switch mode {
         case .json:
-            return (try? JSONDecoder().decode(UsageEnvelope.self, from: collected))?.found
+            return collected.withUnsafeReadableBytes { JSONScanner.usage(in: $0) }
         case .eventStream:
-            if !partialLine.isEmpty { inspect(line: partialLine[...]) }
+            if !partialLine.isEmpty { finishPartialLine() }
             return lastUsage
         case .ignored:
-            return nil
+            return lastUsage
         }
+    }
+
+    private mutating func finishPartialLine() {
+        let line = partialLine
+        partialLine.removeAll(keepingCapacity: true)
+        line.withUnsafeBytes { inspect(line: $0) }
     }
 
     private static let dataPrefix = Array("data:".utf8)
-    private static let usageKey = Array("\"usage\"".utf8)
 
-    private mutating func inspect<Line: Collection<UInt8>>(line: Line) {
-        guard line.starts(with: Self.dataPrefix), Self.hasUsageObject(line) else { return }
-        let payload = Data(line.dropFirst(Self.dataPrefix.count))
-        if let usage = (try? JSONDecoder().decode(UsageEnvelope.self, from: payload))?.found {
-            lastUsage = usage
-        }
-    }
-
-    /// True when the line has `"usage"` followed by `:` and an object (not `null`).
-    static func hasUsageObject<Line: Collection<UInt8>>(_ line: Line) -> Bool {
-        let bytes = Array(line)
-        var index = 0
-        let key = usageKey
-        while index + key.count <= bytes.count {
-            if bytes[index] == key[0], bytes[index..<(index + key.count)].elementsEqual(key) {
-                var cursor = index + key.count
-                while cursor < bytes.count, bytes[cursor] == UInt8(ascii: " ") { cursor += 1 }
-                if cursor < bytes.count, bytes[cursor] == UInt8(ascii: ":") {
-                    cursor += 1
-                    while cursor < bytes.count, bytes[cursor] == UInt8(ascii: " ") { cursor += 1 }
-                    if cursor < bytes.count, bytes[cursor] == UInt8(ascii: "{") { return true }
-                }
-                index += key.count
-            } else {
-                index += 1
-            }
-        }
-        return false
+    private mutating func inspect(line: UnsafeRawBufferPointer) {
+        guard line.starts(with: Self.dataPrefix) else { return }
+        let payload = UnsafeRawBufferPointer(rebasing: line[Self.dataPrefix.count...])
+        if let usage = JSONScanner.usage(in: payload) { lastUsage = usage }
     }
 }

@@ -40,7 +40,7 @@ struct WorkerRouterTests {
         let handler = ProxyHandler(
             upstream: try #require(UpstreamBaseURL(parsing: upstream)), client: client, snapshots: store,
             selector: KeySelector(strategy: .roundRobin, database: test.database), usage: usage, worker: 7,
-            maxBodyBytes: maxBodyBytes, headTimeout: .seconds(30), logger: logger)
+            maxBodyBytes: maxBodyBytes, logger: logger)
         let app = Application(router: ProxyWorker.buildRouter(handler: handler, index: 7))
         let fixture = Fixture(test: test, usage: usage, store: store, app: app, token: token)
         do {
