@@ -4,8 +4,12 @@ import NIOExtras
 import NIOPosix
 import ServiceLifecycle
 import Shared
+import Synchronization
 
 /// Accepts worker connections on the stats Unix socket and hands each received row to the batch writer.
+///
+/// Rows are decoded in a channel handler on the event loop as lines arrive: one row per request of every
+/// worker passes through here, so no per-row task or async hop is spent on them.
 struct UsageListener: Service {
     let socketPath: String
     let writer: UsageBatchWriter
@@ -13,47 +17,68 @@ struct UsageListener: Service {
     let onServing: @Sendable () -> Void
 
     func run() async throws {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineBasedFrameDecoder()))
-                    return try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
-                }
-            }
-        logger.info("collector listening", metadata: ["socket": "\(socketPath)"])
-        onServing()
         let writer = writer
         let logger = logger
-        // On graceful shutdown stop accepting, but read each connection to its end: the workers have
-        // stopped by then and their last rows may still sit in the socket buffers.
-        let serverChannel = server.channel
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { connections in
-                try? await server.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        connections.addTask {
-                            do {
-                                try await connection.executeThenClose { lines in
-                                    for try await line in lines {
-                                        if let row = UsageWire.decode(line.readableBytesView) {
-                                            writer.enqueue(row)
-                                        } else {
-                                            logger.warning(
-                                                "malformed usage line dropped",
-                                                metadata: ["bytes": "\(line.readableBytes)"])
-                                        }
-                                    }
-                                }
-                            } catch {
-                                logger.debug("stats connection ended: \(error)")
-                            }
-                        }
-                    }
+        let connections = OpenConnections()
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    connections.insert(channel)
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineBasedFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(UsageLineHandler(writer: writer, logger: logger))
                 }
             }
+            .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true)
+            .get()
+        logger.info("collector listening", metadata: ["socket": "\(socketPath)"])
+        onServing()
+        // On graceful shutdown stop accepting, but read each connection to its end: the workers have
+        // stopped by then and their last rows may still sit in the socket buffers.
+        await withGracefulShutdownHandler {
+            try? await server.closeFuture.get()
         } onGracefulShutdown: {
-            serverChannel.close(promise: nil)
+            server.close(promise: nil)
+        }
+        let deadline = ContinuousClock.now + .seconds(2)
+        while connections.count > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
+/// Decodes one usage row per line and queues it for the writer.
+private final class UsageLineHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    let writer: UsageBatchWriter
+    let logger: Logger
+
+    init(writer: UsageBatchWriter, logger: Logger) {
+        self.writer = writer
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let line = unwrapInboundIn(data)
+        if let row = line.withUnsafeReadableBytes({ UsageWire.decode($0) }) {
+            writer.enqueue(row)
+        } else {
+            logger.warning("malformed usage line dropped", metadata: ["bytes": "\(line.readableBytes)"])
+        }
+    }
+}
+
+/// The worker connections currently open.
+private final class OpenConnections: Sendable {
+    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    var count: Int { channels.withLock { $0.count } }
+
+    func insert(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        channels.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { _ in
+            _ = self.channels.withLock { $0.removeValue(forKey: id) }
         }
     }
 }

@@ -8,11 +8,13 @@ import Synchronization
 /// Sends usage rows to the stats collector over its Unix socket, reconnecting when it is away.
 ///
 /// `record` never blocks a request: rows queue in memory and a single writer task ships them in
-/// batches. While the collector is unreachable rows wait in the queue (up to `capacity`; beyond that the
+/// batches, waiting `coalescing` after the first row so that a busy worker writes once per batch, not
+/// once per request. While the collector is unreachable rows wait in the queue (up to `capacity`; beyond that the
 /// oldest are dropped and counted). A durable spool and acknowledgements are the usage-pipeline issue's.
 final class UsageSender: Service, Sendable {
     private let socketPath: String
     private let capacity: Int
+    private let coalescing: Duration
     private let logger: Logger
     private let state = Mutex(State())
     private let doorbell: AsyncStream<Void>
@@ -24,9 +26,10 @@ final class UsageSender: Service, Sendable {
     }
 
     /// A sender to the collector at `socketPath`.
-    init(socketPath: String, capacity: Int = 100_000, logger: Logger) {
+    init(socketPath: String, capacity: Int = 100_000, coalescing: Duration = .milliseconds(5), logger: Logger) {
         self.socketPath = socketPath
         self.capacity = capacity
+        self.coalescing = coalescing
         self.logger = logger
         (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -57,6 +60,7 @@ final class UsageSender: Service, Sendable {
         var backoff = Duration.milliseconds(50)
         await withGracefulShutdownHandler {
             for await _ in doorbell {
+                try? await Task.sleep(for: coalescing)
                 await drain(&connection, backoff: &backoff, stopping: false)
             }
         } onGracefulShutdown: {

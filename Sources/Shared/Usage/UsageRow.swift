@@ -1,7 +1,5 @@
-import Foundation
-
 /// What one proxied request did, sent by a worker to the stats collector and stored in `usage_log`.
-public struct UsageRow: Codable, Sendable, Equatable {
+public struct UsageRow: Sendable, Equatable {
     /// Unique per request; the collector stores a row once however often it is sent.
     public var requestID: String
     /// When the request arrived, in Unix milliseconds.
@@ -35,12 +33,6 @@ public struct UsageRow: Codable, Sendable, Equatable {
     /// Short error code when the request failed inside the proxy.
     public var error: String?
 
-    enum CodingKeys: String, CodingKey {
-        case requestID = "id", timestamp = "ts", worker, keyID = "key", tokenID = "token", model, method, path
-        case status, latencyMs = "ms", ttfbMs = "ttfb", streamed, promptTokens = "pt", completionTokens = "ct"
-        case totalTokens = "tt", error
-    }
-
     /// A row with every field given.
     public init(
         requestID: String, timestamp: Int64, worker: Int, keyID: Int64?, tokenID: Int64?, model: String?,
@@ -63,24 +55,5 @@ public struct UsageRow: Codable, Sendable, Equatable {
         self.completionTokens = completionTokens
         self.totalTokens = totalTokens
         self.error = error
-    }
-}
-
-/// The stats-socket framing: each row is one line of JSON ending in `\n` (JSON text never contains a raw newline).
-public enum UsageWire {
-    /// Largest line the collector accepts.
-    public static let maximumLineBytes = 64 * 1024
-
-    /// `row` as one newline-terminated line.
-    public static func encode(_ row: UsageRow) -> [UInt8] {
-        // Encoding a struct of strings and numbers cannot fail.
-        var bytes = [UInt8](try! JSONEncoder().encode(row))
-        bytes.append(UInt8(ascii: "\n"))
-        return bytes
-    }
-
-    /// The row in one line (without its newline), or nil when it is not a valid row.
-    public static func decode(_ line: some Collection<UInt8>) -> UsageRow? {
-        try? JSONDecoder().decode(UsageRow.self, from: Data(line))
     }
 }
