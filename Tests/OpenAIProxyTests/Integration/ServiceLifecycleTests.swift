@@ -45,7 +45,11 @@ struct ServiceLifecycleTests {
         let before = service.workerPIDs()
         #expect(before.count == 2)
         let victim = try #require(before.first)
-        // Requests on fresh connections keep succeeding meanwhile: the survivor and the accept queue carry them.
+        let killedAt = ContinuousClock.now
+        kill(victim, SIGKILL)
+        // Requests in flight on the killed worker die with it; once it is gone, requests on fresh
+        // connections succeed at once: the survivor and the kernel's accept queue carry them.
+        #expect(await eventually { !ProcessTable.isAlive(victim) })
         let load = Task {
             var statuses: [Int] = []
             for _ in 0..<20 {
@@ -53,8 +57,6 @@ struct ServiceLifecycleTests {
             }
             return statuses
         }
-        let killedAt = ContinuousClock.now
-        kill(victim, SIGKILL)
         #expect(await eventually { service.workerPIDs().count == 2 && !service.workerPIDs().contains(victim) })
         print("worker replaced within \(ContinuousClock.now - killedAt)")
         #expect(try await load.value.allSatisfy { $0 == 200 })
