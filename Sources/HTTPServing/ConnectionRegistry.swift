@@ -2,15 +2,17 @@ import NIOCore
 import Synchronization
 
 /// The open connections of a server, so a graceful shutdown can ask each to finish its current request
-/// and close (`ChannelShouldQuiesceEvent`, which Hummingbird's HTTP/1 handler honours).
+/// and close (`ChannelShouldQuiesceEvent`, which Hummingbird's and NIO's HTTP/1 handlers honour).
 ///
-/// A connection that has not begun a request yet is given a moment before it is closed: it was accepted
+/// A connection that has not begun a request yet is given a moment before it is asked: it was accepted
 /// just now and its first request may already be on the wire, and dropping that would fail a client that
-/// did nothing wrong. Idle keep-alive connections that already served requests are closed at once.
-final class ConnectionRegistry: Sendable {
+/// did nothing wrong. Idle keep-alive connections that already served requests are asked at once. Each
+/// connection is asked once.
+public final class ConnectionRegistry: Sendable {
     private struct Entry {
         let channel: any Channel
         var startedRequest = false
+        var quiesced = false
     }
 
     private struct State {
@@ -22,42 +24,66 @@ final class ConnectionRegistry: Sendable {
     /// How long a fresh connection may take to send its first request once draining began.
     private let firstRequestGrace: TimeAmount = .seconds(1)
 
-    /// Tracks `channel`.
-    func insert(_ channel: any Channel) {
+    /// An empty registry.
+    public init() {}
+
+    /// Connections open now.
+    public var count: Int { state.withLock { $0.entries.count } }
+
+    /// Tracks `channel` until it closes.
+    public func insert(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
         let draining = state.withLock { state -> Bool in
-            state.entries[ObjectIdentifier(channel)] = Entry(channel: channel)
+            state.entries[id] = Entry(channel: channel)
             return state.quiescing
+        }
+        channel.closeFuture.whenComplete { _ in
+            _ = self.state.withLock { $0.entries.removeValue(forKey: id) }
         }
         if draining { quiesceLater(channel) }
     }
 
-    /// Stops tracking `channel`.
-    func remove(_ channel: any Channel) {
-        _ = state.withLock { $0.entries.removeValue(forKey: ObjectIdentifier(channel)) }
-    }
-
     /// Called as each request starts: while draining, the connection closes once this answer is sent.
-    func requestStarted(on channel: any Channel) {
-        let draining = state.withLock { state -> Bool in
-            state.entries[ObjectIdentifier(channel)]?.startedRequest = true
-            return state.quiescing
+    public func requestStarted(on channel: any Channel) {
+        let quiesceNow = state.withLock { state -> Bool in
+            let id = ObjectIdentifier(channel)
+            state.entries[id]?.startedRequest = true
+            return state.quiescing && markQuiesced(id, in: &state)
         }
-        if draining { Self.quiesce(channel) }
+        if quiesceNow { Self.quiesce(channel) }
     }
 
     /// Asks every connection, now and later, to close once its in-flight request is answered.
-    func quiesceAll() {
-        let entries = state.withLock { state -> [Entry] in
+    public func quiesceAll() {
+        let (now, later) = state.withLock { state -> ([any Channel], [any Channel]) in
             state.quiescing = true
-            return Array(state.entries.values)
+            var now: [any Channel] = []
+            var later: [any Channel] = []
+            for (id, entry) in state.entries {
+                if entry.startedRequest {
+                    if markQuiesced(id, in: &state) { now.append(entry.channel) }
+                } else {
+                    later.append(entry.channel)
+                }
+            }
+            return (now, later)
         }
-        for entry in entries {
-            if entry.startedRequest { Self.quiesce(entry.channel) } else { quiesceLater(entry.channel) }
-        }
+        now.forEach(Self.quiesce)
+        later.forEach(quiesceLater)
     }
 
     private func quiesceLater(_ channel: any Channel) {
-        channel.eventLoop.scheduleTask(in: firstRequestGrace) { Self.quiesce(channel) }
+        channel.eventLoop.scheduleTask(in: firstRequestGrace) {
+            let first = self.state.withLock { self.markQuiesced(ObjectIdentifier(channel), in: &$0) }
+            if first { Self.quiesce(channel) }
+        }
+    }
+
+    /// Marks the entry quiesced; true if it was not before (and still exists).
+    private func markQuiesced(_ id: ObjectIdentifier, in state: inout State) -> Bool {
+        guard let entry = state.entries[id], !entry.quiesced else { return false }
+        state.entries[id]?.quiesced = true
+        return true
     }
 
     private static func quiesce(_ channel: any Channel) {

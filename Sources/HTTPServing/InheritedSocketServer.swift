@@ -84,7 +84,6 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
                         }
                         registry.insert(connection.channel)
                         await http.handle(value: connection, logger: logger)
-                        registry.remove(connection.channel)
                     }
                 }
             }

@@ -12,18 +12,18 @@ import Synchronization
 /// up holding every keep-alive connection. A blocking `accept` instead queues the waiting threads of all
 /// processes in turn, so connections are spread across workers. `SO_RCVTIMEO` bounds each wait so `stop()`
 /// is noticed; the accepted sockets are handed to NIO as ordinary connected sockets.
-final class SharedSocketAcceptor: Sendable {
+public final class SharedSocketAcceptor: Sendable {
     private let listener: Int32
     private let stopping = Atomic<Bool>(false)
     private let logger: Logger
 
     /// Why the acceptor could not start.
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
     /// An acceptor for `listener`, which it owns and closes when stopped.
-    init(listener: Int32, logger: Logger) throws {
+    public init(listener: Int32, logger: Logger) throws {
         // Every process sharing the socket sets the same blocking mode and wait bound.
         let flags = fcntl(listener, F_GETFL)
         var wait = timeval(tv_sec: 0, tv_usec: 100_000)
@@ -39,7 +39,7 @@ final class SharedSocketAcceptor: Sendable {
     }
 
     /// Starts accepting; the stream yields each accepted socket and ends after `stop()`.
-    func connections() -> AsyncStream<Int32> {
+    public func connections() -> AsyncStream<Int32> {
         let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
         let thread = Thread { [self] in
             while !stopping.load(ordering: .relaxed) {
@@ -72,7 +72,7 @@ final class SharedSocketAcceptor: Sendable {
     }
 
     /// Stops accepting within about 100 ms; connections already accepted are still delivered.
-    func stop() {
+    public func stop() {
         stopping.store(true, ordering: .relaxed)
     }
 }

@@ -24,10 +24,10 @@ struct UsageSniffer {
 
     /// A sniffer for an answer with this content type.
     init(contentType: String?, jsonLimit: Int = 4 << 20) {
-        let type = contentType?.lowercased() ?? ""
-        if type.hasPrefix("text/event-stream") {
+        let type = contentType ?? ""
+        if type.hasPrefixIgnoringASCIICase("text/event-stream") {
             mode = .eventStream
-        } else if type.contains("json") {
+        } else if type.containsIgnoringASCIICase("json") {
             mode = .json
         } else {
             mode = .ignored

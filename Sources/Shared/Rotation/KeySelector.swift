@@ -31,6 +31,31 @@ public struct KeySelector: Sendable {
         self.lease = lease ?? PositionLease(cursor: RotationCursor(database: database))
     }
 
+    /// The outcome of trying to pick without waiting.
+    public enum ImmediatePick: Sendable, Equatable {
+        /// This key.
+        case key(RoutableKey)
+        /// No candidates.
+        case none
+        /// The strategy needs the database first: await `pick`.
+        case needsDatabase
+    }
+
+    /// Picks at once when the strategy allows it (random; round_robin with a leased position).
+    public func pickWithoutWaiting(from candidates: [RoutableKey]) -> ImmediatePick {
+        guard !candidates.isEmpty else { return .none }
+        if candidates.count == 1 { return .key(candidates[0]) }
+        switch strategy {
+        case .random:
+            return candidates.randomElement().map(ImmediatePick.key) ?? .none
+        case .roundRobin:
+            guard let position = lease.nextWithoutWaiting(keyCount: candidates.count) else { return .needsDatabase }
+            return .key(candidates[Int(position % Int64(candidates.count))])
+        case .leastUsed:
+            return .needsDatabase
+        }
+    }
+
     /// One key from `candidates` (sorted by id), or nil when there are none.
     public func pick(from candidates: [RoutableKey]) async throws -> RoutableKey? {
         guard !candidates.isEmpty else { return nil }

@@ -59,6 +59,25 @@ public final class PositionLease: Sendable {
         return min(rounded, max(keyCount, (maximum / keyCount) * keyCount))
     }
 
+    /// The next position if one is already leased (the common case under load), without waiting; nil when
+    /// a lease is needed first, and then `next` must be awaited.
+    public func nextWithoutWaiting(keyCount: Int) -> Int64? {
+        let step = state.withLock { state -> (Int64, prefetch: Int?)? in
+            guard let position = state.pop() else { return nil }
+            state.recordPick(at: .now)
+            let size = Self.blockSize(
+                rate: state.rate, keyCount: keyCount, leasesPerSecond: leasesPerSecond, maximum: maximumBlock)
+            if size > 1, !state.prefetching, state.remaining < Int64(size / 2 + 1) {
+                state.prefetching = true
+                return (position, size)
+            }
+            return (position, nil)
+        }
+        guard let (position, prefetch) = step else { return nil }
+        if let prefetch { startPrefetch(prefetch) }
+        return position
+    }
+
     /// The next position for this worker; `keyCount` sizes blocks so they divide evenly among keys.
     public func next(keyCount: Int) async throws -> Int64 {
         enum Step {

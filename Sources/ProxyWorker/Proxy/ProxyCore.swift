@@ -1,0 +1,106 @@
+import Glibc
+import Logging
+import NIOCore
+import NIOHTTP1
+import Shared
+
+/// What every connection of a worker shares: configuration, the routing snapshot, the key selector,
+/// the usage sender and the upstream pools. Immutable after start; everything in it is thread-safe.
+final class ProxyCore: Sendable {
+    let worker: Int
+    let upstream: UpstreamBaseURL
+    let maxBodyBytes: Int
+    let snapshots: SnapshotStore
+    let selector: KeySelector
+    let usage: UsageSender
+    let requestIDs = RequestIDs()
+    let pools: UpstreamPools
+    let logger: Logger
+
+    init(
+        worker: Int, upstream: UpstreamBaseURL, maxBodyBytes: Int, snapshots: SnapshotStore, selector: KeySelector,
+        usage: UsageSender, pools: UpstreamPools, logger: Logger
+    ) {
+        self.worker = worker
+        self.upstream = upstream
+        self.maxBodyBytes = maxBodyBytes
+        self.snapshots = snapshots
+        self.selector = selector
+        self.usage = usage
+        self.pools = pools
+        self.logger = logger
+    }
+
+    /// Sends the usage row of a finished exchange to the collector.
+    func report(_ exchange: ProxyExchange, status: Int, error: String?) {
+        let usage = exchange.sniffer?.finish()
+        self.usage.record(
+            UsageRow(
+                requestID: exchange.requestID, timestamp: exchange.timestamp, worker: worker, keyID: exchange.key?.id,
+                tokenID: exchange.tokenID, model: exchange.model, method: exchange.method, path: exchange.path,
+                status: status, latencyMs: exchange.milliseconds(), ttfbMs: exchange.ttfbMs,
+                streamed: exchange.sniffer?.mode == .eventStream, promptTokens: usage?.promptTokens,
+                completionTokens: usage?.completionTokens, totalTokens: usage?.totalTokens, error: error))
+    }
+}
+
+/// One upstream pool per event loop of the worker.
+struct UpstreamPools: Sendable {
+    /// Where every pool connects.
+    let target: UpstreamTarget
+    private let pools: [ObjectIdentifier: NIOLoopBound<UpstreamPool>]
+
+    /// Pools for every loop of `group`, each made on its own loop.
+    init(
+        group: any EventLoopGroup, target: UpstreamTarget, connectTimeout: TimeAmount, readTimeout: TimeAmount
+    )
+        async throws
+    {
+        var pools: [ObjectIdentifier: NIOLoopBound<UpstreamPool>] = [:]
+        for loop in group.makeIterator() {
+            pools[ObjectIdentifier(loop)] = try await loop.submit {
+                NIOLoopBound(
+                    UpstreamPool(loop: loop, target: target, connectTimeout: connectTimeout, readTimeout: readTimeout),
+                    eventLoop: loop)
+            }.get()
+        }
+        self.pools = pools
+        self.target = target
+    }
+
+    /// The pool of `loop`; call on that loop.
+    func pool(for loop: any EventLoop) -> UpstreamPool {
+        guard let pool = pools[ObjectIdentifier(loop)] else {
+            preconditionFailure("no upstream pool for this event loop")
+        }
+        return pool.value
+    }
+}
+
+/// One request as it goes through the worker: what the usage row will say.
+final class ProxyExchange {
+    let requestID: String
+    let started = ContinuousClock.now
+    let timestamp: Int64
+    let method: String
+    let path: String
+    var tokenID: Int64?
+    var key: RoutableKey?
+    var model: String?
+    var ttfbMs: Double?
+    var sniffer: UsageSniffer?
+
+    init(requestID: String, method: String, path: String) {
+        self.requestID = requestID
+        self.method = method
+        self.path = path
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        timestamp = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    /// Milliseconds since the request arrived.
+    func milliseconds() -> Double {
+        (ContinuousClock.now - started).inMilliseconds
+    }
+}

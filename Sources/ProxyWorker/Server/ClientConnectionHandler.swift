@@ -1,0 +1,455 @@
+import HTTPServing
+import Logging
+import NIOCore
+import NIOHTTP1
+import Shared
+
+/// Serves one client connection, one request at a time (NIO's pipelining handler queues the next):
+/// authenticates the client token, reads the body, picks an upstream key, forwards the request over a
+/// pooled upstream connection, and passes the answer back part by part as it arrives.
+///
+/// Everything happens on the connection's event loop, without tasks or locks on the way: this is the
+/// data path of every request, and its cost per request is what the gateway's throughput is made of.
+final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// A request in progress on this connection.
+    private final class Pending {
+        let head: HTTPRequestHead
+        let exchange: ProxyExchange
+        let keepAlive: Bool
+        var upstreamPath = ""
+        var query: Substring?
+        var body: ByteBuffer
+        var attempts = 0
+        var status = 0
+        var responseStarted = false
+        var upstreamKeepAlive = false
+
+        init(head: HTTPRequestHead, exchange: ProxyExchange, allocator: ByteBufferAllocator) {
+            self.head = head
+            self.exchange = exchange
+            keepAlive = head.isKeepAlive
+            body = allocator.buffer(capacity: 0)
+        }
+    }
+
+    /// An answer decided before any upstream is involved.
+    private enum LocalAnswer {
+        case health
+        /// `usageError` nil: not a proxied request (an unknown path), so no usage row.
+        case error(HTTPResponseStatus, ErrorBody, usageError: String?)
+    }
+
+    private enum State {
+        case idle
+        case receiving(Pending)
+        case answeringLocally(Pending, LocalAnswer)
+        case waitingForKey(Pending)
+        case connecting(Pending)
+        case proxying(Pending, UpstreamConnection)
+        case closing
+    }
+
+    private let core: ProxyCore
+    private let registry: ConnectionRegistry
+    private var state = State.idle
+    private var context: ChannelHandlerContext?
+    // The last token this connection presented and what it resolved to, per snapshot generation:
+    // a client sends the same token on every request of a connection, so it is hashed once.
+    private var cachedToken: (value: String, generation: Int64, id: Int64)?
+
+    init(core: ProxyCore, registry: ConnectionRegistry) {
+        self.core = core
+        self.registry = registry
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: - Request
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            begin(head, context: context)
+        case .body(var chunk):
+            guard case .receiving(let pending) = state else { return }
+            if pending.body.readableBytes + chunk.readableBytes > core.maxBodyBytes {
+                rejectTooLarge(pending, context: context)
+            } else {
+                pending.body.writeBuffer(&chunk)
+            }
+        case .end:
+            switch state {
+            case .receiving(let pending):
+                dispatch(pending, context: context)
+            case .answeringLocally(let pending, let answer):
+                answerLocally(pending, answer, context: context)
+            default:
+                break
+            }
+        }
+    }
+
+    private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        registry.requestStarted(on: context.channel)
+        let target = head.uri
+        let path: Substring
+        let query: Substring?
+        if let mark = target.firstIndex(of: "?") {
+            path = target[..<mark]
+            query = target[target.index(after: mark)...]
+        } else {
+            path = Substring(target)
+            query = nil
+        }
+        let exchange = ProxyExchange(
+            requestID: core.requestIDs.next(), method: head.method.rawValue, path: String(path))
+        let pending = Pending(head: head, exchange: exchange, allocator: context.channel.allocator)
+        pending.query = query
+
+        if path == "/healthz" {
+            state = .answeringLocally(pending, .health)
+            return
+        }
+        guard path == "/v1" || path.hasPrefix("/v1/") else {
+            state = .answeringLocally(
+                pending,
+                .error(
+                    .notFound,
+                    ErrorBody(
+                        message: "Unknown path \(head.method.rawValue) \(path).", type: "invalid_request_error",
+                        code: "not_found"), usageError: nil))
+            return
+        }
+        // Authentication comes first: nothing else is revealed to an unknown caller.
+        guard let tokenID = authenticate(head.headers.first(name: "authorization")) else {
+            let message =
+                head.headers.contains(name: "authorization")
+                ? "Incorrect or revoked proxy token."
+                : "Missing bearer token. Send your proxy token as 'Authorization: Bearer <token>'."
+            state = .answeringLocally(
+                pending,
+                .error(
+                    .unauthorized,
+                    ErrorBody(message: message, type: "invalid_request_error", code: "invalid_api_key"),
+                    usageError: "unauthorized"))
+            return
+        }
+        exchange.tokenID = tokenID
+        guard let upstreamPath = RequestParsing.upstreamPath(path) else {
+            state = .answeringLocally(
+                pending,
+                .error(
+                    .badRequest,
+                    ErrorBody(
+                        message: "Invalid request path \(path).", type: "invalid_request_error", code: "invalid_path"),
+                    usageError: "invalid_path"))
+            return
+        }
+        pending.upstreamPath = upstreamPath
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > core.maxBodyBytes {
+            rejectTooLarge(pending, context: context)
+            return
+        }
+        state = .receiving(pending)
+    }
+
+    private func authenticate(_ header: String?) -> Int64? {
+        guard let token = RequestParsing.bearerToken(header) else { return nil }
+        let snapshot = core.snapshots.snapshot
+        if let cached = cachedToken, cached.value == token, cached.generation == snapshot.generation {
+            return cached.id
+        }
+        guard let id = snapshot.tokens[SecretDigest.sha256Hex(token)] else { return nil }
+        cachedToken = (token, snapshot.generation, id)
+        return id
+    }
+
+    /// 413 at once, without reading the rest of the body, and the connection is closed.
+    private func rejectTooLarge(_ pending: Pending, context: ChannelHandlerContext) {
+        let body = ErrorBody(
+            message:
+                "Request body is larger than the limit of \(core.maxBodyBytes) bytes (OPENAI_PROXY_MAX_BODY_BYTES).",
+            type: "invalid_request_error", code: "request_too_large")
+        state = .closing
+        writeError(.payloadTooLarge, body, close: true, context: context)
+        core.report(pending.exchange, status: 413, error: "request_too_large")
+    }
+
+    private func answerLocally(_ pending: Pending, _ answer: LocalAnswer, context: ChannelHandlerContext) {
+        switch answer {
+        case .health:
+            let text = "{\"status\":\"ok\",\"worker\":\(core.worker)}"
+            var headers = HTTPHeaders([
+                ("content-type", "application/json"), ("content-length", String(text.utf8.count)),
+            ])
+            if !pending.keepAlive { headers.add(name: "connection", value: "close") }
+            finishResponse(
+                head: HTTPResponseHead(version: .http1_1, status: .ok, headers: headers),
+                body: context.channel.allocator.buffer(string: text), keepAlive: pending.keepAlive,
+                context: context)
+        case .error(let status, let body, let usageError):
+            if let usageError { core.report(pending.exchange, status: Int(status.code), error: usageError) }
+            writeError(status, body, close: !pending.keepAlive, context: context)
+        }
+    }
+
+    // MARK: - Key and upstream
+
+    private func dispatch(_ pending: Pending, context: ChannelHandlerContext) {
+        pending.exchange.model = RequestParsing.model(
+            in: pending.body, contentType: pending.head.headers.first(name: "content-type"))
+        let candidates = core.snapshots.snapshot.keys
+        switch core.selector.pickWithoutWaiting(from: candidates) {
+        case .key(let key):
+            connect(pending, key: key, context: context)
+        case .none:
+            noKey(pending, context: context)
+        case .needsDatabase:
+            state = .waitingForKey(pending)
+            let selector = core.selector
+            context.eventLoop.makeFutureWithTask { try await selector.pick(from: candidates) }
+                .assumeIsolated().whenComplete { [self] result in
+                    guard case .waitingForKey(let current) = state, current === pending, let context = self.context
+                    else { return }
+                    switch result {
+                    case .success(let key?):
+                        connect(pending, key: key, context: context)
+                    case .success(nil):
+                        noKey(pending, context: context)
+                    case .failure(let error):
+                        core.logger.error("key selection failed: \(error)")
+                        fail(
+                            pending, .internalServerError,
+                            ErrorBody(
+                                message: "The proxy could not select an upstream key.", type: "server_error",
+                                code: "key_selection_failed"), usageError: "key_selection_failed", context: context)
+                    }
+                }
+        }
+    }
+
+    private func noKey(_ pending: Pending, context: ChannelHandlerContext) {
+        fail(
+            pending, .serviceUnavailable,
+            ErrorBody(
+                message: "No upstream API key is available. Add one with `openai-proxy keys add`.",
+                type: "server_error", code: "no_available_key"), usageError: "no_available_key", context: context)
+    }
+
+    private func connect(_ pending: Pending, key: RoutableKey, context: ChannelHandlerContext, fresh: Bool = false) {
+        pending.exchange.key = key
+        pending.attempts += 1
+        state = .connecting(pending)
+        let pool = core.pools.pool(for: context.eventLoop)
+        let connecting = fresh ? pool.connect() : pool.acquire()
+        connecting.assumeIsolated().whenComplete { [self] result in
+            guard case .connecting(let current) = state, current === pending, let context = self.context else {
+                // The client went away meanwhile; an unused connection goes back to the pool.
+                if case .success(let connection) = result { pool.release(connection) }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                send(pending, over: connection, context: context)
+            case .failure(let error):
+                upstreamFailed(pending, error as? UpstreamError ?? .connectFailed("\(error)"), context: context)
+            }
+        }
+    }
+
+    private func send(_ pending: Pending, over connection: UpstreamConnection, context: ChannelHandlerContext) {
+        state = .proxying(pending, connection)
+        connection.delegate = self
+        guard let key = pending.exchange.key else { return }
+        var uri = core.pools.target.pathPrefix + pending.upstreamPath
+        if let query = pending.query { uri += "?" + query }
+        var headers = ForwardedHeaders.upstream(
+            from: pending.head.headers, key: key.value, authority: core.pools.target.authority)
+        let method = pending.head.method
+        if pending.body.readableBytes > 0 || method == .POST || method == .PUT || method == .PATCH {
+            headers.add(name: "content-length", value: String(pending.body.readableBytes))
+        }
+        let channel = connection.channel
+        channel.write(
+            HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: headers)),
+            promise: nil)
+        if pending.body.readableBytes > 0 {
+            channel.write(HTTPClientRequestPart.body(.byteBuffer(pending.body)), promise: nil)
+        }
+        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+    }
+
+    private func upstreamFailed(_ pending: Pending, _ error: UpstreamError, context: ChannelHandlerContext) {
+        let host = core.upstream.host
+        switch error {
+        case .connectionClosed where pending.attempts < 2:
+            // A kept-alive connection the upstream closed while it sat in the pool: once more on a new one.
+            if let key = pending.exchange.key { connect(pending, key: key, context: context, fresh: true) }
+        case .connectFailed(let reason):
+            core.logger.warning(
+                "upstream unreachable", metadata: ["upstream.host": "\(host)", "error": "\(reason)"])
+            fail(
+                pending, .badGateway,
+                ErrorBody(
+                    message: "The upstream \(host) is unreachable: \(reason).", type: "server_error",
+                    code: "upstream_unreachable"), usageError: "upstream_unreachable", context: context)
+        case .connectionClosed:
+            fail(
+                pending, .badGateway,
+                ErrorBody(
+                    message: "The upstream \(host) closed the connection before answering.", type: "server_error",
+                    code: "upstream_closed"), usageError: "upstream_closed", context: context)
+        case .readTimeout:
+            fail(
+                pending, .gatewayTimeout,
+                ErrorBody(
+                    message: "The upstream \(host) did not answer in time.", type: "server_error",
+                    code: "upstream_timeout"), usageError: "upstream_timeout", context: context)
+        }
+    }
+
+    // MARK: - Answer
+
+    private func fail(
+        _ pending: Pending, _ status: HTTPResponseStatus, _ body: ErrorBody, usageError: String,
+        context: ChannelHandlerContext
+    ) {
+        core.report(pending.exchange, status: Int(status.code), error: usageError)
+        state = pending.keepAlive ? .idle : .closing
+        writeError(status, body, close: !pending.keepAlive, context: context)
+    }
+
+    private func writeError(
+        _ status: HTTPResponseStatus, _ error: ErrorBody, close: Bool, context: ChannelHandlerContext
+    ) {
+        let text = error.json
+        var headers = HTTPHeaders([("content-type", "application/json"), ("content-length", String(text.utf8.count))])
+        if status == .unauthorized { headers.add(name: "www-authenticate", value: "Bearer") }
+        if close { headers.add(name: "connection", value: "close") }
+        finishResponse(
+            head: HTTPResponseHead(version: .http1_1, status: status, headers: headers),
+            body: context.channel.allocator.buffer(string: text), keepAlive: !close, context: context)
+    }
+
+    private func finishResponse(
+        head: HTTPResponseHead, body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext
+    ) {
+        if case .closing = state {} else { state = keepAlive ? .idle : .closing }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
+        }
+    }
+
+    // MARK: - Connection events
+
+    func channelInactive(context: ChannelHandlerContext) {
+        switch state {
+        case .proxying(let pending, let connection):
+            // The answer is mid-flight: the upstream connection cannot be reused.
+            connection.delegate = nil
+            connection.channel.close(promise: nil)
+            core.report(
+                pending.exchange, status: pending.responseStarted ? pending.status : 499, error: "client_cancelled")
+        case .receiving(let pending), .waitingForKey(let pending), .connecting(let pending):
+            core.report(pending.exchange, status: 499, error: "client_cancelled")
+        case .idle, .answeringLocally, .closing:
+            break
+        }
+        state = .closing
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // Backpressure: stop reading the upstream while the client cannot take more.
+        if case .proxying(_, let connection) = state {
+            connection.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // A keep-alive connection that stays silent is closed; one waiting for an answer is not.
+            if case .idle = state { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        core.logger.debug("client connection error: \(error)")
+        context.close(promise: nil)
+    }
+}
+
+extension ClientConnectionHandler: UpstreamDelegate {
+    func upstream(_ connection: UpstreamConnection, received part: HTTPClientResponsePart) {
+        guard case .proxying(let pending, let current) = state, current === connection, let context else { return }
+        switch part {
+        case .head(let head):
+            // Informational answers (100 Continue, 103 Early Hints) are not the answer.
+            if head.status.code >= 100 && head.status.code < 200 { return }
+            pending.responseStarted = true
+            pending.status = Int(head.status.code)
+            pending.upstreamKeepAlive = head.isKeepAlive
+            pending.exchange.ttfbMs = pending.exchange.milliseconds()
+            pending.exchange.sniffer = UsageSniffer(contentType: head.headers.first(name: "content-type"))
+            var headers = ForwardedHeaders.downstream(from: head.headers)
+            if !pending.keepAlive { headers.add(name: "connection", value: "close") }
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))),
+                promise: nil)
+        case .body(let chunk):
+            pending.exchange.sniffer?.consume(chunk)
+            context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+        case .end:
+            connection.delegate = nil
+            let pool = core.pools.pool(for: context.eventLoop)
+            if pending.upstreamKeepAlive { pool.release(connection) } else { connection.channel.close(promise: nil) }
+            core.report(pending.exchange, status: pending.status, error: nil)
+            state = pending.keepAlive ? .idle : .closing
+            let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            if !pending.keepAlive {
+                written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
+            }
+        }
+    }
+
+    func upstreamReadComplete(_ connection: UpstreamConnection) {
+        guard case .proxying(_, let current) = state, current === connection else { return }
+        context?.flush()
+    }
+
+    func upstream(_ connection: UpstreamConnection, failed error: UpstreamError) {
+        guard case .proxying(let pending, let current) = state, current === connection, let context else { return }
+        guard pending.responseStarted else {
+            // Retry only on a reused connection: a fresh one failing means the upstream itself is in trouble.
+            if error == .connectionClosed && !connection.servedBefore { pending.attempts = 2 }
+            upstreamFailed(pending, error, context: context)
+            return
+        }
+        // Part of the answer went out already: the client gets a cut answer, marked by the closed connection.
+        let reason = error == .readTimeout ? "upstream_timeout" : "upstream_stream_error"
+        core.logger.info(
+            "upstream answer ended early",
+            metadata: ["reason": "\(reason)", "key.hint": "\(pending.exchange.key?.hint ?? "-")"])
+        core.report(pending.exchange, status: pending.status, error: reason)
+        state = .closing
+        context.flush()
+        context.close(promise: nil)
+    }
+}

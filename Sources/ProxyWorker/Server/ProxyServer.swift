@@ -1,0 +1,57 @@
+import HTTPServing
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// The worker's HTTP server: accepts on the socket inherited from the supervisor and serves each
+/// connection with a `ClientConnectionHandler` on NIO's pipeline, no request framework in between.
+///
+/// On graceful shutdown it stops accepting, lets in-flight requests and streams finish (idle keep-alive
+/// connections close, a just-accepted one gets to send its first request), and returns when the last
+/// connection has closed.
+struct ProxyServer: Service {
+    let descriptor: Int32
+    let core: ProxyCore
+    let onServing: @Sendable () -> Void
+    /// Close a keep-alive connection that sends nothing for this long.
+    var idleTimeout: TimeAmount = .seconds(75)
+
+    func run() async throws {
+        let core = core
+        let idleTimeout = idleTimeout
+        let acceptor = try SharedSocketAcceptor(listener: descriptor, logger: core.logger)
+        let registry = ConnectionRegistry()
+        let group = MultiThreadedEventLoopGroup.singleton
+        let accepted = acceptor.connections()
+        onServing()
+        await withGracefulShutdownHandler {
+            for await socket in accepted {
+                // A connected socket becomes a NIO channel like one NIO accepted itself.
+                ClientBootstrap(group: group)
+                    .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+                    .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            registry.insert(channel)
+                            let pipeline = channel.pipeline.syncOperations
+                            try pipeline.configureHTTPServerPipeline(
+                                withPipeliningAssistance: true, withErrorHandling: true)
+                            try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                            try pipeline.addHandler(ClientConnectionHandler(core: core, registry: registry))
+                        }
+                    }
+                    .withConnectedSocket(socket)
+                    .whenFailure { error in core.logger.warning("could not set up a connection: \(error)") }
+            }
+            // Accepting stopped: wait for the open connections to finish (the group's cancellation bounds it).
+            while registry.count > 0, !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        } onGracefulShutdown: {
+            acceptor.stop()
+            registry.quiesceAll()
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import NIOCore
+import NIOHTTP1
+
+/// What an upstream connection reports to the request using it, always on its event loop.
+protocol UpstreamDelegate: AnyObject {
+    /// A part of the answer arrived.
+    func upstream(_ connection: UpstreamConnection, received part: HTTPClientResponsePart)
+    /// The current read burst ended: a moment to flush what was written downstream.
+    func upstreamReadComplete(_ connection: UpstreamConnection)
+    /// The connection failed or closed before the answer ended.
+    func upstream(_ connection: UpstreamConnection, failed error: UpstreamError)
+}
+
+/// Why an exchange with the upstream failed.
+enum UpstreamError: Error, Equatable {
+    /// The connection could not be made (refused, unreachable, name not found, connect timeout).
+    case connectFailed(String)
+    /// The connection closed or broke before the answer ended.
+    case connectionClosed
+    /// Nothing arrived for the read timeout.
+    case readTimeout
+}
+
+/// One keep-alive HTTP/1.1 connection to the upstream, used by one request at a time.
+final class UpstreamConnection {
+    let channel: any Channel
+    /// The request currently using the connection.
+    weak var delegate: (any UpstreamDelegate)?
+    /// Whether the connection already served an answer (a reused one may have been closed by the peer).
+    var servedBefore = false
+    /// When the connection was put back into the pool.
+    var idleSince = NIODeadline.now()
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+}
+
+/// The connection's last handler: passes answer parts to the current request; reports failures.
+final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    /// Set once the connection object exists.
+    var connection: UpstreamConnection?
+    /// Called when the channel goes away, to drop it from the pool.
+    var onClose: ((UpstreamConnection) -> Void)?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let connection else { return }
+        connection.delegate?.upstream(connection, received: unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        guard let connection else { return }
+        connection.delegate?.upstreamReadComplete(connection)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        guard let connection else { return }
+        onClose?(connection)
+        fail(connection, .connectionClosed)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let connection { fail(connection, .connectionClosed) }
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // Silent for the read timeout: fail the request using it (if any) and drop the connection.
+            if let connection { fail(connection, .readTimeout) }
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func fail(_ connection: UpstreamConnection, _ error: UpstreamError) {
+        let delegate = connection.delegate
+        connection.delegate = nil
+        delegate?.upstream(connection, failed: error)
+    }
+}
