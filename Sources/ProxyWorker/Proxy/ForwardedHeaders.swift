@@ -4,16 +4,18 @@ import Shared
 /// Which headers cross the proxy: hop-by-hop headers never do, and the client's credentials are replaced.
 enum ForwardedHeaders {
     /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those we set ourselves.
-    private static let notForwardedUpstream: [String] = [
+    private static let notForwardedUpstream = HeaderNameSet([
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
         "trailer", "transfer-encoding", "upgrade", "host", "content-length", "authorization", "expect",
         // Ask for identity encoding: usage is read from the answer as it streams past.
         "accept-encoding",
-    ]
+    ])
 
-    private static let notForwardedDownstream: [String] = [
+    private static let notForwardedDownstream = HeaderNameSet([
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-    ]
+    ])
+
+    private static let connection = HeaderNameSet(["connection"])
 
     /// The client's headers as sent upstream, with `Authorization` carrying the upstream key and `Host`
     /// naming the upstream.
@@ -23,7 +25,7 @@ enum ForwardedHeaders {
         forwarded.reserveCapacity(headers.count + 2)
         forwarded.add(name: "host", value: authority)
         for (name, value) in headers {
-            if isListed(name, in: notForwardedUpstream) || isListed(name, in: named) { continue }
+            if notForwardedUpstream.contains(name) || named?.contains(name) == true { continue }
             forwarded.add(name: name, value: value)
         }
         forwarded.add(name: "authorization", value: "Bearer " + key)
@@ -36,22 +38,55 @@ enum ForwardedHeaders {
         var forwarded = HTTPHeaders()
         forwarded.reserveCapacity(headers.count)
         for (name, value) in headers {
-            if isListed(name, in: notForwardedDownstream) || isListed(name, in: named) { continue }
+            if notForwardedDownstream.contains(name) || named?.contains(name) == true { continue }
             forwarded.add(name: name, value: value)
         }
         return forwarded
     }
 
-    /// Header names a `Connection` header lists (lowercased); usually none, or `keep-alive`/`close`.
-    private static func connectionListed(_ headers: HTTPHeaders) -> [String] {
+    /// Header names a `Connection` header lists other than its usual `keep-alive` or `close` (which name
+    /// no header we would forward anyway); nil when there are none, as almost always.
+    private static func connectionListed(_ headers: HTTPHeaders) -> HeaderNameSet? {
         var named: [String] = []
-        for value in headers["connection"] {
+        for (name, value) in headers where connection.contains(name) {
+            if value.equalsIgnoringASCIICase("keep-alive") || value.equalsIgnoringASCIICase("close") { continue }
             for token in value.split(separator: ",") { named.append(token.trimmingWhitespace().lowercased()) }
         }
-        return named
+        return named.isEmpty ? nil : HeaderNameSet(named)
+    }
+}
+
+/// A set of header names matched without regard to ASCII case and without allocating: every request
+/// checks each of its headers against these sets, twice.
+struct HeaderNameSet {
+    /// Lowercase names, indexed by their length.
+    private var byLength: [[[UInt8]]] = []
+
+    /// A set of these names (any case).
+    init(_ names: [String]) {
+        for name in names {
+            let bytes = Array(name.lowercased().utf8)
+            while byLength.count <= bytes.count { byLength.append([]) }
+            byLength[bytes.count].append(bytes)
+        }
     }
 
-    private static func isListed(_ name: String, in lowercaseNames: [String]) -> Bool {
-        lowercaseNames.contains { name.equalsIgnoringASCIICase($0) }
+    /// True when `name` is in the set, in any case.
+    func contains(_ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { bytes in
+            guard bytes.count < byLength.count else { return false }
+            for candidate in byLength[bytes.count] where Self.equal(bytes, candidate) { return true }
+            return false
+        }
+    }
+
+    private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: [UInt8]) -> Bool {
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            let lowered = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            if lowered != lowercase[index] { return false }
+        }
+        return true
     }
 }

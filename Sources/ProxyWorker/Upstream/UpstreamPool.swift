@@ -53,7 +53,9 @@ final class UpstreamPool {
                     if let tls = target.tls {
                         try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: target.host))
                     }
-                    try pipeline.addHTTPClientHandlers()
+                    // Outbound header validation is off: every header we send was parsed (and so
+                    // validated) from the client's request, or is ours (a validated key, the host).
+                    try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout))
                     try pipeline.addHandler(handler.value)
                 }
