@@ -131,7 +131,7 @@ final class UsageBatchWriter: Service, Sendable {
             if let tokenID = row.tokenID { perToken[tokenID, default: Totals()].add(row) }
         }
         for (key, totals) in hourly {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO usage_hourly (hour, key_id, model, token_id, requests, successes, failures,
                         prompt_tokens, completion_tokens, latency_ms_sum, ttfb_ms_sum)
@@ -142,42 +142,45 @@ final class UsageBatchWriter: Service, Sendable {
                         completion_tokens = completion_tokens + excluded.completion_tokens,
                         latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
                         ttfb_ms_sum = ttfb_ms_sum + excluded.ttfb_ms_sum
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     key.hour, key.keyID, key.model, key.tokenID, totals.requests, totals.successes, totals.failures,
                     totals.promptTokens, totals.completionTokens, totals.latency, totals.ttfb,
                 ])
         }
         for (key, totals) in perKeyModel {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO usage_stats (key_id, model, usage_count, last_used) VALUES (?, ?, ?, ?)
                     ON CONFLICT (key_id, model) DO UPDATE SET
                         usage_count = usage_count + excluded.usage_count,
                         last_used = MAX(COALESCE(last_used, ''), excluded.last_used)
-                    """,
-                arguments: [key.keyID, key.model, totals.requests, Self.date(totals.lastUsed)])
+                    """
+            ).execute(arguments: [key.keyID, key.model, totals.requests, Self.date(totals.lastUsed)])
         }
         for (keyID, totals) in perKey {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE keys SET usage_count = usage_count + ?, success_count = success_count + ?,
                         failure_count = failure_count + ?, prompt_tokens = prompt_tokens + ?,
                         completion_tokens = completion_tokens + ?, last_used = MAX(COALESCE(last_used, ''), ?)
                     WHERE id = ?
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     totals.requests, totals.successes, totals.failures, totals.promptTokens, totals.completionTokens,
                     Self.date(totals.lastUsed), keyID,
                 ])
         }
         for (tokenID, totals) in perToken {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE client_tokens SET request_count = request_count + ?, prompt_tokens = prompt_tokens + ?,
                         completion_tokens = completion_tokens + ?, last_used = MAX(COALESCE(last_used, ''), ?)
                     WHERE id = ?
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     totals.requests, totals.promptTokens, totals.completionTokens, Self.date(totals.lastUsed), tokenID,
                 ])

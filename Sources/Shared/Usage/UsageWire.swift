@@ -50,58 +50,77 @@ public enum UsageWire {
     }
 
     /// The row in one line (without its newline), or nil when it is not a valid row.
-    public static func decode(_ line: some Collection<UInt8>) -> UsageRow? {
-        var fields: [String?] = []
-        fields.reserveCapacity(fieldCount)
-        var current: [UInt8] = []
-        var escaping = false
-        var isFirst = true
-        var tagOK = false
-        func close() {
-            if isFirst {
-                tagOK = current == version
-                isFirst = false
-            } else {
-                fields.append(current.isEmpty ? nil : String(decoding: current, as: UTF8.self))
-            }
-            current.removeAll(keepingCapacity: true)
+    public static func decode(_ line: UnsafeRawBufferPointer) -> UsageRow? {
+        // Field boundaries first; numbers are then read straight from the bytes, text fields unescaped.
+        var bounds: [Range<Int>] = []
+        bounds.reserveCapacity(fieldCount)
+        var start = 0
+        for index in 0..<line.count where line[index] == UInt8(ascii: "\t") {
+            bounds.append(start..<index)
+            start = index + 1
         }
-        for byte in line {
-            if escaping {
-                switch byte {
-                case UInt8(ascii: "t"): current.append(UInt8(ascii: "\t"))
-                case UInt8(ascii: "n"): current.append(UInt8(ascii: "\n"))
-                case UInt8(ascii: "r"): current.append(UInt8(ascii: "\r"))
-                default: current.append(byte)
+        bounds.append(start..<line.count)
+        guard bounds.count == fieldCount, line[bounds[0]].elementsEqual(version) else { return nil }
+        func text(_ field: Int) -> String? {
+            let range = bounds[field]
+            guard !range.isEmpty else { return nil }
+            let bytes = line[range]
+            guard bytes.contains(UInt8(ascii: "\\")) else { return String(decoding: bytes, as: UTF8.self) }
+            var unescaped: [UInt8] = []
+            var escaping = false
+            for byte in bytes {
+                if escaping {
+                    switch byte {
+                    case UInt8(ascii: "t"): unescaped.append(UInt8(ascii: "\t"))
+                    case UInt8(ascii: "n"): unescaped.append(UInt8(ascii: "\n"))
+                    case UInt8(ascii: "r"): unescaped.append(UInt8(ascii: "\r"))
+                    default: unescaped.append(byte)
+                    }
+                    escaping = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaping = true
+                } else {
+                    unescaped.append(byte)
                 }
-                escaping = false
-            } else if byte == UInt8(ascii: "\\") {
-                escaping = true
-            } else if byte == UInt8(ascii: "\t") {
-                close()
-            } else {
-                current.append(byte)
             }
+            return String(decoding: unescaped, as: UTF8.self)
         }
-        close()
-        guard tagOK, fields.count == fieldCount - 1 else { return nil }
-        guard let requestID = fields[0], let timestamp = fields[1].flatMap(Int64.init),
-            let worker = fields[2].flatMap(Int.init), let method = fields[6], let path = fields[7],
-            let status = fields[8].flatMap(Int.init), let latency = fields[9].flatMap(Double.init)
-        else { return nil }
-        func optional<T: LosslessStringConvertible>(_ index: Int, _: T.Type) -> T?? {
-            guard let text = fields[index] else { return .some(nil) }
-            guard let value = T(text) else { return nil }
-            return .some(value)
+        /// nil: malformed; .some(nil): absent.
+        func integer(_ field: Int) -> Int64?? {
+            let range = bounds[field]
+            guard !range.isEmpty else { return .some(nil) }
+            var value: Int64 = 0
+            var negative = false
+            for (offset, byte) in line[range].enumerated() {
+                if offset == 0, byte == UInt8(ascii: "-") {
+                    negative = true
+                    continue
+                }
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                let (product, overflow) = value.multipliedReportingOverflow(by: 10)
+                guard !overflow else { return nil }
+                value = product + Int64(byte - UInt8(ascii: "0"))
+            }
+            return .some(negative ? -value : value)
         }
-        guard let keyID = optional(3, Int64.self), let tokenID = optional(4, Int64.self),
-            let ttfb = optional(10, Double.self), let prompt = optional(12, Int.self),
-            let completion = optional(13, Int.self), let total = optional(14, Int.self)
+        func double(_ field: Int) -> Double?? {
+            guard let text = text(field) else { return .some(nil) }
+            return Double(text).map { .some($0) } ?? nil
+        }
+        guard let requestID = text(1), let timestamp = integer(2) ?? nil, let worker = integer(3) ?? nil,
+            let keyID = integer(4), let tokenID = integer(5), let method = text(7), let path = text(8),
+            let status = integer(9) ?? nil, let latency = double(10) ?? nil, let ttfb = double(11),
+            let prompt = integer(13), let completion = integer(14), let total = integer(15)
         else { return nil }
         return UsageRow(
-            requestID: requestID, timestamp: timestamp, worker: worker, keyID: keyID, tokenID: tokenID,
-            model: fields[5], method: method, path: path, status: status, latencyMs: latency, ttfbMs: ttfb,
-            streamed: fields[11] == "1", promptTokens: prompt, completionTokens: completion, totalTokens: total,
-            error: fields[15])
+            requestID: requestID, timestamp: timestamp, worker: Int(worker), keyID: keyID, tokenID: tokenID,
+            model: text(6), method: method, path: path, status: Int(status), latencyMs: latency, ttfbMs: ttfb,
+            streamed: line[bounds[12]].elementsEqual([UInt8(ascii: "1")]), promptTokens: prompt.map(Int.init),
+            completionTokens: completion.map(Int.init), totalTokens: total.map(Int.init), error: text(16))
+    }
+
+    /// The row in one line held in an array (tests and tools).
+    public static func decode(_ line: [UInt8]) -> UsageRow? {
+        line.withUnsafeBytes { decode($0) }
     }
 }

@@ -26,6 +26,17 @@ struct CollectorTests {
         #expect(line.dropLast().contains(UInt8(ascii: "\n")) == false)
         #expect(UsageWire.decode(line.dropLast()) == original)
         #expect(UsageWire.decode(Array("{not json".utf8)) == nil)
+        // Escapes survive, absent values stay absent, and a malformed number rejects the line.
+        var odd = original
+        odd.model = "tab\there \\ back"
+        odd.ttfbMs = nil
+        odd.promptTokens = nil
+        odd.error = "x"
+        #expect(UsageWire.decode(Array(UsageWire.encode(odd).dropLast())) == odd)
+        var text = String(decoding: UsageWire.encode(original).dropLast(), as: UTF8.self)
+        text = text.replacingOccurrences(of: "\t200\t", with: "\t2x0\t")
+        #expect(UsageWire.decode(Array(text.utf8)) == nil)
+        #expect(UsageWire.decode(Array("u2\tid".utf8)) == nil)
     }
 
     @Test("a row sent twice counts once, and aggregates equal the sums of the rows")
