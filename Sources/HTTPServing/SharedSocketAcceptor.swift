@@ -16,14 +16,22 @@ public final class SharedSocketAcceptor: Sendable {
     private let listener: Int32
     private let stopping = Atomic<Bool>(false)
     private let logger: Logger
+    private let holdBack: @Sendable () -> Bool
+    private let onAccept: @Sendable () -> Void
 
     /// Why the acceptor could not start.
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
     }
 
-    /// An acceptor for `listener`, which it owns and closes when stopped.
-    public init(listener: Int32, logger: Logger) throws {
+    /// An acceptor for `listener`, which it owns and closes when stopped. While `holdBack` says so (this
+    /// process holds more than its share of connections), it waits up to a few milliseconds before
+    /// accepting, so the other processes take the next connections; `onAccept` runs on the accepting
+    /// thread right after each accept, so counts are current before the next decision.
+    public init(
+        listener: Int32, logger: Logger, holdBack: @escaping @Sendable () -> Bool = { false },
+        onAccept: @escaping @Sendable () -> Void = {}
+    ) throws {
         // Every process sharing the socket sets the same blocking mode and wait bound.
         let flags = fcntl(listener, F_GETFL)
         var wait = timeval(tv_sec: 0, tv_usec: 100_000)
@@ -36,6 +44,8 @@ public final class SharedSocketAcceptor: Sendable {
         }
         self.listener = listener
         self.logger = logger
+        self.holdBack = holdBack
+        self.onAccept = onAccept
     }
 
     /// Starts accepting; the stream yields each accepted socket and ends after `stop()`.
@@ -43,8 +53,16 @@ public final class SharedSocketAcceptor: Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
         let thread = Thread { [self] in
             while !stopping.load(ordering: .relaxed) {
+                // Bounded: a busy process still accepts after 8 ms, so a stale count (a worker that
+                // died) can delay connections, never strand them.
+                var waited = 0
+                while waited < 8, holdBack() {
+                    usleep(1000)
+                    waited += 1
+                }
                 let fd = openai_proxy_accept(listener)
                 if fd >= 0 {
+                    onAccept()
                     continuation.yield(fd)
                     // A burst of connections would otherwise all go to whichever process woke first, as
                     // it finds the queue full when it comes back; yielding lets the others take their turn.

@@ -32,7 +32,8 @@ public enum ProxyWorker {
                 group: MultiThreadedEventLoopGroup.singleton, target: try UpstreamTarget(configuration.upstreamBaseURL),
                 connectTimeout: connectTimeout, readTimeout: readTimeout),
             logger: logger)
-        let server = ProxyServer(descriptor: listener, core: core, onServing: onServing)
+        let board = try WorkerLoadBoard(path: configuration.paths.workerLoad, slots: configuration.workers)
+        let server = ProxyServer(descriptor: listener, core: core, board: board, onServing: onServing)
 
         // Shut down in reverse: stop accepting and drain first, then stop refreshing, then flush usage rows.
         let group = ServiceGroup(

@@ -4,6 +4,8 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import Shared
+import Synchronization
 
 /// The worker's HTTP server: accepts on the socket inherited from the supervisor and serves each
 /// connection with a `ClientConnectionHandler` on NIO's pipeline, no request framework in between.
@@ -14,6 +16,8 @@ import ServiceLifecycle
 struct ProxyServer: Service {
     let descriptor: Int32
     let core: ProxyCore
+    /// Where this worker publishes its connection count, to spread connections across workers.
+    var board: WorkerLoadBoard? = nil
     let onServing: @Sendable () -> Void
     /// Close a keep-alive connection that sends nothing for this long.
     var idleTimeout: TimeAmount = .seconds(75)
@@ -21,7 +25,15 @@ struct ProxyServer: Service {
     func run() async throws {
         let core = core
         let idleTimeout = idleTimeout
-        let acceptor = try SharedSocketAcceptor(listener: descriptor, logger: core.logger)
+        let board = board
+        let slot = core.worker
+        // Connections this worker holds: counted as they are accepted, so the hold-back decision for the
+        // next one already sees them, and uncounted as they close.
+        let open = Counter()
+        board?.publish(0, slot: slot)
+        let acceptor = try SharedSocketAcceptor(
+            listener: descriptor, logger: core.logger, holdBack: { board?.isAhead(slot: slot) ?? false },
+            onAccept: { board?.publish(open.change(by: 1), slot: slot) })
         let registry = ConnectionRegistry()
         let group = MultiThreadedEventLoopGroup.singleton
         let accepted = acceptor.connections()
@@ -35,6 +47,7 @@ struct ProxyServer: Service {
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             registry.insert(channel)
+                            channel.closeFuture.whenComplete { _ in board?.publish(open.change(by: -1), slot: slot) }
                             let pipeline = channel.pipeline.syncOperations
                             try pipeline.configureHTTPServerPipeline(
                                 withPipeliningAssistance: true, withErrorHandling: true)
@@ -43,7 +56,10 @@ struct ProxyServer: Service {
                         }
                     }
                     .withConnectedSocket(socket)
-                    .whenFailure { error in core.logger.warning("could not set up a connection: \(error)") }
+                    .whenFailure { error in
+                        board?.publish(open.change(by: -1), slot: slot)
+                        core.logger.warning("could not set up a connection: \(error)")
+                    }
             }
             // Accepting stopped: wait for the open connections to finish (the group's cancellation bounds it).
             while registry.count > 0, !Task.isCancelled {
@@ -53,5 +69,16 @@ struct ProxyServer: Service {
             acceptor.stop()
             registry.quiesceAll()
         }
+        // Draining done: a replacement worker with the same index owns the slot now.
+    }
+}
+
+/// A counter shared between the accepting thread and the event loop.
+private final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+
+    /// Adds `delta` and returns the new value.
+    func change(by delta: Int) -> Int {
+        value.add(delta, ordering: .relaxed).newValue
     }
 }

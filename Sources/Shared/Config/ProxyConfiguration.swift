@@ -64,6 +64,8 @@ public struct DataPaths: Sendable, Equatable {
     public var adminToken: String { directory + "/admin.token" }
     /// The Unix socket the stats collector listens on.
     public var statsSocket: String { directory + "/stats.sock" }
+    /// The shared board of connections per worker, used to spread new connections.
+    public var workerLoad: String { directory + "/worker-load" }
 
     /// Paths under `directory`.
     public init(directory: String) {
