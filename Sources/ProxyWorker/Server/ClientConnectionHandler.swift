@@ -56,6 +56,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private let core: ProxyCore
     private let registry: ConnectionRegistry
     private var state = State.idle
+    /// The client closed its sending side: the connection closes once the current answer is out.
+    private var inputClosed = false
     private var context: ChannelHandlerContext?
     // The last token this connection presented and what it resolved to, per snapshot generation:
     // a client sends the same token on every request of a connection, so it is hashed once.
@@ -348,7 +350,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive {
+        if !keepAlive || inputClosed {
             written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
         }
     }
@@ -382,6 +384,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // A client that closed (or half-closed) after its request still gets the answer.
+            inputClosed = true
+            if case .idle = state { context.close(promise: nil) }
+            return
+        }
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             // A keep-alive connection that stays silent is closed; one waiting for an answer is not.
             if case .idle = state { context.close(promise: nil) }
@@ -410,8 +418,10 @@ extension ClientConnectionHandler: UpstreamDelegate {
             pending.exchange.sniffer = UsageSniffer(contentType: head.headers.first(name: "content-type"))
             var headers = ForwardedHeaders.downstream(from: head.headers)
             if !pending.keepAlive { headers.add(name: "connection", value: "close") }
+            // Answer in the client's HTTP version: an HTTP/1.0 client gets no chunked encoding.
             context.write(
-                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: head.status, headers: headers))),
+                wrapOutboundOut(
+                    .head(HTTPResponseHead(version: pending.head.version, status: head.status, headers: headers))),
                 promise: nil)
         case .body(let chunk):
             pending.exchange.sniffer?.consume(chunk)
@@ -423,7 +433,7 @@ extension ClientConnectionHandler: UpstreamDelegate {
             core.report(pending.exchange, status: pending.status, error: nil)
             state = pending.keepAlive ? .idle : .closing
             let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if !pending.keepAlive {
+            if !pending.keepAlive || inputClosed {
                 written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
             }
         }

@@ -80,6 +80,8 @@ final class UpstreamPool {
             return
         }
         connection.idleSince = .now()
+        // Reading may have been paused while the client could not keep up (backpressure).
+        connection.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         idle.append(connection)
     }
 
