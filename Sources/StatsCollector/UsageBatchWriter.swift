@@ -98,25 +98,15 @@ final class UsageBatchWriter: Service, Sendable {
 
     /// Inserts the rows and folds the new ones into the aggregates, in the caller's transaction.
     static func commit(_ rows: [UsageRow], _ db: Database) throws -> Int {
-        let insert = try db.cachedStatement(
-            sql: """
-                INSERT OR IGNORE INTO usage_log (request_id, ts, worker, key_id, token_id, model, method, path,
-                    status, latency_ms, ttfb_ms, streamed, prompt_tokens, completion_tokens, total_tokens, error)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
+        let insert = try UsageLogInsert(db)
         var hourly: [HourlyKey: Totals] = [:]
         var perKeyModel: [HourlyKey: Totals] = [:]
         var perKey: [Int64: Totals] = [:]
         var perToken: [Int64: Totals] = [:]
         var inserted = 0
         for row in rows {
-            try insert.execute(arguments: [
-                row.requestID, row.timestamp, row.worker, row.keyID, row.tokenID, row.model, row.method, row.path,
-                row.status, row.latencyMs, row.ttfbMs, row.streamed, row.promptTokens, row.completionTokens,
-                row.totalTokens, row.error,
-            ])
             // A row sent twice is ignored by the unique request_id and must not count twice.
-            guard db.changesCount == 1 else { continue }
+            guard try insert.insert(row) else { continue }
             inserted += 1
             let hour = (row.timestamp / 3_600_000) * 3600
             hourly[
