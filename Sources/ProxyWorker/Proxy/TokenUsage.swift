@@ -17,7 +17,7 @@ struct UsageSniffer {
     }
 
     private(set) var mode: Mode
-    private var collected = ByteBuffer()
+    private var collected: ByteBuffer?
     private var partialLine: [UInt8] = []
     private var lastUsage: TokenUsage?
     private let jsonLimit: Int
@@ -41,12 +41,15 @@ struct UsageSniffer {
         case .ignored:
             return
         case .json:
-            if collected.readableBytes + chunk.readableBytes > jsonLimit {
+            if (collected?.readableBytes ?? 0) + chunk.readableBytes > jsonLimit {
                 mode = .ignored
-                collected = ByteBuffer()
+                collected = nil
+            } else if collected == nil {
+                // Usually the whole answer is one chunk: keep it (shared, not copied) rather than copy it.
+                collected = chunk
             } else {
                 var chunk = chunk
-                collected.writeBuffer(&chunk)
+                collected!.writeBuffer(&chunk)
             }
         case .eventStream:
             chunk.withUnsafeReadableBytes { bytes in
@@ -68,21 +71,11 @@ struct UsageSniffer {
         }
     }
 
-    /// Scans a complete body in one go (the answer was read whole).
-    mutating func consumeWhole(_ body: ByteBuffer) {
-        if mode == .json, body.readableBytes <= jsonLimit {
-            lastUsage = body.withUnsafeReadableBytes { JSONScanner.usage(in: $0) }
-            mode = .ignored
-        } else {
-            consume(body)
-        }
-    }
-
     /// The usage found, once the body has ended.
     mutating func finish() -> TokenUsage? {
         switch mode {
         case .json:
-            return collected.withUnsafeReadableBytes { JSONScanner.usage(in: $0) }
+            return collected?.withUnsafeReadableBytes { JSONScanner.usage(in: $0) }
         case .eventStream:
             if !partialLine.isEmpty { finishPartialLine() }
             return lastUsage

@@ -30,10 +30,14 @@ struct ProxyServer: Service {
         // Connections this worker holds: counted as they are accepted, so the hold-back decision for the
         // next one already sees them, and uncounted as they close.
         let open = Counter()
+        let publish: @Sendable (Int) -> Void = { delta in
+            let count = open.change(by: delta)
+            if !open.retired { board?.publish(count, slot: slot) }
+        }
         board?.publish(0, slot: slot)
         let acceptor = try SharedSocketAcceptor(
             listener: descriptor, logger: core.logger, holdBack: { board?.isAhead(slot: slot) ?? false },
-            onAccept: { board?.publish(open.change(by: 1), slot: slot) })
+            onAccept: { publish(1) })
         let registry = ConnectionRegistry()
         let group = MultiThreadedEventLoopGroup.singleton
         let accepted = acceptor.connections()
@@ -47,7 +51,7 @@ struct ProxyServer: Service {
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             registry.insert(channel)
-                            channel.closeFuture.whenComplete { _ in board?.publish(open.change(by: -1), slot: slot) }
+                            channel.closeFuture.whenComplete { _ in publish(-1) }
                             let pipeline = channel.pipeline.syncOperations
                             try pipeline.configureHTTPServerPipeline(
                                 withPipeliningAssistance: true, withErrorHandling: true)
@@ -57,7 +61,7 @@ struct ProxyServer: Service {
                     }
                     .withConnectedSocket(socket)
                     .whenFailure { error in
-                        board?.publish(open.change(by: -1), slot: slot)
+                        publish(-1)
                         core.logger.warning("could not set up a connection: \(error)")
                     }
             }
@@ -66,19 +70,29 @@ struct ProxyServer: Service {
                 try? await Task.sleep(for: .milliseconds(10))
             }
         } onGracefulShutdown: {
+            // A replacement worker with the same index owns the slot from now on.
+            open.retire()
             acceptor.stop()
             registry.quiesceAll()
         }
-        // Draining done: a replacement worker with the same index owns the slot now.
     }
 }
 
-/// A counter shared between the accepting thread and the event loop.
+/// The worker's connection count, shared between the accepting thread and the event loop.
 private final class Counter: Sendable {
     private let value = Atomic<Int>(0)
+    private let retiredFlag = Atomic<Bool>(false)
 
     /// Adds `delta` and returns the new value.
     func change(by delta: Int) -> Int {
         value.add(delta, ordering: .relaxed).newValue
+    }
+
+    /// Whether the worker is draining and no longer speaks for its slot.
+    var retired: Bool { retiredFlag.load(ordering: .relaxed) }
+
+    /// Marks the worker as draining.
+    func retire() {
+        retiredFlag.store(true, ordering: .relaxed)
     }
 }
