@@ -13,7 +13,7 @@ run:
 ## Install what is missing, then run every test: lint, Swift tests, the Python end-to-end suite.
 test:
 	@scripts/install-deps.sh test
-	$(SWIFT) build
+	$(SWIFT) build --build-tests
 	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests
 	OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy $(SWIFT) test --skip-build
 	OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy python3 -m pytest -q Tests/e2e
