@@ -231,10 +231,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                     case .failure(let error):
                         core.logger.error("key selection failed: \(error)")
                         fail(
-                            pending, .internalServerError,
-                            ErrorBody(
-                                message: "The proxy could not select an upstream key.", type: "server_error",
-                                code: "key_selection_failed"), usageError: "key_selection_failed", context: context)
+                            pending, .internalServerError, "The proxy could not select an upstream key.",
+                            code: "key_selection_failed", context: context)
                     }
                 }
         }
@@ -242,10 +240,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private func noKey(_ pending: Pending, context: ChannelHandlerContext) {
         fail(
-            pending, .serviceUnavailable,
-            ErrorBody(
-                message: "No upstream API key is available. Add one with `openai-proxy keys add`.",
-                type: "server_error", code: "no_available_key"), usageError: "no_available_key", context: context)
+            pending, .serviceUnavailable, "No upstream API key is available. Add one with `openai-proxy keys add`.",
+            code: "no_available_key", context: context)
     }
 
     private func connect(_ pending: Pending, key: RoutableKey, context: ChannelHandlerContext, fresh: Bool = false) {
@@ -301,32 +297,28 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             core.logger.warning(
                 "upstream unreachable", metadata: ["upstream.host": "\(host)", "error": "\(reason)"])
             fail(
-                pending, .badGateway,
-                ErrorBody(
-                    message: "The upstream \(host) is unreachable: \(reason).", type: "server_error",
-                    code: "upstream_unreachable"), usageError: "upstream_unreachable", context: context)
+                pending, .badGateway, "The upstream \(host) is unreachable: \(reason).", code: "upstream_unreachable",
+                context: context)
         case .connectionClosed:
             fail(
-                pending, .badGateway,
-                ErrorBody(
-                    message: "The upstream \(host) closed the connection before answering.", type: "server_error",
-                    code: "upstream_closed"), usageError: "upstream_closed", context: context)
+                pending, .badGateway, "The upstream \(host) closed the connection before answering.",
+                code: "upstream_closed", context: context)
         case .readTimeout:
             fail(
-                pending, .gatewayTimeout,
-                ErrorBody(
-                    message: "The upstream \(host) did not answer in time.", type: "server_error",
-                    code: "upstream_timeout"), usageError: "upstream_timeout", context: context)
+                pending, .gatewayTimeout, "The upstream \(host) did not answer in time.", code: "upstream_timeout",
+                context: context)
         }
     }
 
     // MARK: - Answer
 
+    /// Answers a request that could not be served with a server-side error; its usage row carries `code`.
     private func fail(
-        _ pending: Pending, _ status: HTTPResponseStatus, _ body: ErrorBody, usageError: String,
+        _ pending: Pending, _ status: HTTPResponseStatus, _ message: String, code: String,
         context: ChannelHandlerContext
     ) {
-        core.report(pending.exchange, status: Int(status.code), error: usageError)
+        let body = ErrorBody(message: message, type: "server_error", code: code)
+        core.report(pending.exchange, status: Int(status.code), error: code)
         state = pending.keepAlive ? .idle : .closing
         writeError(status, body, close: !pending.keepAlive, context: context)
     }
