@@ -16,7 +16,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     typealias OutboundOut = HTTPServerResponsePart
 
     /// A request in progress on this connection.
-    private final class Pending {
+    final class Pending {
         let head: HTTPRequestHead
         let exchange: ProxyExchange
         let keepAlive: Bool
@@ -37,13 +37,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// An answer decided before any upstream is involved.
-    private enum LocalAnswer {
+    enum LocalAnswer {
         case health
         /// `usageError` nil: not a proxied request (an unknown path), so no usage row.
         case error(HTTPResponseStatus, ErrorBody, usageError: String?)
     }
 
-    private enum State {
+    enum State {
         case idle
         case receiving(Pending)
         case answeringLocally(Pending, LocalAnswer)
@@ -53,12 +53,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         case closing
     }
 
-    private let core: ProxyCore
+    let core: ProxyCore
     private let registry: ConnectionRegistry
-    private var state = State.idle
+    var state = State.idle
     /// The client closed its sending side: the connection closes once the current answer is out.
-    private var inputClosed = false
-    private var context: ChannelHandlerContext?
+    var inputClosed = false
+    var context: ChannelHandlerContext?
     // The last token this connection presented and what it resolved to, per snapshot generation:
     // a client sends the same token on every request of a connection, so it is hashed once.
     private var cachedToken: (value: String, generation: Int64, id: Int64)?
@@ -287,7 +287,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
     }
 
-    private func upstreamFailed(_ pending: Pending, _ error: UpstreamError, context: ChannelHandlerContext) {
+    func upstreamFailed(_ pending: Pending, _ error: UpstreamError, context: ChannelHandlerContext) {
         let host = core.upstream.host
         switch error {
         case .connectionClosed where pending.attempts < 2:
@@ -392,66 +392,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         core.logger.debug("client connection error: \(error)")
-        context.close(promise: nil)
-    }
-}
-
-extension ClientConnectionHandler: UpstreamDelegate {
-    func upstream(_ connection: UpstreamConnection, received part: HTTPClientResponsePart) {
-        guard case .proxying(let pending, let current) = state, current === connection, let context else { return }
-        switch part {
-        case .head(let head):
-            // Informational answers (100 Continue, 103 Early Hints) are not the answer.
-            if head.status.code >= 100 && head.status.code < 200 { return }
-            pending.responseStarted = true
-            pending.status = Int(head.status.code)
-            pending.upstreamKeepAlive = head.isKeepAlive
-            pending.exchange.ttfbMs = pending.exchange.milliseconds()
-            pending.exchange.sniffer = UsageSniffer(contentType: head.headers.first(name: "content-type"))
-            var headers = ForwardedHeaders.downstream(from: head.headers)
-            if !pending.keepAlive { headers.add(name: "connection", value: "close") }
-            // Answer in the client's HTTP version: an HTTP/1.0 client gets no chunked encoding.
-            context.write(
-                wrapOutboundOut(
-                    .head(HTTPResponseHead(version: pending.head.version, status: head.status, headers: headers))),
-                promise: nil)
-        case .body(let chunk):
-            pending.exchange.sniffer?.consume(chunk)
-            context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
-        case .end:
-            connection.delegate = nil
-            let pool = core.pools.pool(for: context.eventLoop)
-            if pending.upstreamKeepAlive { pool.release(connection) } else { connection.channel.close(promise: nil) }
-            core.report(pending.exchange, status: pending.status, error: nil)
-            state = pending.keepAlive ? .idle : .closing
-            let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if !pending.keepAlive || inputClosed {
-                written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
-            }
-        }
-    }
-
-    func upstreamReadComplete(_ connection: UpstreamConnection) {
-        guard case .proxying(_, let current) = state, current === connection else { return }
-        context?.flush()
-    }
-
-    func upstream(_ connection: UpstreamConnection, failed error: UpstreamError) {
-        guard case .proxying(let pending, let current) = state, current === connection, let context else { return }
-        guard pending.responseStarted else {
-            // Retry only on a reused connection: a fresh one failing means the upstream itself is in trouble.
-            if error == .connectionClosed && !connection.servedBefore { pending.attempts = 2 }
-            upstreamFailed(pending, error, context: context)
-            return
-        }
-        // Part of the answer went out already: the client gets a cut answer, marked by the closed connection.
-        let reason = error == .readTimeout ? "upstream_timeout" : "upstream_stream_error"
-        core.logger.info(
-            "upstream answer ended early",
-            metadata: ["reason": "\(reason)", "key.hint": "\(pending.exchange.key?.hint ?? "-")"])
-        core.report(pending.exchange, status: pending.status, error: reason)
-        state = .closing
-        context.flush()
         context.close(promise: nil)
     }
 }
