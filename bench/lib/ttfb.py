@@ -70,6 +70,15 @@ class Conn:
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
+    def _stream(self, n, seen):
+        """Pass the next `n` body bytes to `seen` piece by piece, as they arrive."""
+        while n > 0:
+            if not self.buf:
+                self._fill()
+            part, self.buf = self.buf[:n], self.buf[n:]
+            n -= len(part)
+            seen(part)
+
     def exchange(self):
         """One request; returns (status, head_s, first_data_s or None, total_s, keep_alive)."""
         if self.sock is None:
@@ -103,22 +112,10 @@ class Conn:
                         pass
                     break
                 # Take whatever part of the chunk has arrived, so a partial first event is timed when complete.
-                remaining = size
-                while remaining > 0:
-                    if not self.buf:
-                        self._fill()
-                    part, self.buf = self.buf[:remaining], self.buf[remaining:]
-                    remaining -= len(part)
-                    seen(part)
+                self._stream(size, seen)
                 self._exactly(2)
         elif "content-length" in headers:
-            remaining = int(headers["content-length"])
-            while remaining > 0:
-                if not self.buf:
-                    self._fill()
-                part, self.buf = self.buf[:remaining], self.buf[remaining:]
-                remaining -= len(part)
-                seen(part)
+            self._stream(int(headers["content-length"]), seen)
         else:
             keep_alive = False
             try:
