@@ -16,26 +16,29 @@ struct RoutingSnapshot: Sendable {
 
     /// Reads a consistent snapshot in one transaction; keys that do not open with `box` are skipped and logged.
     static func load(from database: ProxyDatabase, box: SecretBox, logger: Logger) async throws -> RoutingSnapshot {
-        let (generation, keyRows, tokenRows) = try await database.pool.read { db in
+        // Plain values out of the transaction (GRDB's Row is not Sendable), so the read runs off this thread.
+        let (generation, sealedKeys, tokenRows) = try await database.pool.read { db in
             (
                 try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation WHERE id = 1") ?? 0,
                 try Row.fetchAll(
-                    db, sql: "SELECT id, key_hint, key_value FROM keys WHERE status = 'active' ORDER BY id"),
+                    db, sql: "SELECT id, key_hint, key_value FROM keys WHERE status = 'active' ORDER BY id"
+                ).map { row -> (id: Int64, hint: String, sealed: String) in
+                    (row["id"], row["key_hint"], row["key_value"])
+                },
                 try Row.fetchAll(db, sql: "SELECT id, token_hash FROM client_tokens WHERE status = 'active'")
+                    .map { row -> (hash: String, id: Int64) in (row["token_hash"], row["id"]) }
             )
         }
         var keys: [RoutableKey] = []
-        for row in keyRows {
-            let id: Int64 = row["id"]
-            let hint: String = row["key_hint"]
+        for key in sealedKeys {
             do {
-                keys.append(RoutableKey(id: id, hint: hint, value: try box.open(row["key_value"])))
+                keys.append(RoutableKey(id: key.id, hint: key.hint, value: try box.open(key.sealed)))
             } catch {
-                logger.error("key skipped: \(error)", metadata: ["key.id": "\(id)", "key.hint": "\(hint)"])
+                logger.error("key skipped: \(error)", metadata: ["key.id": "\(key.id)", "key.hint": "\(key.hint)"])
             }
         }
         var tokens: [String: Int64] = [:]
-        for row in tokenRows { tokens[row["token_hash"]] = row["id"] }
+        for token in tokenRows { tokens[token.hash] = token.id }
         return RoutingSnapshot(generation: generation, keys: keys, tokens: tokens)
     }
 }

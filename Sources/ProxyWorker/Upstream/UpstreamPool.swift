@@ -32,7 +32,7 @@ final class UpstreamPool {
         while let connection = idle.popLast() {
             // Idle for long, the upstream has likely dropped it; don't gamble a request on it.
             if connection.channel.isActive, NIODeadline.now() - connection.idleSince < .seconds(30) {
-                return loop.makeSucceededFuture(connection)
+                return loop.assumeIsolated().makeSucceededFuture(connection)
             }
             connection.channel.close(promise: nil)
         }
@@ -63,12 +63,12 @@ final class UpstreamPool {
             .connect(host: target.host, port: target.port)
         return connected.flatMapErrorThrowing { error in
             throw UpstreamError.connectFailed(Self.describe(error))
-        }.map { channel in
+        }.assumeIsolated().map { channel in
             let connection = UpstreamConnection(channel: channel)
             handler.value.connection = connection
             handler.value.onClose = { [weak self] closed in self?.forget(closed) }
             return connection
-        }
+        }.nonisolated()
     }
 
     /// Returns a connection whose answer ended cleanly and that may be reused.
