@@ -72,6 +72,19 @@ public final class ConnectionRegistry: Sendable {
         later.forEach(quiesceLater)
     }
 
+    /// Closes every open connection now, in-flight requests or not: the drain has run out of time. Each
+    /// is told why first (`DrainDeadlineEvent`), so what it was serving can be recorded as cut by us.
+    /// Returns how many were open.
+    @discardableResult
+    public func closeAll() -> Int {
+        let channels = state.withLock { $0.entries.values.map(\.channel) }
+        for channel in channels {
+            channel.pipeline.fireUserInboundEventTriggered(DrainDeadlineEvent())
+            channel.close(promise: nil)
+        }
+        return channels.count
+    }
+
     private func quiesceLater(_ channel: any Channel) {
         channel.eventLoop.scheduleTask(in: firstRequestGrace) {
             let first = self.state.withLock { self.markQuiesced(ObjectIdentifier(channel), in: &$0) }
@@ -89,4 +102,9 @@ public final class ConnectionRegistry: Sendable {
     private static func quiesce(_ channel: any Channel) {
         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
     }
+}
+
+/// Fired on a connection just before the server closes it because the drain timeout ran out.
+public struct DrainDeadlineEvent: Sendable {
+    public init() {}
 }

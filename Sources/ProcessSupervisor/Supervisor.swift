@@ -273,6 +273,20 @@ public actor Supervisor: Service {
         guard roles[pid] != nil else { return }
         retiring.insert(pid)
         kill(pid, SIGTERM)
+        // It drains on its own within the budget; this is the backstop for one that does not exit.
+        let limit = configuration.drainTimeout
+        Task {
+            try? await Task.sleep(for: limit)
+            self.killIfStillRetiring(pid)
+        }
+    }
+
+    private func killIfStillRetiring(_ pid: pid_t) {
+        // Still in `roles`, so not reaped yet: the pid cannot have been reused.
+        guard retiring.contains(pid), roles[pid] != nil else { return }
+        logger.warning(
+            "reload: old worker did not exit within the drain timeout; killing it", metadata: ["pid": "\(pid)"])
+        kill(pid, SIGKILL)
     }
 
     // MARK: - Stopping
@@ -292,10 +306,13 @@ public actor Supervisor: Service {
         logger.info("stopping: \(reason)")
         let start = ContinuousClock.now
         let drain = configuration.drainTimeout
-        let workerBudget = max(drain * 0.5, drain - .seconds(1))
+        // Workers get most of it; what is left is split so the collector always has its own slice.
+        let workerBudget = configuration.workerDrainBudget
+        let rest = drain - workerBudget
         await terminate(where: { $0.isWorker }, until: start + workerBudget)
-        await terminate(where: { $0 == .admin }, until: min(ContinuousClock.now + .seconds(1), start + drain * 0.9))
-        await terminate(where: { $0 == .collector }, until: start + drain * 0.95)
+        await terminate(
+            where: { $0 == .admin }, until: min(ContinuousClock.now + .seconds(1), start + workerBudget + rest * 0.4))
+        await terminate(where: { $0 == .collector }, until: start + drain - min(.milliseconds(100), drain * 0.02))
         phase = .stopped
     }
 

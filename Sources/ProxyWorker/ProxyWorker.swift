@@ -33,7 +33,10 @@ public enum ProxyWorker {
                 connectTimeout: connectTimeout, readTimeout: readTimeout),
             logger: logger)
         let board = try WorkerLoadBoard(path: configuration.paths.workerLoad, slots: configuration.workers)
-        let server = ProxyServer(descriptor: listener, core: core, board: board, onServing: onServing)
+        var server = ProxyServer(descriptor: listener, core: core, board: board, onServing: onServing)
+        // Done before the supervisor's deadline, with time left to send the last usage rows.
+        server.drainLimit = max(
+            configuration.workerDrainBudget - .milliseconds(500), configuration.workerDrainBudget * 0.75)
 
         // Shut down in reverse: stop accepting and drain first, then stop refreshing, then flush usage rows.
         let group = ServiceGroup(

@@ -58,6 +58,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     var state = State.idle
     /// The client closed its sending side: the connection closes once the current answer is out.
     var inputClosed = false
+    /// The worker closed this connection when its drain timeout ran out.
+    var cutByServer = false
+    /// Why an exchange ended early when the connection closed under it.
+    var cutReason: String { cutByServer ? "drain_timeout" : "client_cancelled" }
     var context: ChannelHandlerContext?
     // The last token this connection presented and what it resolved to, per snapshot generation:
     // a client sends the same token on every request of a connection, so it is hashed once.
@@ -355,10 +359,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             // The answer is mid-flight: the upstream connection cannot be reused.
             connection.delegate = nil
             connection.channel.close(promise: nil)
-            core.report(
-                pending.exchange, status: pending.responseStarted ? pending.status : 499, error: "client_cancelled")
+            core.report(pending.exchange, status: pending.responseStarted ? pending.status : 499, error: cutReason)
         case .receiving(let pending), .waitingForKey(let pending), .connecting(let pending):
-            core.report(pending.exchange, status: 499, error: "client_cancelled")
+            core.report(pending.exchange, status: 499, error: cutReason)
         case .idle, .answeringLocally, .closing:
             break
         }
@@ -380,6 +383,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             // A client that closed (or half-closed) after its request still gets the answer.
             inputClosed = true
             if case .idle = state { context.close(promise: nil) }
+            return
+        }
+        if event is DrainDeadlineEvent {
+            // The worker is about to close this connection: what it was serving is cut by us.
+            cutByServer = true
             return
         }
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {

@@ -21,10 +21,14 @@ struct ProxyServer: Service {
     let onServing: @Sendable () -> Void
     /// Close a keep-alive connection that sends nothing for this long.
     var idleTimeout: TimeAmount = .seconds(75)
+    /// How long in-flight requests may run once draining began; then their connections are closed, so
+    /// the worker still exits (and sends their usage rows) before the supervisor would kill it.
+    var drainLimit: Duration = .seconds(18)
 
     func run() async throws {
         let core = core
         let idleTimeout = idleTimeout
+        let drainLimit = drainLimit
         let board = board
         let slot = core.worker
         // Connections this worker holds: counted as they are accepted, so the hold-back decision for the
@@ -45,13 +49,15 @@ struct ProxyServer: Service {
         await withGracefulShutdownHandler {
             for await socket in accepted {
                 // A connected socket becomes a NIO channel like one NIO accepted itself.
+                // Uncounted exactly once: when the channel closes, or when it never came to be.
+                let uncount = Once { publish(-1) }
                 ClientBootstrap(group: group)
                     .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
                     .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
                             registry.insert(channel)
-                            channel.closeFuture.whenComplete { _ in publish(-1) }
+                            channel.closeFuture.whenComplete { _ in uncount.run() }
                             let pipeline = channel.pipeline.syncOperations
                             try pipeline.configureHTTPServerPipeline(
                                 withPipeliningAssistance: true, withErrorHandling: true)
@@ -61,13 +67,22 @@ struct ProxyServer: Service {
                     }
                     .withConnectedSocket(socket)
                     .whenFailure { error in
-                        publish(-1)
+                        uncount.run()
                         core.logger.warning("could not set up a connection: \(error)")
                     }
             }
-            // Accepting stopped: wait for the open connections to finish (the group's cancellation bounds it).
-            while registry.count > 0, !Task.isCancelled {
+            // Accepting stopped: wait for the open connections to finish, up to the drain limit. Counted
+            // from accept, so a socket whose channel is still being set up is waited for too.
+            let clock = ContinuousClock()
+            let deadline = clock.now + drainLimit
+            while open.current > 0, !Task.isCancelled, clock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(10))
+            }
+            if open.current > 0, !Task.isCancelled {
+                let cut = registry.closeAll()
+                core.logger.warning("drain timeout: closed \(cut) connection(s) with requests still in flight")
+                let grace = clock.now + .milliseconds(500)
+                while open.current > 0, clock.now < grace { try? await Task.sleep(for: .milliseconds(10)) }
             }
         } onGracefulShutdown: {
             // A replacement worker with the same index owns the slot from now on.
@@ -83,6 +98,9 @@ private final class Counter: Sendable {
     private let value = Atomic<Int>(0)
     private let retiredFlag = Atomic<Bool>(false)
 
+    /// Connections accepted and not yet closed.
+    var current: Int { value.load(ordering: .relaxed) }
+
     /// Adds `delta` and returns the new value.
     func change(by delta: Int) -> Int {
         value.add(delta, ordering: .relaxed).newValue
@@ -94,5 +112,19 @@ private final class Counter: Sendable {
     /// Marks the worker as draining.
     func retire() {
         retiredFlag.store(true, ordering: .relaxed)
+    }
+}
+
+/// Runs an action at most once, whichever of several paths gets there first.
+private final class Once: Sendable {
+    private let done = Atomic<Bool>(false)
+    private let action: @Sendable () -> Void
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        self.action = action
+    }
+
+    func run() {
+        if !done.exchange(true, ordering: .relaxed) { action() }
     }
 }

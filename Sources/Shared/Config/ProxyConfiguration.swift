@@ -48,6 +48,12 @@ public struct ProxyConfiguration: Sendable, Equatable {
 }
 
 extension ProxyConfiguration {
+    /// The part of the drain timeout in which workers finish in-flight requests on SIGTERM; the rest is
+    /// for the admin server to stop and the collector to commit the last usage rows.
+    public var workerDrainBudget: Duration { max(drainTimeout * 0.5, drainTimeout - .seconds(2)) }
+}
+
+extension ProxyConfiguration {
     /// The files and sockets under the data directory.
     public var paths: DataPaths { DataPaths(directory: dataDirectory) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 /// The real binary as a process tree: supervisor, collector, admin and workers.
@@ -58,7 +59,7 @@ struct ServiceLifecycleTests {
             return statuses
         }
         #expect(await eventually { service.workerPIDs().count == 2 && !service.workerPIDs().contains(victim) })
-        print("worker replaced within \(ContinuousClock.now - killedAt)")
+        print("measured: worker replaced within \(ContinuousClock.now - killedAt)")
         #expect(try await load.value.allSatisfy { $0 == 200 })
         #expect(service.log.contains("restarted worker 0"))
         for _ in 0..<10 { #expect(try await TestHTTP.chat(service, token: token).status == 200) }
@@ -121,6 +122,37 @@ struct ServiceLifecycleTests {
         #expect(response.body.contains("part2") && response.body.hasSuffix("data: [DONE]\n\n"))
         #expect(await eventually(timeout: .seconds(15)) { !service.isRunning })
         #expect(service.exitStatus == 0)
+    }
+
+    @Test("a stream that outlasts the drain timeout is cut, its usage row still lands, and the exit is clean")
+    func drainTimeoutCutsStreams() async throws {
+        let upstream = try await FakeUpstream.start()
+        defer { upstream.stop() }
+        let service = ProxyService(upstream: upstream.baseURL, workers: 1)
+        try service.addKeys(keys)
+        let token = try service.createToken()
+        try await service.start(environment: ["OPENAI_PROXY_DRAIN_TIMEOUT": "3s"])
+        let stream = Task {
+            try? await TestHTTP.send(
+                .POST, service.proxyURL + "/v1/chat/completions", token: token,
+                json: #"{"model":"gated","stream":true}"#)
+        }
+        upstream.release(event: 0)
+        #expect(await eventually { upstream.requests.count == 1 })
+        service.signal(SIGTERM)
+        // The upstream never sends the rest: only the drain limit ends this stream.
+        #expect(await eventually(timeout: .seconds(15)) { !service.isRunning })
+        #expect(service.exitStatus == 0)
+        let cut = await stream.value
+        #expect(cut.map { !$0.body.contains("[DONE]") } ?? true, "the stream was cut, not completed")
+        let database = try DatabaseQueue(path: service.databasePath)
+        let rows = try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT status, error FROM usage_log").map { row -> (Int, String?) in
+                (row["status"], row["error"])
+            }
+        }
+        #expect(rows.count == 1)
+        #expect(rows.first?.0 == 200 && rows.first?.1 == "drain_timeout")
     }
 
     @Test("SIGHUP replaces every worker one at a time while no request fails")
