@@ -24,7 +24,9 @@ struct UsageListener: Service {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     connections.insert(channel)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineBasedFrameDecoder()))
+                    // A line longer than any row could be is not buffered without bound: the connection is closed.
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: UsageWire.maximumLineBytes))
                     try channel.pipeline.syncOperations.addHandler(UsageLineHandler(writer: writer, logger: logger))
                 }
             }
@@ -65,6 +67,12 @@ private final class UsageLineHandler: ChannelInboundHandler {
         } else {
             logger.warning("malformed usage line dropped", metadata: ["bytes": "\(line.readableBytes)"])
         }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // An overlong line or a broken connection: the worker reconnects and sends its queue again.
+        logger.warning("usage connection closed: \(error)")
+        context.close(promise: nil)
     }
 }
 

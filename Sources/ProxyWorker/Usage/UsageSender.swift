@@ -21,7 +21,7 @@ final class UsageSender: Service, Sendable {
     private let ring: AsyncStream<Void>.Continuation
 
     private struct State {
-        var queue: [UsageRow] = []
+        var queue = CircularBuffer<UsageRow>(initialCapacity: 1024)
         var dropped = 0
     }
 
@@ -36,15 +36,18 @@ final class UsageSender: Service, Sendable {
 
     /// Queues a row for the collector.
     func record(_ row: UsageRow) {
-        let dropped = state.withLock { state -> Bool in
+        let dropped = state.withLock { state -> Int? in
             state.queue.append(row)
-            guard state.queue.count > capacity else { return false }
-            state.queue.removeFirst(state.queue.count - capacity)
+            guard state.queue.count > capacity else { return nil }
+            state.queue.removeFirst()
             state.dropped += 1
-            return true
+            return state.dropped
         }
-        if dropped {
-            logger.warning("usage queue full; oldest row dropped", metadata: ["queue.capacity": "\(capacity)"])
+        // Logged on the first drop and then every 10,000th, not once per request.
+        if let dropped, dropped == 1 || dropped % 10_000 == 0 {
+            logger.warning(
+                "usage queue full; oldest rows dropped",
+                metadata: ["queue.capacity": "\(capacity)", "rows.dropped": "\(dropped)"])
         }
         ring.yield()
     }
@@ -53,7 +56,10 @@ final class UsageSender: Service, Sendable {
     var pending: Int { state.withLock { $0.queue.count } }
 
     /// The queued rows themselves, oldest first.
-    var queued: [UsageRow] { state.withLock { $0.queue } }
+    var queued: [UsageRow] { state.withLock { Array($0.queue) } }
+
+    /// Rows dropped because the queue was full.
+    var dropped: Int { state.withLock { $0.dropped } }
 
     func run() async throws {
         var connection: (any Channel)?
@@ -91,7 +97,9 @@ final class UsageSender: Service, Sendable {
                 try await channel.writeAndFlush(buffer)
                 backoff = .milliseconds(50)
             } catch {
-                state.withLock { $0.queue.insert(contentsOf: batch, at: 0) }
+                state.withLock { state in
+                    for row in batch.reversed() { state.queue.prepend(row) }
+                }
                 try? await connection?.close()
                 connection = nil
                 logger.debug("stats collector unreachable: \(error)")

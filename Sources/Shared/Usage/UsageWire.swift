@@ -5,6 +5,9 @@
 public enum UsageWire {
     /// Largest line the collector accepts.
     public static let maximumLineBytes = 64 * 1024
+    /// Text fields are cut to this many bytes (at a character boundary), so that even a request with an
+    /// 80 KB path makes a line the collector takes: 4 text fields, escaped, stay under `maximumLineBytes`.
+    public static let maximumFieldBytes = 4096
     private static let version = Array("u1".utf8)
     private static let fieldCount = 17
 
@@ -15,7 +18,13 @@ public enum UsageWire {
         func field(_ text: String?) {
             line.append(UInt8(ascii: "\t"))
             guard let text else { return }
-            for byte in text.utf8 {
+            var bytes = text.utf8[...]
+            if bytes.count > maximumFieldBytes {
+                var end = bytes.index(bytes.startIndex, offsetBy: maximumFieldBytes)
+                while end > bytes.startIndex, bytes[end] & 0xC0 == 0x80 { end = bytes.index(before: end) }
+                bytes = bytes[..<end]
+            }
+            for byte in bytes {
                 switch byte {
                 case UInt8(ascii: "\\"): line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
                 case UInt8(ascii: "\t"): line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])

@@ -39,6 +39,19 @@ struct CollectorTests {
         #expect(UsageWire.decode(Array("u2\tid".utf8)) == nil)
     }
 
+    @Test("an overlong text field is cut at a character boundary so the line stays within the limit")
+    func wireCutsLongFields() throws {
+        var long = row("r2", key: 1, token: 1, model: "m", status: 200, prompt: 1, completion: 1)
+        long.path = "/v1/" + String(repeating: "é\t", count: 40_000)
+        let line = UsageWire.encode(long)
+        #expect(line.count < UsageWire.maximumLineBytes)
+        let decoded = try #require(UsageWire.decode(Array(line.dropLast())))
+        #expect(decoded.path.hasPrefix("/v1/é\t"))
+        #expect(decoded.path.utf8.count <= UsageWire.maximumFieldBytes)
+        #expect(!decoded.path.contains("\u{FFFD}"), "no character was split")
+        #expect(decoded.requestID == "r2" && decoded.status == 200)
+    }
+
     @Test("a row sent twice counts once, and aggregates equal the sums of the rows")
     func idempotentAggregates() async throws {
         let test = try TestDatabase()
