@@ -51,7 +51,7 @@ final class UpstreamPool {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let tls = target.tls {
-                        try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: target.host))
+                        try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: target.serverName))
                     }
                     // Outbound header validation is off: every header we send was parsed (and so
                     // validated) from the client's request, or is ours (a validated key, the host).

@@ -1,3 +1,4 @@
+import NIOCore
 import NIOSSL
 import Shared
 
@@ -13,12 +14,16 @@ struct UpstreamTarget: Sendable {
     let authority: String
     /// TLS settings for https upstreams, nil for plain http.
     let tls: NIOSSLContext?
+    /// The name sent in TLS SNI and checked against the certificate; nil for an IP address, which SNI
+    /// cannot carry (the certificate is then checked against the address connected to).
+    let serverName: String?
 
     /// The target for a configured base URL; fails only if TLS cannot be set up.
     init(_ url: UpstreamBaseURL) throws {
         host = url.host
         port = url.port ?? (url.isTLS ? 443 : 80)
         pathPrefix = url.pathPrefix
+        serverName = (try? SocketAddress(ipAddress: url.host, port: 0)) == nil ? url.host : nil
         let hostPart = url.host.contains(":") ? "[\(url.host)]" : url.host
         authority = url.port.map { "\(hostPart):\($0)" } ?? hostPart
         if url.isTLS {

@@ -3,9 +3,24 @@ import NIOHTTP1
 import Testing
 
 @testable import ProxyWorker
+@testable import Shared
 
 @Suite("Proxy parsing")
 struct ProxyParsingTests {
+    @Test("an https upstream named by IP address gets no SNI name; one named by host does")
+    func upstreamServerName() throws {
+        for (url, name) in [
+            ("https://api.openai.com/v1", "api.openai.com"), ("https://10.1.2.3:8443/v1", nil),
+            ("https://[::1]:8443/v1", nil), ("http://127.0.0.1:9/v1", nil),
+        ] as [(String, String?)] {
+            let target = try UpstreamTarget(try #require(UpstreamBaseURL(parsing: url)))
+            #expect(target.serverName == name, "\(url)")
+        }
+        #expect(
+            try UpstreamTarget(try #require(UpstreamBaseURL(parsing: "https://[::1]:8443/v1"))).authority
+                == "[::1]:8443")
+    }
+
     @Test("usage is found in a whole JSON answer, for chat and for the Responses API")
     func jsonUsage() {
         var sniffer = UsageSniffer(contentType: "application/json; charset=utf-8")
