@@ -71,11 +71,17 @@ struct CommandLineTests {
         let secret = service.directory.file("data") + "/secret.key"
         let attributes = try FileManager.default.attributesOfItem(atPath: secret)
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        // The main file must exist; the WAL may have been checkpointed away when the CLI closed.
+        let directory = service.directory.file("data")
+        #expect(FileManager.default.fileExists(atPath: directory + "/openai_proxy.db"))
         for file in ["openai_proxy.db", "openai_proxy.db-wal"] {
-            let path = service.directory.file("data") + "/" + file
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            guard let data = FileManager.default.contents(atPath: directory + "/" + file) else { continue }
             #expect(data.range(of: Data("ABCDEFGH".utf8)) == nil, "\(file) holds the key in plaintext")
         }
+        // The sealed value is there, in the database, and is not the plaintext.
+        let database = try DatabaseQueue(path: directory + "/openai_proxy.db")
+        let stored = try database.read { db in try String.fetchOne(db, sql: "SELECT key_value FROM keys") }
+        #expect(stored != nil && stored?.contains("ABCDEFGH") == false)
     }
 
     @Test("--help lists every setting and the commands")

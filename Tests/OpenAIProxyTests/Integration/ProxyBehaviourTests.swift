@@ -53,10 +53,6 @@ struct ProxyBehaviourTests {
                 let count = counts[key] ?? 0
                 #expect(abs(count * 300 - total * 100) <= 2 * total, "\(key): \(count) of \(total) — \(counts)")
             }
-            let workers = try await DatabaseQueue(path: service.databasePath).read { db in
-                try Row.fetchAll(db, sql: "SELECT worker, COUNT(*) AS n FROM usage_log GROUP BY worker")
-            }
-            print("requests per worker: \(workers.map { "\($0["worker"] as Int): \($0["n"] as Int)" })")
         }
     }
 
@@ -101,7 +97,7 @@ struct ProxyBehaviourTests {
             #expect(revoked.status == 0 && revoked.stdout.contains("revoked token 1"))
             let revokedAt = ContinuousClock.now
             #expect(await eventually { (try? await TestHTTP.chat(service, token: token).status) == 401 })
-            print("revocation seen after \(ContinuousClock.now - revokedAt)")
+            print("measured: revocation seen after \(ContinuousClock.now - revokedAt)")
             let forwarded = upstream.requests.count
             #expect(try await TestHTTP.chat(service, token: token).status == 401)
             #expect(upstream.requests.count == forwarded)
