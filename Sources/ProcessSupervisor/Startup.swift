@@ -24,19 +24,9 @@ public enum Startup {
         public let description: String
     }
 
-    /// Creates the data directory and secrets when missing, migrates the database, binds both ports.
+    /// Binds both ports, then creates the data directory and secrets when missing and migrates the database.
+    /// The ports come first: a start that cannot listen must not generate (and so never show) the admin token.
     public static func prepare(_ configuration: ProxyConfiguration) throws(Failure) -> Prepared {
-        let adminToken: (value: String, created: Bool)
-        do {
-            try SecretMaterial.prepareDataDirectory(configuration)
-            _ = try SecretMaterial.encryptionSecret(for: configuration, create: true)
-            adminToken = try SecretMaterial.adminToken(for: configuration, create: true)
-            _ = try ProxyDatabase.open(at: configuration.paths.database, migrate: true)
-        } catch let error as SecretFile.Failure {
-            throw Failure(description: error.description)
-        } catch {
-            throw Failure(description: "database \(configuration.paths.database): \(error)")
-        }
         let proxy: ListeningSocket
         let admin: ListeningSocket
         do {
@@ -49,6 +39,21 @@ public enum Startup {
         } catch {
             proxy.close()
             throw Failure(description: error.description)
+        }
+        let adminToken: (value: String, created: Bool)
+        do {
+            try SecretMaterial.prepareDataDirectory(configuration)
+            _ = try SecretMaterial.encryptionSecret(for: configuration, create: true)
+            _ = try ProxyDatabase.open(at: configuration.paths.database, migrate: true)
+            adminToken = try SecretMaterial.adminToken(for: configuration, create: true)
+        } catch let error as SecretFile.Failure {
+            proxy.close()
+            admin.close()
+            throw Failure(description: error.description)
+        } catch {
+            proxy.close()
+            admin.close()
+            throw Failure(description: "database \(configuration.paths.database): \(error)")
         }
         return Prepared(
             sockets: PreparedSockets(proxy: proxy, admin: admin),

@@ -219,6 +219,8 @@ struct ServiceLifecycleTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(first.proxyPort)"))
         #expect(result.stderr.contains("Address already in use"))
+        // The failed start generated no admin token, so the first start that works shows it.
+        #expect(!FileManager.default.fileExists(atPath: second.directory.file("data") + "/admin.token"))
         #expect(await first.stop() == 0)
     }
 }
