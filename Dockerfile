@@ -84,7 +84,7 @@ ENV OPENAI_PROXY_DATA_DIR=/data \
     OPENAI_PROXY_LISTEN=0.0.0.0:8000 \
     OPENAI_PROXY_ADMIN_LISTEN=0.0.0.0:5000
 
-# Database (SQLite, WAL), secret.key, admin.token and stats.sock.
+# Database (SQLite, WAL), secret.key, admin.token, stats.sock and worker-load.
 VOLUME ["/data"]
 WORKDIR /data
 EXPOSE 8000 5000

@@ -16,7 +16,7 @@ test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests
 	OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy $(SWIFT) test --skip-build
-	OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy python3 -m pytest -q Tests/e2e
+	OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy .venv/bin/python -m pytest -q Tests/e2e
 
 build:
 	$(SWIFT) build

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make run`, `make test` and `make bench` need and is missing: Debian packages through
-# apt-get, Python packages through pip. Prints nothing when everything is already there.
+# apt-get; for the tests, Python packages through pip into `.venv` (Debian's own Python refuses
+# system-wide pip installs, PEP 668). Prints nothing when everything is already there.
 #   scripts/install-deps.sh run|test|bench
 set -euo pipefail
 
@@ -9,7 +10,12 @@ apt_packages=(libsqlite3-dev libsystemd-dev libjs-bootstrap5 libjs-chart.js pkg-
 pip_packages=()
 case "$purpose" in
   run) ;;
-  test) apt_packages+=(sqlite3); pip_packages+=(openai pytest pyyaml) ;;
+  test)
+    # systemd-analyze (package systemd) verifies the unit file in the test suite.
+    apt_packages+=(sqlite3 systemd)
+    python3 -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)
+    pip_packages+=(openai pytest pyyaml)
+    ;;
   bench) apt_packages+=(wrk nginx-light sqlite3) ;;
   *) echo "install-deps: unknown purpose '$purpose' (run, test or bench)" >&2; exit 2 ;;
 esac
@@ -30,14 +36,19 @@ if ((${#missing[@]})); then
 fi
 
 if ((${#pip_packages[@]})); then
+  # A venv that still sees packages installed system-wide, so nothing is fetched that is already there.
+  venv=.venv
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv --system-site-packages "$venv"
+  fi
   missing_pip=()
   for package in "${pip_packages[@]}"; do
     module=$package
     [ "$package" = pyyaml ] && module=yaml
-    python3 -c "import $module" 2>/dev/null || missing_pip+=("$package")
+    "$venv/bin/python" -c "import $module" 2>/dev/null || missing_pip+=("$package")
   done
   if ((${#missing_pip[@]})); then
-    echo "install-deps: pip installing ${missing_pip[*]}"
-    python3 -m pip install -q "${missing_pip[@]}"
+    echo "install-deps: pip installing ${missing_pip[*]} into $venv"
+    "$venv/bin/python" -m pip install -q "${missing_pip[@]}"
   fi
 fi

@@ -15,6 +15,25 @@ struct OpenAIProxyCommand: AsyncParsableCommand {
         defaultSubcommand: ServeCommand.self
     )
 
+    /// Runs the command; a command line that does not parse is reported in one line (exit 64), not
+    /// with ArgumentParser's usage block, which `--help` shows instead.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            guard code == .validationFailure else { exit(withError: error) }
+            let brief = message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid command line"
+            CommandSupport.printError("\(brief.hasPrefix("Error: ") ? String(brief.dropFirst(7)) : brief) (see --help)")
+            exit(withError: ExitCode(code.rawValue))
+        }
+    }
+
     /// The settings table shown by `--help`, from the same list the loader reads (lines kept under 80
     /// columns so the help formatter does not re-wrap them).
     static var settingsHelp: String {

@@ -61,7 +61,11 @@ struct CommandLineTests {
         let missing = try service.cli(["tokens", "revoke", "9"])
         #expect(missing.status == 1 && missing.stderr == "openai-proxy: no token with id 9\n")
         let notNumber = try service.cli(["tokens", "revoke", "abc"])
-        #expect(notNumber.status != 0 && !notNumber.stderr.isEmpty)
+        // A command line that does not parse: one line naming the problem, exit 64 (EX_USAGE).
+        #expect(notNumber.status == 64)
+        #expect(notNumber.stderr == "openai-proxy: The value 'abc' is invalid for '<id>' (see --help)\n")
+        let unknown = try service.cli(["keys", "frobnicate"])
+        #expect(unknown.status == 64 && unknown.stderr.split(separator: "\n").count == 1)
     }
 
     @Test("secrets are generated once with mode 0600 and keys never stored in the clear")
