@@ -166,6 +166,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             rejectTooLarge(pending, context: context)
             return
         }
+        // A client waiting for `100 Continue` before it sends the body (curl does above 1 KiB) is told to go
+        // on now that the request is accepted, instead of sending it after a wait of its own.
+        if head.version != .http1_0, let expect = head.headers.first(name: "expect"),
+            expect.lowercased() == "100-continue"
+        {
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
         state = .receiving(pending)
     }
 

@@ -194,6 +194,27 @@ struct ProxyServerTests {
         }
     }
 
+    @Test("a client that expects 100-continue is told to go on once its request is accepted, and only then")
+    func expectContinue() async throws {
+        let upstream = try await FakeUpstream.start()
+        defer { upstream.stop() }
+        try await withServer(upstream: upstream.baseURL) { fixture in
+            let port = try #require(Int(fixture.url.split(separator: ":").last!))
+            let body = #"{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}"#
+            func request(token: String) -> String {
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+                    + "Content-Type: application/json\r\nExpect: 100-continue\r\nConnection: close\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            }
+            let accepted = try await RawHTTP.exchange(port: port, requests: [request(token: fixture.token)])
+            #expect(accepted.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"))
+            // A request refused at its head gets the final answer alone: no invitation to send the body.
+            let refused = try await RawHTTP.exchange(port: port, requests: [request(token: "sk-wrong")])
+            #expect(refused.hasPrefix("HTTP/1.1 401"))
+            #expect(upstream.requests.count == 1)
+        }
+    }
+
     @Test("a keep-alive client is served request after request on one connection; HTTP/1.0 gets it closed")
     func connectionReuse() async throws {
         let upstream = try await FakeUpstream.start()
