@@ -33,14 +33,21 @@ public final class PositionLease: Sendable {
 
         var remaining: Int64 { blocks.reduce(0) { $0 + Int64($1.count) } }
 
-        mutating func recordPick(at now: ContinuousClock.Instant) {
-            windowPicks += 1
+        /// Closes the rate window when it is due; picks are counted with `windowPicks += 1`.
+        mutating func updateRate(at now: ContinuousClock.Instant) {
             let elapsed = now - windowStart
             if elapsed >= .milliseconds(250) {
                 rate = Double(windowPicks) / elapsed.inSeconds
                 windowPicks = 0
                 windowStart = now
             }
+        }
+
+        /// Once traffic is light again (blocks of 1), positions left from a busier time are given up, so
+        /// requests go back to strict turn across workers at once. A partly used block leaves at most one
+        /// extra use per key, the same as any block.
+        mutating func dropLeftovers(blockSize: Int) {
+            if blockSize == 1, !blocks.isEmpty { blocks.removeAll() }
         }
     }
 
@@ -63,10 +70,12 @@ public final class PositionLease: Sendable {
     /// a lease is needed first, and then `next` must be awaited.
     public func nextWithoutWaiting(keyCount: Int) -> Int64? {
         let step = state.withLock { state -> (Int64, prefetch: Int?)? in
-            guard let position = state.pop() else { return nil }
-            state.recordPick(at: .now)
+            state.updateRate(at: .now)
             let size = Self.blockSize(
                 rate: state.rate, keyCount: keyCount, leasesPerSecond: leasesPerSecond, maximum: maximumBlock)
+            state.dropLeftovers(blockSize: size)
+            guard let position = state.pop() else { return nil }
+            state.windowPicks += 1
             if size > 1, !state.prefetching, state.remaining < Int64(size / 2 + 1) {
                 state.prefetching = true
                 return (position, size)
@@ -85,9 +94,11 @@ public final class PositionLease: Sendable {
             case lease(Int)
         }
         let step = state.withLock { state -> Step in
-            state.recordPick(at: .now)
+            state.updateRate(at: .now)
+            state.windowPicks += 1
             let size = Self.blockSize(
                 rate: state.rate, keyCount: keyCount, leasesPerSecond: leasesPerSecond, maximum: maximumBlock)
+            state.dropLeftovers(blockSize: size)
             guard let position = state.pop() else { return .lease(size) }
             if size > 1, !state.prefetching, state.remaining < Int64(size / 2 + 1) {
                 state.prefetching = true

@@ -70,6 +70,22 @@ struct RotationTests {
         #expect(writes >= 3000, "every position used was leased")
     }
 
+    @Test("after a burst, light traffic gives up leftover positions and is back in strict turn")
+    func leftoversDroppedWhenLight() async throws {
+        let test = try TestDatabase()
+        let cursor = RotationCursor(database: test.database)
+        let lease = PositionLease(cursor: cursor)
+        // A burst well above 40 picks/s: blocks of several positions are leased ahead.
+        for _ in 0..<3000 { _ = try await lease.next(keyCount: 3) }
+        // Light traffic: one pick closes the burst's rate window, the next one sees the light rate.
+        try await Task.sleep(for: .milliseconds(300))
+        _ = try await lease.next(keyCount: 3)
+        try await Task.sleep(for: .milliseconds(300))
+        let leasedSoFar = try await cursor.lease(1).lowerBound
+        // Another worker's pick in between: strict turn means this one takes the very next position.
+        #expect(try await lease.next(keyCount: 3) == leasedSoFar + 1)
+    }
+
     @Test("least_used picks the lowest shared count and counts the pick")
     func leastUsed() async throws {
         let test = try TestDatabase()
