@@ -17,17 +17,26 @@ public enum SecretFile {
     ) throws(Failure) -> (value: String, created: Bool) {
         if let existing = try read(path) { return (existing, false) }
         let value = generate()
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        if fd < 0 {
+        // Written whole into a private temporary file, then linked into place: a concurrent reader sees
+        // no file or the whole secret, never an empty one, and of two creators the first link wins.
+        let temporary = "\(path).\(getpid()).\(randomToken().prefix(8)).tmp"
+        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { unlink(temporary) }
+        let line = value + "\n"
+        let written = line.withCString { write(fd, $0, strlen($0)) }
+        let synced = written == line.utf8.count && fsync(fd) == 0
+        let writeError = errno
+        close(fd)
+        guard synced else {
+            throw Failure(description: "cannot write \(path): \(String(cString: strerror(writeError)))")
+        }
+        if link(temporary, path) != 0 {
             // Another process created it first: use theirs.
             if errno == EEXIST, let existing = try read(path) { return (existing, false) }
             throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        let line = value + "\n"
-        let written = line.withCString { write(fd, $0, strlen($0)) }
-        guard written == line.utf8.count, fsync(fd) == 0 else {
-            throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
         }
         return (value, true)
     }

@@ -52,5 +52,22 @@ struct SecretsTests {
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         #expect(SecretFile.randomToken(prefix: "sk-proxy-").count == "sk-proxy-".count + 43)
+        // Nothing is left beside it: the temporary file it was written through is gone.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["secret.key"])
+    }
+
+    @Test("creators racing for one secret file all end up with the same value, and none sees it empty")
+    func secretFileRace() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("admin.token")
+        let results = try await withThrowingTaskGroup(of: (value: String, created: Bool).self) { group in
+            for index in 0..<16 {
+                group.addTask { try SecretFile.loadOrCreate(at: path) { "value-\(index)" } }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.filter(\.created).count == 1)
+        #expect(Set(results.map(\.value)).count == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["admin.token"])
     }
 }
