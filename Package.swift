@@ -98,6 +98,7 @@ let package = Package(
             dependencies: [
                 "Shared", "ProxyWorker", "AdminServer", "StatsCollector", "ProcessSupervisor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

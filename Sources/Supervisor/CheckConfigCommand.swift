@@ -1,11 +1,14 @@
 import ArgumentParser
+import GRDB
 import Shared
 
-/// `openai-proxy check-config`: validates the configuration and prints what is in force.
+/// `openai-proxy check-config`: validates the configuration, prints what is in force, and opens the database
+/// (creating and migrating it when missing, like every command) to show that the data directory works.
 struct CheckConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
-        abstract: "Validate the configuration and print the resolved settings (secrets masked); exit 2 when invalid.")
+        abstract: "Validate the configuration and print the resolved settings (secrets masked); exit 2 when invalid.",
+        discussion: "Also opens the database (creating and migrating it when missing) and counts its keys and tokens.")
 
     func run() async throws {
         let c = try CommandSupport.loadConfiguration()
@@ -27,6 +30,16 @@ struct CheckConfigCommand: AsyncParsableCommand {
             ("LOG_FORMAT", c.logFormat.rawValue),
         ]
         print(CommandSupport.table(["SETTING", "VALUE"], values.map { [$0.0, $0.1] }))
+        let database = try CommandSupport.openDatabase(c)
+        let (keys, tokens) = try await CommandSupport.reporting {
+            try await database.pool.read { db in
+                (
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM keys") ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM client_tokens") ?? 0
+                )
+            }
+        }
+        print("database \(c.paths.database): \(keys) key(s), \(tokens) client token(s)")
         print("configuration OK")
     }
 }

@@ -203,8 +203,12 @@ struct ServiceLifecycleTests {
         }
         let check = try service.cli(["check-config"], environment: ["OPENAI_PROXY_DRAIN_TIMEOUT": "forever"])
         #expect(check.status == 2 && check.stderr.contains("OPENAI_PROXY_DRAIN_TIMEOUT"))
+        #expect(!FileManager.default.fileExists(atPath: service.databasePath), "a bad setting writes nothing")
         let good = try service.cli(["check-config"])
         #expect(good.status == 0 && good.stdout.contains("configuration OK"))
+        // Like every command, it creates and migrates the database when missing, and reports on it.
+        #expect(good.stdout.contains("0 key(s), 0 client token(s)"))
+        #expect(FileManager.default.fileExists(atPath: service.databasePath))
     }
 
     @Test("a port already in use stops start-up with one clear line")
