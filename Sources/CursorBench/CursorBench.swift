@@ -3,8 +3,9 @@ import Shared
 
 /// `cursor-bench DATABASE SECONDS [BLOCK]`: advances the shared round-robin cursor as fast as it can for
 /// SECONDS, leasing BLOCK positions per write (default 1), and prints one line
-/// `writes=<n> positions=<n> seconds=<s> slowest_ms=<ms>` (the slowest single write). `make bench` runs several of these at once to measure the cursor under
-/// contention between processes; it is a benchmark tool, not part of the service.
+/// `writes=<n> positions=<n> seconds=<s> slowest_ms=<ms>` (the slowest single write). `make bench` runs
+/// several of these at once to measure the cursor under contention between processes; it is a benchmark
+/// tool, not part of the service.
 @main
 struct CursorBench {
     static func main() async throws {
