@@ -178,35 +178,27 @@ def main():
         w("")
         w("| process | " + " | ".join(f"c={c}" for c in conns_levels) + " |")
         w("|---|" + "---:|" * len(conns_levels))
-        for role in roles:
+        def median_cells(runs, per_run):
+            """One cell per connection level: the median of per_run(r) over runs that completed requests."""
             cells = []
             for c in conns_levels:
-                rs = [r for r in op_runs if r["conns"] == c]
-                values = [r["proxy_roles"].get(role, 0) / r["clk_tck"] * 1e6 / r["wrk"]["requests"]
-                          for r in rs if r["wrk"]["requests"]]
+                values = [per_run(r) for r in runs if r["conns"] == c and r["wrk"]["requests"]]
                 cells.append(fmt(statistics.median(values), 1) if values else "–")
+            return cells
+
+        def role_cells(runs, role):
+            return median_cells(
+                runs, lambda r: r["proxy_roles"].get(role, 0) / r["clk_tck"] * 1e6 / r["wrk"]["requests"])
+
+        for role in roles:
             label = role.replace("|", "/")
-            w(f"| `{label}` | " + " | ".join(cells) + " |")
-        totals = []
-        for c in conns_levels:
-            values = [cpu_us_per_request(r) for r in op_runs if r["conns"] == c and r["wrk"]["requests"]]
-            totals.append(fmt(statistics.median(values), 1) if values else "–")
-        w("| **openai-proxy total** | " + " | ".join(totals) + " |")
+            w(f"| `{label}` | " + " | ".join(role_cells(op_runs, role)) + " |")
+        w("| **openai-proxy total** | " + " | ".join(median_cells(op_runs, cpu_us_per_request)) + " |")
         ng_runs = [r for r in measured if r["target"] == "nginx" and "proxy_roles" in r]
         if ng_runs:
-            totals = []
-            for c in conns_levels:
-                values = [cpu_us_per_request(r) for r in ng_runs if r["conns"] == c and r["wrk"]["requests"]]
-                totals.append(fmt(statistics.median(values), 1) if values else "–")
-            w("| **nginx total** | " + " | ".join(totals) + " |")
+            w("| **nginx total** | " + " | ".join(median_cells(ng_runs, cpu_us_per_request)) + " |")
             for role in sorted({role for r in ng_runs for role in r["proxy_roles"]}):
-                cells = []
-                for c in conns_levels:
-                    rs = [r for r in ng_runs if r["conns"] == c]
-                    values = [r["proxy_roles"].get(role, 0) / r["clk_tck"] * 1e6 / r["wrk"]["requests"]
-                              for r in rs if r["wrk"]["requests"]]
-                    cells.append(fmt(statistics.median(values), 1) if values else "–")
-                w(f"| (nginx) `{role}` | " + " | ".join(cells) + " |")
+                w(f"| (nginx) `{role}` | " + " | ".join(role_cells(ng_runs, role)) + " |")
         w("")
         for proxy, rs_all in (("openai-proxy", op_runs), ("nginx", ng_runs)):
             cells = []
