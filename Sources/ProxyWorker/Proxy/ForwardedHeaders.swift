@@ -82,11 +82,7 @@ struct HeaderNameSet {
     }
 
     private static func equal(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: [UInt8]) -> Bool {
-        for index in 0..<bytes.count {
-            let byte = bytes[index]
-            let lowered = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
-            if lowered != lowercase[index] { return false }
-        }
+        for index in 0..<bytes.count where bytes[index].asciiLowercased != lowercase[index] { return false }
         return true
     }
 }

@@ -31,10 +31,7 @@ extension ClientConnectionHandler: UpstreamDelegate {
             if pending.upstreamKeepAlive { pool.release(connection) } else { connection.channel.close(promise: nil) }
             core.report(pending.exchange, status: pending.status, error: nil)
             state = pending.keepAlive ? .idle : .closing
-            let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if !pending.keepAlive || inputClosed {
-                written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
-            }
+            writeEnd(keepAlive: pending.keepAlive, context: context)
         }
     }
 

@@ -168,8 +168,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
         // A client waiting for `100 Continue` before it sends the body (curl does above 1 KiB) is told to go
         // on now that the request is accepted, instead of sending it after a wait of its own.
-        if head.version != .http1_0, let expect = head.headers.first(name: "expect"),
-            expect.lowercased() == "100-continue"
+        if head.version != .http1_0, head.headers.first(name: "expect")?.equalsIgnoringASCIICase("100-continue") == true
         {
             context.writeAndFlush(
                 wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
@@ -331,7 +330,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     ) {
         let body = ErrorBody(message: message, type: "server_error", code: code)
         core.report(pending.exchange, status: Int(status.code), error: code)
-        state = pending.keepAlive ? .idle : .closing
         writeError(status, body, close: !pending.keepAlive, context: context)
     }
 
@@ -353,6 +351,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         if case .closing = state {} else { state = keepAlive ? .idle : .closing }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        writeEnd(keepAlive: keepAlive, context: context)
+    }
+
+    /// Ends the answer; the connection closes once it is out if it may not be kept alive or the client
+    /// already closed its side.
+    func writeEnd(keepAlive: Bool, context: ChannelHandlerContext) {
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive || inputClosed {
             written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }

@@ -4,7 +4,7 @@ extension StringProtocol {
     package func equalsIgnoringASCIICase(_ lowercase: String) -> Bool {
         var other = lowercase.utf8.makeIterator()
         for byte in utf8 {
-            guard let expected = other.next(), Self.lowered(byte) == expected else { return false }
+            guard let expected = other.next(), byte.asciiLowercased == expected else { return false }
         }
         return other.next() == nil
     }
@@ -13,7 +13,7 @@ extension StringProtocol {
     package func hasPrefixIgnoringASCIICase(_ lowercase: String) -> Bool {
         var mine = utf8.makeIterator()
         for expected in lowercase.utf8 {
-            guard let byte = mine.next(), Self.lowered(byte) == expected else { return false }
+            guard let byte = mine.next(), byte.asciiLowercased == expected else { return false }
         }
         return true
     }
@@ -25,13 +25,16 @@ extension StringProtocol {
         guard !needle.isEmpty, haystack.count >= needle.count else { return needle.isEmpty }
         for start in 0...(haystack.count - needle.count) {
             var index = 0
-            while index < needle.count, Self.lowered(haystack[start + index]) == needle[index] { index += 1 }
+            while index < needle.count, haystack[start + index].asciiLowercased == needle[index] { index += 1 }
             if index == needle.count { return true }
         }
         return false
     }
+}
 
-    private static func lowered(_ byte: UInt8) -> UInt8 {
-        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+extension UInt8 {
+    /// The byte with ASCII `A`–`Z` mapped to `a`–`z`; every other byte as it is.
+    package var asciiLowercased: UInt8 {
+        self >= UInt8(ascii: "A") && self <= UInt8(ascii: "Z") ? self | 0x20 : self
     }
 }
