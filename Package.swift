@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "StatsCollector",
             dependencies: [
-                "Shared",
+                "Shared", "HTTPServing",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,10 +1,10 @@
+import HTTPServing
 import Logging
 import NIOCore
 import NIOExtras
 import NIOPosix
 import ServiceLifecycle
 import Shared
-import Synchronization
 
 /// Accepts worker connections on the stats Unix socket and hands each received row to the batch writer.
 ///
@@ -19,7 +19,7 @@ struct UsageListener: Service {
     func run() async throws {
         let writer = writer
         let logger = logger
-        let connections = OpenConnections()
+        let connections = ConnectionRegistry()
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -73,20 +73,5 @@ private final class UsageLineHandler: ChannelInboundHandler {
         // An overlong line or a broken connection: the worker reconnects and sends its queue again.
         logger.warning("usage connection closed: \(error)")
         context.close(promise: nil)
-    }
-}
-
-/// The worker connections currently open.
-private final class OpenConnections: Sendable {
-    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
-
-    var count: Int { channels.withLock { $0.count } }
-
-    func insert(_ channel: any Channel) {
-        let id = ObjectIdentifier(channel)
-        channels.withLock { $0[id] = channel }
-        channel.closeFuture.whenComplete { _ in
-            _ = self.channels.withLock { $0.removeValue(forKey: id) }
-        }
     }
 }
