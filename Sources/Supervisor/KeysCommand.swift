@@ -18,7 +18,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "active or disabled.") var status: String = KeyStatus.active.rawValue
 
         func run() async throws {
-            guard let status = KeyStatus(rawValue: status) else {
+            guard let status = KeyStatus(rawValue: status), KeyStatus.operatorSettable.contains(status) else {
                 CommandSupport.printError("--status must be active or disabled, got \"\(status)\"")
                 throw ExitCode(2)
             }

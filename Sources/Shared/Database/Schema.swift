@@ -8,6 +8,9 @@ public enum Schema {
         migrator.registerMigration("v1: keys, tokens, models, rotation, usage") { db in
             try createVersion1(db)
         }
+        migrator.registerMigration("v2: key health, rate limits, per-key models") { db in
+            try createVersion2(db)
+        }
         return migrator
     }
 
@@ -163,6 +166,51 @@ public enum Schema {
                 CREATE TRIGGER keys_level_on_activate AFTER UPDATE OF status ON keys
                 WHEN NEW.status = 'active' AND OLD.status <> 'active'
                 BEGIN \(levelPickCount) END;
+                """)
+    }
+
+    private static func createVersion2(_ db: Database) throws {
+        // Key health (see KeyHealthPolicy): `status` now also takes cooling, quota_exhausted and invalid.
+        // Times are Unix epoch milliseconds, compared by workers in memory. `next_probe_at` is when a
+        // cooling key returns by itself, or when a quota_exhausted / invalid key is probed next.
+        // `rl_*`: the last rate-limit headers the upstream sent for the key. `models`: JSON array of the
+        // model ids the key reached at its last probe, NULL while unknown.
+        try db.execute(
+            sql: """
+                ALTER TABLE keys ADD COLUMN status_code INTEGER;
+                ALTER TABLE keys ADD COLUMN status_since INTEGER;
+                ALTER TABLE keys ADD COLUMN next_probe_at INTEGER;
+                ALTER TABLE keys ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE keys ADD COLUMN cooling_level INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE keys ADD COLUMN rl_remaining_requests INTEGER;
+                ALTER TABLE keys ADD COLUMN rl_remaining_tokens INTEGER;
+                ALTER TABLE keys ADD COLUMN rl_reset_requests_at INTEGER;
+                ALTER TABLE keys ADD COLUMN rl_reset_tokens_at INTEGER;
+                ALTER TABLE keys ADD COLUMN rl_updated_at INTEGER;
+                ALTER TABLE keys ADD COLUMN models TEXT;
+                ALTER TABLE keys ADD COLUMN models_checked_at INTEGER;
+                ALTER TABLE keys ADD COLUMN last_probe_at INTEGER;
+                ALTER TABLE keys ADD COLUMN last_probe_status INTEGER;
+                ALTER TABLE keys ADD COLUMN last_probe_latency_ms REAL;
+                ALTER TABLE keys ADD COLUMN last_probe_error TEXT;
+
+                -- Every change of a key's state: who moved it, from what to what, and why.
+                CREATE TABLE key_events (
+                    id INTEGER PRIMARY KEY,
+                    ts INTEGER NOT NULL,
+                    key_id INTEGER NOT NULL,
+                    from_status TEXT NOT NULL,
+                    to_status TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    status_code INTEGER
+                );
+                CREATE INDEX key_events_key_ts ON key_events (key_id, ts);
+                CREATE INDEX key_events_ts ON key_events (ts);
+
+                -- Workers route on the state, its end time and the models too: reload when they move.
+                DROP TRIGGER keys_generation_update;
+                CREATE TRIGGER keys_generation_update AFTER UPDATE OF name, key_value, status, next_probe_at, models
+                ON keys BEGIN UPDATE pool_generation SET generation = generation + 1 WHERE id = 1; END;
                 """)
     }
 }
