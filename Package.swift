@@ -65,9 +65,21 @@ let package = Package(
             ]
         ),
         .target(
+            name: "KeyProbe",
+            dependencies: [
+                "Shared",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "AdminServer",
             dependencies: [
-                "Shared", "HTTPServing",
+                "Shared", "HTTPServing", "KeyProbe",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -96,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "Supervisor",
             dependencies: [
-                "Shared", "ProxyWorker", "AdminServer", "StatsCollector", "ProcessSupervisor",
+                "Shared", "ProxyWorker", "AdminServer", "StatsCollector", "ProcessSupervisor", "KeyProbe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -110,7 +122,7 @@ let package = Package(
         .testTarget(
             name: "OpenAIProxyTests",
             dependencies: [
-                "Shared", "ProxyWorker", "AdminServer", "StatsCollector", "ProcessSupervisor", "HTTPServing",
+                "Shared", "ProxyWorker", "AdminServer", "StatsCollector", "ProcessSupervisor", "HTTPServing", "KeyProbe",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServing
 import Hummingbird
+import KeyProbe
 import Logging
 import ServiceLifecycle
 import Shared
@@ -18,8 +19,15 @@ public enum AdminServer {
         let router = buildRouter(keys: KeyStore(database: database, box: box), adminToken: adminToken)
         let server = InheritedSocketServer(
             descriptor: listener, responder: router.buildResponder(), logger: logger, onServing: onServing)
+        // The one background prober of the service lives here: one admin process per service.
+        let prober = KeyProbeService(
+            runner: KeyProbeRunner(
+                health: KeyHealthStore(database: database, policy: configuration.keyHealth, logger: logger), box: box,
+                prober: KeyProber(upstream: configuration.upstreamBaseURL, probeModel: configuration.probeModel)),
+            logger: logger)
         let group = ServiceGroup(
-            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                services: [server, prober], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 

@@ -6,11 +6,6 @@ import Shared
 
 /// The proxy worker role: serves `/v1/*` on the listening socket inherited from the supervisor.
 public enum ProxyWorker {
-    /// How long connecting to the upstream may take.
-    static let connectTimeout: TimeAmount = .seconds(10)
-    /// How long the upstream may stay silent (no bytes) before a request fails with 504, or a stream is cut.
-    static let readTimeout: TimeAmount = .minutes(10)
-
     /// Runs a worker until SIGTERM, then drains in-flight requests for up to the drain timeout.
     public static func run(
         configuration: ProxyConfiguration, index: Int, listener: Int32, onServing: @escaping @Sendable () -> Void
@@ -19,18 +14,22 @@ public enum ProxyWorker {
         let database = try ProxyDatabase.open(at: configuration.paths.database, migrate: false)
         let box = SecretBox(secret: try SecretMaterial.encryptionSecret(for: configuration, create: false))
         let store = SnapshotStore()
+        let health = KeyHealthBoard(
+            store: KeyHealthStore(database: database, policy: configuration.keyHealth, logger: logger), logger: logger)
         let refresher = SnapshotRefresher(
-            database: database, box: box, store: store, interval: .milliseconds(250), logger: logger)
+            database: database, box: box, store: store, board: health, interval: .milliseconds(250), logger: logger)
         try await refresher.loadInitial()
 
         let usage = UsageSender(socketPath: configuration.paths.statsSocket, logger: logger)
         let core = ProxyCore(
             worker: index, upstream: configuration.upstreamBaseURL, maxBodyBytes: configuration.maxBodyBytes,
             snapshots: store, selector: KeySelector(strategy: configuration.rotationStrategy, database: database),
-            usage: usage,
+            health: health, maxAttempts: configuration.maxAttempts,
+            firstByteTimeout: TimeAmount(configuration.firstByteTimeout), usage: usage,
             pools: try await UpstreamPools(
                 group: MultiThreadedEventLoopGroup.singleton, target: try UpstreamTarget(configuration.upstreamBaseURL),
-                connectTimeout: connectTimeout, readTimeout: readTimeout),
+                connectTimeout: TimeAmount(configuration.connectTimeout),
+                readTimeout: TimeAmount(configuration.streamIdleTimeout)),
             logger: logger)
         let board = try WorkerLoadBoard(path: configuration.paths.workerLoad, slots: configuration.workers)
         var server = ProxyServer(descriptor: listener, core: core, board: board, onServing: onServing)

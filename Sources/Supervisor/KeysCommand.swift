@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
+import KeyProbe
+import Logging
 import Shared
 
 /// `openai-proxy keys …`: manage the upstream key pool (works before and while the service runs).
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys", abstract: "Manage upstream API keys.",
-        subcommands: [Add.self, Import.self, List.self, Remove.self])
+        subcommands: [Add.self, Import.self, List.self, Test.self, Remove.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -69,19 +71,78 @@ struct KeysCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List keys (values masked).")
+        static let configuration = CommandConfiguration(
+            abstract: "List keys (values masked) with their state, rate-limit headroom and models.",
+            discussion: """
+                STATE shows when a cooling key returns, or when a quota_exhausted / invalid key is probed next. \
+                HEADROOM is what the upstream's last x-ratelimit-remaining-requests / -tokens said (- when unknown). \
+                MODELS counts the models the key reached at its last probe (- while unknown).
+                """)
 
         func run() async throws {
             let configuration = try CommandSupport.loadConfiguration()
             let keys = try CommandSupport.keyStore(configuration)
             let all = try await CommandSupport.reporting { try await keys.list() }
+            let now = WallClock.nowMs()
             let rows = all.map { key in
                 [
-                    String(key.id ?? 0), key.name, key.hint, key.status.rawValue, String(key.usageCount),
-                    String(key.failureCount), CommandSupport.format(key.lastUsed),
+                    String(key.id ?? 0), key.name, key.hint, Self.state(key, now: now), Self.headroom(key),
+                    key.models.map { String($0.count) } ?? "-", String(key.usageCount), String(key.failureCount),
+                    CommandSupport.format(key.lastUsed), key.statusReason ?? "",
                 ]
             }
-            print(CommandSupport.table(["ID", "NAME", "KEY", "STATUS", "REQUESTS", "FAILURES", "LAST USED"], rows))
+            print(
+                CommandSupport.table(
+                    ["ID", "NAME", "KEY", "STATE", "HEADROOM", "MODELS", "REQUESTS", "FAILURES", "LAST USED", "REASON"],
+                    rows))
+        }
+
+        static func state(_ key: UpstreamKey, now: Int64) -> String {
+            guard let at = key.nextProbeAt, key.status != .active, key.status != .disabled else {
+                return key.status.rawValue
+            }
+            let seconds = max(0, (at - now + 999) / 1000)
+            let word = key.status == .cooling ? "back" : "probe"
+            return "\(key.status.rawValue) (\(word) in \(seconds)s)"
+        }
+
+        static func headroom(_ key: UpstreamKey) -> String {
+            guard key.rateLimitUpdatedAt != nil else { return "-" }
+            let requests = key.rateLimitRemainingRequests.map(String.init) ?? "?"
+            let tokens = key.rateLimitRemainingTokens.map(String.init) ?? "?"
+            return "\(requests) req / \(tokens) tok"
+        }
+    }
+
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Probe a key now: status, latency, models reachable, error; its state follows the result.",
+            discussion: "Calls the upstream's GET /models with the key (and a 1-token completion for a key out of quota).")
+
+        @Argument(help: "The key's id (see `keys list`).") var id: Int64
+
+        func run() async throws {
+            let configuration = try CommandSupport.loadConfiguration()
+            let keys = try CommandSupport.keyStore(configuration)
+            let runner = KeyProbeRunner(
+                health: KeyHealthStore(
+                    database: keys.database, policy: configuration.keyHealth, logger: Logger(label: "openai-proxy")),
+                box: keys.box,
+                prober: KeyProber(upstream: configuration.upstreamBaseURL, probeModel: configuration.probeModel))
+            guard let report = try await CommandSupport.reporting({ try await runner.probe(keyID: id) }) else {
+                CommandSupport.printError("no key with id \(id)")
+                throw ExitCode.failure
+            }
+            let probe = report.probe
+            let latency = String(format: "%.0f ms", probe.latencyMs)
+            let models = probe.models.map { "\($0.count) models" } ?? "models unknown"
+            let after = report.applied.health.status
+            let state = after == report.before ? after.rawValue : "\(report.before.rawValue) → \(after.rawValue)"
+            if let error = probe.error {
+                print("key \(id): failed in \(latency): \(error); \(models); state \(state)")
+                throw ExitCode.failure
+            }
+            print("key \(id): ok (\(probe.status)) in \(latency); \(models); state \(state)")
         }
     }
 

@@ -1,4 +1,3 @@
-import Glibc
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -12,6 +11,12 @@ final class ProxyCore: Sendable {
     let maxBodyBytes: Int
     let snapshots: SnapshotStore
     let selector: KeySelector
+    /// Key health as this worker sees it; picks the keys a request may use.
+    let health: KeyHealthBoard
+    /// Upstream attempts per request, each on another key.
+    let maxAttempts: Int
+    /// How long an attempt may wait for the answer's head.
+    let firstByteTimeout: TimeAmount
     let usage: UsageSender
     let requestIDs = RequestIDs()
     let pools: UpstreamPools
@@ -19,13 +24,17 @@ final class ProxyCore: Sendable {
 
     init(
         worker: Int, upstream: UpstreamBaseURL, maxBodyBytes: Int, snapshots: SnapshotStore, selector: KeySelector,
-        usage: UsageSender, pools: UpstreamPools, logger: Logger
+        health: KeyHealthBoard, maxAttempts: Int, firstByteTimeout: TimeAmount, usage: UsageSender,
+        pools: UpstreamPools, logger: Logger
     ) {
         self.worker = worker
         self.upstream = upstream
         self.maxBodyBytes = maxBodyBytes
         self.snapshots = snapshots
         self.selector = selector
+        self.health = health
+        self.maxAttempts = maxAttempts
+        self.firstByteTimeout = firstByteTimeout
         self.usage = usage
         self.pools = pools
         self.logger = logger
@@ -94,9 +103,7 @@ final class ProxyExchange {
         self.requestID = requestID
         self.method = method
         self.path = path
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        timestamp = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        timestamp = WallClock.nowMs()
     }
 
     /// Milliseconds since the request arrived.

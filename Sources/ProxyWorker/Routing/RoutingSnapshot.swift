@@ -1,45 +1,115 @@
+import Foundation
 import GRDB
 import Logging
 import Shared
 import Synchronization
 
-/// What a worker routes on, held in memory: active keys (decrypted) and active client tokens.
+/// One key of the pool as a worker routes on it: the key, its health and the models it reaches.
+struct PoolKey: Sendable {
+    /// Id, hint and plaintext value.
+    let key: RoutableKey
+    /// Its state as stored when the snapshot was read.
+    let health: KeyHealth
+    /// Model ids the key reached at its last probe; nil while unknown (then it may serve any model).
+    let models: Set<String>?
+
+    /// Whether the key may serve `model` (any model when either is unknown).
+    func reaches(_ model: String?) -> Bool {
+        guard let model, let models else { return true }
+        return models.contains(model)
+    }
+}
+
+/// What a worker routes on, held in memory: the keys that are not disabled (decrypted) and active client tokens.
 struct RoutingSnapshot: Sendable {
     /// Database generation this snapshot was read at.
     var generation: Int64
-    /// Active keys, sorted by id.
-    var keys: [RoutableKey]
+    /// Keys not disabled by an operator, sorted by id, whatever their health.
+    var keys: [PoolKey]
     /// SHA-256 hex of each active client token → its id.
     var tokens: [String: Int64]
 
     static let empty = RoutingSnapshot(generation: -1, keys: [], tokens: [:])
 
-    /// Reads a consistent snapshot in one transaction; keys that do not open with `box` are skipped and logged.
-    static func load(from database: ProxyDatabase, box: SecretBox, logger: Logger) async throws -> RoutingSnapshot {
+    /// Reads a consistent snapshot in one transaction; keys that do not open with `box` are skipped and
+    /// logged. `opened` caches decrypted values by sealed text, so a reload decrypts only what changed.
+    static func load(
+        from database: ProxyDatabase, box: SecretBox, logger: Logger, opened: OpenedKeys = OpenedKeys()
+    ) async throws -> RoutingSnapshot {
         // Plain values out of the transaction (GRDB's Row is not Sendable), so the read runs off this thread.
-        let (generation, sealedKeys, tokenRows) = try await database.pool.read { db in
+        let (generation, keyRows, tokenRows) = try await database.pool.read { db in
             (
                 try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation WHERE id = 1") ?? 0,
                 try Row.fetchAll(
-                    db, sql: "SELECT id, key_hint, key_value FROM keys WHERE status = 'active' ORDER BY id"
-                ).map { row -> (id: Int64, hint: String, sealed: String) in
-                    (row["id"], row["key_hint"], row["key_value"])
+                    db,
+                    sql: """
+                        SELECT id, key_hint, key_value, status, status_reason, status_code, status_since,
+                        next_probe_at, consecutive_failures, cooling_level, models
+                        FROM keys WHERE status <> 'disabled' ORDER BY id
+                        """
+                ).map { row -> StoredKey in
+                    StoredKey(
+                        id: row["id"], hint: row["key_hint"], sealed: row["key_value"],
+                        health: KeyHealth(
+                            status: KeyStatus(rawValue: row["status"]) ?? .active, reason: row["status_reason"],
+                            statusCode: row["status_code"], since: row["status_since"] ?? 0,
+                            nextProbeAt: row["next_probe_at"], consecutiveFailures: row["consecutive_failures"],
+                            coolingLevel: row["cooling_level"]),
+                        models: row["models"])
                 },
                 try Row.fetchAll(db, sql: "SELECT id, token_hash FROM client_tokens WHERE status = 'active'")
                     .map { row -> (hash: String, id: Int64) in (row["token_hash"], row["id"]) }
             )
         }
-        var keys: [RoutableKey] = []
-        for key in sealedKeys {
+        var keys: [PoolKey] = []
+        for stored in keyRows {
             do {
-                keys.append(RoutableKey(id: key.id, hint: key.hint, value: try box.open(key.sealed)))
+                let value = try opened.value(of: stored.sealed, box: box)
+                keys.append(
+                    PoolKey(
+                        key: RoutableKey(id: stored.id, hint: stored.hint, value: value), health: stored.health,
+                        models: stored.models.flatMap(Self.decodeModels)))
             } catch {
-                logger.error("key skipped: \(error)", metadata: ["key.id": "\(key.id)", "key.hint": "\(key.hint)"])
+                logger.error(
+                    "key skipped: \(error)", metadata: ["key.id": "\(stored.id)", "key.hint": "\(stored.hint)"])
             }
         }
+        opened.keepOnly(keyRows.map(\.sealed))
         var tokens: [String: Int64] = [:]
         for token in tokenRows { tokens[token.hash] = token.id }
         return RoutingSnapshot(generation: generation, keys: keys, tokens: tokens)
+    }
+
+    private struct StoredKey: Sendable {
+        let id: Int64
+        let hint: String
+        let sealed: String
+        let health: KeyHealth
+        let models: String?
+    }
+
+    static func decodeModels(_ text: String) -> Set<String>? {
+        guard let models = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else { return nil }
+        return Set(models)
+    }
+}
+
+/// Decrypted key values by their sealed text, kept across snapshot reloads.
+final class OpenedKeys: Sendable {
+    private let values = Mutex<[String: String]>([:])
+
+    /// The plaintext of `sealed`, decrypted once.
+    func value(of sealed: String, box: SecretBox) throws -> String {
+        if let value = values.withLock({ $0[sealed] }) { return value }
+        let value = try box.open(sealed)
+        values.withLock { $0[sealed] = value }
+        return value
+    }
+
+    /// Forgets values no longer stored.
+    func keepOnly(_ sealed: [String]) {
+        let keep = Set(sealed)
+        values.withLock { values in values = values.filter { keep.contains($0.key) } }
     }
 }
 

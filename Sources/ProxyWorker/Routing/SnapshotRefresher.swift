@@ -4,17 +4,22 @@ import ServiceLifecycle
 import Shared
 
 /// Keeps the worker's `SnapshotStore` current: polls the database's generation counter and reloads
-/// when keys, tokens or models changed in any process (CLI, admin, other workers).
+/// when keys, key health, tokens or models changed in any process (CLI, admin, other workers); and
+/// trades rate-limit figures with the other workers through the database.
 struct SnapshotRefresher: Service {
     let database: ProxyDatabase
     let box: SecretBox
     let store: SnapshotStore
+    /// Rate-limit figures to save and take in, when the worker keeps them.
+    var board: KeyHealthBoard? = nil
     let interval: Duration
     let logger: Logger
+    /// Key values already decrypted, by sealed text.
+    let opened = OpenedKeys()
 
     /// Loads the first snapshot; the worker serves only after this succeeded.
     func loadInitial() async throws {
-        store.replace(with: try await RoutingSnapshot.load(from: database, box: box, logger: logger))
+        store.replace(with: try await RoutingSnapshot.load(from: database, box: box, logger: logger, opened: opened))
     }
 
     func run() async throws {
@@ -22,6 +27,7 @@ struct SnapshotRefresher: Service {
             while true {
                 try await Task.sleep(for: interval)
                 await refresh()
+                await board?.exchangeRateLimits()
             }
         }
     }
@@ -33,7 +39,7 @@ struct SnapshotRefresher: Service {
                 try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation WHERE id = 1") ?? 0
             }
             guard generation != store.snapshot.generation else { return }
-            let snapshot = try await RoutingSnapshot.load(from: database, box: box, logger: logger)
+            let snapshot = try await RoutingSnapshot.load(from: database, box: box, logger: logger, opened: opened)
             store.replace(with: snapshot)
             logger.debug(
                 "routing snapshot reloaded",

@@ -23,10 +23,25 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         var upstreamPath = ""
         var query: Substring?
         var body: ByteBuffer
+        /// Upstream attempts so far, one per key.
         var attempts = 0
+        /// Keys tried, in order: never the same key twice in one request.
+        var tried: [Int64] = []
+        /// Whether the one retry on a fresh connection after a stale pooled one was used.
+        var usedFreshRetry = false
+        /// What the last failed attempt left, for the answer when no attempt is left.
+        var lastFailure: AttemptFailure?
+        /// An error answer being read whole before deciding between failover and passing it on.
+        var heldAnswer: HeldAnswer?
+        /// Fires when the upstream sends nothing in time after the request went out.
+        var firstByteDeadline: Scheduled<Void>?
         var status = 0
         var responseStarted = false
         var upstreamKeepAlive = false
+        /// Whether the answer is an event stream: it is passed on whole events at a time.
+        var eventStream = false
+        /// The start of an event not yet complete.
+        var eventTail: ByteBuffer?
 
         init(head: HTTPRequestHead, exchange: ProxyExchange, allocator: ByteBufferAllocator) {
             self.head = head
@@ -34,6 +49,22 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             keepAlive = head.isKeepAlive
             body = allocator.buffer(capacity: 0)
         }
+    }
+
+    /// An upstream error answer held back until its end: it decides whether another key is tried.
+    struct HeldAnswer {
+        let head: HTTPResponseHead
+        var body: ByteBuffer
+        /// Bytes beyond what is kept (the status alone then decides).
+        var overflowed = false
+    }
+
+    /// Why an attempt failed.
+    enum AttemptFailure {
+        /// The upstream answered with an error that is the key's (401, 429, 5xx …).
+        case answer(HeldAnswer)
+        /// No answer: connect error, connection closed, first-byte timeout.
+        case transport(UpstreamError)
     }
 
     /// An answer decided before any upstream is involved.
@@ -221,131 +252,36 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func dispatch(_ pending: Pending, context: ChannelHandlerContext) {
         pending.exchange.model = RequestParsing.model(
             in: pending.body, contentType: pending.head.headers.first(name: "content-type"))
-        let candidates = core.snapshots.snapshot.keys
-        switch core.selector.pickWithoutWaiting(from: candidates) {
-        case .key(let key):
-            connect(pending, key: key, context: context)
-        case .none:
-            noKey(pending, context: context)
-        case .needsDatabase:
-            state = .waitingForKey(pending)
-            let selector = core.selector
-            context.eventLoop.makeFutureWithTask { try await selector.pick(from: candidates) }
-                .assumeIsolated().whenComplete { [self] result in
-                    guard case .waitingForKey(let current) = state, current === pending, let context = self.context
-                    else { return }
-                    switch result {
-                    case .success(let key?):
-                        connect(pending, key: key, context: context)
-                    case .success(nil):
-                        noKey(pending, context: context)
-                    case .failure(let error):
-                        core.logger.error("key selection failed: \(error)")
-                        fail(
-                            pending, .internalServerError, "The proxy could not select an upstream key.",
-                            code: "key_selection_failed", context: context)
-                    }
-                }
-        }
-    }
-
-    private func noKey(_ pending: Pending, context: ChannelHandlerContext) {
-        fail(
-            pending, .serviceUnavailable, "No upstream API key is available. Add one with `openai-proxy keys add`.",
-            code: "no_available_key", context: context)
-    }
-
-    private func connect(_ pending: Pending, key: RoutableKey, context: ChannelHandlerContext, fresh: Bool = false) {
-        pending.exchange.key = key
-        pending.attempts += 1
-        state = .connecting(pending)
-        let pool = core.pools.pool(for: context.eventLoop)
-        let connecting = fresh ? pool.connect() : pool.acquire()
-        connecting.assumeIsolated().whenComplete { [self] result in
-            guard case .connecting(let current) = state, current === pending, let context = self.context else {
-                // The client went away meanwhile; an unused connection goes back to the pool.
-                if case .success(let connection) = result { pool.release(connection) }
-                return
-            }
-            switch result {
-            case .success(let connection):
-                send(pending, over: connection, context: context)
-            case .failure(let error):
-                upstreamFailed(pending, error as? UpstreamError ?? .connectFailed("\(error)"), context: context)
-            }
-        }
-    }
-
-    private func send(_ pending: Pending, over connection: UpstreamConnection, context: ChannelHandlerContext) {
-        state = .proxying(pending, connection)
-        connection.delegate = self
-        guard let key = pending.exchange.key else { return }
-        var uri = core.pools.target.pathPrefix + pending.upstreamPath
-        if let query = pending.query { uri += "?" + query }
-        var headers = ForwardedHeaders.upstream(
-            from: pending.head.headers, key: key.value, authority: core.pools.target.authority)
-        let method = pending.head.method
-        if pending.body.readableBytes > 0 || method == .POST || method == .PUT || method == .PATCH {
-            headers.add(name: "content-length", value: String(pending.body.readableBytes))
-        }
-        let channel = connection.channel
-        channel.write(
-            HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: headers)),
-            promise: nil)
-        if pending.body.readableBytes > 0 {
-            channel.write(HTTPClientRequestPart.body(.byteBuffer(pending.body)), promise: nil)
-        }
-        channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-    }
-
-    func upstreamFailed(_ pending: Pending, _ error: UpstreamError, context: ChannelHandlerContext) {
-        let host = core.upstream.host
-        switch error {
-        case .connectionClosed where pending.attempts < 2:
-            // A kept-alive connection the upstream closed while it sat in the pool: once more on a new one.
-            if let key = pending.exchange.key { connect(pending, key: key, context: context, fresh: true) }
-        case .connectFailed(let reason):
-            core.logger.warning(
-                "upstream unreachable", metadata: ["upstream.host": "\(host)", "error": "\(reason)"])
-            fail(
-                pending, .badGateway, "The upstream \(host) is unreachable: \(reason).", code: "upstream_unreachable",
-                context: context)
-        case .connectionClosed:
-            fail(
-                pending, .badGateway, "The upstream \(host) closed the connection before answering.",
-                code: "upstream_closed", context: context)
-        case .readTimeout:
-            fail(
-                pending, .gatewayTimeout, "The upstream \(host) did not answer in time.", code: "upstream_timeout",
-                context: context)
-        }
+        routeAttempt(pending, context: context)
     }
 
     // MARK: - Answer
 
-    /// Answers a request that could not be served with a server-side error; its usage row carries `code`.
-    private func fail(
+    /// Answers a request that could not be served with an error; its usage row carries `code`.
+    func fail(
         _ pending: Pending, _ status: HTTPResponseStatus, _ message: String, code: String,
-        context: ChannelHandlerContext
+        type: String = "server_error", retryAfter: Int? = nil, context: ChannelHandlerContext
     ) {
-        let body = ErrorBody(message: message, type: "server_error", code: code)
+        let body = ErrorBody(message: message, type: type, code: code)
         core.report(pending.exchange, status: Int(status.code), error: code)
-        writeError(status, body, close: !pending.keepAlive, context: context)
+        writeError(status, body, close: !pending.keepAlive, retryAfter: retryAfter, context: context)
     }
 
     private func writeError(
-        _ status: HTTPResponseStatus, _ error: ErrorBody, close: Bool, context: ChannelHandlerContext
+        _ status: HTTPResponseStatus, _ error: ErrorBody, close: Bool, retryAfter: Int? = nil,
+        context: ChannelHandlerContext
     ) {
         let text = error.json
         var headers = HTTPHeaders([("content-type", "application/json"), ("content-length", String(text.utf8.count))])
         if status == .unauthorized { headers.add(name: "www-authenticate", value: "Bearer") }
+        if let retryAfter { headers.add(name: "retry-after", value: String(retryAfter)) }
         if close { headers.add(name: "connection", value: "close") }
         finishResponse(
             head: HTTPResponseHead(version: .http1_1, status: status, headers: headers),
             body: context.channel.allocator.buffer(string: text), keepAlive: !close, context: context)
     }
 
-    private func finishResponse(
+    func finishResponse(
         head: HTTPResponseHead, body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext
     ) {
         if case .closing = state {} else { state = keepAlive ? .idle : .closing }
@@ -368,7 +304,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     func channelInactive(context: ChannelHandlerContext) {
         switch state {
         case .proxying(let pending, let connection):
-            // The answer is mid-flight: the upstream connection cannot be reused.
+            // The answer is mid-flight: the upstream connection cannot be reused, and closing it cancels
+            // the upstream's work at once.
+            pending.firstByteDeadline?.cancel()
             connection.delegate = nil
             connection.channel.close(promise: nil)
             core.report(pending.exchange, status: pending.responseStarted ? pending.status : 499, error: cutReason)

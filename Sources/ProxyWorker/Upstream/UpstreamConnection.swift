@@ -17,7 +17,9 @@ enum UpstreamError: Error, Equatable {
     case connectFailed(String)
     /// The connection closed or broke before the answer ended.
     case connectionClosed
-    /// Nothing arrived for the read timeout.
+    /// No answer head within the first-byte deadline.
+    case firstByteTimeout
+    /// The answer stopped: nothing arrived for the stream idle timeout.
     case readTimeout
 }
 
@@ -30,6 +32,9 @@ final class UpstreamConnection {
     var servedBefore = false
     /// When the connection was put back into the pool.
     var idleSince = NIODeadline.now()
+    /// A request went out and its answer's head has not arrived: the request's first-byte deadline
+    /// applies, not the idle timeout.
+    var awaitingHead = false
 
     init(channel: any Channel) {
         self.channel = channel
@@ -69,7 +74,9 @@ final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHand
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            // Silent for the read timeout: fail the request using it (if any) and drop the connection.
+            // Waiting for an answer's head is timed by the request's first-byte deadline.
+            if connection?.awaitingHead == true { return }
+            // Silent for the idle timeout: fail the answer using it (if any) and drop the connection.
             if let connection { fail(connection, .readTimeout) }
             context.close(promise: nil)
             return

@@ -75,6 +75,7 @@ final class UpstreamPool {
     func release(_ connection: UpstreamConnection) {
         connection.delegate = nil
         connection.servedBefore = true
+        connection.awaitingHead = false
         guard connection.channel.isActive, idle.count < maximumIdle else {
             connection.channel.close(promise: nil)
             return

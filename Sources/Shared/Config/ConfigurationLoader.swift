@@ -52,14 +52,26 @@ public struct ConfigurationLoader: Sendable {
         if let v = try parse("OPENAI_PROXY_DATA_DIR", Self.parsePath) { config.dataDirectory = v }
         if let v = try parse("OPENAI_PROXY_LISTEN", ListenAddress.init(parsing:)) { config.proxyListen = v }
         if let v = try parse("OPENAI_PROXY_ADMIN_LISTEN", ListenAddress.init(parsing:)) { config.adminListen = v }
-        if let v = try parse(
-            "OPENAI_PROXY_WORKERS", { Int($0.trimmingWhitespace()).flatMap { (1...64).contains($0) ? $0 : nil } })
-        {
-            config.workers = v
-        }
+        if let v = try parse("OPENAI_PROXY_WORKERS", { Self.parseInteger($0, in: 1...64) }) { config.workers = v }
         if let v = try parse("OPENAI_PROXY_ADMIN_TOKEN", Self.parseSecret) { config.adminToken = v }
         if let v = try parse("OPENAI_PROXY_DRAIN_TIMEOUT", Self.parseDuration) { config.drainTimeout = v }
         if let v = try parse("OPENAI_PROXY_MAX_BODY_BYTES", Self.parseByteSize) { config.maxBodyBytes = v }
+        if let v = try parse("OPENAI_PROXY_MAX_ATTEMPTS", { Self.parseInteger($0, in: 1...10) }) {
+            config.maxAttempts = v
+        }
+        if let v = try parse("OPENAI_PROXY_CONNECT_TIMEOUT", Self.parseDuration) { config.connectTimeout = v }
+        if let v = try parse("OPENAI_PROXY_FIRST_BYTE_TIMEOUT", Self.parseDuration) { config.firstByteTimeout = v }
+        if let v = try parse("OPENAI_PROXY_STREAM_IDLE_TIMEOUT", Self.parseDuration) { config.streamIdleTimeout = v }
+        if let v = try parse("OPENAI_PROXY_FAILURE_THRESHOLD", { Self.parseInteger($0, in: 1...100) }) {
+            config.keyHealth.failureThreshold = v
+        }
+        if let v = try parse("OPENAI_PROXY_QUOTA_PROBE_INTERVAL", { Self.parseDuration($0, upTo: Self.week) }) {
+            config.keyHealth.quotaProbeInterval = v
+        }
+        if let v = try parse("OPENAI_PROXY_INVALID_PROBE_INTERVAL", { Self.parseDuration($0, upTo: Self.week) }) {
+            config.keyHealth.invalidProbeInterval = v
+        }
+        if let v = try parse("OPENAI_PROXY_PROBE_MODEL", { Self.parseModel($0) }) { config.probeModel = v }
         if let v = try parse("LOG_LEVEL", Self.parseLogLevel) { config.logLevel = v }
         if let v = try parse("LOG_FORMAT", { LogFormat(rawValue: $0.trimmingWhitespace().lowercased()) }) {
             config.logFormat = v
@@ -95,17 +107,38 @@ public struct ConfigurationLoader: Sendable {
         return path.isEmpty || path.contains("\0") ? nil : path
     }
 
-    /// `20`, `20s`, `1.5s`, `1500ms`, `2m` → a duration from 1 ms to 3600 s.
-    static func parseDuration(_ text: String) -> Duration? {
+    /// Seven days in seconds, the longest probe interval.
+    static let week = 7 * 86_400.0
+
+    /// `20`, `20s`, `1.5s`, `1500ms`, `2m`, `6h`, `1d` → a duration from 1 ms to `maximum` seconds (default 3600).
+    static func parseDuration(_ text: String, upTo maximum: Double) -> Duration? {
         let text = text.trimmingWhitespace().lowercased()
-        let (number, scale): (Substring, Double) =
-            if text.hasSuffix("ms") { (text.dropLast(2), 0.001) } else if text.hasSuffix("s") {
-                (text.dropLast(), 1)
-            } else if text.hasSuffix("m") { (text.dropLast(), 60) } else { (Substring(text), 1) }
+        let suffixes: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
+        var (number, scale) = (Substring(text), 1.0)
+        for (suffix, factor) in suffixes where text.hasSuffix(suffix) {
+            (number, scale) = (text.dropLast(suffix.count), factor)
+            break
+        }
         guard let value = Double(number.trimmingWhitespace()), value.isFinite else { return nil }
         let seconds = value * scale
-        guard seconds >= 0.001, seconds <= 3600 else { return nil }
+        guard seconds >= 0.001, seconds <= maximum else { return nil }
         return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    /// A duration of at most an hour.
+    static func parseDuration(_ text: String) -> Duration? {
+        parseDuration(text, upTo: 3600)
+    }
+
+    static func parseInteger(_ text: String, in range: ClosedRange<Int>) -> Int? {
+        Int(text.trimmingWhitespace()).flatMap { range.contains($0) ? $0 : nil }
+    }
+
+    /// A model id: 1 to 200 printable ASCII characters without spaces.
+    static func parseModel(_ text: String) -> String? {
+        let text = text.trimmingWhitespace()
+        guard (1...200).contains(text.utf8.count), text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        return text
     }
 
     /// `1048576`, `512KiB`, `32MiB`, `1G` … → bytes from 1 KiB to 2 GiB.

@@ -57,6 +57,38 @@ public struct ConfigurationSetting: Sendable {
             defaultValue: "32MiB", accepts: "bytes such as 1048576, 512KiB or 32MiB, from 1KiB to 2GiB",
             summary: "largest request body accepted (413 beyond)"),
         .init(
+            environmentName: "OPENAI_PROXY_MAX_ATTEMPTS", fileKey: "max_attempts",
+            defaultValue: "3", accepts: "an integer from 1 to 10",
+            summary: "upstream attempts per request, each on another key, before the client gets an error"),
+        .init(
+            environmentName: "OPENAI_PROXY_CONNECT_TIMEOUT", fileKey: "connect_timeout",
+            defaultValue: "10s", accepts: "a duration such as 10s or 500ms, up to 1h",
+            summary: "connecting to the upstream; past it the attempt fails and the next key is tried"),
+        .init(
+            environmentName: "OPENAI_PROXY_FIRST_BYTE_TIMEOUT", fileKey: "first_byte_timeout",
+            defaultValue: "300s", accepts: "a duration such as 300s or 5m, up to 1h",
+            summary: "wait for the answer's first byte (non-streamed answers send it only when done)"),
+        .init(
+            environmentName: "OPENAI_PROXY_STREAM_IDLE_TIMEOUT", fileKey: "stream_idle_timeout",
+            defaultValue: "300s", accepts: "a duration such as 300s or 5m, up to 1h",
+            summary: "longest silence between parts of an answer; a stream past it ends with an error event"),
+        .init(
+            environmentName: "OPENAI_PROXY_FAILURE_THRESHOLD", fileKey: "failure_threshold",
+            defaultValue: "3", accepts: "an integer from 1 to 100",
+            summary: "transient failures in a row (5xx, connect error, timeout) that send a key cooling"),
+        .init(
+            environmentName: "OPENAI_PROXY_QUOTA_PROBE_INTERVAL", fileKey: "quota_probe_interval",
+            defaultValue: "1h", accepts: "a duration such as 1h or 30m, from 1s to 7d",
+            summary: "how often a quota_exhausted key is probed"),
+        .init(
+            environmentName: "OPENAI_PROXY_INVALID_PROBE_INTERVAL", fileKey: "invalid_probe_interval",
+            defaultValue: "6h", accepts: "a duration such as 6h or 30m, from 1s to 7d",
+            summary: "how often an invalid (401/403) key is probed"),
+        .init(
+            environmentName: "OPENAI_PROXY_PROBE_MODEL", fileKey: "probe_model",
+            defaultValue: "gpt-4o-mini", accepts: "a model id",
+            summary: "model of the 1-token completion that probes a quota_exhausted key"),
+        .init(
             environmentName: "LOG_LEVEL", fileKey: "log_level",
             defaultValue: "info", accepts: "trace, debug, info, notice, warning, error or critical",
             summary: "minimum level logged"),

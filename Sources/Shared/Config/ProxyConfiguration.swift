@@ -23,6 +23,19 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var drainTimeout: Duration
     /// Largest request body accepted: `OPENAI_PROXY_MAX_BODY_BYTES`, default 32 MiB.
     public var maxBodyBytes: Int
+    /// Upstream attempts per request, each on another key: `OPENAI_PROXY_MAX_ATTEMPTS`, default 3.
+    public var maxAttempts: Int
+    /// Connecting to the upstream: `OPENAI_PROXY_CONNECT_TIMEOUT`, default 10 s.
+    public var connectTimeout: Duration
+    /// Waiting for an answer's first byte: `OPENAI_PROXY_FIRST_BYTE_TIMEOUT`, default 300 s.
+    public var firstByteTimeout: Duration
+    /// Longest silence between parts of an answer: `OPENAI_PROXY_STREAM_IDLE_TIMEOUT`, default 300 s.
+    public var streamIdleTimeout: Duration
+    /// The key state machine's settings: `OPENAI_PROXY_FAILURE_THRESHOLD`, `OPENAI_PROXY_QUOTA_PROBE_INTERVAL`,
+    /// `OPENAI_PROXY_INVALID_PROBE_INTERVAL`.
+    public var keyHealth: KeyHealthPolicy
+    /// Model of the completion that probes a quota_exhausted key: `OPENAI_PROXY_PROBE_MODEL`.
+    public var probeModel: String
     /// Minimum level logged: `LOG_LEVEL`, default `info`.
     public var logLevel: Logger.Level
     /// Log line format: `LOG_FORMAT`, `text` or `json`, default `text`.
@@ -41,6 +54,12 @@ public struct ProxyConfiguration: Sendable, Equatable {
             adminToken: nil,
             drainTimeout: .seconds(20),
             maxBodyBytes: 32 * 1024 * 1024,
+            maxAttempts: 3,
+            connectTimeout: .seconds(10),
+            firstByteTimeout: .seconds(300),
+            streamIdleTimeout: .seconds(300),
+            keyHealth: KeyHealthPolicy(),
+            probeModel: "gpt-4o-mini",
             logLevel: .info,
             logFormat: .text
         )

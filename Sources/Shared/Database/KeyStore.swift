@@ -83,13 +83,29 @@ public struct KeyStore: Sendable {
         try await database.pool.write { db in try UpstreamKey.deleteOne(db, key: id) }
     }
 
-    /// Sets a key's status; false when no key has that id.
+    /// Sets a key's status as an operator (active or disabled), with a `key_events` row; false when no
+    /// key has that id. Setting active clears what the health state machine held against the key.
     public func setStatus(id: Int64, _ status: KeyStatus, reason: String? = nil) async throws -> Bool {
-        try await database.pool.write { db in
+        let now = Date()
+        let nowMs = Int64((now.timeIntervalSince1970 * 1000).rounded())
+        return try await database.pool.write { db in
+            guard let before = try String.fetchOne(db, sql: "SELECT status FROM keys WHERE id = ?", arguments: [id])
+            else { return false }
             try db.execute(
-                sql: "UPDATE keys SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
-                arguments: [status, reason, Date(), id])
-            return db.changesCount > 0
+                sql: """
+                    UPDATE keys SET status = ?, status_reason = ?, status_code = NULL, status_since = ?,
+                    next_probe_at = NULL, consecutive_failures = 0, cooling_level = 0, updated_at = ? WHERE id = ?
+                    """,
+                arguments: [status, reason, nowMs, now, id])
+            if before != status.rawValue {
+                try db.execute(
+                    sql: """
+                        INSERT INTO key_events (ts, key_id, from_status, to_status, reason, status_code)
+                        VALUES (?, ?, ?, ?, ?, NULL)
+                        """,
+                    arguments: [nowMs, id, before, status.rawValue, reason ?? "set by an operator"])
+            }
+            return true
         }
     }
 

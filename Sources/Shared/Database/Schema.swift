@@ -207,9 +207,11 @@ public enum Schema {
                 CREATE INDEX key_events_key_ts ON key_events (key_id, ts);
                 CREATE INDEX key_events_ts ON key_events (ts);
 
-                -- Workers route on the state, its end time and the models too: reload when they move.
+                -- Workers route on the state, its end time, its failure count and the models too: reload
+                -- when they move (rate-limit figures are read incrementally by rl_updated_at instead).
                 DROP TRIGGER keys_generation_update;
-                CREATE TRIGGER keys_generation_update AFTER UPDATE OF name, key_value, status, next_probe_at, models
+                CREATE TRIGGER keys_generation_update AFTER UPDATE OF
+                    name, key_value, status, next_probe_at, consecutive_failures, cooling_level, models
                 ON keys BEGIN UPDATE pool_generation SET generation = generation + 1 WHERE id = 1; END;
                 """)
     }

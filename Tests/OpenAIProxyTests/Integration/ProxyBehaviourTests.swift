@@ -91,16 +91,16 @@ struct ProxyBehaviourTests {
             let wrong = try await TestHTTP.chat(service, token: "sk-proxy-not-a-real-token")
             #expect(wrong.status == 401 && wrong.errorCode == "invalid_api_key")
             #expect(wrong.headers.first(name: "content-type") == "application/json")
-            #expect(upstream.requests.isEmpty, "rejected requests never reach the upstream")
+            #expect(upstream.traffic.isEmpty, "rejected requests never reach the upstream")
             #expect(try await TestHTTP.chat(service, token: token).status == 200)
             let revoked = try service.cli(["tokens", "revoke", "1"])
             #expect(revoked.status == 0 && revoked.stdout.contains("revoked token 1"))
             let revokedAt = ContinuousClock.now
             #expect(await eventually { (try? await TestHTTP.chat(service, token: token).status) == 401 })
             print("measured: revocation seen after \(ContinuousClock.now - revokedAt)")
-            let forwarded = upstream.requests.count
+            let forwarded = upstream.traffic.count
             #expect(try await TestHTTP.chat(service, token: token).status == 401)
-            #expect(upstream.requests.count == forwarded)
+            #expect(upstream.traffic.count == forwarded)
         }
     }
 

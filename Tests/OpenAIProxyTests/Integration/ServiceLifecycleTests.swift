@@ -112,7 +112,7 @@ struct ServiceLifecycleTests {
                 json: #"{"model":"gated","stream":true}"#)
         }
         upstream.release(event: 0)
-        #expect(await eventually { upstream.requests.count == 1 })
+        #expect(await eventually { upstream.traffic.count == 1 })
         service.signal(SIGTERM)
         try await Task.sleep(for: .milliseconds(300))
         #expect(service.isRunning, "the supervisor waits for the stream")
@@ -138,7 +138,7 @@ struct ServiceLifecycleTests {
                 json: #"{"model":"gated","stream":true}"#)
         }
         upstream.release(event: 0)
-        #expect(await eventually { upstream.requests.count == 1 })
+        #expect(await eventually { upstream.traffic.count == 1 })
         service.signal(SIGTERM)
         // The upstream never sends the rest: only the drain limit ends this stream.
         #expect(await eventually(timeout: .seconds(15)) { !service.isRunning })

@@ -11,8 +11,32 @@ import Synchronization
 ///
 /// Models steer its behaviour: `stream: true` answers with SSE events; model `gated` sends each event
 /// after the test calls `release(event:)`, which proves streaming without timing; model `slow` spaces
-/// events 200 ms apart.
+/// events 200 ms apart. Upstream keys steer it too: `behave(_:for:)` makes every request with a key
+/// answer 401, 429 with `Retry-After`, 429 `insufficient_quota` or 500, wait before the first byte, cut
+/// a stream after k events, or carry rate-limit headers.
 final class FakeUpstream: Sendable {
+    /// How requests carrying one upstream key are answered.
+    enum Behaviour: Sendable {
+        /// Answers normally.
+        case normal
+        /// 401 `invalid_api_key`.
+        case unauthorized
+        /// 429 `rate_limit_exceeded` with `Retry-After: seconds`.
+        case rateLimited(retryAfter: String)
+        /// 429 `insufficient_quota`, except `GET /v1/models`, which answers (as OpenAI's does).
+        case quotaExhausted
+        /// 500 `server_error`.
+        case failing
+        /// Waits this long before answering at all.
+        case slowFirstByte(Duration)
+        /// Streams only the first `events` events of a stream, then breaks the connection.
+        case resetAfter(events: Int)
+        /// Answers normally, with `x-ratelimit-*` headers.
+        case rateLimitHeaders(remainingRequests: Int, remainingTokens: Int, reset: String)
+    }
+
+    /// The models every key reaches unless `models(_:for:)` says otherwise.
+    static let defaultModels = ["gpt-test", "gpt-4o", "gated", "slow", "streamer", "text-embedding-3-small"]
     /// One request as the upstream saw it.
     struct Received: Sendable {
         let method: String
@@ -33,10 +57,15 @@ final class FakeUpstream: Sendable {
     /// Everything received so far.
     var requests: [Received] { state.received.withLock { $0 } }
 
-    /// How many requests carried each upstream key (`Bearer` stripped).
+    /// Everything received but the service's own key probes (`GET /v1/models`): the proxied traffic.
+    var traffic: [Received] {
+        requests.filter { !($0.method == "GET" && $0.path == "/v1/models") }
+    }
+
+    /// How many proxied requests carried each upstream key (`Bearer` stripped).
     var keyCounts: [String: Int] {
         var counts: [String: Int] = [:]
-        for request in requests {
+        for request in traffic {
             let key = request.authorization.map { String($0.dropFirst("Bearer ".count)) } ?? ""
             counts[key, default: 0] += 1
         }
@@ -46,6 +75,21 @@ final class FakeUpstream: Sendable {
     /// Lets event `index` (from 0) of every `gated` stream be sent.
     func release(event index: Int) {
         state.released.withLock { $0 = max($0, index) }
+    }
+
+    /// Answers requests carrying `key` this way from now on.
+    func behave(_ behaviour: Behaviour, for key: String) {
+        state.behaviours.withLock { $0[key] = behaviour }
+    }
+
+    /// `GET /v1/models` with `key` lists `models`.
+    func models(_ models: [String], for key: String) {
+        state.models.withLock { $0[key] = models }
+    }
+
+    /// Requests received with `key` to `path` (such as `/v1/chat/completions`).
+    func count(key: String, path: String) -> Int {
+        requests.filter { $0.path == path && $0.authorization == "Bearer " + key }.count
     }
 
     /// Forgets the requests received so far.
@@ -88,6 +132,13 @@ final class FakeUpstream: Sendable {
     private final class State: Sendable {
         let received = Mutex<[Received]>([])
         let released = Mutex<Int>(-1)
+        let behaviours = Mutex<[String: Behaviour]>([:])
+        let models = Mutex<[String: [String]]>([:])
+
+        func behaviour(_ request: Request) -> Behaviour {
+            guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return .normal }
+            return behaviours.withLock { $0[String(header.dropFirst("Bearer ".count))] } ?? .normal
+        }
     }
 
     private struct ChatRequest: Decodable {
@@ -101,8 +152,53 @@ final class FakeUpstream: Sendable {
         enum CodingKeys: String, CodingKey { case model, stream, streamOptions = "stream_options" }
     }
 
+    /// Applies the per-key behaviours to every route.
+    private struct BehaviourMiddleware: RouterMiddleware {
+        let state: State
+
+        func handle(
+            _ request: Request, context: BasicRequestContext,
+            next: (Request, BasicRequestContext) async throws -> Response
+        ) async throws -> Response {
+            func error(_ status: HTTPResponse.Status, _ type: String, _ code: String, _ extra: HTTPFields = [:])
+                async throws -> Response
+            {
+                _ = try await record(request, context: context, state: state)
+                var headers = extra
+                headers[.contentType] = "application/json"
+                let body = #"{"error":{"message":"fake upstream: \#(code)","type":"\#(type)","param":null,"code":"\#(code)"}}"#
+                return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+            }
+            switch state.behaviour(request) {
+            case .normal, .resetAfter:
+                return try await next(request, context)
+            case .unauthorized:
+                return try await error(.unauthorized, "invalid_request_error", "invalid_api_key")
+            case .rateLimited(let retryAfter):
+                return try await error(
+                    .tooManyRequests, "requests", "rate_limit_exceeded", [HTTPField.Name("Retry-After")!: retryAfter])
+            case .quotaExhausted:
+                if request.uri.path == "/v1/models" { return try await next(request, context) }
+                return try await error(.tooManyRequests, "insufficient_quota", "insufficient_quota")
+            case .failing:
+                return try await error(.internalServerError, "server_error", "server_error")
+            case .slowFirstByte(let delay):
+                try await Task.sleep(for: delay)
+                return try await next(request, context)
+            case .rateLimitHeaders(let requests, let tokens, let reset):
+                var response = try await next(request, context)
+                response.headers[HTTPField.Name("x-ratelimit-remaining-requests")!] = String(requests)
+                response.headers[HTTPField.Name("x-ratelimit-remaining-tokens")!] = String(tokens)
+                response.headers[HTTPField.Name("x-ratelimit-reset-requests")!] = reset
+                response.headers[HTTPField.Name("x-ratelimit-reset-tokens")!] = reset
+                return response
+            }
+        }
+    }
+
     private static func buildRouter(_ state: State) -> Router<BasicRequestContext> {
         let router = Router()
+        router.middlewares.add(BehaviourMiddleware(state: state))
         router.post("/v1/chat/completions") { request, context in
             let body = try await record(request, context: context, state: state)
             let chat = (try? JSONDecoder().decode(ChatRequest.self, from: Data(body.utf8))) ?? ChatRequest()
@@ -116,6 +212,8 @@ final class FakeUpstream: Sendable {
                     """)
             }
             let includeUsage = chat.streamOptions?.includeUsage ?? false
+            let cutAfter: Int? =
+                if case .resetAfter(let events) = state.behaviour(request) { events } else { nil }
             var headers = HTTPFields()
             headers[.contentType] = "text/event-stream"
             headers[.cacheControl] = "no-cache"
@@ -123,6 +221,10 @@ final class FakeUpstream: Sendable {
                 status: .ok, headers: headers,
                 body: ResponseBody { writer in
                     for index in 0..<3 {
+                        if index == cutAfter {
+                            // Sends what is written so far, then breaks the connection mid-answer.
+                            throw CancellationError()
+                        }
                         if model == "gated" {
                             while state.released.withLock({ $0 }) < index {
                                 try await Task.sleep(for: .milliseconds(5))
@@ -154,7 +256,10 @@ final class FakeUpstream: Sendable {
         }
         router.get("/v1/models") { request, context in
             _ = try await record(request, context: context, state: state)
-            return json(#"{"object":"list","data":[{"id":"gpt-test","object":"model","created":1,"owned_by":"test"}]}"#)
+            let key = request.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) } ?? ""
+            let models = state.models.withLock { $0[key] } ?? defaultModels
+            let entries = models.map { #"{"id":"\#($0)","object":"model","created":1,"owned_by":"test"}"# }
+            return json(#"{"object":"list","data":["# + entries.joined(separator: ",") + "]}")
         }
         router.get("/v1/echo") { request, context in
             _ = try await record(request, context: context, state: state)

@@ -36,7 +36,10 @@ struct ProxyServerTests {
         let base = try #require(UpstreamBaseURL(parsing: upstream))
         let core = ProxyCore(
             worker: 7, upstream: base, maxBodyBytes: maxBodyBytes, snapshots: store,
-            selector: KeySelector(strategy: .roundRobin, database: test.database), usage: usage,
+            selector: KeySelector(strategy: .roundRobin, database: test.database),
+            health: KeyHealthBoard(
+                store: KeyHealthStore(database: test.database, policy: KeyHealthPolicy(), logger: logger), logger: logger),
+            maxAttempts: 3, firstByteTimeout: .seconds(30), usage: usage,
             pools: try await UpstreamPools(
                 group: MultiThreadedEventLoopGroup.singleton, target: try UpstreamTarget(base),
                 connectTimeout: .seconds(5), readTimeout: .seconds(30)),

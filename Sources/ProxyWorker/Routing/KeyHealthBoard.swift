@@ -1,0 +1,182 @@
+import Logging
+import Shared
+import Synchronization
+
+/// A worker's live view of key health: what this worker learned about keys before the snapshot shows it
+/// (its own failures take effect at once; the database write follows), and the rate-limit figures seen
+/// by every worker. It also picks the keys a request may use.
+final class KeyHealthBoard: Sendable {
+    /// Where routing a request leads.
+    enum Route: Equatable {
+        /// Keys the request may use, those with rate-limit headroom only when there are any.
+        case candidates([RoutableKey])
+        /// No key reaches the requested model.
+        case modelNotFound
+        /// Keys reach the model but none may be used now; retry after this many seconds, when known.
+        case unavailable(retryAfterSeconds: Int?)
+        /// Keys that may serve the request were all tried already.
+        case exhausted
+        /// The pool has no key at all.
+        case noKeys
+    }
+
+    private struct Override {
+        var health: KeyHealth
+        /// Database writes of this worker for the key still running.
+        var pendingWrites = 0
+        /// The generation whose snapshot shows the last write.
+        var shownAtGeneration: Int64?
+        /// When an override whose write failed is dropped anyway.
+        var expiresAt: Int64?
+    }
+
+    private struct State {
+        var overrides: [Int64: Override] = [:]
+        var rateLimits: [Int64: RateLimitState] = [:]
+        var unsaved: Set<Int64> = []
+        var sharedSeenUpTo: Int64 = 0
+    }
+
+    private let state = Mutex(State())
+    let store: KeyHealthStore
+    private let logger: Logger
+
+    init(store: KeyHealthStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    /// The keys a request for `model` may use at `now`, never one in `tried`.
+    func route(_ snapshot: RoutingSnapshot, model: String?, excluding tried: [Int64], now: Int64) -> Route {
+        guard !snapshot.keys.isEmpty else { return .noKeys }
+        return state.withLock { state in
+            var preferred: [RoutableKey] = []
+            var spent: [RoutableKey] = []
+            var reachable = false
+            var triedEligible = false
+            var earliestCooling: Int64?
+            var earliestProbe: Int64?
+            for pooled in snapshot.keys where pooled.reaches(model) {
+                reachable = true
+                let health = Self.effective(pooled, generation: snapshot.generation, now: now, in: &state)
+                guard health.isEligible(now: now) else {
+                    if let at = health.nextProbeAt {
+                        if health.status == .cooling {
+                            earliestCooling = min(earliestCooling ?? at, at)
+                        } else {
+                            earliestProbe = min(earliestProbe ?? at, at)
+                        }
+                    }
+                    continue
+                }
+                if tried.contains(pooled.key.id) {
+                    triedEligible = true
+                    continue
+                }
+                if let figures = state.rateLimits[pooled.key.id], !figures.hasHeadroom(now: now) {
+                    spent.append(pooled.key)
+                } else {
+                    preferred.append(pooled.key)
+                }
+            }
+            guard reachable else { return .modelNotFound }
+            if !preferred.isEmpty { return .candidates(preferred) }
+            if !spent.isEmpty { return .candidates(spent) }
+            if triedEligible { return .exhausted }
+            guard let at = earliestCooling ?? earliestProbe else { return .unavailable(retryAfterSeconds: 1) }
+            return .unavailable(retryAfterSeconds: max(1, Int((at - now + 999) / 1000)))
+        }
+    }
+
+    /// Applies what a request learned about `key` here at once, and writes it to the database.
+    func report(_ outcome: KeyOutcome, key: RoutableKey, snapshot: RoutingSnapshot, now: Int64) {
+        let stored = snapshot.keys.first { $0.key.id == key.id }
+        let policy = store.policy
+        let changed = state.withLock { state -> Bool in
+            let current =
+                stored.map { Self.effective($0, generation: snapshot.generation, now: now, in: &state) }
+                ?? state.overrides[key.id]?.health ?? .healthy
+            if outcome == .success, !current.successChangesSomething { return false }
+            let (next, _) = policy.apply(outcome, to: current, now: now)
+            var override = state.overrides[key.id] ?? Override(health: next)
+            override.health = next
+            override.pendingWrites += 1
+            override.expiresAt = nil
+            state.overrides[key.id] = override
+            return true
+        }
+        guard changed else { return }
+        let store = store
+        let logger = logger
+        Task {
+            var shownAt: Int64?
+            do {
+                shownAt = try await store.record(outcome, keyID: key.id, now: now)?.generation
+            } catch {
+                logger.warning(
+                    "key health not saved: \(error)", metadata: ["key.id": "\(key.id)", "key.hint": "\(key.hint)"])
+            }
+            state.withLock { state in
+                guard var override = state.overrides[key.id] else { return }
+                override.pendingWrites -= 1
+                if let shownAt {
+                    override.shownAtGeneration = max(override.shownAtGeneration ?? shownAt, shownAt)
+                } else {
+                    override.expiresAt = WallClock.nowMs() + 5000
+                }
+                state.overrides[key.id] = override
+            }
+        }
+    }
+
+    /// Keeps the rate-limit figures an answer carried for key `id`.
+    func observe(_ figures: RateLimitState, keyID id: Int64) {
+        state.withLock { state in
+            state.rateLimits[id] = figures
+            state.unsaved.insert(id)
+        }
+    }
+
+    /// The rate-limit figures known for key `id`.
+    func rateLimit(of id: Int64) -> RateLimitState? {
+        state.withLock { $0.rateLimits[id] }
+    }
+
+    /// Saves this worker's new rate-limit figures and takes in those other workers saved.
+    func exchangeRateLimits() async {
+        let (unsaved, since) = state.withLock { state in
+            let unsaved = state.unsaved.reduce(into: [Int64: RateLimitState]()) { $0[$1] = state.rateLimits[$1] }
+            state.unsaved.removeAll()
+            // Figures are written up to a refresh interval after they were seen: look back a little.
+            return (unsaved, state.sharedSeenUpTo - 2000)
+        }
+        do {
+            try await store.saveRateLimits(unsaved)
+            let shared = try await store.rateLimits(since: since)
+            state.withLock { state in
+                for (id, figures) in shared where figures.observedAt > (state.rateLimits[id]?.observedAt ?? 0) {
+                    state.rateLimits[id] = figures
+                }
+                state.sharedSeenUpTo = max(state.sharedSeenUpTo, shared.values.map(\.observedAt).max() ?? 0)
+            }
+        } catch {
+            logger.warning("rate-limit figures not exchanged: \(error)")
+        }
+    }
+
+    /// The key's health as this worker knows it: its own override until the snapshot shows the write.
+    private static func effective(
+        _ pooled: PoolKey, generation: Int64, now: Int64, in state: inout State
+    ) -> KeyHealth {
+        guard let override = state.overrides[pooled.key.id] else { return pooled.health }
+        if override.pendingWrites == 0 {
+            let shown = override.shownAtGeneration.map { generation >= $0 } ?? false
+            let expired = override.expiresAt.map { now >= $0 } ?? false
+            if shown || expired {
+                state.overrides[pooled.key.id] = nil
+                return pooled.health
+            }
+        }
+        return override.health
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+
+/// Decides what an upstream answer says about the key that was used, from its status, headers and (for
+/// error statuses) its body.
+public enum UpstreamVerdict {
+    /// Whether an answer with `status` may be a key failure, so its body must be read before anything
+    /// reaches the client. Everything else is passed through as it arrives.
+    public static func mayBeKeyFailure(status: Int) -> Bool {
+        status == 401 || status == 402 || status == 403 || status == 408 || status == 429 || status >= 500
+    }
+
+    /// The outcome for the key. The request's own errors (400, 404, 413, 422 …) are `.success` for the key:
+    /// they go back to the client as they are.
+    public static func outcome(status: Int, body: [UInt8], header: (String) -> String?) -> KeyOutcome {
+        guard mayBeKeyFailure(status: status) else { return .success }
+        let error = ErrorFields(body)
+        switch status {
+        case 401:
+            return .refused(status: 401, message: error.summary)
+        case 403:
+            // A region block applies to the gateway's address, not the key: every key would get it.
+            if error.code == "unsupported_country_region_territory" { return .success }
+            return .refused(status: 403, message: error.summary)
+        case 402:
+            return .quotaExhausted(message: error.summary)
+        case 429:
+            if error.code == "insufficient_quota" || error.type == "insufficient_quota" {
+                return .quotaExhausted(message: error.summary)
+            }
+            return .rateLimited(retryAfterMs: RateLimitHeaders.retryAfterMs(header: header))
+        default:
+            return .transient(status: status, reason: "upstream answered \(status)")
+        }
+    }
+
+    /// The `error` object of an OpenAI error body, as far as it parses.
+    struct ErrorFields {
+        var message: String?
+        var type: String?
+        var code: String?
+
+        init(_ body: [UInt8]) {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                let error = object["error"] as? [String: Any]
+            else { return }
+            message = error["message"] as? String
+            type = error["type"] as? String
+            code = error["code"] as? String
+        }
+
+        /// A short, single-line account for reasons and logs.
+        var summary: String {
+            let text = (message ?? code ?? type ?? "no error message").split(whereSeparator: \.isNewline)
+                .joined(separator: " ")
+            return text.count > 200 ? String(text.prefix(200)) + "…" : text
+        }
+    }
+}
