@@ -122,7 +122,8 @@ let package = Package(
         .testTarget(
             name: "OpenAIProxyTests",
             dependencies: [
-                "Shared", "ProxyWorker", "AdminServer", "StatsCollector", "ProcessSupervisor", "HTTPServing", "KeyProbe",
+                "Shared", "ProxyWorker", "AdminServer", "StatsCollector", "ProcessSupervisor", "HTTPServing",
+                "KeyProbe",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -109,7 +109,9 @@ public struct KeyProbeRunner: Sendable {
     }
 
     /// Probes key `id` now; nil when no key has that id. A disabled key is probed but stays disabled.
-    public func probe(keyID id: Int64) async throws -> Report? {
+    /// With `recordingUnanswered` false, a probe the upstream did not answer (unreachable, timeout)
+    /// changes nothing: for a key added while the upstream may be out of reach.
+    public func probe(keyID id: Int64, recordingUnanswered: Bool = true) async throws -> Report? {
         let stored = try await health.database.pool.read { db in
             try Row.fetchOne(db, sql: "SELECT key_value, status FROM keys WHERE id = ?", arguments: [id])
                 .map { row -> (sealed: String, status: String) in (row["key_value"], row["status"]) }
@@ -118,6 +120,7 @@ public struct KeyProbeRunner: Sendable {
         let status = KeyStatus(rawValue: stored.status) ?? .active
         let value = try box.open(stored.sealed)
         let probe = await prober.probe(value: value, status: status)
+        if !recordingUnanswered, probe.status == 0 { return nil }
         guard let applied = try await health.recordProbe(probe, keyID: id) else { return nil }
         return Report(probe: probe, before: status, applied: applied)
     }

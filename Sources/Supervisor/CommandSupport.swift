@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeyProbe
 import Logging
 import Shared
 
@@ -39,6 +40,16 @@ enum CommandSupport {
     }
 
     /// Runs `body`; a failure becomes one line on stderr and exit code 1.
+    /// Probes stored keys against the configured upstream.
+    static func probeRunner(_ configuration: ProxyConfiguration, _ keys: KeyStore) -> KeyProbeRunner {
+        KeyProbeRunner(
+            health: KeyHealthStore(
+                database: keys.database, policy: configuration.keyHealth, logger: Logger(label: "openai-proxy")),
+            box: keys.box,
+            prober: KeyProber(
+                upstream: configuration.upstreamBaseURL, probeModel: configuration.probeModel, timeout: .seconds(5)))
+    }
+
     static func reporting<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()

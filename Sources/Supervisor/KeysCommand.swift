@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import KeyProbe
-import Logging
 import Shared
 
 /// `openai-proxy keys …`: manage the upstream key pool (works before and while the service runs).
@@ -13,11 +12,16 @@ struct KeysCommand: AsyncParsableCommand {
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add one upstream key.",
-            discussion: "Pass --value - to read the key from standard input, keeping it out of shell history and ps.")
+            discussion: """
+                Pass --value - to read the key from standard input, keeping it out of shell history and ps. \
+                An active key is probed at once (GET /models): a key the upstream refuses is stored as invalid, \
+                and the models it reaches are learned. An unreachable upstream leaves that to the service.
+                """)
 
         @Option(help: "A name for the key.") var name: String
         @Option(help: "The key itself, or - to read it from standard input.") var value: String
         @Option(help: "active or disabled.") var status: String = KeyStatus.active.rawValue
+        @Flag(help: "Do not probe the key now.") var noProbe = false
 
         func run() async throws {
             guard let status = KeyStatus(rawValue: status), KeyStatus.operatorSettable.contains(status) else {
@@ -30,7 +34,15 @@ struct KeysCommand: AsyncParsableCommand {
             try await CommandSupport.reporting {
                 switch try await keys.add(name: name, value: value, status: status) {
                 case .added(let key):
-                    print("added key \(key.id ?? 0) \"\(key.name)\" (\(key.hint)), \(key.status.rawValue)")
+                    var line = "added key \(key.id ?? 0) \"\(key.name)\" (\(key.hint)), \(key.status.rawValue)"
+                    if !noProbe, key.status == .active, let id = key.id,
+                        let report = try await CommandSupport.probeRunner(configuration, keys).probe(
+                            keyID: id, recordingUnanswered: false)
+                    {
+                        line = "added key \(id) \"\(key.name)\" (\(key.hint)), \(report.applied.health.status.rawValue)"
+                        line += report.probe.error.map { "; probe: \($0)" } ?? "; probe: ok"
+                    }
+                    print(line)
                 case .duplicate(let existing):
                     CommandSupport.printError("this key is already stored as key \(existing)")
                     throw ExitCode.failure
@@ -93,7 +105,10 @@ struct KeysCommand: AsyncParsableCommand {
             }
             print(
                 CommandSupport.table(
-                    ["ID", "NAME", "KEY", "STATE", "HEADROOM", "MODELS", "REQUESTS", "FAILURES", "LAST USED", "REASON"],
+                    [
+                        "ID", "NAME", "KEY", "STATE", "HEADROOM", "MODELS", "REQUESTS", "FAILURES", "LAST USED",
+                        "REASON",
+                    ],
                     rows))
         }
 
@@ -117,18 +132,15 @@ struct KeysCommand: AsyncParsableCommand {
     struct Test: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Probe a key now: status, latency, models reachable, error; its state follows the result.",
-            discussion: "Calls the upstream's GET /models with the key (and a 1-token completion for a key out of quota).")
+            discussion:
+                "Calls the upstream's GET /models with the key (and a 1-token completion for a key out of quota).")
 
         @Argument(help: "The key's id (see `keys list`).") var id: Int64
 
         func run() async throws {
             let configuration = try CommandSupport.loadConfiguration()
             let keys = try CommandSupport.keyStore(configuration)
-            let runner = KeyProbeRunner(
-                health: KeyHealthStore(
-                    database: keys.database, policy: configuration.keyHealth, logger: Logger(label: "openai-proxy")),
-                box: keys.box,
-                prober: KeyProber(upstream: configuration.upstreamBaseURL, probeModel: configuration.probeModel))
+            let runner = CommandSupport.probeRunner(configuration, keys)
             guard let report = try await CommandSupport.reporting({ try await runner.probe(keyID: id) }) else {
                 CommandSupport.printError("no key with id \(id)")
                 throw ExitCode.failure

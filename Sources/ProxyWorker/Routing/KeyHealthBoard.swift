@@ -8,7 +8,8 @@ import Synchronization
 final class KeyHealthBoard: Sendable {
     /// Where routing a request leads.
     enum Route: Equatable {
-        /// Keys the request may use, those with rate-limit headroom only when there are any.
+        /// Keys the request may use: those with rate-limit headroom when there are any, and for a retry,
+        /// those without failures in a row when there are any.
         case candidates([RoutableKey])
         /// No key reaches the requested model.
         case modelNotFound
@@ -51,11 +52,13 @@ final class KeyHealthBoard: Sendable {
         guard !snapshot.keys.isEmpty else { return .noKeys }
         return state.withLock { state in
             var preferred: [RoutableKey] = []
+            // Keys to use only when no preferred key is left: no rate-limit headroom, or failing (on a retry).
             var spent: [RoutableKey] = []
             var reachable = false
             var triedEligible = false
             var earliestCooling: Int64?
             var earliestProbe: Int64?
+            let retrying = !tried.isEmpty
             for pooled in snapshot.keys where pooled.reaches(model) {
                 reachable = true
                 let health = Self.effective(pooled, generation: snapshot.generation, now: now, in: &state)
@@ -74,6 +77,9 @@ final class KeyHealthBoard: Sendable {
                     continue
                 }
                 if let figures = state.rateLimits[pooled.key.id], !figures.hasHeadroom(now: now) {
+                    spent.append(pooled.key)
+                } else if retrying, health.consecutiveFailures > 0 {
+                    // A retry goes to a key that is not failing already, when there is one.
                     spent.append(pooled.key)
                 } else {
                     preferred.append(pooled.key)

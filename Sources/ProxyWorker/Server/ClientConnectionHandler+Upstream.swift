@@ -81,7 +81,8 @@ extension ClientConnectionHandler: UpstreamDelegate {
         if !pending.keepAlive { headers.add(name: "connection", value: "close") }
         // Answer in the client's HTTP version: an HTTP/1.0 client gets no chunked encoding.
         context.write(
-            wrapOutboundOut(.head(HTTPResponseHead(version: pending.head.version, status: head.status, headers: headers))),
+            wrapOutboundOut(
+                .head(HTTPResponseHead(version: pending.head.version, status: head.status, headers: headers))),
             promise: nil)
     }
 
@@ -145,9 +146,11 @@ extension ClientConnectionHandler: UpstreamDelegate {
             pending.eventTail = nil
             let message =
                 error == .readTimeout
-                ? "The upstream stopped sending in the middle of the answer." : "The upstream connection broke off in the middle of the answer."
+                ? "The upstream stopped sending in the middle of the answer."
+                : "The upstream connection broke off in the middle of the answer."
             let event = "data: " + ErrorBody(message: message, type: "server_error", code: reason).json + "\n\n"
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: event)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: event)))), promise: nil)
             writeEnd(keepAlive: false, context: context)
         } else {
             context.flush()

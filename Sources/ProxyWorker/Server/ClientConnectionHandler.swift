@@ -330,9 +330,18 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
-            // A client that closed (or half-closed) after its request still gets the answer.
+            // A client that closed (or half-closed) after its request still gets the answer; one that
+            // closes while the answer is streaming to it has gone: the upstream is cancelled at once
+            // (closing here leads to channelInactive), not at the next write that would fail.
             inputClosed = true
-            if case .idle = state { context.close(promise: nil) }
+            switch state {
+            case .idle:
+                context.close(promise: nil)
+            case .proxying(let pending, _) where pending.responseStarted:
+                context.close(promise: nil)
+            default:
+                break
+            }
             return
         }
         if event is DrainDeadlineEvent {

@@ -162,7 +162,8 @@ public struct KeyHealthPolicy: Sendable, Equatable {
             next.coolingLevel = health.coolingLevel + 1
             return enter(
                 .cooling,
-                reason: "\(next.consecutiveFailures) failures in a row (last: \(reason)), backoff \(Self.describe(ms: wait))",
+                reason:
+                    "\(next.consecutiveFailures) failures in a row (last: \(reason)), backoff \(Self.describe(ms: wait))",
                 statusCode: status, nextProbeAt: now + wait, next, now)
         }
     }

@@ -30,7 +30,9 @@ public struct KeyHealthStore: Sendable {
 
     /// Applies what a request learned about key `id`; nil when the key no longer exists.
     @discardableResult
-    public func record(_ outcome: KeyOutcome, keyID id: Int64, now: Int64 = WallClock.nowMs()) async throws
+    public func record(
+        _ outcome: KeyOutcome, keyID id: Int64, now: Int64 = WallClock.nowMs()
+    ) async throws
         -> Applied?
     {
         try await update(keyID: id, now: now) { health in policy.apply(outcome, to: health, now: now) }
@@ -77,7 +79,9 @@ public struct KeyHealthStore: Sendable {
 
     /// Stores a probe's result and moves the key accordingly; nil when the key no longer exists.
     @discardableResult
-    public func recordProbe(_ probe: ProbeRecord, keyID id: Int64, now: Int64 = WallClock.nowMs()) async throws
+    public func recordProbe(
+        _ probe: ProbeRecord, keyID id: Int64, now: Int64 = WallClock.nowMs()
+    ) async throws
         -> Applied?
     {
         try await update(

@@ -160,13 +160,16 @@ final class FakeUpstream: Sendable {
             _ request: Request, context: BasicRequestContext,
             next: (Request, BasicRequestContext) async throws -> Response
         ) async throws -> Response {
-            func error(_ status: HTTPResponse.Status, _ type: String, _ code: String, _ extra: HTTPFields = [:])
+            func error(
+                _ status: HTTPResponse.Status, _ type: String, _ code: String, _ extra: HTTPFields = [:]
+            )
                 async throws -> Response
             {
                 _ = try await record(request, context: context, state: state)
                 var headers = extra
                 headers[.contentType] = "application/json"
-                let body = #"{"error":{"message":"fake upstream: \#(code)","type":"\#(type)","param":null,"code":"\#(code)"}}"#
+                let body =
+                    #"{"error":{"message":"fake upstream: \#(code)","type":"\#(type)","param":null,"code":"\#(code)"}}"#
                 return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
             }
             switch state.behaviour(request) {
@@ -221,10 +224,6 @@ final class FakeUpstream: Sendable {
                 status: .ok, headers: headers,
                 body: ResponseBody { writer in
                     for index in 0..<3 {
-                        if index == cutAfter {
-                            // Sends what is written so far, then breaks the connection mid-answer.
-                            throw CancellationError()
-                        }
                         if model == "gated" {
                             while state.released.withLock({ $0 }) < index {
                                 try await Task.sleep(for: .milliseconds(5))
@@ -233,6 +232,11 @@ final class FakeUpstream: Sendable {
                             try await Task.sleep(for: .milliseconds(200))
                         }
                         try await writer.write(ByteBuffer(string: chunkEvent(model: model, text: "part\(index) ")))
+                        if index + 1 == cutAfter {
+                            // What is written so far goes out, then the connection breaks mid-answer.
+                            try await Task.sleep(for: .milliseconds(50))
+                            throw CancellationError()
+                        }
                     }
                     if includeUsage {
                         try await writer.write(

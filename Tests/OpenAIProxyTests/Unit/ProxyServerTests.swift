@@ -38,7 +38,8 @@ struct ProxyServerTests {
             worker: 7, upstream: base, maxBodyBytes: maxBodyBytes, snapshots: store,
             selector: KeySelector(strategy: .roundRobin, database: test.database),
             health: KeyHealthBoard(
-                store: KeyHealthStore(database: test.database, policy: KeyHealthPolicy(), logger: logger), logger: logger),
+                store: KeyHealthStore(database: test.database, policy: KeyHealthPolicy(), logger: logger),
+                logger: logger),
             maxAttempts: 3, firstByteTimeout: .seconds(30), usage: usage,
             pools: try await UpstreamPools(
                 group: MultiThreadedEventLoopGroup.singleton, target: try UpstreamTarget(base),
