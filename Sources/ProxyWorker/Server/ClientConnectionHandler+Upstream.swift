@@ -112,9 +112,12 @@ extension ClientConnectionHandler: UpstreamDelegate {
         if complete < bytes.readableBytes {
             pending.eventTail = bytes.getSlice(at: bytes.readerIndex + complete, length: bytes.readableBytes - complete)
         }
-        if complete > 0, let events = bytes.getSlice(at: bytes.readerIndex, length: complete) {
-            context.write(wrapOutboundOut(.body(.byteBuffer(events))), promise: nil)
+        guard complete > 0, var events = bytes.getSlice(at: bytes.readerIndex, length: complete) else { return }
+        if pending.strippingUsage {
+            events = StreamUsage.withoutUsageEvents(events)
+            if events.readableBytes == 0 { return }
         }
+        context.write(wrapOutboundOut(.body(.byteBuffer(events))), promise: nil)
     }
 
     func upstreamReadComplete(_ connection: UpstreamConnection) {

@@ -42,6 +42,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         var eventStream = false
         /// The start of an event not yet complete.
         var eventTail: ByteBuffer?
+        /// The proxy asked the upstream for the stream's usage: its usage-only event is not passed on.
+        var strippingUsage = false
 
         init(head: HTTPRequestHead, exchange: ProxyExchange, allocator: ByteBufferAllocator) {
             self.head = head
@@ -252,6 +254,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func dispatch(_ pending: Pending, context: ChannelHandlerContext) {
         pending.exchange.model = RequestParsing.model(
             in: pending.body, contentType: pending.head.headers.first(name: "content-type"))
+        if StreamUsage.applies(toUpstreamPath: pending.upstreamPath),
+            let rewritten = StreamUsage.requestingUsage(pending.body)
+        {
+            pending.body = rewritten
+            pending.strippingUsage = true
+        }
         routeAttempt(pending, context: context)
     }
 

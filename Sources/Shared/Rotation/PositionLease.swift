@@ -44,10 +44,15 @@ public final class PositionLease: Sendable {
         }
 
         /// Once traffic is light again (blocks of 1), positions left from a busier time are given up, so
-        /// requests go back to strict turn across workers at once. A partly used block leaves at most one
-        /// extra use per key, the same as any block.
-        mutating func dropLeftovers(blockSize: Int) {
-            if blockSize == 1, !blocks.isEmpty { blocks.removeAll() }
+        /// requests go back to strict turn across workers within `keyCount - 1` picks. Only a whole number
+        /// of rounds is given up from each block (a contiguous run of `keyCount`-multiples), so every key
+        /// loses the same number of turns: dropping never makes the shares uneven, however often it happens.
+        mutating func dropLeftovers(blockSize: Int, keyCount: Int) {
+            guard blockSize == 1, !blocks.isEmpty, keyCount > 0 else { return }
+            blocks = blocks.compactMap { block in
+                let kept = Int64(block.count % keyCount)
+                return kept == 0 ? nil : block.lowerBound..<(block.lowerBound + kept)
+            }
         }
     }
 
@@ -73,7 +78,7 @@ public final class PositionLease: Sendable {
             state.updateRate(at: .now)
             let size = Self.blockSize(
                 rate: state.rate, keyCount: keyCount, leasesPerSecond: leasesPerSecond, maximum: maximumBlock)
-            state.dropLeftovers(blockSize: size)
+            state.dropLeftovers(blockSize: size, keyCount: keyCount)
             guard let position = state.pop() else { return nil }
             state.windowPicks += 1
             if size > 1, !state.prefetching, state.remaining < Int64(size / 2 + 1) {
@@ -98,7 +103,7 @@ public final class PositionLease: Sendable {
             state.windowPicks += 1
             let size = Self.blockSize(
                 rate: state.rate, keyCount: keyCount, leasesPerSecond: leasesPerSecond, maximum: maximumBlock)
-            state.dropLeftovers(blockSize: size)
+            state.dropLeftovers(blockSize: size, keyCount: keyCount)
             guard let position = state.pop() else { return .lease(size) }
             if size > 1, !state.prefetching, state.remaining < Int64(size / 2 + 1) {
                 state.prefetching = true
