@@ -8,48 +8,50 @@ import Testing
 
 @Suite("Admin API router")
 struct AdminRouterTests {
-    private let adminToken = "admin-token-0123456789"
-
     @Test("health is open; /api needs the admin token; keys are listed masked")
     func keysBehindToken() async throws {
-        let test = try TestDatabase()
-        _ = try await test.keys.add(name: "primary", value: "sk-admin-route-ABCDEFGH-1234")
-        let app = Application(router: AdminServer.buildRouter(keys: test.keys, adminToken: adminToken))
-        try await app.test(.router) { client in
-            try await client.execute(uri: "/healthz", method: .get) { response in
-                #expect(response.status == .ok)
-            }
-            for header: String? in [
-                nil, "Bearer wrong-token-0123456789", "Basic \(adminToken)", "Bearer \(adminToken)x",
-            ] {
+        let harness = try AdminHarness()
+        _ = try await harness.test.keys.add(name: "primary", value: "sk-admin-route-ABCDEFGH-1234")
+        try await harness.run { client in
+            #expect(try await client.call(.get, "/healthz", headers: [:]).status == .ok)
+            for header: String? in [nil, "Bearer wrong-token-0123456789", "Basic \(AdminHarness.adminToken)"] {
                 var headers = HTTPFields()
                 if let header { headers[.authorization] = header }
-                try await client.execute(uri: "/api/keys", method: .get, headers: headers) { response in
-                    #expect(response.status == .unauthorized)
-                    let body = String(buffer: response.body)
-                    #expect(body.contains("\"code\":\"invalid_admin_token\""))
-                    #expect(!body.contains("sk-admin"))
-                }
+                let answer = try await client.call(.get, "/api/keys", headers: headers)
+                #expect(answer.status == .unauthorized)
+                #expect(answer.errorCode == "invalid_admin_token")
+                #expect(!answer.text.contains("sk-admin"))
             }
-            try await client.execute(uri: "/api/keys", method: .get, headers: [.authorization: "Bearer \(adminToken)"])
-            {
-                response in
-                #expect(response.status == .ok)
-                let body = String(buffer: response.body)
-                let keys = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String: Any]])
-                #expect(keys.count == 1)
-                #expect(keys[0]["name"] as? String == "primary")
-                #expect(keys[0]["key_value"] as? String == "sk-…1234")
-                #expect(keys[0]["status"] as? String == "active")
-                #expect(!body.contains("ABCDEFGH"))
-            }
-            try await client.execute(
-                uri: "/api/nothing", method: .get, headers: [.authorization: "Bearer \(adminToken)"]
-            ) {
-                response in
-                #expect(response.status == .notFound)
-                #expect(String(buffer: response.body).contains("\"type\":\"invalid_request_error\""))
-            }
+            let answer = try await client.call(.get, "/api/keys")
+            #expect(answer.status == .ok)
+            let keys = answer.array
+            #expect(keys.count == 1)
+            #expect(keys[0]["name"] as? String == "primary")
+            #expect(keys[0]["key_value"] as? String == "sk-…1234")
+            #expect(keys[0]["status"] as? String == "active")
+            #expect(!answer.text.contains("ABCDEFGH"))
+            let missing = try await client.call(.get, "/api/nothing")
+            #expect(missing.status == .notFound)
+            #expect(missing.text.contains("\"type\":\"invalid_request_error\""))
+        }
+    }
+
+    @Test("the OpenAPI document describes exactly the routes the router registers")
+    func openAPIMatchesRoutes() async throws {
+        let harness = try AdminHarness()
+        _ = AdminServer.buildRouter(harness.services)
+        let registered = Set(harness.services.routes.all)
+        let documented = Set(OpenAPIDocument.operations)
+        #expect(registered.count == harness.services.routes.all.count, "a route is registered twice")
+        #expect(registered.subtracting(documented).isEmpty, "undocumented: \(registered.subtracting(documented))")
+        #expect(
+            documented.subtracting(registered).isEmpty, "documented but absent: \(documented.subtracting(registered))")
+        try await harness.run { client in
+            let answer = try await client.call(.get, "/api/openapi.json", headers: [:])
+            #expect(answer.status == .ok)
+            #expect(answer.object["openapi"] as? String == "3.1.0")
+            let paths = try #require(answer.object["paths"] as? [String: Any])
+            #expect(paths["/api/keys/{id}"] != nil)
         }
     }
 }
