@@ -80,7 +80,7 @@ struct ChatRoutes {
         api.on(.post, "chat") { request, context in
             guard let chat = services.chat else {
                 throw APIError.unavailable(
-                    .serviceUnavailable, "Chat needs the proxy, which is not running.", code: "proxy_unavailable")
+                    .badGateway, "Chat needs the proxy, which is not running.", code: "proxy_unavailable")
             }
             let body = try await validated(try await JSONBody.decode(ChatBody.self, from: request, context: context))
             let stream = body.stream ?? false
@@ -113,7 +113,8 @@ struct ChatRoutes {
                 return Response(
                     status: .init(code: status), headers: [.contentType: "application/json"],
                     body: .init(
-                        byteBuffer: status == Int(answer.status.code) ? collected : Self.proxyError(answer.status.code))
+                        byteBuffer: status == 502 && answer.status.code != 502
+                            ? Self.proxyError(answer.status.code) : collected)
                 )
             }
             let recorder = self
@@ -165,9 +166,11 @@ struct ChatRoutes {
         }
     }
 
-    /// The status to answer the browser with: the proxy's when it is a documented one, else 502.
+    /// The status to answer the browser with: the proxy's when it is a documented one; 409 when the pool
+    /// has no active key (503 from the proxy: the operator's state to fix, not a fault); else 502.
     static func clientStatus(_ status: Int) -> Int {
-        [200, 400, 401, 403, 404, 413, 429, 502, 503].contains(status) ? status : 502
+        if status == 503 { return 409 }
+        return [200, 400, 401, 403, 404, 413, 429].contains(status) ? status : 502
     }
 
     private static func proxyError(_ status: UInt) -> ByteBuffer {

@@ -50,11 +50,10 @@ enum OpenAPIDocument {
         401: "No, a wrong or an expired credential.",
         403: "A cookie session without its CSRF token.",
         404: "No such object.",
-        409: "Clashes with what is stored.",
+        409: "Clashes with what is stored; or no active upstream key, or the upstream refused.",
         413: "Body larger than 1 MiB.",
         429: "Too many failed logins from this address (Retry-After).",
         502: "The upstream or the proxy failed.",
-        503: "No active upstream key.",
     ]
 
     /// An operation; `errors` are added to the errors every operation of its kind can answer.
@@ -169,7 +168,7 @@ enum OpenAPIDocument {
             "get": op(
                 "Every model; refresh=true first adds the upstream's models (GET /models with an active key).",
                 parameters: [query("refresh", S.boolean, "Ask the upstream first.")],
-                ok: (200, S.array(S.ref("Model"))), errors: [502, 503]),
+                ok: (200, S.array(S.ref("Model"))), errors: [409, 502]),
             "post": op(
                 "Add a model.",
                 body: S.object(
@@ -285,7 +284,7 @@ enum OpenAPIDocument {
                         ],
                         "stream": S.boolean,
                     ], required: ["model", "messages"]),
-                ok: (200, S.ref("ChatCompletion")), errors: [502, 503],
+                ok: (200, S.ref("ChatCompletion")), errors: [409, 502],
                 extraContent: ["text/event-stream": ["schema": S.string]])
         ],
         "/api/chat/history": [

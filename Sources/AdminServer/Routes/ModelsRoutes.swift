@@ -138,9 +138,8 @@ struct ModelsRoutes {
     private func refreshFromUpstream() async throws -> Int {
         let keys = try await services.keys.list().filter { $0.status == .active }
         guard let value = keys.lazy.compactMap({ try? services.box.open($0.sealedValue) }).first else {
-            throw APIError.unavailable(
-                .serviceUnavailable, "No active upstream key to ask the upstream for its models.",
-                code: "no_available_key")
+            throw APIError.conflict(
+                "No active upstream key to ask the upstream for its models.", param: nil, code: "no_available_key")
         }
         let upstream = services.configuration.upstreamBaseURL
         var request = HTTPClientRequest(url: upstream.url(forPath: "/models"))
@@ -155,6 +154,11 @@ struct ModelsRoutes {
             throw APIError.unavailable(
                 .badGateway, "The upstream \(upstream.host) could not be reached for its models.",
                 code: "upstream_unreachable")
+        }
+        // A refusal (4xx: the key, the path) is the operator's to fix; anything else is the upstream failing.
+        if (400..<500).contains(status) {
+            throw APIError.conflict(
+                "The upstream refused GET /models with status \(status).", param: nil, code: "upstream_refused")
         }
         guard status == 200, let list = try? JSONDecoder().decode(UpstreamList.self, from: Data(body.readableBytesView))
         else {

@@ -66,7 +66,7 @@ struct AdminModelsTokensTests {
         let harness = try AdminHarness(configuration: configuration)
         try await harness.run { client in
             let none = try await client.call(.get, "/api/models?refresh=true")
-            #expect(none.status == .serviceUnavailable)
+            #expect(none.status == .conflict)
             #expect(none.errorCode == "no_available_key")
             _ = try await harness.test.keys.add(name: "k", value: "sk-refresh-key-0123456789")
             _ = try await client.call(.post, "/api/models", json: #"{"model_name":"manual-model"}"#)
