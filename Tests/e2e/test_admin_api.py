@@ -34,7 +34,9 @@ def test_openapi_document_is_served(admin_service: ProxyService) -> None:
     assert "/api/keys/{id}" in document["paths"]
 
 
-def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(admin_service: ProxyService) -> None:
+def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(
+    admin_service: ProxyService, tmp_path: Path
+) -> None:
     assert SCHEMATHESIS.exists(), f"schemathesis is not installed next to {sys.executable}"
     # Login is left out: its deliberate failures would throttle this address for a minute.
     result = subprocess.run(
@@ -44,6 +46,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(adm
             "--checks", CHECKS, "--max-examples", "25", "--exclude-path", "/api/auth/login",
             "--no-color", "--seed", "1",
         ],
-        capture_output=True, text=True, timeout=900,
+        # Its working files (.schemathesis/) go to a temporary directory, not the checkout.
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,
     )
     assert result.returncode == 0, f"schemathesis failed:\n{result.stdout[-20000:]}\n{result.stderr[-5000:]}"
