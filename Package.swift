@@ -80,6 +80,8 @@ let package = Package(
             name: "AdminServer",
             dependencies: [
                 "Shared", "HTTPServing", "KeyProbe",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -14,7 +14,8 @@ case "$purpose" in
     # systemd-analyze (package systemd) verifies the unit file in the test suite.
     apt_packages+=(sqlite3 systemd)
     python3 -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)
-    pip_packages+=(openai pytest pyyaml)
+    # schemathesis checks the admin API against its OpenAPI document (Tests/e2e/test_admin_api.py).
+    pip_packages+=(openai pytest pyyaml schemathesis)
     ;;
   bench) apt_packages+=(wrk nginx-light sqlite3) ;;
   *) echo "install-deps: unknown purpose '$purpose' (run, test or bench)" >&2; exit 2 ;;

@@ -6,7 +6,8 @@ import Logging
 import ServiceLifecycle
 import Shared
 
-/// The admin role: the management API (`/api/*`, behind the admin token) and `/healthz` on the admin port.
+/// The admin role: the management API (`/api/*`, behind a login or the admin token), its OpenAPI document,
+/// and `/healthz` on the admin port.
 public enum AdminServer {
     /// Runs the admin server on the inherited listening socket until SIGTERM.
     public static func run(
@@ -16,7 +17,10 @@ public enum AdminServer {
         let database = try ProxyDatabase.open(at: configuration.paths.database, migrate: false)
         let adminToken = try SecretMaterial.adminToken(for: configuration, create: false).value
         let box = SecretBox(secret: try SecretMaterial.encryptionSecret(for: configuration, create: false))
-        let router = buildRouter(keys: KeyStore(database: database, box: box), adminToken: adminToken)
+        let chat = try await ChatGateway.prepare(configuration: configuration, database: database)
+        let services = AdminServices(
+            database: database, box: box, adminToken: adminToken, configuration: configuration, chat: chat)
+        let router = buildRouter(services)
         let server = InheritedSocketServer(
             descriptor: listener, responder: router.buildResponder(), logger: logger, onServing: onServing)
         // The one background prober of the service lives here: one admin process per service.
@@ -31,17 +35,33 @@ public enum AdminServer {
         try await group.run()
     }
 
-    /// The admin routes; tests drive this router directly.
-    public static func buildRouter(keys: KeyStore, adminToken: String) -> Router<BasicRequestContext> {
-        let router = Router()
+    /// The admin routes; tests drive this router directly. Each route group registers in one line.
+    public static func buildRouter(_ services: AdminServices) -> Router<AdminRequestContext> {
+        let router = Router(context: AdminRequestContext.self)
         router.middlewares.add(ErrorBodyMiddleware())
+        router.middlewares.add(InputErrorMiddleware())
         router.get("/healthz") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: .init(string: "{\"status\":\"ok\"}")))
         }
-        let api = router.group("/api").add(middleware: AdminAuthMiddleware(adminToken: adminToken))
-        KeysRoutes(keys: keys).register(on: api)
+        services.routes.add(.get, "/healthz")
+        let open = APIGroup(group: router.group("/api"), prefix: "/api", registry: services.routes)
+        OpenAPIRoutes().register(on: open)
+        AuthRoutes(services: services).registerOpen(on: open)
+
+        let api = APIGroup(
+            group: router.group("/api").add(middleware: AdminAuthMiddleware(services: services)), prefix: "/api",
+            registry: services.routes)
+        AuthRoutes(services: services).register(on: api)
+        KeysRoutes(services: services).register(on: api)
+        ModelsRoutes(services: services).register(on: api)
+        TokensRoutes(services: services).register(on: api)
+        StatsRoutes(services: services).register(on: api)
+        UsageRoutes(services: services).register(on: api)
+        AuditRoutes(services: services).register(on: api)
+        SettingsRoutes(services: services).register(on: api)
+        ChatRoutes(services: services).register(on: api)
         return router
     }
 }

@@ -11,6 +11,9 @@ public enum Schema {
         migrator.registerMigration("v2: key health, rate limits, per-key models") { db in
             try createVersion2(db)
         }
+        migrator.registerMigration("v4: admin sessions, audit log, settings, client token limits") { db in
+            try createVersion4(db)
+        }
         return migrator
     }
 

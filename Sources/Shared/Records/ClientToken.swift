@@ -27,11 +27,22 @@ public struct ClientToken: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     public var createdAt: Date
     /// When the token was revoked.
     public var revokedAt: Date?
+    /// Model names the token may use; nil for any.
+    public var allowedModels: [String]?
+    /// Requests per minute allowed across all workers; nil for no limit.
+    public var rpmLimit: Int?
+    /// Prompt plus completion tokens the token may use in all; nil for no quota.
+    public var tokenQuota: Int64?
+    /// When the token stops being accepted (Unix ms); nil for never.
+    public var expiresAt: Int64?
+    /// The admin server's own token for its chat console: never listed or changed through the API.
+    public var isInternal: Bool
 
     enum CodingKeys: String, CodingKey {
         case id, name, status, tokenHash = "token_hash", hint = "token_hint", requestCount = "request_count"
         case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", lastUsed = "last_used"
-        case createdAt = "created_at", revokedAt = "revoked_at"
+        case createdAt = "created_at", revokedAt = "revoked_at", allowedModels = "allowed_models"
+        case rpmLimit = "rpm_limit", tokenQuota = "token_quota", expiresAt = "expires_at", isInternal = "internal"
     }
 
     /// The prefix of every client token, so leaked ones are recognisable.
@@ -50,6 +61,17 @@ public struct ClientToken: Codable, Sendable, Equatable, FetchableRecord, Mutabl
         lastUsed = nil
         createdAt = now
         revokedAt = nil
+        allowedModels = nil
+        rpmLimit = nil
+        tokenQuota = nil
+        expiresAt = nil
+        isInternal = false
+    }
+
+    /// What the limits say, for `ClientTokenPolicy`.
+    public var limits: ClientTokenLimits {
+        ClientTokenLimits(
+            allowedModels: allowedModels, rpmLimit: rpmLimit, tokenQuota: tokenQuota, expiresAt: expiresAt)
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) {

@@ -1,0 +1,38 @@
+import Foundation
+import Shared
+
+/// How the admin chat console reaches the proxy: the proxy's own address and a client token the admin
+/// server owns. The token's value lives in `DATA_DIR/admin-chat.token` (mode 0600, generated at first
+/// start); its row in `client_tokens` is flagged internal, so it is never listed, changed or revoked
+/// through the API, and its requests are served, counted and logged like any client's.
+public struct ChatGateway: Sendable {
+    /// `http://host:port` of the proxy; a wildcard listen address is reached on loopback.
+    public let baseURL: String
+    /// The internal client token's value.
+    public let token: String
+
+    /// A gateway from its parts.
+    public init(baseURL: String, token: String) {
+        self.baseURL = baseURL
+        self.token = token
+    }
+
+    /// The gateway for `configuration`: reads (or creates) the token file and makes its row current.
+    public static func prepare(configuration: ProxyConfiguration, database: ProxyDatabase) async throws -> ChatGateway {
+        let path = configuration.paths.directory + "/admin-chat.token"
+        let value = try SecretFile.loadOrCreate(at: path) {
+            SecretFile.randomToken(prefix: ClientToken.valuePrefix)
+        }.value
+        _ = try await TokenStore(database: database).replaceInternal(value: value)
+        return ChatGateway(baseURL: "http://\(loopbackHost(configuration.proxyListen))", token: value)
+    }
+
+    /// `host:port` to connect to for a listen address: `0.0.0.0` and `::` mean this machine.
+    static func loopbackHost(_ address: ListenAddress) -> String {
+        switch address.host {
+        case "0.0.0.0", "": return "127.0.0.1:\(address.port)"
+        case "::": return "[::1]:\(address.port)"
+        default: return address.description
+        }
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import GRDB
+import Hummingbird
+import Shared
+
+/// `/api/stats/*`: figures from what the collector records — hourly aggregates, key and token counters.
+struct StatsRoutes {
+    let services: AdminServices
+
+    /// Request and token totals over some span.
+    struct Totals: Encodable, FetchableRecord, Decodable {
+        let requests: Int64
+        let successes: Int64
+        let failures: Int64
+        let promptTokens: Int64
+        let completionTokens: Int64
+        let latencySum: Double
+        let ttfbSum: Double
+
+        enum CodingKeys: String, CodingKey {
+            case requests, successes, failures, promptTokens = "prompt_tokens", completionTokens = "completion_tokens"
+            case latencySum = "latency_ms_sum", ttfbSum = "ttfb_ms_sum"
+        }
+
+        /// The SELECT list that produces these columns from `usage_hourly`.
+        static let columns = """
+            COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(successes), 0) AS successes,
+            COALESCE(SUM(failures), 0) AS failures, COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,
+            COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
+            COALESCE(SUM(latency_ms_sum), 0) AS latency_ms_sum, COALESCE(SUM(ttfb_ms_sum), 0) AS ttfb_ms_sum
+            """
+    }
+
+    /// `Totals` as the API shows them.
+    struct TotalsView: Encodable {
+        let requests: Int64
+        let successes: Int64
+        let failures: Int64
+        let promptTokens: Int64
+        let completionTokens: Int64
+        let totalTokens: Int64
+        @NullEncoded var averageLatencyMs: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case requests, successes, failures, promptTokens = "prompt_tokens", completionTokens = "completion_tokens"
+            case totalTokens = "total_tokens", averageLatencyMs = "avg_latency_ms"
+        }
+
+        init(_ totals: Totals) {
+            requests = totals.requests
+            successes = totals.successes
+            failures = totals.failures
+            promptTokens = totals.promptTokens
+            completionTokens = totals.completionTokens
+            totalTokens = totals.promptTokens + totals.completionTokens
+            averageLatencyMs = totals.requests > 0 ? totals.latencySum / Double(totals.requests) : nil
+        }
+    }
+
+    struct Overview: Encodable {
+        let keys: [String: Int]
+        let tokens: [String: Int]
+        let models: [String: Int]
+        let allTime: TotalsView
+        let today: TotalsView
+        let lastHour: TotalsView
+        enum CodingKeys: String, CodingKey {
+            case keys, tokens, models, today, allTime = "all_time", lastHour = "last_hour"
+        }
+    }
+
+    struct PeriodView: Encodable {
+        let period: String
+        @NullEncoded var since: String?
+        let totals: TotalsView
+    }
+
+    struct HourView: Encodable {
+        let hour: String
+        let totals: TotalsView
+    }
+
+    struct HourlyView: Encodable {
+        let hours: Int
+        let data: [HourView]
+    }
+
+    struct KeyStats: Encodable {
+        let keyID: Int64
+        let name: String
+        let keyHint: String
+        let status: String
+        let requests: Int64
+        let successes: Int64
+        let failures: Int64
+        let promptTokens: Int64
+        let completionTokens: Int64
+        @NullEncoded var lastUsed: Date?
+        enum CodingKeys: String, CodingKey {
+            case name, status, requests, successes, failures, keyID = "key_id", keyHint = "key_hint"
+            case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", lastUsed = "last_used"
+        }
+    }
+
+    struct ModelStats: Encodable {
+        let modelName: String
+        let totals: TotalsView
+        enum CodingKeys: String, CodingKey { case totals, modelName = "model_name" }
+    }
+
+    /// The start (Unix seconds, on an hour boundary) of today in UTC.
+    private static func startOfDay(_ now: Int64) -> Int64 { (now / 1000) - (now / 1000) % 86_400 }
+
+    private static func totals(
+        _ db: Database, since hour: Int64?, where extra: String = "", _ arguments: StatementArguments = []
+    )
+        throws -> Totals
+    {
+        var conditions = ["1 = 1"]
+        var all = StatementArguments()
+        if let hour {
+            conditions.append("hour >= ?")
+            all += [hour]
+        }
+        if !extra.isEmpty { conditions.append(extra) }
+        all += arguments
+        return try Totals.fetchOne(
+            db, sql: "SELECT \(Totals.columns) FROM usage_hourly WHERE \(conditions.joined(separator: " AND "))",
+            arguments: all)!
+    }
+
+    func register(on api: APIGroup) {
+        api.on(.get, "stats/overview") { _, _ in
+            let now = services.now()
+            let overview = try await services.database.pool.read { db in
+                var keys = Dictionary(uniqueKeysWithValues: KeyStatus.allCases.map { ($0.rawValue, 0) })
+                for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM keys GROUP BY status") {
+                    keys[row["status"]] = row["n"]
+                }
+                keys["total"] = keys.values.reduce(0, +)
+                var tokens = ["active": 0, "revoked": 0]
+                for row in try Row.fetchAll(
+                    db, sql: "SELECT status, COUNT(*) AS n FROM client_tokens WHERE internal = 0 GROUP BY status")
+                {
+                    tokens[row["status"]] = row["n"]
+                }
+                let models = [
+                    "total": try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM models") ?? 0,
+                    "enabled": try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM models WHERE enabled = 1") ?? 0,
+                ]
+                let hour = (now / 1000) - (now / 1000) % 3600
+                return Overview(
+                    keys: keys, tokens: tokens, models: models,
+                    allTime: TotalsView(try Self.totals(db, since: nil)),
+                    today: TotalsView(try Self.totals(db, since: Self.startOfDay(now))),
+                    lastHour: TotalsView(try Self.totals(db, since: hour)))
+            }
+            return try JSONResponse.make(overview)
+        }
+        api.on(.get, "stats/usage") { request, _ in
+            let period = try QueryInput(request).choice("period", ["all", "today", "7d", "30d"], default: "all")
+            let now = services.now()
+            let since: Int64? =
+                switch period {
+                case "today": Self.startOfDay(now)
+                case "7d": Self.startOfDay(now) - 6 * 86_400
+                case "30d": Self.startOfDay(now) - 29 * 86_400
+                default: nil
+                }
+            let totals = try await services.database.pool.read { db in try Self.totals(db, since: since) }
+            return try JSONResponse.make(
+                PeriodView(period: period, since: since.map { ISOTime.format($0 * 1000) }, totals: TotalsView(totals)))
+        }
+        api.on(.get, "stats/hourly") { request, _ in
+            let hours = try QueryInput(request).int("hours", default: 24, in: 1...720)
+            let current = (services.now() / 1000) - (services.now() / 1000) % 3600
+            let first = current - Int64(hours - 1) * 3600
+            let rows = try await services.database.pool.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT hour, \(Totals.columns) FROM usage_hourly WHERE hour >= ? GROUP BY hour",
+                    arguments: [first]
+                ).map { row -> (Int64, Totals) in (row["hour"], try Totals(row: row)) }
+            }
+            let byHour = Dictionary(rows, uniquingKeysWith: { first, _ in first })
+            let empty = Totals(
+                requests: 0, successes: 0, failures: 0, promptTokens: 0, completionTokens: 0, latencySum: 0, ttfbSum: 0)
+            let data = (0..<hours).map { index -> HourView in
+                let hour = first + Int64(index) * 3600
+                return HourView(hour: ISOTime.format(hour * 1000), totals: TotalsView(byHour[hour] ?? empty))
+            }
+            return try JSONResponse.make(HourlyView(hours: hours, data: data))
+        }
+        api.on(.get, "stats/keys") { request, _ in
+            let keyID = try QueryInput(request).id("key_id")
+            var keys = try await services.keys.list()
+            if let keyID {
+                keys = keys.filter { $0.id == keyID }
+                guard !keys.isEmpty else { throw APIError.notFound("No key with id \(keyID).", param: "key_id") }
+            }
+            return try JSONResponse.make(
+                keys.map {
+                    KeyStats(
+                        keyID: $0.id ?? 0, name: $0.name, keyHint: $0.hint, status: $0.status.rawValue,
+                        requests: $0.usageCount, successes: $0.successCount, failures: $0.failureCount,
+                        promptTokens: $0.promptTokens, completionTokens: $0.completionTokens, lastUsed: $0.lastUsed)
+                })
+        }
+        api.on(.get, "stats/models") { request, _ in
+            let model = try QueryInput(request).string("model_name")
+            let rows = try await services.database.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT model, \(Totals.columns) FROM usage_hourly
+                        WHERE model <> '' AND (? IS NULL OR model = ?) GROUP BY model ORDER BY model
+                        """, arguments: [model, model]
+                ).map { row in ModelStats(modelName: row["model"], totals: TotalsView(try Totals(row: row))) }
+            }
+            return try JSONResponse.make(rows)
+        }
+    }
+}

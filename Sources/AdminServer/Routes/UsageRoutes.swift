@@ -1,0 +1,135 @@
+import Foundation
+import GRDB
+import Hummingbird
+import Shared
+
+/// `GET /api/usage`: the request log, newest first, paged and filtered by key, model, client token,
+/// status and time range.
+struct UsageRoutes {
+    let services: AdminServices
+
+    struct Entry: Encodable {
+        let id: Int64
+        let requestID: String
+        let timestamp: String
+        let worker: Int
+        @NullEncoded var keyID: Int64?
+        @NullEncoded var tokenID: Int64?
+        @NullEncoded var model: String?
+        let method: String
+        let path: String
+        let status: Int
+        let latencyMs: Double
+        @NullEncoded var ttfbMs: Double?
+        let streamed: Bool
+        @NullEncoded var promptTokens: Int?
+        @NullEncoded var completionTokens: Int?
+        @NullEncoded var totalTokens: Int?
+        @NullEncoded var error: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, worker, model, method, path, status, streamed, error, timestamp, requestID = "request_id"
+            case keyID = "key_id", tokenID = "token_id", latencyMs = "latency_ms", ttfbMs = "ttfb_ms"
+            case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", totalTokens = "total_tokens"
+        }
+
+        init(_ row: Row) {
+            id = row["id"]
+            requestID = row["request_id"]
+            timestamp = ISOTime.format(row["ts"])
+            worker = row["worker"]
+            keyID = row["key_id"]
+            tokenID = row["token_id"]
+            model = row["model"]
+            method = row["method"]
+            path = row["path"]
+            status = row["status"]
+            latencyMs = row["latency_ms"]
+            ttfbMs = row["ttfb_ms"]
+            streamed = row["streamed"]
+            promptTokens = row["prompt_tokens"]
+            completionTokens = row["completion_tokens"]
+            totalTokens = row["total_tokens"]
+            error = row["error"]
+        }
+    }
+
+    /// One page of a list, with how many items match in all.
+    struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
+        let data: [Item]
+        let total: Int
+        let limit: Int
+        let offset: Int
+    }
+
+    func register(on api: APIGroup) {
+        api.on(.get, "usage") { request, _ in
+            let query = QueryInput(request)
+            let limit = try query.int("limit", default: 50, in: 1...500)
+            let offset = try query.int("offset", default: 0, in: 0...10_000_000)
+            var conditions: [String] = []
+            var arguments = StatementArguments()
+            func filter(_ sql: String, _ value: (any DatabaseValueConvertible)?) {
+                guard let value else { return }
+                conditions.append(sql)
+                arguments += [value]
+            }
+            filter("key_id = ?", try query.id("key_id"))
+            filter("token_id = ?", try query.id("token_id"))
+            filter("model = ?", try query.string("model"))
+            filter("status = ?", try query.optionalInt("status", in: 100...599))
+            let from = try query.time("from")
+            let to = try query.time("to")
+            if let from, let to, from > to { throw APIError.invalid("from", "must not be after to") }
+            filter("ts >= ?", from)
+            filter("ts < ?", to)
+            let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let bound = arguments
+            let page = try await services.database.pool.read { db in
+                let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage_log \(clause)", arguments: bound) ?? 0
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM usage_log \(clause) ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?",
+                    arguments: bound + [limit, offset])
+                return Page(data: rows.map(Entry.init), total: total, limit: limit, offset: offset)
+            }
+            return try JSONResponse.make(page)
+        }
+    }
+}
+
+/// `GET /api/audit`: every change made through the admin API, newest first.
+struct AuditRoutes {
+    let services: AdminServices
+
+    struct EntryView: Encodable {
+        let id: Int64
+        let timestamp: String
+        let actor: String
+        let client: String
+        let action: String
+        @NullEncoded var target: String?
+        @NullEncoded var detail: String?
+
+        init(_ entry: AuditEntry) {
+            id = entry.id ?? 0
+            timestamp = ISOTime.format(entry.timestamp)
+            actor = entry.actor
+            client = entry.client
+            action = entry.action
+            target = entry.target
+            detail = entry.detail
+        }
+    }
+
+    func register(on api: APIGroup) {
+        api.on(.get, "audit") { request, _ in
+            let query = QueryInput(request)
+            let limit = try query.int("limit", default: 50, in: 1...500)
+            let offset = try query.int("offset", default: 0, in: 0...10_000_000)
+            let (entries, total) = try await services.audit.page(
+                limit: limit, offset: offset, action: try query.string("action"))
+            return try JSONResponse.make(
+                UsageRoutes.Page(data: entries.map(EntryView.init), total: total, limit: limit, offset: offset))
+        }
+    }
+}

@@ -1,0 +1,107 @@
+/// The limits an operator set on a client token; every one optional.
+public struct ClientTokenLimits: Sendable, Equatable {
+    /// Model names the token may use; nil for any.
+    public var allowedModels: [String]?
+    /// Requests per minute across all workers; nil for no limit.
+    public var rpmLimit: Int?
+    /// Prompt plus completion tokens the token may use in all; nil for no quota.
+    public var tokenQuota: Int64?
+    /// When the token stops being accepted (Unix ms); nil for never.
+    public var expiresAt: Int64?
+
+    /// Limits from their parts; no argument means no limit.
+    public init(allowedModels: [String]? = nil, rpmLimit: Int? = nil, tokenQuota: Int64? = nil, expiresAt: Int64? = nil)
+    {
+        self.allowedModels = allowedModels
+        self.rpmLimit = rpmLimit
+        self.tokenQuota = tokenQuota
+        self.expiresAt = expiresAt
+    }
+}
+
+/// What the proxy answers a client token's request with, decided by `ClientTokenPolicy`.
+public enum ClientTokenDecision: Sendable, Equatable {
+    /// Serve the request.
+    case allow
+    /// The token's expiry passed: 401.
+    case expired
+    /// The request names a model the token may not use: 403.
+    case modelNotAllowed(String)
+    /// The token used up its token quota: 429 (the quota never resets by itself, so no `Retry-After`).
+    case quotaExceeded(quota: Int64)
+    /// Over the requests-per-minute limit: 429 with `Retry-After` (seconds until the minute ends).
+    case rateLimited(limit: Int, retryAfterSeconds: Int)
+
+    /// The HTTP status to answer with (200 for `allow`).
+    public var status: Int {
+        switch self {
+        case .allow: return 200
+        case .expired: return 401
+        case .modelNotAllowed: return 403
+        case .quotaExceeded, .rateLimited: return 429
+        }
+    }
+
+    /// OpenAI-style `error.type`.
+    public var type: String {
+        switch self {
+        case .allow: return ""
+        case .expired: return "invalid_request_error"
+        case .modelNotAllowed: return "invalid_request_error"
+        case .quotaExceeded: return "insufficient_quota"
+        case .rateLimited: return "rate_limit_error"
+        }
+    }
+
+    /// OpenAI-style `error.code`.
+    public var code: String {
+        switch self {
+        case .allow: return ""
+        case .expired: return "token_expired"
+        case .modelNotAllowed: return "model_not_allowed"
+        case .quotaExceeded: return "token_quota_exceeded"
+        case .rateLimited: return "rate_limit_exceeded"
+        }
+    }
+
+    /// One sentence for the client.
+    public var message: String {
+        switch self {
+        case .allow: return ""
+        case .expired: return "This proxy token has expired."
+        case .modelNotAllowed(let model): return "This proxy token may not use the model '\(model)'."
+        case .quotaExceeded(let quota): return "This proxy token has used its quota of \(quota) tokens."
+        case .rateLimited(let limit, _): return "This proxy token is limited to \(limit) requests per minute."
+        }
+    }
+
+    /// Seconds for the `Retry-After` header, when there is one.
+    public var retryAfterSeconds: Int? {
+        if case .rateLimited(_, let seconds) = self { return seconds }
+        return nil
+    }
+}
+
+/// Decides whether a client token may make a request, from its limits and usage figures: pure, so every
+/// worker decides alike. The worker calls `check` for every request of a known token, then, when that
+/// allows and the token has an RPM limit, `TokenRateWindows.admit`, which counts across workers.
+public enum ClientTokenPolicy {
+    /// Expiry, then model, then quota. `model` is the request body's `model` (nil when it has none);
+    /// `tokensUsed` is the token's recorded prompt plus completion tokens; `now` is Unix ms.
+    public static func check(
+        _ limits: ClientTokenLimits, model: String?, tokensUsed: Int64, now: Int64
+    ) -> ClientTokenDecision {
+        if let expiresAt = limits.expiresAt, now >= expiresAt { return .expired }
+        if let allowed = limits.allowedModels, let model, !allowed.contains(model) { return .modelNotAllowed(model) }
+        if let quota = limits.tokenQuota, tokensUsed >= quota { return .quotaExceeded(quota: quota) }
+        return .allow
+    }
+
+    /// The decision for the `requests`-th request (counting this one) in the minute starting at
+    /// `windowStart` (Unix ms), under `limit` requests per minute.
+    public static func rate(requests: Int, limit: Int, windowStart: Int64, now: Int64) -> ClientTokenDecision {
+        guard requests > limit else { return .allow }
+        let remaining = max(0, windowStart + TokenRateWindows.windowMilliseconds - now)
+        return .rateLimited(limit: limit, retryAfterSeconds: max(1, Int((remaining + 999) / 1000)))
+    }
+}
