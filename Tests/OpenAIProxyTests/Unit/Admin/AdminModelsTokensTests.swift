@@ -73,8 +73,9 @@ struct AdminModelsTokensTests {
             let answer = try await client.call(.get, "/api/models?refresh=true")
             #expect(answer.status == .ok)
             let names = answer.array.compactMap { $0["model_name"] as? String }
-            #expect(names == ["gpt-test", "manual-model"])
-            #expect(answer.array.first?["source"] as? String == "upstream")
+            #expect(names == (FakeUpstream.defaultModels + ["manual-model"]).sorted())
+            #expect(answer.array.first { $0["model_name"] as? String == "gpt-test" }?["source"] as? String == "upstream")
+            #expect(answer.array.first { $0["model_name"] as? String == "manual-model" }?["source"] as? String == "manual")
             #expect(upstream.requests.last?.authorization == "Bearer sk-refresh-key-0123456789")
             #expect(!answer.text.contains("0123456789"))
         }
