@@ -285,7 +285,17 @@ enum OpenAPIDocument {
                         "stream": S.boolean,
                     ], required: ["model", "messages"]),
                 ok: (200, S.ref("ChatCompletion")), errors: [409, 502],
-                extraContent: ["text/event-stream": ["schema": S.string]])
+                // Each server-sent event: its fields as text (`data` carries a chat.completion.chunk).
+                extraContent: [
+                    "text/event-stream": [
+                        "schema": [
+                            "type": "object",
+                            "properties": [
+                                "data": S.string, "event": S.string, "id": S.string, "retry": ["type": "integer"],
+                            ],
+                        ]
+                    ]
+                ])
         ],
         "/api/chat/history": [
             "get": op(

@@ -74,8 +74,10 @@ struct AdminModelsTokensTests {
             #expect(answer.status == .ok)
             let names = answer.array.compactMap { $0["model_name"] as? String }
             #expect(names == (FakeUpstream.defaultModels + ["manual-model"]).sorted())
-            #expect(answer.array.first { $0["model_name"] as? String == "gpt-test" }?["source"] as? String == "upstream")
-            #expect(answer.array.first { $0["model_name"] as? String == "manual-model" }?["source"] as? String == "manual")
+            #expect(
+                answer.array.first { $0["model_name"] as? String == "gpt-test" }?["source"] as? String == "upstream")
+            #expect(
+                answer.array.first { $0["model_name"] as? String == "manual-model" }?["source"] as? String == "manual")
             #expect(upstream.requests.last?.authorization == "Bearer sk-refresh-key-0123456789")
             #expect(!answer.text.contains("0123456789"))
         }
