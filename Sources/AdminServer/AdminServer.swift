@@ -24,11 +24,7 @@ public enum AdminServer {
         let server = InheritedSocketServer(
             descriptor: listener, responder: router.buildResponder(), logger: logger, onServing: onServing)
         // The one background prober of the service lives here: one admin process per service.
-        let prober = KeyProbeService(
-            runner: KeyProbeRunner(
-                health: KeyHealthStore(database: database, policy: configuration.keyHealth, logger: logger), box: box,
-                prober: KeyProber(upstream: configuration.upstreamBaseURL, probeModel: configuration.probeModel)),
-            logger: logger)
+        let prober = KeyProbeService(runner: services.probes, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [server, prober], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -55,6 +51,7 @@ public enum AdminServer {
             registry: services.routes)
         AuthRoutes(services: services).register(on: api)
         KeysRoutes(services: services).register(on: api)
+        KeyTestRoutes(services: services).register(on: api)
         ModelsRoutes(services: services).register(on: api)
         TokensRoutes(services: services).register(on: api)
         StatsRoutes(services: services).register(on: api)

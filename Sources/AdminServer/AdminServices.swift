@@ -1,4 +1,6 @@
 import Foundation
+import KeyProbe
+import Logging
 import Shared
 
 /// Everything the admin routes use, built once per process; tests build one over a temporary database.
@@ -21,6 +23,8 @@ public struct AdminServices: Sendable {
     let throttle = LoginThrottle()
     /// Every route registered, for the OpenAPI document test.
     let routes = RouteRegistry()
+    /// Progress of `POST /api/keys/test-all` runs.
+    let testRuns = KeyTestRuns()
 
     /// Services over `database`.
     public init(
@@ -39,6 +43,14 @@ public struct AdminServices: Sendable {
     public static let systemNow: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
     var keys: KeyStore { KeyStore(database: database, box: box) }
+    /// Probes keys against the configured upstream and records the results.
+    var probes: KeyProbeRunner {
+        KeyProbeRunner(
+            health: KeyHealthStore(
+                database: database, policy: configuration.keyHealth, logger: Logger(label: "openai-proxy")),
+            box: box,
+            prober: KeyProber(upstream: configuration.upstreamBaseURL, probeModel: configuration.probeModel))
+    }
     var tokens: TokenStore { TokenStore(database: database) }
     var models: ModelStore { ModelStore(database: database) }
     var audit: AuditLog { AuditLog(database: database) }

@@ -152,6 +152,22 @@ enum OpenAPIDocument {
                     ], required: ["keys"]),
                 ok: (200, S.ref("KeyImportResult")))
         ],
+        "/api/keys/{id}/test": [
+            "post": op(
+                "Probe a key now (GET /models; a 1-token completion for a key out of quota); its state follows.",
+                parameters: [id], ok: (200, S.ref("KeyTestResult")), errors: [404])
+        ],
+        "/api/keys/test-all": [
+            "post": op(
+                "Probe every key that is not disabled, in the background; answers at once with the run.",
+                ok: (202, S.ref("KeyTestRun")))
+        ],
+        "/api/keys/test-all/{run_id}": [
+            "get": op(
+                "Progress and results of a test-all run.",
+                parameters: [path("run_id", ["type": "string", "minLength": 1, "maxLength": 64])],
+                ok: (200, S.ref("KeyTestRun")), errors: [404])
+        ],
         "/api/keys/{id}": [
             "get": op("One key.", parameters: [id], ok: (200, S.ref("Key")), errors: [404]),
             "put": op(

@@ -22,6 +22,12 @@ enum OpenAPISchemas {
     ]
 
     /// Every schema, by name.
+    private static let keyTestResult = S.object([
+        "key_id": S.integer, "ok": S.boolean, "status": S.integer, "latency_ms": S.number,
+        "models": ["type": ["array", "null"], "items": S.string], "error": S.nullable("string"),
+        "state_before": S.string, "state": S.string,
+    ])
+
     static let all: [String: JSONValue] = [
         "Error": S.object([
             "error": S.object(
@@ -59,6 +65,11 @@ enum OpenAPISchemas {
             "prompt_tokens": S.integer, "completion_tokens": S.integer,
             "last_used": S.nullable("string", format: "date-time"), "created_at": S.dateTime,
             "updated_at": S.dateTime,
+        ]),
+        "KeyTestResult": keyTestResult,
+        "KeyTestRun": S.object([
+            "run_id": S.string, "total": S.integer, "done": S.integer, "passed": S.integer, "failed": S.integer,
+            "finished": S.boolean, "results": S.array(keyTestResult),
         ]),
         "KeyImportResult": S.object([
             "added": S.integer, "duplicate": S.integer, "rejected": S.integer, "rejected_items": S.array(S.integer),
