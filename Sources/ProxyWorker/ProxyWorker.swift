@@ -26,6 +26,7 @@ public enum ProxyWorker {
             snapshots: store, selector: KeySelector(strategy: configuration.rotationStrategy, database: database),
             health: health, maxAttempts: configuration.maxAttempts,
             firstByteTimeout: TimeAmount(configuration.firstByteTimeout), usage: usage,
+            rateWindows: TokenRateWindows(database: database),
             pools: try await UpstreamPools(
                 group: MultiThreadedEventLoopGroup.singleton, target: try UpstreamTarget(configuration.upstreamBaseURL),
                 connectTimeout: TimeAmount(configuration.connectTimeout),

@@ -18,6 +18,8 @@ final class ProxyCore: Sendable {
     /// How long an attempt may wait for the answer's head.
     let firstByteTimeout: TimeAmount
     let usage: UsageSender
+    /// Per-minute request counts of client tokens with a limit, shared by every worker.
+    let rateWindows: TokenRateWindows
     let requestIDs = RequestIDs()
     let pools: UpstreamPools
     let logger: Logger
@@ -25,7 +27,7 @@ final class ProxyCore: Sendable {
     init(
         worker: Int, upstream: UpstreamBaseURL, maxBodyBytes: Int, snapshots: SnapshotStore, selector: KeySelector,
         health: KeyHealthBoard, maxAttempts: Int, firstByteTimeout: TimeAmount, usage: UsageSender,
-        pools: UpstreamPools, logger: Logger
+        rateWindows: TokenRateWindows, pools: UpstreamPools, logger: Logger
     ) {
         self.worker = worker
         self.upstream = upstream
@@ -36,6 +38,7 @@ final class ProxyCore: Sendable {
         self.maxAttempts = maxAttempts
         self.firstByteTimeout = firstByteTimeout
         self.usage = usage
+        self.rateWindows = rateWindows
         self.pools = pools
         self.logger = logger
     }

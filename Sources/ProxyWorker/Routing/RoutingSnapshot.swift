@@ -20,14 +20,26 @@ struct PoolKey: Sendable {
     }
 }
 
-/// What a worker routes on, held in memory: the keys that are not disabled (decrypted) and active client tokens.
+/// An active client token as the worker checks it.
+struct TokenEntry: Sendable, Equatable {
+    /// Row id in `client_tokens`.
+    let id: Int64
+    /// Its limits; nil when it has none (the common case: nothing to check).
+    let limits: ClientTokenLimits?
+}
+
+/// What a worker routes on, held in memory: the keys that are not disabled (decrypted), active client
+/// tokens with their limits, and the proxy's own model list.
 struct RoutingSnapshot: Sendable {
     /// Database generation this snapshot was read at.
     var generation: Int64
     /// Keys not disabled by an operator, sorted by id, whatever their health.
     var keys: [PoolKey]
-    /// SHA-256 hex of each active client token → its id.
-    var tokens: [String: Int64]
+    /// SHA-256 hex of each active client token → the token.
+    var tokens: [String: TokenEntry]
+    /// `GET /v1/models` answered here, from the enabled rows of `models`; nil when the table is empty
+    /// (the request then goes upstream).
+    var modelList: String? = nil
 
     static let empty = RoutingSnapshot(generation: -1, keys: [], tokens: [:])
 
@@ -37,7 +49,7 @@ struct RoutingSnapshot: Sendable {
         from database: ProxyDatabase, box: SecretBox, logger: Logger, opened: OpenedKeys = OpenedKeys()
     ) async throws -> RoutingSnapshot {
         // Plain values out of the transaction (GRDB's Row is not Sendable), so the read runs off this thread.
-        let (generation, keyRows, tokenRows) = try await database.pool.read { db in
+        let (generation, keyRows, tokenRows, models) = try await database.pool.read { db in
             (
                 try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation WHERE id = 1") ?? 0,
                 try Row.fetchAll(
@@ -57,8 +69,15 @@ struct RoutingSnapshot: Sendable {
                             coolingLevel: row["cooling_level"]),
                         models: row["models"])
                 },
-                try Row.fetchAll(db, sql: "SELECT id, token_hash FROM client_tokens WHERE status = 'active'")
-                    .map { row -> (hash: String, id: Int64) in (row["token_hash"], row["id"]) }
+                try ClientToken.filter(Column("status") == "active").fetchAll(db)
+                    .map { token -> (hash: String, entry: TokenEntry) in
+                        let limits = token.limits
+                        return (
+                            token.tokenHash, TokenEntry(id: token.id ?? 0, limits: limits == .init() ? nil : limits)
+                        )
+                    },
+                try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM models)") == true
+                    ? try ModelCatalog.enabledModels(db) : nil
             )
         }
         var keys: [PoolKey] = []
@@ -75,9 +94,10 @@ struct RoutingSnapshot: Sendable {
             }
         }
         opened.keepOnly(keyRows.map(\.sealed))
-        var tokens: [String: Int64] = [:]
-        for token in tokenRows { tokens[token.hash] = token.id }
-        return RoutingSnapshot(generation: generation, keys: keys, tokens: tokens)
+        var tokens: [String: TokenEntry] = [:]
+        for token in tokenRows { tokens[token.hash] = token.entry }
+        return RoutingSnapshot(
+            generation: generation, keys: keys, tokens: tokens, modelList: models.map(ModelCatalog.openAIList))
     }
 
     private struct StoredKey: Sendable {
@@ -116,6 +136,17 @@ final class OpenedKeys: Sendable {
 /// The current snapshot, swapped atomically by the refresher and read by every request.
 final class SnapshotStore: Sendable {
     private let current = Mutex(RoutingSnapshot.empty)
+    private let used = Mutex<[Int64: Int64]>([:])
+
+    /// Tokens (prompt + completion) each client token with a quota has used, as of the last refresh.
+    func tokensUsed(by id: Int64) -> Int64 {
+        used.withLock { $0[id] ?? 0 }
+    }
+
+    /// Replaces the tokens used per client token.
+    func replaceTokensUsed(with figures: [Int64: Int64]) {
+        used.withLock { $0 = figures }
+    }
 
     /// The snapshot in force.
     var snapshot: RoutingSnapshot { current.withLock { $0 } }

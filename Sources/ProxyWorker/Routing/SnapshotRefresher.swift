@@ -20,6 +20,7 @@ struct SnapshotRefresher: Service {
     /// Loads the first snapshot; the worker serves only after this succeeded.
     func loadInitial() async throws {
         store.replace(with: try await RoutingSnapshot.load(from: database, box: box, logger: logger, opened: opened))
+        await refreshTokensUsed()
     }
 
     func run() async throws {
@@ -28,7 +29,29 @@ struct SnapshotRefresher: Service {
                 try await Task.sleep(for: interval)
                 await refresh()
                 await board?.exchangeRateLimits()
+                await refreshTokensUsed()
             }
+        }
+    }
+
+    /// Re-reads what tokens with a quota have used (the collector counts it; it moves no generation).
+    func refreshTokensUsed() async {
+        guard store.snapshot.tokens.values.contains(where: { $0.limits?.tokenQuota != nil }) else { return }
+        do {
+            let figures = try await database.pool.read { db in
+                var figures: [Int64: Int64] = [:]
+                let rows = try Row.fetchCursor(
+                    db,
+                    sql: """
+                        SELECT id, prompt_tokens + completion_tokens AS used FROM client_tokens
+                        WHERE status = 'active' AND token_quota IS NOT NULL
+                        """)
+                while let row = try rows.next() { figures[row["id"]] = row["used"] }
+                return figures
+            }
+            store.replaceTokensUsed(with: figures)
+        } catch {
+            logger.warning("token usage refresh failed: \(error)")
         }
     }
 

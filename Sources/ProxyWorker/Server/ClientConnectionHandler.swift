@@ -22,6 +22,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         let keepAlive: Bool
         var upstreamPath = ""
         var query: Substring?
+        /// The client token that authenticated the request.
+        var token: TokenEntry?
         var body: ByteBuffer
         /// Upstream attempts so far, one per key.
         var attempts = 0
@@ -72,6 +74,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// An answer decided before any upstream is involved.
     enum LocalAnswer {
         case health
+        /// A JSON answer made here (the model list).
+        case json(String)
         /// `usageError` nil: not a proxied request (an unknown path), so no usage row.
         case error(HTTPResponseStatus, ErrorBody, usageError: String?)
     }
@@ -98,7 +102,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     var context: ChannelHandlerContext?
     // The last token this connection presented and what it resolved to, per snapshot generation:
     // a client sends the same token on every request of a connection, so it is hashed once.
-    private var cachedToken: (value: String, generation: Int64, id: Int64)?
+    private var cachedToken: (value: String, generation: Int64, entry: TokenEntry)?
 
     init(core: ProxyCore, registry: ConnectionRegistry) {
         self.core = core
@@ -170,7 +174,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         // Authentication comes first: nothing else is revealed to an unknown caller.
-        guard let tokenID = authenticate(head.headers.first(name: "authorization")) else {
+        guard let token = authenticate(head.headers.first(name: "authorization")) else {
             let message =
                 head.headers.contains(name: "authorization")
                 ? "Incorrect or revoked proxy token."
@@ -183,7 +187,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                     usageError: "unauthorized"))
             return
         }
-        exchange.tokenID = tokenID
+        exchange.tokenID = token.id
+        pending.token = token
+        if head.method == .GET, path == "/v1/models", let list = core.snapshots.snapshot.modelList {
+            // The operator's model list (the models table), in OpenAI's format.
+            state = .answeringLocally(pending, .json(list))
+            return
+        }
         guard let upstreamPath = RequestParsing.upstreamPath(path) else {
             state = .answeringLocally(
                 pending,
@@ -209,15 +219,15 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         state = .receiving(pending)
     }
 
-    private func authenticate(_ header: String?) -> Int64? {
+    private func authenticate(_ header: String?) -> TokenEntry? {
         guard let token = RequestParsing.bearerToken(header) else { return nil }
         let snapshot = core.snapshots.snapshot
         if let cached = cachedToken, cached.value == token, cached.generation == snapshot.generation {
-            return cached.id
+            return cached.entry
         }
-        guard let id = snapshot.tokens[SecretDigest.sha256Hex(token)] else { return nil }
-        cachedToken = (token, snapshot.generation, id)
-        return id
+        guard let entry = snapshot.tokens[SecretDigest.sha256Hex(token)] else { return nil }
+        cachedToken = (token, snapshot.generation, entry)
+        return entry
     }
 
     /// 413 at once, without reading the rest of the body, and the connection is closed.
@@ -233,8 +243,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private func answerLocally(_ pending: Pending, _ answer: LocalAnswer, context: ChannelHandlerContext) {
         switch answer {
-        case .health:
-            let text = "{\"status\":\"ok\",\"worker\":\(core.worker)}"
+        case .health, .json:
+            var text = "{\"status\":\"ok\",\"worker\":\(core.worker)}"
+            if case .json(let body) = answer { text = body }
             var headers = HTTPHeaders([
                 ("content-type", "application/json"), ("content-length", String(text.utf8.count)),
             ])
@@ -260,7 +271,41 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             pending.body = rewritten
             pending.strippingUsage = true
         }
-        routeAttempt(pending, context: context)
+        guard let token = pending.token, let limits = token.limits else {
+            routeAttempt(pending, context: context)
+            return
+        }
+        // The client token's limits: expiry, allowed models and quota from memory, then the per-minute
+        // count shared by every worker (one database write, only for tokens with such a limit).
+        let now = WallClock.nowMs()
+        let decision = ClientTokenPolicy.check(
+            limits, model: pending.exchange.model, tokensUsed: core.snapshots.tokensUsed(by: token.id), now: now)
+        guard decision == .allow else { return refuse(pending, decision, context: context) }
+        guard let rpm = limits.rpmLimit else { return routeAttempt(pending, context: context) }
+        state = .waitingForKey(pending)
+        let windows = core.rateWindows
+        context.eventLoop.makeFutureWithTask { try await windows.admit(tokenID: token.id, limit: rpm, now: now) }
+            .assumeIsolated().whenComplete { [self] result in
+                guard case .waitingForKey(let current) = state, current === pending, let context = self.context
+                else { return }
+                switch result {
+                case .success(.allow):
+                    routeAttempt(pending, context: context)
+                case .success(let refusal):
+                    refuse(pending, refusal, context: context)
+                case .failure(let error):
+                    // The count could not be kept: serve rather than refuse on the proxy's own trouble.
+                    core.logger.warning("token rate count failed: \(error)")
+                    routeAttempt(pending, context: context)
+                }
+            }
+    }
+
+    /// Answers a request its client token may not make.
+    private func refuse(_ pending: Pending, _ decision: ClientTokenDecision, context: ChannelHandlerContext) {
+        fail(
+            pending, HTTPResponseStatus(statusCode: decision.status), decision.message, code: decision.code,
+            type: decision.type, retryAfter: decision.retryAfterSeconds, context: context)
     }
 
     // MARK: - Answer

@@ -41,6 +41,7 @@ struct ProxyServerTests {
                 store: KeyHealthStore(database: test.database, policy: KeyHealthPolicy(), logger: logger),
                 logger: logger),
             maxAttempts: 3, firstByteTimeout: .seconds(30), usage: usage,
+            rateWindows: TokenRateWindows(database: test.database),
             pools: try await UpstreamPools(
                 group: MultiThreadedEventLoopGroup.singleton, target: try UpstreamTarget(base),
                 connectTimeout: .seconds(5), readTimeout: .seconds(30)),
