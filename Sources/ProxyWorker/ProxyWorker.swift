@@ -17,7 +17,8 @@ public enum ProxyWorker {
         let health = KeyHealthBoard(
             store: KeyHealthStore(database: database, policy: configuration.keyHealth, logger: logger), logger: logger)
         let refresher = SnapshotRefresher(
-            database: database, box: box, store: store, board: health, interval: .milliseconds(250), logger: logger)
+            database: database, box: box, store: store, board: health, configuration: configuration,
+            interval: .milliseconds(250), logger: logger)
         try await refresher.loadInitial()
 
         let usage = UsageSender(socketPath: configuration.paths.statsSocket, logger: logger)

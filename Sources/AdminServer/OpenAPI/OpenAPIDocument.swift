@@ -281,7 +281,7 @@ enum OpenAPIDocument {
                         "upstream_connect_timeout_seconds": [
                             "type": ["integer", "null"], "minimum": 1, "maximum": 60,
                         ],
-                        "upstream_read_timeout_seconds": ["type": ["integer", "null"], "minimum": 1, "maximum": 3600],
+                        "first_byte_timeout_seconds": ["type": ["integer", "null"], "minimum": 1, "maximum": 3600],
                     ],
                 ], ok: (200, S.ref("Settings"))),
         ],

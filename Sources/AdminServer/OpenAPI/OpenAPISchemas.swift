@@ -84,7 +84,7 @@ enum OpenAPISchemas {
             tokenProperties.merging(["token": S.string]) { _, new in new }),
         "Settings": S.object([
             "rotation_strategy": S.choice(["round_robin", "random", "least_used"]), "max_body_bytes": S.integer,
-            "upstream_connect_timeout_seconds": S.integer, "upstream_read_timeout_seconds": S.integer,
+            "upstream_connect_timeout_seconds": S.integer, "first_byte_timeout_seconds": S.integer,
             "overridden": S.array(S.string),
         ]),
         "Totals": totals,

@@ -12,14 +12,14 @@ struct SettingsRoutes {
         let rotationStrategy: String
         let maxBodyBytes: Int
         let upstreamConnectTimeoutSeconds: Int
-        let upstreamReadTimeoutSeconds: Int
+        let firstByteTimeoutSeconds: Int
         /// The names set through the API; the others are the configuration's values.
         let overridden: [String]
 
         enum CodingKeys: String, CodingKey {
             case overridden, rotationStrategy = "rotation_strategy", maxBodyBytes = "max_body_bytes"
             case upstreamConnectTimeoutSeconds = "upstream_connect_timeout_seconds"
-            case upstreamReadTimeoutSeconds = "upstream_read_timeout_seconds"
+            case firstByteTimeoutSeconds = "first_byte_timeout_seconds"
         }
     }
 
@@ -30,7 +30,7 @@ struct SettingsRoutes {
             return SettingsView(
                 rotationStrategy: settings.rotationStrategy.rawValue, maxBodyBytes: settings.maxBodyBytes,
                 upstreamConnectTimeoutSeconds: settings.upstreamConnectTimeoutSeconds,
-                upstreamReadTimeoutSeconds: settings.upstreamReadTimeoutSeconds,
+                firstByteTimeoutSeconds: settings.firstByteTimeoutSeconds,
                 overridden: try LiveSettings.overrides(db).keys.sorted())
         }
     }

@@ -43,6 +43,34 @@ final class ProxyCore: Sendable {
         self.logger = logger
     }
 
+    /// The largest request body accepted now: the live setting, else the configuration's.
+    func maxBodyBytes(_ snapshot: RoutingSnapshot) -> Int {
+        snapshot.settings?.maxBodyBytes ?? maxBodyBytes
+    }
+
+    /// The key selector for the rotation strategy in force (a live setting can change it).
+    func selector(_ snapshot: RoutingSnapshot) -> KeySelector {
+        guard let strategy = snapshot.settings?.rotationStrategy, strategy != selector.strategy else { return selector }
+        return selector.with(strategy: strategy)
+    }
+
+    /// How long an attempt waits for the first byte: the live setting when one was set, else the
+    /// configuration's (which may be below a second).
+    func firstByteTimeout(_ snapshot: RoutingSnapshot) -> TimeAmount {
+        guard let settings = snapshot.settings, settings.overridden.contains(.firstByteTimeoutSeconds) else {
+            return firstByteTimeout
+        }
+        return .seconds(Int64(settings.firstByteTimeoutSeconds))
+    }
+
+    /// The connect timeout set live, if any (else the pool's configured one applies).
+    func connectTimeout(_ snapshot: RoutingSnapshot) -> TimeAmount? {
+        guard let settings = snapshot.settings, settings.overridden.contains(.upstreamConnectTimeoutSeconds) else {
+            return nil
+        }
+        return .seconds(Int64(settings.upstreamConnectTimeoutSeconds))
+    }
+
     /// Sends the usage row of a finished exchange to the collector.
     func report(_ exchange: ProxyExchange, status: Int, error: String?) {
         let usage = exchange.sniffer?.finish()

@@ -40,16 +40,19 @@ struct RoutingSnapshot: Sendable {
     /// `GET /v1/models` answered here, from the enabled rows of `models`; nil when the table is empty
     /// (the request then goes upstream).
     var modelList: String? = nil
+    /// The live settings (`PUT /api/settings`) over the configuration; nil when loaded without one.
+    var settings: LiveSettings? = nil
 
     static let empty = RoutingSnapshot(generation: -1, keys: [], tokens: [:])
 
     /// Reads a consistent snapshot in one transaction; keys that do not open with `box` are skipped and
     /// logged. `opened` caches decrypted values by sealed text, so a reload decrypts only what changed.
     static func load(
-        from database: ProxyDatabase, box: SecretBox, logger: Logger, opened: OpenedKeys = OpenedKeys()
+        from database: ProxyDatabase, box: SecretBox, logger: Logger, opened: OpenedKeys = OpenedKeys(),
+        configuration: ProxyConfiguration? = nil
     ) async throws -> RoutingSnapshot {
         // Plain values out of the transaction (GRDB's Row is not Sendable), so the read runs off this thread.
-        let (generation, keyRows, tokenRows, models) = try await database.pool.read { db in
+        let (generation, keyRows, tokenRows, models, settings) = try await database.pool.read { db in
             (
                 try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation WHERE id = 1") ?? 0,
                 try Row.fetchAll(
@@ -77,7 +80,8 @@ struct RoutingSnapshot: Sendable {
                         )
                     },
                 try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM models)") == true
-                    ? try ModelCatalog.enabledModels(db) : nil
+                    ? try ModelCatalog.enabledModels(db) : nil,
+                try configuration.map { try LiveSettings.load(db, configuration: $0) }
             )
         }
         var keys: [PoolKey] = []
@@ -97,7 +101,8 @@ struct RoutingSnapshot: Sendable {
         var tokens: [String: TokenEntry] = [:]
         for token in tokenRows { tokens[token.hash] = token.entry }
         return RoutingSnapshot(
-            generation: generation, keys: keys, tokens: tokens, modelList: models.map(ModelCatalog.openAIList))
+            generation: generation, keys: keys, tokens: tokens, modelList: models.map(ModelCatalog.openAIList),
+            settings: settings)
     }
 
     private struct StoredKey: Sendable {

@@ -12,6 +12,8 @@ struct SnapshotRefresher: Service {
     let store: SnapshotStore
     /// Rate-limit figures to save and take in, when the worker keeps them.
     var board: KeyHealthBoard? = nil
+    /// The configuration the live settings override.
+    var configuration: ProxyConfiguration? = nil
     let interval: Duration
     let logger: Logger
     /// Key values already decrypted, by sealed text.
@@ -19,7 +21,9 @@ struct SnapshotRefresher: Service {
 
     /// Loads the first snapshot; the worker serves only after this succeeded.
     func loadInitial() async throws {
-        store.replace(with: try await RoutingSnapshot.load(from: database, box: box, logger: logger, opened: opened))
+        store.replace(
+            with: try await RoutingSnapshot.load(
+                from: database, box: box, logger: logger, opened: opened, configuration: configuration))
         await refreshTokensUsed()
     }
 
@@ -62,7 +66,8 @@ struct SnapshotRefresher: Service {
                 try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation WHERE id = 1") ?? 0
             }
             guard generation != store.snapshot.generation else { return }
-            let snapshot = try await RoutingSnapshot.load(from: database, box: box, logger: logger, opened: opened)
+            let snapshot = try await RoutingSnapshot.load(
+                from: database, box: box, logger: logger, opened: opened, configuration: configuration)
             store.replace(with: snapshot)
             logger.debug(
                 "routing snapshot reloaded",

@@ -41,14 +41,14 @@ extension ClientConnectionHandler {
     }
 
     private func pick(_ pending: Pending, from candidates: [RoutableKey], context: ChannelHandlerContext) {
-        switch core.selector.pickWithoutWaiting(from: candidates) {
+        let selector = core.selector(core.snapshots.snapshot)
+        switch selector.pickWithoutWaiting(from: candidates) {
         case .key(let key):
             connect(pending, key: key, context: context)
         case .none:
             routeAttempt(pending, context: context)
         case .needsDatabase:
             state = .waitingForKey(pending)
-            let selector = core.selector
             context.eventLoop.makeFutureWithTask { try await selector.pick(from: candidates) }
                 .assumeIsolated().whenComplete { [self] result in
                     guard case .waitingForKey(let current) = state, current === pending, let context = self.context
@@ -78,7 +78,8 @@ extension ClientConnectionHandler {
         }
         state = .connecting(pending)
         let pool = core.pools.pool(for: context.eventLoop)
-        let connecting = fresh ? pool.connect() : pool.acquire()
+        let timeout = core.connectTimeout(core.snapshots.snapshot)
+        let connecting = fresh ? pool.connect(timeout: timeout) : pool.acquire(connectTimeout: timeout)
         connecting.assumeIsolated().whenComplete { [self] result in
             guard case .connecting(let current) = state, current === pending, let context = self.context else {
                 // The client went away meanwhile; an unused connection goes back to the pool.
@@ -116,7 +117,8 @@ extension ClientConnectionHandler {
             channel.write(HTTPClientRequestPart.body(.byteBuffer(pending.body)), promise: nil)
         }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-        pending.firstByteDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: core.firstByteTimeout) {
+        let deadline = core.firstByteTimeout(core.snapshots.snapshot)
+        pending.firstByteDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: deadline) {
             [self] in
             guard case .proxying(let current, let busy) = state, current === pending, busy === connection,
                 let context = self.context
@@ -219,7 +221,8 @@ extension ClientConnectionHandler {
         switch error {
         case .connectFailed(let reason): return "connect failed: \(reason)"
         case .connectionClosed: return "connection closed before the answer"
-        case .firstByteTimeout: return "no answer within \(Double(core.firstByteTimeout.nanoseconds) / 1e9) s"
+        case .firstByteTimeout:
+            return "no answer within \(Double(core.firstByteTimeout(core.snapshots.snapshot).nanoseconds) / 1e9) s"
         case .readTimeout: return "upstream silent for too long"
         }
     }

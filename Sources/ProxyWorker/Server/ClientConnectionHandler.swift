@@ -24,6 +24,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         var query: Substring?
         /// The client token that authenticated the request.
         var token: TokenEntry?
+        /// The largest body accepted, as in force when the request began.
+        var maxBodyBytes = Int.max
         var body: ByteBuffer
         /// Upstream attempts so far, one per key.
         var attempts = 0
@@ -125,7 +127,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             begin(head, context: context)
         case .body(var chunk):
             guard case .receiving(let pending) = state else { return }
-            if pending.body.readableBytes + chunk.readableBytes > core.maxBodyBytes {
+            if pending.body.readableBytes + chunk.readableBytes > pending.maxBodyBytes {
                 rejectTooLarge(pending, context: context)
             } else {
                 pending.body.writeBuffer(&chunk)
@@ -158,6 +160,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             requestID: core.requestIDs.next(), method: head.method.rawValue, path: String(path))
         let pending = Pending(head: head, exchange: exchange, allocator: context.channel.allocator)
         pending.query = query
+        pending.maxBodyBytes = core.maxBodyBytes(core.snapshots.snapshot)
 
         if path == "/healthz" {
             state = .answeringLocally(pending, .health)
@@ -205,7 +208,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         pending.upstreamPath = upstreamPath
-        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > core.maxBodyBytes {
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > pending.maxBodyBytes {
             rejectTooLarge(pending, context: context)
             return
         }
@@ -234,7 +237,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func rejectTooLarge(_ pending: Pending, context: ChannelHandlerContext) {
         let body = ErrorBody(
             message:
-                "Request body is larger than the limit of \(core.maxBodyBytes) bytes (OPENAI_PROXY_MAX_BODY_BYTES).",
+                "Request body is larger than the limit of \(pending.maxBodyBytes) bytes (OPENAI_PROXY_MAX_BODY_BYTES).",
             type: "invalid_request_error", code: "request_too_large")
         state = .closing
         writeError(.payloadTooLarge, body, close: true, context: context)

@@ -28,7 +28,7 @@ final class UpstreamPool {
     var idleCount: Int { idle.count }
 
     /// A connection for one request: the most recently used idle one, else a new one.
-    func acquire() -> EventLoopFuture<UpstreamConnection> {
+    func acquire(connectTimeout: TimeAmount? = nil) -> EventLoopFuture<UpstreamConnection> {
         while let connection = idle.popLast() {
             // Idle for long, the upstream has likely dropped it; don't gamble a request on it.
             if connection.channel.isActive, NIODeadline.now() - connection.idleSince < .seconds(30) {
@@ -36,16 +36,16 @@ final class UpstreamPool {
             }
             connection.channel.close(promise: nil)
         }
-        return connect()
+        return connect(timeout: connectTimeout)
     }
 
-    /// A brand-new connection, for a retry after a reused one failed.
-    func connect() -> EventLoopFuture<UpstreamConnection> {
+    /// A brand-new connection, for a retry after a reused one failed; `timeout` overrides the pool's.
+    func connect(timeout: TimeAmount? = nil) -> EventLoopFuture<UpstreamConnection> {
         let target = target
         let readTimeout = readTimeout
         let handler = NIOLoopBound(UpstreamResponseHandler(), eventLoop: loop)
         let connected = ClientBootstrap(group: loop)
-            .connectTimeout(connectTimeout)
+            .connectTimeout(timeout ?? connectTimeout)
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

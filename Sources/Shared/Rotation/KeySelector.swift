@@ -31,6 +31,11 @@ public struct KeySelector: Sendable {
         self.lease = lease ?? PositionLease(cursor: RotationCursor(database: database))
     }
 
+    /// The same selector (database, shared lease) with another strategy.
+    public func with(strategy: RotationStrategy) -> KeySelector {
+        KeySelector(strategy: strategy, database: database, lease: lease)
+    }
+
     /// The outcome of trying to pick without waiting.
     public enum ImmediatePick: Sendable, Equatable {
         /// This key.

@@ -10,15 +10,19 @@ public struct LiveSettings: Sendable, Equatable {
     public var maxBodyBytes: Int
     /// How long connecting to the upstream may take, in seconds.
     public var upstreamConnectTimeoutSeconds: Int
-    /// How long the upstream may stay silent before a request fails with 504 (or a stream is cut), in seconds.
-    public var upstreamReadTimeoutSeconds: Int
+    /// How long an attempt waits for the answer's first byte before the next key is tried, in seconds.
+    public var firstByteTimeoutSeconds: Int
+    /// The settings set through the API (the others are the configuration's values, which workers use
+    /// exactly, below the second).
+    public var overridden: Set<LiveSetting> = []
 
-    /// The values in force when nothing was overridden: the configuration's, and the worker's built-in
-    /// timeouts (10 s to connect, 10 minutes of upstream silence).
+    /// The values in force when nothing was overridden: the configuration's (timeouts rounded up to whole
+    /// seconds for display).
     public static func defaults(_ configuration: ProxyConfiguration) -> LiveSettings {
         LiveSettings(
             rotationStrategy: configuration.rotationStrategy, maxBodyBytes: configuration.maxBodyBytes,
-            upstreamConnectTimeoutSeconds: 10, upstreamReadTimeoutSeconds: 600)
+            upstreamConnectTimeoutSeconds: min(60, Int(configuration.connectTimeout.inSeconds.rounded(.up))),
+            firstByteTimeoutSeconds: min(3600, Int(configuration.firstByteTimeout.inSeconds.rounded(.up))))
     }
 
     /// The settings in force: `defaults(configuration)` with every valid override from the `settings` table.
@@ -26,8 +30,10 @@ public struct LiveSettings: Sendable, Equatable {
     public static func load(_ db: Database, configuration: ProxyConfiguration) throws -> LiveSettings {
         var settings = defaults(configuration)
         for (name, value) in try overrides(db) {
-            guard let setting = LiveSetting(rawValue: name) else { continue }
-            _ = try? setting.apply(value, to: &settings)
+            guard let setting = LiveSetting(rawValue: name), (try? setting.apply(value, to: &settings)) != nil else {
+                continue
+            }
+            settings.overridden.insert(setting)
         }
         return settings
     }
@@ -51,7 +57,7 @@ public enum LiveSetting: String, Sendable, CaseIterable {
     /// Seconds, 1 to 60.
     case upstreamConnectTimeoutSeconds = "upstream_connect_timeout_seconds"
     /// Seconds, 1 to 3600.
-    case upstreamReadTimeoutSeconds = "upstream_read_timeout_seconds"
+    case firstByteTimeoutSeconds = "first_byte_timeout_seconds"
 
     /// What the setting accepts, for error messages and the API document.
     public var accepts: String {
@@ -59,7 +65,7 @@ public enum LiveSetting: String, Sendable, CaseIterable {
         case .rotationStrategy: return "round_robin, random or least_used"
         case .maxBodyBytes: return "an integer from 1024 to 2147483648"
         case .upstreamConnectTimeoutSeconds: return "an integer from 1 to 60"
-        case .upstreamReadTimeoutSeconds: return "an integer from 1 to 3600"
+        case .firstByteTimeoutSeconds: return "an integer from 1 to 3600"
         }
     }
 
@@ -76,9 +82,9 @@ public enum LiveSetting: String, Sendable, CaseIterable {
         case .upstreamConnectTimeoutSeconds:
             guard let value = Int(text), (1...60).contains(value) else { throw invalid }
             settings.upstreamConnectTimeoutSeconds = value
-        case .upstreamReadTimeoutSeconds:
+        case .firstByteTimeoutSeconds:
             guard let value = Int(text), (1...3600).contains(value) else { throw invalid }
-            settings.upstreamReadTimeoutSeconds = value
+            settings.firstByteTimeoutSeconds = value
         }
     }
 }

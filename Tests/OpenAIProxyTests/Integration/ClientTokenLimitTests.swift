@@ -88,3 +88,47 @@ struct ClientTokenLimitTests {
         #expect(await service.stop() == 0)
     }
 }
+
+/// Live settings (`PUT /api/settings` writes the `settings` table) applied by running workers.
+@Suite("Live settings", .serialized)
+struct LiveSettingsTests {
+    @Test("max_body_bytes and first_byte_timeout_seconds set live are applied by every worker within 1 s")
+    func applied() async throws {
+        let upstream = try await FakeUpstream.start()
+        defer { upstream.stop() }
+        let slow = "sk-live-settings-slow-01"
+        let quick = "sk-live-settings-quick-2"
+        upstream.behave(.slowFirstByte(.seconds(4)), for: slow)
+        let service = ProxyService(upstream: upstream.baseURL, workers: 2)
+        try service.addKeys([slow, quick])
+        let token = try service.createToken()
+        try await service.start()
+        let big =
+            #"{"model":"gpt-test","messages":[{"role":"user","content":""# + String(repeating: "x", count: 3000)
+            + #""}]}"#
+        #expect(
+            try await TestHTTP.send(.POST, service.proxyURL + "/v1/chat/completions", token: token, json: big).status
+                == 200)
+
+        let database = try DatabaseQueue(path: service.databasePath)
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO settings (name, value, updated_at) VALUES
+                    ('max_body_bytes', '2048', 0), ('first_byte_timeout_seconds', '1', 0)
+                    """)
+        }
+        try await Task.sleep(for: .milliseconds(1000))
+        let refused = try await TestHTTP.send(.POST, service.proxyURL + "/v1/chat/completions", token: token, json: big)
+        #expect(refused.status == 413)
+        #expect(refused.body.contains("2048 bytes"))
+        // The slow key (4 s) now misses the 1 s first-byte deadline: the other key answers, the slow one is
+        // marked (with the 300 s default it would have answered).
+        for _ in 0..<3 { #expect(try await TestHTTP.chat(service, token: token).status == 200) }
+        let failures = try await database.read { db in
+            try Int.fetchOne(db, sql: "SELECT consecutive_failures FROM keys WHERE name = 'key0'")
+        }
+        #expect((failures ?? 0) >= 1)
+        #expect(await service.stop() == 0)
+    }
+}

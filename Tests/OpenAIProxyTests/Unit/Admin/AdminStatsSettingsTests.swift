@@ -115,7 +115,7 @@ struct AdminStatsSettingsTests {
                 (#"{"rotation_strategy":"fastest"}"#, "rotation_strategy"),
                 (#"{"rotation_strategy":3}"#, "rotation_strategy"),
                 (#"{"max_body_bytes":10}"#, "max_body_bytes"), (#"{"max_body_bytes":"big"}"#, "max_body_bytes"),
-                (#"{"upstream_read_timeout_seconds":0}"#, "upstream_read_timeout_seconds"),
+                (#"{"first_byte_timeout_seconds":0}"#, "first_byte_timeout_seconds"),
                 (#"{"upstream_connect_timeout_seconds":61}"#, "upstream_connect_timeout_seconds"),
                 (#"{"workers":4}"#, "workers"),
             ] {
