@@ -52,17 +52,37 @@ public struct ConfigurationLoader: Sendable {
         if let v = try parse("OPENAI_PROXY_DATA_DIR", Self.parsePath) { config.dataDirectory = v }
         if let v = try parse("OPENAI_PROXY_LISTEN", ListenAddress.init(parsing:)) { config.proxyListen = v }
         if let v = try parse("OPENAI_PROXY_ADMIN_LISTEN", ListenAddress.init(parsing:)) { config.adminListen = v }
-        if let v = try parse(
-            "OPENAI_PROXY_WORKERS", { Int($0.trimmingWhitespace()).flatMap { (1...64).contains($0) ? $0 : nil } })
-        {
-            config.workers = v
-        }
+        if let v = try parse("OPENAI_PROXY_WORKERS", { Self.parseInteger($0, in: 1...64) }) { config.workers = v }
         if let v = try parse("OPENAI_PROXY_ADMIN_TOKEN", Self.parseSecret) { config.adminToken = v }
         if let v = try parse("OPENAI_PROXY_DRAIN_TIMEOUT", Self.parseDuration) { config.drainTimeout = v }
         if let v = try parse("OPENAI_PROXY_MAX_BODY_BYTES", Self.parseByteSize) { config.maxBodyBytes = v }
         if let v = try parse("LOG_LEVEL", Self.parseLogLevel) { config.logLevel = v }
         if let v = try parse("LOG_FORMAT", { LogFormat(rawValue: $0.trimmingWhitespace().lowercased()) }) {
             config.logFormat = v
+        }
+        if let v = try parse("OPENAI_PROXY_USAGE", Self.parseSwitch) { config.usageEnabled = v }
+        if let v = try parse("OPENAI_PROXY_SPOOL_MAX_BYTES", Self.parseByteSize) { config.spoolMaxBytes = v }
+        if let v = try parse("OPENAI_PROXY_LOG_RETENTION_DAYS", { Self.parseInteger($0, in: 1...36_500) }) {
+            config.logRetentionDays = v
+        }
+        if let v = try parse(
+            "OPENAI_PROXY_CHAT_HISTORY", { ChatHistoryMode(rawValue: $0.trimmingWhitespace().lowercased()) })
+        {
+            config.chatHistory = v
+        }
+        if let v = try parse(
+            "OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES",
+            { Self.parseByteSize($0).flatMap { $0 <= UsageWire.maximumChatFieldBytes ? $0 : nil } })
+        {
+            config.chatHistoryMaxBytes = v
+        }
+        if let v = try parse(
+            "OPENAI_PROXY_USAGE_BATCH_INTERVAL", { Self.parseDuration($0).flatMap { $0 <= .seconds(60) ? $0 : nil } })
+        {
+            config.usageBatchInterval = v
+        }
+        if let v = try parse("OPENAI_PROXY_USAGE_BATCH_ROWS", { Self.parseInteger($0, in: 1...100_000) }) {
+            config.usageBatchRows = v
         }
         return config
     }
@@ -127,6 +147,20 @@ public struct ConfigurationLoader: Sendable {
         let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier)
         guard !overflow, bytes >= 1024, bytes <= 2 << 30 else { return nil }
         return bytes
+    }
+
+    /// An integer within `range`.
+    static func parseInteger(_ text: String, in range: ClosedRange<Int>) -> Int? {
+        Int(text.trimmingWhitespace()).flatMap { range.contains($0) ? $0 : nil }
+    }
+
+    /// `on` / `off` (also true/false, yes/no, 1/0).
+    static func parseSwitch(_ text: String) -> Bool? {
+        switch text.trimmingWhitespace().lowercased() {
+        case "on", "true", "yes", "1": return true
+        case "off", "false", "no", "0": return false
+        default: return nil
+        }
     }
 
     static func parseLogLevel(_ text: String) -> Logger.Level? {
