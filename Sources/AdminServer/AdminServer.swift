@@ -34,6 +34,7 @@ public enum AdminServer {
         }
         let api = router.group("/api").add(middleware: AdminAuthMiddleware(adminToken: adminToken))
         KeysRoutes(keys: keys).register(on: api)
+        MetricsRoutes(database: keys.database).register(on: router)
         return router
     }
 }
