@@ -9,9 +9,11 @@ import Shared
 /// the retention (the hourly aggregates stay), and checkpoints the WAL so it does not grow without bound.
 ///
 /// SQLite's own automatic checkpoints copy the WAL into the database but cannot start the WAL over while
-/// readers are using it; with readers always somewhere (workers refreshing, the admin console) it only
-/// grows. A TRUNCATE checkpoint waits for the readers of the time to finish, then empties it; the wait is
-/// bounded (`checkpointWait`) because it holds back every writer meanwhile, and a failed attempt is retried.
+/// readers are using it; with a reader open at every moment (overlapping read transactions) it grows
+/// without end (measured: 2.7 GB after 2 minutes of load). A TRUNCATE checkpoint stops new writes, waits
+/// until the readers of the moment are done (new readers then read the database file), and empties the
+/// WAL. The wait holds back every writer, so it starts short and doubles after each failed attempt (a
+/// reader that stays longer), up to `longestCheckpointWait`; success makes it short again.
 struct LogMaintenance: Service {
     let database: ProxyDatabase
     let retentionDays: Int
@@ -19,21 +21,28 @@ struct LogMaintenance: Service {
     /// How often the WAL's size is looked at.
     var checkpointInterval: Duration = .seconds(2)
     /// WAL size from which a TRUNCATE checkpoint is made.
-    var checkpointAboveBytes = 8 * 1024 * 1024
-    /// Longest a checkpoint waits for readers and writers.
+    var checkpointAboveBytes = 64 * 1024 * 1024
+    /// How long the first checkpoint attempt waits for readers and writers.
     var checkpointWait: Duration = .milliseconds(250)
+    /// The longest wait, after repeated failures.
+    var longestCheckpointWait: Duration = .seconds(4)
     /// How often the log is pruned (also once at start).
     var pruneInterval: Duration = .seconds(600)
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
             var nextPrune = ContinuousClock.now
+            var wait = checkpointWait
             while true {
                 if ContinuousClock.now >= nextPrune {
                     nextPrune = ContinuousClock.now + pruneInterval
                     await pruneLogging()
                 }
-                checkpointIfLarge()
+                switch checkpointIfLarge(wait: wait) {
+                case true?: wait = checkpointWait
+                case false?: wait = min(wait * 2, longestCheckpointWait)
+                case nil: break
+                }
                 try await Task.sleep(for: checkpointInterval)
             }
         }
@@ -68,15 +77,20 @@ struct LogMaintenance: Service {
         return total
     }
 
-    /// Empties the WAL when it has grown past `checkpointAboveBytes`.
-    private func checkpointIfLarge() {
+    /// Empties the WAL when it has grown past `checkpointAboveBytes`; nil when it had not, else whether it
+    /// succeeded within `wait`.
+    private func checkpointIfLarge(wait: Duration) -> Bool? {
         let wal = database.pool.path + "-wal"
         guard let size = try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int,
             size > checkpointAboveBytes
-        else { return }
-        switch Self.truncateWAL(databasePath: database.pool.path, wait: checkpointWait) {
-        case .success: logger.debug("WAL checkpointed", metadata: ["wal.bytes.before": "\(size)"])
-        case .failure(let error): logger.debug("WAL checkpoint deferred: \(error)")
+        else { return nil }
+        switch Self.truncateWAL(databasePath: database.pool.path, wait: wait) {
+        case .success:
+            logger.debug("WAL checkpointed", metadata: ["wal.bytes.before": "\(size)", "wait": "\(wait)"])
+            return true
+        case .failure(let error):
+            logger.debug("WAL checkpoint deferred: \(error)", metadata: ["wait": "\(wait)"])
+            return false
         }
     }
 
