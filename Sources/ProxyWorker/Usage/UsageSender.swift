@@ -242,6 +242,7 @@ private struct AcknowledgementReader {
 
     private var partial: [UInt8] = []
 
+    /// Reads what the socket has, without blocking.
     mutating func read(_ socket: Int32) -> Result {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let count = Glibc.read(socket, &buffer, buffer.count)

@@ -16,22 +16,40 @@ struct UsagePipelineTests {
         private let state = Mutex((sent: 0, completed: [String]()))
         private let stopped = Atomic<Bool>(false)
 
+        /// Tells the clients to stop.
         func stop() { stopped.store(true, ordering: .relaxed) }
+        /// Whether the clients were told to stop.
         var isStopped: Bool { stopped.load(ordering: .relaxed) }
-
+        /// Counts a request sent.
         func sent() { state.withLock { $0.sent += 1 } }
+        /// Notes a request whose answer arrived whole.
         func completed(_ model: String) { state.withLock { $0.completed.append(model) } }
+        /// Requests sent, and the models of those completed.
         var counts: (sent: Int, completed: [String]) { state.withLock { ($0.sent, $0.completed) } }
     }
 
-    @Test("kill -9 of the collector twice and of a worker under load: one row per completed request, exact sums")
-    func lossless() async throws {
+    /// A running service with 2 workers and 3 keys, its fake upstream, and a client token.
+    private func running(_ body: (ProxyService, String) async throws -> Void) async throws {
         let upstream = try await FakeUpstream.start()
         defer { upstream.stop() }
         let service = ProxyService(upstream: upstream.baseURL, workers: 2)
         try service.addKeys(keys)
         let token = try service.createToken()
         try await service.start()
+        do {
+            try await body(service, token)
+        } catch {
+            print(service.log)
+            throw error
+        }
+    }
+
+    @Test("kill -9 of the collector twice and of a worker under load: one row per completed request, exact sums")
+    func lossless() async throws {
+        try await running { service, token in try await lossless(service, token: token) }
+    }
+
+    private func lossless(_ service: ProxyService, token: String) async throws {
         let record = LoadRecord()
         // 6 clients, each request with a model name of its own, so the row of every request can be found.
         let load = Task {
@@ -136,12 +154,10 @@ struct UsagePipelineTests {
 
     @Test("/metrics on the admin port covers requests, tokens, key states, the spool and the collector")
     func metrics() async throws {
-        let upstream = try await FakeUpstream.start()
-        defer { upstream.stop() }
-        let service = ProxyService(upstream: upstream.baseURL, workers: 2)
-        try service.addKeys(keys)
-        let token = try service.createToken()
-        try await service.start()
+        try await running { service, token in try await metrics(service, token: token) }
+    }
+
+    private func metrics(_ service: ProxyService, token: String) async throws {
         for _ in 0..<5 { #expect(try await TestHTTP.chat(service, token: token, model: "gpt-metrics").status == 200) }
         #expect(try await TestHTTP.chat(service, token: "sk-proxy-wrong").status == 401)
         var text = ""
