@@ -6,6 +6,7 @@
 # Knobs (defaults): BENCH_REPS=3  BENCH_DURATION=10s  BENCH_CONNECTIONS="16 64"  BENCH_WORKERS=2
 #                   BENCH_TTFB_REQUESTS=200  BENCH_CURSOR_SECONDS=3  BENCH_KEEP_TMP=0  NGINX_BIN=nginx
 #                   BENCH_PERF=0 (1: also profile openai-proxy with perf under load; needs perf)
+#                   BENCH_COLLECTOR_ROWS=200000  BENCH_SOAK_SECONDS=0 (600: the 10-minute WAL soak)
 set -Eeuo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,6 +21,8 @@ WORKERS=${BENCH_WORKERS:-2}
 TTFB_REQUESTS=${BENCH_TTFB_REQUESTS:-200}
 CURSOR_SECONDS=${BENCH_CURSOR_SECONDS:-3}
 KEEP_TMP=${BENCH_KEEP_TMP:-0}
+COLLECTOR_ROWS=${BENCH_COLLECTOR_ROWS:-200000}
+SOAK_SECONDS=${BENCH_SOAK_SECONDS:-0}
 KEYS=3
 READY_TIMEOUT=90    # seconds; a debug build with a cold page cache can take a while to start
 
@@ -39,7 +42,9 @@ python3 -c 'import asyncio, sqlite3, statistics' 2>/dev/null || die "python3 lac
 # The proxy reads its whole configuration from the environment: start from a clean slate.
 unset OPENAI_PROXY_CONFIG OPENAI_API_BASE_URL KEY_ROTATION_STRATEGY SECRET_KEY OPENAI_PROXY_DATA_DIR \
     OPENAI_PROXY_LISTEN OPENAI_PROXY_ADMIN_LISTEN OPENAI_PROXY_WORKERS OPENAI_PROXY_ADMIN_TOKEN \
-    OPENAI_PROXY_DRAIN_TIMEOUT OPENAI_PROXY_MAX_BODY_BYTES LOG_LEVEL LOG_FORMAT
+    OPENAI_PROXY_DRAIN_TIMEOUT OPENAI_PROXY_MAX_BODY_BYTES LOG_LEVEL LOG_FORMAT OPENAI_PROXY_USAGE \
+    OPENAI_PROXY_SPOOL_MAX_BYTES OPENAI_PROXY_LOG_RETENTION_DAYS OPENAI_PROXY_CHAT_HISTORY \
+    OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES OPENAI_PROXY_USAGE_BATCH_INTERVAL OPENAI_PROXY_USAGE_BATCH_ROWS
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$BENCH_DIR/out
@@ -171,9 +176,9 @@ PROXY_EXE=$TMP/bin/openai-proxy
 CURSOR_EXE=$TMP/bin/cursor-bench
 
 # ------------------------------------------------------------------------------------------ environment
-read -r P_UP P_SSE P_NGX P_NGX_SSE P_OP P_OP_ADMIN P_OP2 P_OP2_ADMIN < <(python3 -c '
+read -r P_UP P_SSE P_NGX P_NGX_SSE P_OP P_OP_ADMIN P_OP2 P_OP2_ADMIN P_OFF P_OFF_ADMIN < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(8)]
+socks = [socket.socket() for _ in range(10)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -228,7 +233,7 @@ nginx_http_common() {
 CONF
 }
 
-mkdir -p "$TMP/upstream" "$TMP/nginx" "$TMP/op" "$TMP/cursor"
+mkdir -p "$TMP/upstream" "$TMP/nginx" "$TMP/op" "$TMP/op-off" "$TMP/cursor"
 {
     nginx_common "$TMP/upstream"
     echo "worker_processes 1;"
@@ -303,27 +308,40 @@ TOKEN=$(tail -n 1 "$TMP/op/token.log")
 [[ -n $TOKEN && $TOKEN != *" "* ]] || fail_with_log "$TMP/op/token.log" "could not read the client token"
 export BENCH_TOKEN=$TOKEN
 
-# start_proxy LISTEN_PORT ADMIN_PORT UPSTREAM_URL LOG: sets OP_PID once `openai-proxy ready` is printed.
+# The same keys, token and secret in a second data directory, for openai-proxy with the usage path off.
+cp "$TMP/op/openai_proxy.db" "$TMP/op/secret.key" "$TMP/op-off/"
+
+# start_proxy LISTEN_PORT ADMIN_PORT UPSTREAM_URL LOG [ENV…]: sets OP_PID once `openai-proxy ready` is printed.
 start_proxy() {
-    start_service "openai-proxy" "$4" env "${OP_ENV[@]}" OPENAI_PROXY_LISTEN="127.0.0.1:$1" \
-        OPENAI_PROXY_ADMIN_LISTEN="127.0.0.1:$2" OPENAI_API_BASE_URL="$3" "$PROXY_EXE" serve
+    local port=$1 admin=$2 upstream=$3 log=$4
+    shift 4
+    start_service "openai-proxy" "$log" env "${OP_ENV[@]}" OPENAI_PROXY_LISTEN="127.0.0.1:$port" \
+        OPENAI_PROXY_ADMIN_LISTEN="127.0.0.1:$admin" OPENAI_API_BASE_URL="$upstream" "$@" "$PROXY_EXE" serve
     OP_PID=$SERVICE_PID
-    wait_line "openai-proxy" "$OP_PID" "openai-proxy ready" "$4"
-    wait_port "openai-proxy" "$OP_PID" "$1" "$4"
+    wait_line "openai-proxy" "$OP_PID" "openai-proxy ready" "$log"
+    wait_port "openai-proxy" "$OP_PID" "$port" "$log"
 }
 
 # `env` execs the binary, so $! is the supervisor itself.
 say "bench: starting openai-proxy ($WORKERS workers, $KEYS keys) on port $P_OP"
 start_proxy "$P_OP" "$P_OP_ADMIN" "http://127.0.0.1:$P_UP/v1" "$TMP/op/serve.log"
 say "bench: openai-proxy ready: $(grep -m1 'openai-proxy ready' "$TMP/op/serve.log"); processes: $((1 + $(descendants "$OP_PID" | wc -l)))"
+# The usage path's cost: the same service with OPENAI_PROXY_USAGE=off (no rows, no collector work), idle
+# while the other targets run.
+MAIN_PID=$OP_PID
+start_proxy "$P_OFF" "$P_OFF_ADMIN" "http://127.0.0.1:$P_UP/v1" "$TMP/op-off/serve.log" \
+    OPENAI_PROXY_DATA_DIR="$TMP/op-off" OPENAI_PROXY_USAGE=off
+OFF_PID=$OP_PID
+OP_PID=$MAIN_PID
 
 declare -A URL=(
     [direct]="http://127.0.0.1:$P_UP/v1/chat/completions"
     [nginx]="http://127.0.0.1:$P_NGX/v1/chat/completions"
     [openai-proxy]="http://127.0.0.1:$P_OP/v1/chat/completions"
+    [openai-proxy-usage-off]="http://127.0.0.1:$P_OFF/v1/chat/completions"
 )
-declare -A PROXY_PID=([direct]="" [nginx]=$NGX_PID [openai-proxy]=$OP_PID)
-TARGETS=(direct nginx openai-proxy)
+declare -A PROXY_PID=([direct]="" [nginx]=$NGX_PID [openai-proxy]=$OP_PID [openai-proxy-usage-off]=$OFF_PID)
+TARGETS=(direct nginx openai-proxy openai-proxy-usage-off)
 for t in "${TARGETS[@]}"; do check_chat "$t" "${URL[$t]}" "$TOKEN"; done
 
 # ------------------------------------------------------------------------------ non-streaming throughput
@@ -390,6 +408,23 @@ workers = dict(db.execute("SELECT worker, COUNT(*) FROM usage_log GROUP BY worke
 cursor = db.execute("SELECT position FROM rotation_cursor").fetchone()[0]
 print(json.dumps(dict(keys=keys, usage_log_rows=rows, statuses=statuses, errors=errors, workers=workers, cursor=cursor)))
 PY
+stop_service "$OFF_PID" 15
+
+# Collector throughput: rows straight into the running collector's socket until every one is acknowledged.
+say "bench: collector throughput ($COLLECTOR_ROWS rows over 2 connections)"
+python3 "$LIB/collector_bench.py" --socket "$TMP/op/stats.sock" --rows "$COLLECTOR_ROWS" --connections 2 \
+    --out "$RAW/collector.json" || die "the collector benchmark failed"
+
+# The WAL under sustained load with readers always open (BENCH_SOAK_SECONDS; 600 for the 10-minute figure).
+if ((SOAK_SECONDS > 0)); then
+    say "bench: WAL soak: wrk -c16 for ${SOAK_SECONDS}s with readers open"
+    wrk -t2 -c16 -d"${SOAK_SECONDS}s" -s "$LIB/post.lua" "${URL[openai-proxy]}" >"$RAW/wrk-soak.txt" 2>&1 &
+    soak_wrk=$!
+    python3 "$LIB/wal_soak.py" --db "$TMP/op/openai_proxy.db" --seconds "$SOAK_SECONDS" --out "$RAW/wal.json" ||
+        die "the WAL soak failed"
+    wait "$soak_wrk" || true
+fi
+
 say "bench: stopping openai-proxy"
 t0=$(date +%s.%N)
 kill -TERM "$OP_PID"

@@ -59,6 +59,8 @@ public enum AdminServer {
         AuditRoutes(services: services).register(on: api)
         SettingsRoutes(services: services).register(on: api)
         ChatRoutes(services: services).register(on: api)
+        MetricsRoutes(database: services.database).register(on: router)
+        services.routes.add(.get, "/metrics")
         return router
     }
 }

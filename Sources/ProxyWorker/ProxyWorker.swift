@@ -21,7 +21,10 @@ public enum ProxyWorker {
             interval: .milliseconds(250), logger: logger)
         try await refresher.loadInitial()
 
-        let usage = UsageSender(socketPath: configuration.paths.statsSocket, logger: logger)
+        let usage = UsageSender(
+            socketPath: configuration.paths.statsSocket, spoolDirectory: configuration.paths.spool,
+            spoolCapacity: configuration.spoolMaxBytes / configuration.workers, worker: index,
+            drops: try UsageDropBoard(path: configuration.paths.usageDrops), logger: logger)
         let core = ProxyCore(
             worker: index, upstream: configuration.upstreamBaseURL, maxBodyBytes: configuration.maxBodyBytes,
             snapshots: store, selector: KeySelector(strategy: configuration.rotationStrategy, database: database),
@@ -32,7 +35,7 @@ public enum ProxyWorker {
                 group: MultiThreadedEventLoopGroup.singleton, target: try UpstreamTarget(configuration.upstreamBaseURL),
                 connectTimeout: TimeAmount(configuration.connectTimeout),
                 readTimeout: TimeAmount(configuration.streamIdleTimeout)),
-            logger: logger)
+            logger: logger, recording: UsageRecording(configuration))
         let board = try WorkerLoadBoard(path: configuration.paths.workerLoad, slots: configuration.workers)
         var server = ProxyServer(descriptor: listener, core: core, board: board, onServing: onServing)
         // Done before the supervisor's deadline, with time left to send the last usage rows.

@@ -8,13 +8,20 @@ public enum StatsCollector {
     public static func run(configuration: ProxyConfiguration, onServing: @escaping @Sendable () -> Void) async throws {
         let logger = Logger(label: "openai-proxy")
         let database = try ProxyDatabase.open(at: configuration.paths.database, migrate: false)
-        let writer = UsageBatchWriter(database: database, logger: logger)
+        let metrics = UsageMetrics()
+        let writer = UsageBatchWriter(
+            database: database, interval: configuration.usageBatchInterval, batchSize: configuration.usageBatchRows,
+            metrics: metrics, logger: logger)
         let listener = UsageListener(
-            socketPath: configuration.paths.statsSocket, writer: writer, logger: logger, onServing: onServing)
+            socketPath: configuration.paths.statsSocket, writer: writer, metrics: metrics, logger: logger,
+            onServing: onServing)
+        let maintenance = LogMaintenance(
+            database: database, retentionDays: configuration.logRetentionDays, logger: logger)
         // Reverse order on shutdown: stop listening, then flush.
         let group = ServiceGroup(
             configuration: .init(
-                services: [writer, listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [maintenance, writer, listener], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         try await group.run()
     }
 }

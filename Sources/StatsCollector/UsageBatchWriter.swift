@@ -5,180 +5,128 @@ import ServiceLifecycle
 import Shared
 import Synchronization
 
-/// Writes usage rows to the database in batched transactions: the request log (idempotent on request id),
-/// hourly aggregates, the per key × model counters, and key and token counters.
+/// Commits usage rows in batched transactions, then acknowledges them to the workers that sent them.
+///
+/// A batch is committed every `interval`, or as soon as `batchSize` rows wait, with at most `batchSize`
+/// rows per transaction. A worker forgets a row only once its acknowledgement arrives, so a collector
+/// killed at any moment loses nothing the workers were told is stored: what it held uncommitted is sent
+/// again, and the unique request id keeps a row sent twice from counting twice.
 final class UsageBatchWriter: Service, Sendable {
     private let database: ProxyDatabase
     private let interval: Duration
     private let batchSize: Int
+    private let metrics: UsageMetrics?
     private let logger: Logger
-    private let queue = Mutex([UsageRow]())
+    private let queue = Mutex(Queue())
+    private let doorbell: AsyncStream<Void>
+    private let ring: AsyncStream<Void>.Continuation
 
-    /// A writer committing every `interval`, at most `batchSize` rows per transaction.
-    init(database: ProxyDatabase, interval: Duration = .milliseconds(100), batchSize: Int = 1000, logger: Logger) {
+    /// One received line: its row (nil when the line was malformed), the connection it came on and its
+    /// number there.
+    struct Received: Sendable {
+        var row: UsageRow?
+        var source: UsageSource?
+        var line: UInt64
+    }
+
+    private struct Queue {
+        var lines: [Received] = []
+        var start = 0
+        var rows: Int { lines.count - start }
+    }
+
+    /// A writer committing every `interval` or at `batchSize` rows, at most `batchSize` rows per transaction.
+    init(
+        database: ProxyDatabase, interval: Duration = .milliseconds(100), batchSize: Int = 1000,
+        metrics: UsageMetrics? = nil, logger: Logger
+    ) {
         self.database = database
         self.interval = interval
         self.batchSize = batchSize
+        self.metrics = metrics
         self.logger = logger
+        (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Queues a row received from a worker.
-    func enqueue(_ row: UsageRow) {
-        queue.withLock { $0.append(row) }
+    /// Queues a line received from a worker; a malformed line (nil row) is only acknowledged.
+    func enqueue(_ row: UsageRow?, from source: UsageSource? = nil, line: UInt64 = 0) {
+        let full = queue.withLock { queue in
+            queue.lines.append(Received(row: row, source: source, line: line))
+            return queue.rows == batchSize
+        }
+        if full { ring.yield() }
     }
 
-    /// Rows received and not yet committed.
-    var pending: Int { queue.withLock { $0.count } }
+    /// Lines received and not yet committed.
+    var pending: Int { queue.withLock { $0.rows } }
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while true {
-                try await Task.sleep(for: self.interval)
-                await self.flush()
+        let ticker = Task { [interval, ring] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                ring.yield()
             }
         }
+        await withGracefulShutdownHandler {
+            for await _ in doorbell { await flush() }
+        } onGracefulShutdown: {
+            self.ring.finish()
+        }
+        ticker.cancel()
         // Last out: commit whatever arrived before the workers stopped.
         await flush()
         if pending > 0 { logger.error("usage rows not committed at exit", metadata: ["rows": "\(pending)"]) }
     }
 
-    /// Commits every queued row, `batchSize` per transaction; rows of a failed batch stay queued.
+    /// Commits every queued line, `batchSize` per transaction, and acknowledges each batch once committed;
+    /// the lines of a failed batch stay queued for the next attempt.
     func flush() async {
         while true {
-            let batch = queue.withLock { queue -> [UsageRow] in
-                let batch = Array(queue.prefix(batchSize))
-                queue.removeFirst(batch.count)
-                return batch
+            let batch = queue.withLock { queue -> [Received] in
+                let end = min(queue.lines.count, queue.start + batchSize)
+                return Array(queue.lines[queue.start..<end])
             }
-            guard !batch.isEmpty else { return }
+            guard !batch.isEmpty else { break }
+            let rows = batch.compactMap(\.row)
+            let started = ContinuousClock.now
+            let new: [UsageRow]
             do {
-                let started = ContinuousClock.now
-                let inserted = try await database.pool.write { db in try Self.commit(batch, db) }
-                logger.trace(
-                    "usage batch committed",
-                    metadata: [
-                        "rows": "\(batch.count)", "inserted": "\(inserted)", "took": "\(ContinuousClock.now - started)",
-                    ])
+                new = try await database.pool.write { db in try Self.commit(rows, db) }
             } catch {
-                queue.withLock { $0.insert(contentsOf: batch, at: 0) }
                 logger.error(
-                    "usage batch failed; will retry", metadata: ["rows": "\(batch.count)", "error": "\(error)"])
-                return
+                    "usage batch failed; will retry", metadata: ["rows": "\(rows.count)", "error": "\(error)"])
+                break
             }
-        }
-    }
-
-    private struct HourlyKey: Hashable {
-        var hour: Int64
-        var keyID: Int64
-        var model: String
-        var tokenID: Int64
-    }
-
-    private struct Totals {
-        var requests: Int64 = 0
-        var successes: Int64 = 0
-        var failures: Int64 = 0
-        var promptTokens: Int64 = 0
-        var completionTokens: Int64 = 0
-        var latency: Double = 0
-        var ttfb: Double = 0
-        var lastUsed: Int64 = 0
-
-        mutating func add(_ row: UsageRow) {
-            requests += 1
-            if row.status < 400 && row.error == nil { successes += 1 } else { failures += 1 }
-            promptTokens += Int64(row.promptTokens ?? 0)
-            completionTokens += Int64(row.completionTokens ?? 0)
-            latency += row.latencyMs
-            ttfb += row.ttfbMs ?? 0
-            lastUsed = max(lastUsed, row.timestamp)
-        }
-    }
-
-    /// Inserts the rows and folds the new ones into the aggregates, in the caller's transaction.
-    static func commit(_ rows: [UsageRow], _ db: Database) throws -> Int {
-        let insert = try UsageLogInsert(db)
-        var hourly: [HourlyKey: Totals] = [:]
-        var perKeyModel: [HourlyKey: Totals] = [:]
-        var perKey: [Int64: Totals] = [:]
-        var perToken: [Int64: Totals] = [:]
-        var inserted = 0
-        for row in rows {
-            // A row sent twice is ignored by the unique request_id and must not count twice.
-            guard try insert.insert(row) else { continue }
-            inserted += 1
-            let hour = (row.timestamp / 3_600_000) * 3600
-            hourly[
-                HourlyKey(hour: hour, keyID: row.keyID ?? 0, model: row.model ?? "", tokenID: row.tokenID ?? 0),
-                default: Totals()
-            ].add(row)
-            if let keyID = row.keyID {
-                perKey[keyID, default: Totals()].add(row)
-                perKeyModel[HourlyKey(hour: 0, keyID: keyID, model: row.model ?? "", tokenID: 0), default: Totals()]
-                    .add(row)
+            let took = ContinuousClock.now - started
+            queue.withLock { queue in
+                queue.start += batch.count
+                // Compact once the committed prefix dominates, so the queue does not grow without bound.
+                if queue.start > 4096, queue.start * 2 > queue.lines.count {
+                    queue.lines.removeFirst(queue.start)
+                    queue.start = 0
+                }
             }
-            if let tokenID = row.tokenID { perToken[tokenID, default: Totals()].add(row) }
+            Self.acknowledge(batch)
+            metrics?.recordBatch(new: new, received: rows.count, took: took, nowMs: Self.nowMs())
+            logger.trace(
+                "usage batch committed", metadata: ["rows": "\(rows.count)", "new": "\(new.count)", "took": "\(took)"])
         }
-        for (key, totals) in hourly {
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO usage_hourly (hour, key_id, model, token_id, requests, successes, failures,
-                        prompt_tokens, completion_tokens, latency_ms_sum, ttfb_ms_sum)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (hour, key_id, model, token_id) DO UPDATE SET
-                        requests = requests + excluded.requests, successes = successes + excluded.successes,
-                        failures = failures + excluded.failures, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-                        completion_tokens = completion_tokens + excluded.completion_tokens,
-                        latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
-                        ttfb_ms_sum = ttfb_ms_sum + excluded.ttfb_ms_sum
-                    """
-            ).execute(
-                arguments: [
-                    key.hour, key.keyID, key.model, key.tokenID, totals.requests, totals.successes, totals.failures,
-                    totals.promptTokens, totals.completionTokens, totals.latency, totals.ttfb,
-                ])
-        }
-        for (key, totals) in perKeyModel {
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO usage_stats (key_id, model, usage_count, last_used) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (key_id, model) DO UPDATE SET
-                        usage_count = usage_count + excluded.usage_count,
-                        last_used = MAX(COALESCE(last_used, ''), excluded.last_used)
-                    """
-            ).execute(arguments: [key.keyID, key.model, totals.requests, Self.date(totals.lastUsed)])
-        }
-        for (keyID, totals) in perKey {
-            try db.cachedStatement(
-                sql: """
-                    UPDATE keys SET usage_count = usage_count + ?, success_count = success_count + ?,
-                        failure_count = failure_count + ?, prompt_tokens = prompt_tokens + ?,
-                        completion_tokens = completion_tokens + ?, last_used = MAX(COALESCE(last_used, ''), ?)
-                    WHERE id = ?
-                    """
-            ).execute(
-                arguments: [
-                    totals.requests, totals.successes, totals.failures, totals.promptTokens, totals.completionTokens,
-                    Self.date(totals.lastUsed), keyID,
-                ])
-        }
-        for (tokenID, totals) in perToken {
-            try db.cachedStatement(
-                sql: """
-                    UPDATE client_tokens SET request_count = request_count + ?, prompt_tokens = prompt_tokens + ?,
-                        completion_tokens = completion_tokens + ?, last_used = MAX(COALESCE(last_used, ''), ?)
-                    WHERE id = ?
-                    """
-            ).execute(
-                arguments: [
-                    totals.requests, totals.promptTokens, totals.completionTokens, Self.date(totals.lastUsed), tokenID,
-                ])
-        }
-        return inserted
+        metrics?.setPending(pending)
     }
 
-    private static func date(_ milliseconds: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    /// Tells each connection in `batch` how far its lines are committed: lines of one connection arrive and
+    /// commit in order, so the highest committed line number covers every line before it.
+    private static func acknowledge(_ batch: [Received]) {
+        var highest: [ObjectIdentifier: (source: UsageSource, line: UInt64)] = [:]
+        for received in batch {
+            guard let source = received.source else { continue }
+            let id = ObjectIdentifier(source)
+            if received.line > highest[id]?.line ?? 0 { highest[id] = (source, received.line) }
+        }
+        for (source, line) in highest.values { source.acknowledge(through: line) }
+    }
+
+    private static func nowMs() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded())
     }
 }

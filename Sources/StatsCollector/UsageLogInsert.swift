@@ -15,8 +15,9 @@ struct UsageLogInsert {
         statement = try db.cachedStatement(
             sql: """
                 INSERT OR IGNORE INTO usage_log (request_id, ts, worker, key_id, token_id, model, method, path,
-                    status, latency_ms, ttfb_ms, streamed, prompt_tokens, completion_tokens, total_tokens, error)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    status, latency_ms, ttfb_ms, streamed, prompt_tokens, completion_tokens, total_tokens, error,
+                    tokens_estimated)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
         connection = db.sqliteConnection
     }
@@ -44,6 +45,7 @@ struct UsageLogInsert {
         bind(row.completionTokens.map(Int64.init), at: 14)
         bind(row.totalTokens.map(Int64.init), at: 15)
         bind(row.error, at: 16)
+        sqlite3_bind_int64(handle, 17, row.tokensEstimated ? 1 : 0)
         let code = sqlite3_step(handle)
         guard code == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "usage_log insert failed")

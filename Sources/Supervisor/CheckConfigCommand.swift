@@ -28,6 +28,13 @@ struct CheckConfigCommand: AsyncParsableCommand {
             ("OPENAI_PROXY_MAX_BODY_BYTES", String(c.maxBodyBytes)),
             ("LOG_LEVEL", c.logLevel.rawValue),
             ("LOG_FORMAT", c.logFormat.rawValue),
+            ("OPENAI_PROXY_USAGE", c.usageEnabled ? "on" : "off"),
+            ("OPENAI_PROXY_SPOOL_MAX_BYTES", String(c.spoolMaxBytes)),
+            ("OPENAI_PROXY_LOG_RETENTION_DAYS", String(c.logRetentionDays)),
+            ("OPENAI_PROXY_CHAT_HISTORY", c.chatHistory.rawValue),
+            ("OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES", String(c.chatHistoryMaxBytes)),
+            ("OPENAI_PROXY_USAGE_BATCH_INTERVAL", "\(c.usageBatchInterval)"),
+            ("OPENAI_PROXY_USAGE_BATCH_ROWS", String(c.usageBatchRows)),
         ]
         print(CommandSupport.table(["SETTING", "VALUE"], values.map { [$0.0, $0.1] }))
         let database = try CommandSupport.openDatabase(c)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Builds the markdown report from a bench run's raw data directory (runs.jsonl, ttfb.json, keys.json,
-cursor.jsonl, shutdown.json, env.md). Medians over the measured runs (rep >= 1); rep 0 is the warm-up.
+cursor.jsonl, shutdown.json, collector.json, wal.json, env.md). Medians over the measured runs (rep >= 1); rep 0 is the warm-up.
 
 usage: report.py --raw DIR [--elapsed SECONDS]
 """
@@ -11,7 +11,7 @@ import os
 import re
 import statistics
 
-TARGETS = ["direct", "nginx", "openai-proxy"]
+TARGETS = ["direct", "nginx", "openai-proxy", "openai-proxy-usage-off"]
 RPS_TARGET = 0.8        # openai-proxy req/s >= 0.8 x nginx
 CPU_TARGET = 2.0        # openai-proxy CPU per request <= 2 x nginx
 KEY_TARGET = 1.0        # per-key deviation from the mean <= 1 %
@@ -163,6 +163,12 @@ def main():
                 a_, d = get(c, proxy, q), get(c, "direct", q)
                 values.append("–" if a_ is None or d is None else f"{a_ - d:+.2f} ms")
             row(f"{proxy} added latency {q} vs direct", values, "report", None)
+    for q in ["p50", "p99"]:
+        values = []
+        for c in conns_levels:
+            on, off = get(c, "openai-proxy", q), get(c, "openai-proxy-usage-off", q)
+            values.append("–" if on is None or off is None else f"{on - off:+.2f} ms ({off:.2f} → {on:.2f})")
+        row(f"usage path adds {q} (usage on − off)", values, "report", None)
     non2xx = sum(get(c, "openai-proxy", "non2xx") or 0 for c in conns_levels)
     sockerr = sum(get(c, "openai-proxy", "sockerr") or 0 for c in conns_levels)
     row("openai-proxy non-2xx / socket errors",
@@ -283,6 +289,23 @@ def main():
     shutdown = load_json(os.path.join(raw, "shutdown.json"))
     if shutdown:
         w(f"- openai-proxy stop after the load runs: SIGTERM → exit {shutdown['exit']} in {shutdown['seconds']} s.")
+        w("")
+
+    # ------------------------------------------------------------------ usage pipeline
+    collector = load_json(os.path.join(raw, "collector.json"))
+    wal = load_json(os.path.join(raw, "wal.json"))
+    if collector or wal:
+        w("## Usage pipeline")
+        w("")
+        if collector:
+            w(f"- Collector throughput: **{collector['rows_per_second']:,} rows committed per second** —"
+              f" {collector['rows']:,} rows sent over {collector['connections']} connections to the running"
+              f" collector's socket, timed from the first row sent to the last acknowledgement (a row is"
+              f" acknowledged only once its batch has committed; default batches of 1000 rows or 100 ms).")
+        if wal:
+            w(f"- WAL after {wal['seconds']} s of load (wrk -c16) with two readers keeping read transactions open"
+              f" at every moment: **{wal['final_bytes'] / 1e6:.1f} MB** at the end, largest sample"
+              f" {wal['max_bytes'] / 1e6:.1f} MB; usage_log rows at the end: {wal['usage_log_rows']:,}.")
         w("")
 
     # ------------------------------------------------------------------ cursor

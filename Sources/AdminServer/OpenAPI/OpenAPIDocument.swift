@@ -120,6 +120,14 @@ enum OpenAPIDocument {
 
     private static let paths: JSONValue = [
         "/healthz": ["get": op("Liveness of the admin server.", open: true, ok: (200, S.ref("Health")))],
+        "/metrics": [
+            "get": [
+                "summary": "Prometheus metrics of every process (text exposition format).", "security": [],
+                "responses": [
+                    "200": ["description": "OK", "content": ["text/plain": ["schema": S.string]]]
+                ],
+            ]
+        ],
         "/api/openapi.json": [
             "get": op("This document.", open: true, ok: (200, ["type": "object"]))
         ],

@@ -23,11 +23,14 @@ final class ProxyCore: Sendable {
     let requestIDs = RequestIDs()
     let pools: UpstreamPools
     let logger: Logger
+    /// What usage is recorded: on or off, and what the chat history keeps.
+    let recording: UsageRecording
 
     init(
         worker: Int, upstream: UpstreamBaseURL, maxBodyBytes: Int, snapshots: SnapshotStore, selector: KeySelector,
         health: KeyHealthBoard, maxAttempts: Int, firstByteTimeout: TimeAmount, usage: UsageSender,
-        rateWindows: TokenRateWindows, pools: UpstreamPools, logger: Logger
+        rateWindows: TokenRateWindows, pools: UpstreamPools, logger: Logger,
+        recording: UsageRecording = UsageRecording()
     ) {
         self.worker = worker
         self.upstream = upstream
@@ -41,6 +44,7 @@ final class ProxyCore: Sendable {
         self.rateWindows = rateWindows
         self.pools = pools
         self.logger = logger
+        self.recording = recording
     }
 
     /// The largest request body accepted now: the live setting, else the configuration's.
@@ -71,17 +75,56 @@ final class ProxyCore: Sendable {
         return .seconds(Int64(settings.upstreamConnectTimeoutSeconds))
     }
 
-    /// Sends the usage row of a finished exchange to the collector.
+    /// What the chat history keeps (`OPENAI_PROXY_CHAT_HISTORY`): capture the texts only when `.full`.
+    var chatHistory: ChatHistoryMode { recording.enabled ? recording.chatHistory : .off }
+
+    /// Size each chat-history text is cut to (`OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES`).
+    var chatHistoryMaxBytes: Int { recording.chatHistoryMaxBytes }
+
+    /// Sends the usage row of a finished exchange to the collector. Call it before the answer's end is
+    /// written: the row is then in the kernel's hands (socket or spool) before the client sees the end.
     func report(_ exchange: ProxyExchange, status: Int, error: String?) {
+        guard recording.enabled else { return }
         let usage = exchange.sniffer?.finish()
-        self.usage.record(
-            UsageRow(
-                requestID: exchange.requestID, timestamp: exchange.timestamp, worker: worker, keyID: exchange.key?.id,
-                tokenID: exchange.tokenID, model: exchange.model, method: exchange.method, path: exchange.path,
-                status: status, latencyMs: exchange.milliseconds(), ttfbMs: exchange.ttfbMs,
-                streamed: exchange.sniffer?.mode == .eventStream, promptTokens: usage?.promptTokens,
-                completionTokens: usage?.completionTokens, totalTokens: usage?.totalTokens, error: error))
+        var row = UsageRow(
+            requestID: exchange.requestID, timestamp: exchange.timestamp, worker: worker, keyID: exchange.key?.id,
+            tokenID: exchange.tokenID, model: exchange.model, method: exchange.method, path: exchange.path,
+            status: status, latencyMs: exchange.milliseconds(), ttfbMs: exchange.ttfbMs,
+            streamed: exchange.sniffer?.mode == .eventStream, promptTokens: usage?.promptTokens,
+            completionTokens: usage?.completionTokens, totalTokens: usage?.totalTokens, error: error,
+            tokensEstimated: exchange.tokensEstimated)
+        // Proxied traffic only: a request that reached an upstream key.
+        let mode = chatHistory
+        if mode != .off, exchange.key != nil, ChatHistoryMode.recordsPath(exchange.path) {
+            row.keepsChatHistory = true
+            if mode == .full {
+                let limit = recording.chatHistoryMaxBytes
+                row.chatRequest = exchange.chatRequest.map { UsageWire.truncated($0, bytes: limit) }
+                row.chatResponse = exchange.chatResponse.map { UsageWire.truncated($0, bytes: limit) }
+            }
+        }
+        self.usage.record(row)
     }
+}
+
+/// What a worker records of each request: `OPENAI_PROXY_USAGE` and the chat-history settings.
+struct UsageRecording: Sendable {
+    /// Whether usage rows are recorded at all.
+    var enabled = true
+    /// What the chat history keeps.
+    var chatHistory = ChatHistoryMode.metadata
+    /// Size each chat-history text is cut to.
+    var chatHistoryMaxBytes = 32 * 1024
+
+    /// The settings of `configuration`.
+    init(_ configuration: ProxyConfiguration) {
+        enabled = configuration.usageEnabled
+        chatHistory = configuration.chatHistory
+        chatHistoryMaxBytes = configuration.chatHistoryMaxBytes
+    }
+
+    /// The defaults.
+    init() {}
 }
 
 /// One upstream pool per event loop of the worker.
@@ -129,6 +172,12 @@ final class ProxyExchange {
     var model: String?
     var ttfbMs: Double?
     var sniffer: UsageSniffer?
+    /// True when the handler estimated the token counts (the upstream sent no `usage`).
+    var tokensEstimated = false
+    /// The request's messages, captured by the handler when `core.chatHistory == .full`.
+    var chatRequest: String?
+    /// The answer's text (reassembled from the events of a stream), captured when `core.chatHistory == .full`.
+    var chatResponse: String?
 
     init(requestID: String, method: String, path: String) {
         self.requestID = requestID

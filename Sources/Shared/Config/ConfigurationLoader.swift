@@ -76,6 +76,30 @@ public struct ConfigurationLoader: Sendable {
         if let v = try parse("LOG_FORMAT", { LogFormat(rawValue: $0.trimmingWhitespace().lowercased()) }) {
             config.logFormat = v
         }
+        if let v = try parse("OPENAI_PROXY_USAGE", Self.parseSwitch) { config.usageEnabled = v }
+        if let v = try parse("OPENAI_PROXY_SPOOL_MAX_BYTES", Self.parseByteSize) { config.spoolMaxBytes = v }
+        if let v = try parse("OPENAI_PROXY_LOG_RETENTION_DAYS", { Self.parseInteger($0, in: 1...36_500) }) {
+            config.logRetentionDays = v
+        }
+        if let v = try parse(
+            "OPENAI_PROXY_CHAT_HISTORY", { ChatHistoryMode(rawValue: $0.trimmingWhitespace().lowercased()) })
+        {
+            config.chatHistory = v
+        }
+        if let v = try parse(
+            "OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES",
+            { Self.parseByteSize($0).flatMap { $0 <= UsageWire.maximumChatFieldBytes ? $0 : nil } })
+        {
+            config.chatHistoryMaxBytes = v
+        }
+        if let v = try parse(
+            "OPENAI_PROXY_USAGE_BATCH_INTERVAL", { Self.parseDuration($0).flatMap { $0 <= .seconds(60) ? $0 : nil } })
+        {
+            config.usageBatchInterval = v
+        }
+        if let v = try parse("OPENAI_PROXY_USAGE_BATCH_ROWS", { Self.parseInteger($0, in: 1...100_000) }) {
+            config.usageBatchRows = v
+        }
         return config
     }
 
@@ -160,6 +184,15 @@ public struct ConfigurationLoader: Sendable {
         let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier)
         guard !overflow, bytes >= 1024, bytes <= 2 << 30 else { return nil }
         return bytes
+    }
+
+    /// `on` / `off` (also true/false, yes/no, 1/0).
+    static func parseSwitch(_ text: String) -> Bool? {
+        switch text.trimmingWhitespace().lowercased() {
+        case "on", "true", "yes", "1": return true
+        case "off", "false", "no", "0": return false
+        default: return nil
+        }
     }
 
     static func parseLogLevel(_ text: String) -> Logger.Level? {

@@ -96,6 +96,34 @@ public struct ConfigurationSetting: Sendable {
             environmentName: "LOG_FORMAT", fileKey: "log_format",
             defaultValue: "text", accepts: "text or json",
             summary: "log line format"),
+        .init(
+            environmentName: "OPENAI_PROXY_USAGE", fileKey: "usage",
+            defaultValue: "on", accepts: "on or off",
+            summary: "off records no usage at all: no request log, statistics, chat history or request metrics"),
+        .init(
+            environmentName: "OPENAI_PROXY_SPOOL_MAX_BYTES", fileKey: "spool_max_bytes",
+            defaultValue: "256MiB", accepts: "bytes such as 1048576, 512KiB or 256MiB, from 1KiB to 2GiB",
+            summary: "disk for usage rows while the collector is away (all workers); more is dropped and counted"),
+        .init(
+            environmentName: "OPENAI_PROXY_LOG_RETENTION_DAYS", fileKey: "log_retention_days",
+            defaultValue: "30", accepts: "an integer from 1 to 36500",
+            summary: "days the request log and chat history are kept; the hourly aggregates stay"),
+        .init(
+            environmentName: "OPENAI_PROXY_CHAT_HISTORY", fileKey: "chat_history",
+            defaultValue: "metadata", accepts: "off, metadata or full",
+            summary: "chat history of proxied chat and completion requests: none, numbers only, or with texts"),
+        .init(
+            environmentName: "OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES", fileKey: "chat_history_max_bytes",
+            defaultValue: "32KiB", accepts: "bytes such as 4096, 32KiB or 1MiB, from 1KiB to 1MiB",
+            summary: "the request's messages and the answer's text are each cut to this size"),
+        .init(
+            environmentName: "OPENAI_PROXY_USAGE_BATCH_INTERVAL", fileKey: "usage_batch_interval",
+            defaultValue: "100ms", accepts: "a duration such as 100ms or 1s, from 1ms to 60s",
+            summary: "longest a usage row waits for the collector's next commit"),
+        .init(
+            environmentName: "OPENAI_PROXY_USAGE_BATCH_ROWS", fileKey: "usage_batch_rows",
+            defaultValue: "1000", accepts: "an integer from 1 to 100000",
+            summary: "rows that make the collector commit at once, and the most in one transaction"),
     ]
 
     /// The setting with this environment variable.

@@ -40,6 +40,22 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var logLevel: Logger.Level
     /// Log line format: `LOG_FORMAT`, `text` or `json`, default `text`.
     public var logFormat: LogFormat
+    /// Whether workers record usage rows at all: `OPENAI_PROXY_USAGE`, default on.
+    public var usageEnabled: Bool
+    /// Disk space for usage rows waiting for the collector, shared by the workers: `OPENAI_PROXY_SPOOL_MAX_BYTES`,
+    /// default 256 MiB.
+    public var spoolMaxBytes: Int
+    /// Days the request log and chat history are kept: `OPENAI_PROXY_LOG_RETENTION_DAYS`, default 30.
+    public var logRetentionDays: Int
+    /// What the chat history keeps: `OPENAI_PROXY_CHAT_HISTORY`, default `metadata`.
+    public var chatHistory: ChatHistoryMode
+    /// Size each chat-history text is cut to: `OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES`, default 32 KiB.
+    public var chatHistoryMaxBytes: Int
+    /// Longest a usage row waits for the collector's next commit: `OPENAI_PROXY_USAGE_BATCH_INTERVAL`, default 100 ms.
+    public var usageBatchInterval: Duration
+    /// Rows that make the collector commit at once, and the most per transaction: `OPENAI_PROXY_USAGE_BATCH_ROWS`,
+    /// default 1000.
+    public var usageBatchRows: Int
 
     /// The configuration every setting falls back to.
     public static func defaults(cores: Int = System.coreCount) -> ProxyConfiguration {
@@ -61,7 +77,14 @@ public struct ProxyConfiguration: Sendable, Equatable {
             keyHealth: KeyHealthPolicy(),
             probeModel: "gpt-4o-mini",
             logLevel: .info,
-            logFormat: .text
+            logFormat: .text,
+            usageEnabled: true,
+            spoolMaxBytes: 256 * 1024 * 1024,
+            logRetentionDays: 30,
+            chatHistory: .metadata,
+            chatHistoryMaxBytes: 32 * 1024,
+            usageBatchInterval: .milliseconds(100),
+            usageBatchRows: 1000
         )
     }
 }
@@ -91,6 +114,10 @@ public struct DataPaths: Sendable, Equatable {
     public var statsSocket: String { directory + "/stats.sock" }
     /// The shared board of connections per worker, used to spread new connections.
     public var workerLoad: String { directory + "/worker-load" }
+    /// Where workers keep usage rows while the collector cannot take them.
+    public var spool: String { directory + "/spool" }
+    /// The shared board of usage rows each worker dropped at the spool's cap.
+    public var usageDrops: String { directory + "/usage-drops" }
 
     /// Paths under `directory`.
     public init(directory: String) {

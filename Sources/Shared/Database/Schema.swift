@@ -11,6 +11,9 @@ public enum Schema {
         migrator.registerMigration("v2: key health, rate limits, per-key models") { db in
             try createVersion2(db)
         }
+        migrator.registerMigration("v3: usage pipeline: estimated tokens, chat history per request") { db in
+            try createVersion3(db)
+        }
         migrator.registerMigration("v4: admin sessions, audit log, settings, client token limits") { db in
             try createVersion4(db)
         }
@@ -216,6 +219,32 @@ public enum Schema {
                 CREATE TRIGGER keys_generation_update AFTER UPDATE OF
                     name, key_value, status, next_probe_at, consecutive_failures, cooling_level, models
                 ON keys BEGIN UPDATE pool_generation SET generation = generation + 1 WHERE id = 1; END;
+                """)
+    }
+
+    private static func createVersion3(_ db: Database) throws {
+        // `tokens_estimated`: the proxy counted the tokens itself because the upstream sent no `usage`.
+        // chat_history gets one row per proxied chat request, written in the same transaction as its
+        // usage_log row (so a row sent twice makes one chat row too); `request` and `response` hold texts
+        // only with OPENAI_PROXY_CHAT_HISTORY=full. `ts` is Unix milliseconds like usage_log.ts, for pruning.
+        try db.execute(
+            sql: """
+                ALTER TABLE usage_log ADD COLUMN tokens_estimated INTEGER NOT NULL DEFAULT 0;
+
+                ALTER TABLE chat_history ADD COLUMN request_id TEXT;
+                ALTER TABLE chat_history ADD COLUMN ts INTEGER;
+                ALTER TABLE chat_history ADD COLUMN token_id INTEGER;
+                ALTER TABLE chat_history ADD COLUMN path TEXT;
+                ALTER TABLE chat_history ADD COLUMN status INTEGER;
+                ALTER TABLE chat_history ADD COLUMN streamed INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE chat_history ADD COLUMN prompt_tokens INTEGER;
+                ALTER TABLE chat_history ADD COLUMN completion_tokens INTEGER;
+                ALTER TABLE chat_history ADD COLUMN total_tokens INTEGER;
+                ALTER TABLE chat_history ADD COLUMN tokens_estimated INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE chat_history ADD COLUMN latency_ms REAL;
+                ALTER TABLE chat_history ADD COLUMN ttfb_ms REAL;
+                CREATE UNIQUE INDEX chat_history_request_id ON chat_history (request_id);
+                CREATE INDEX chat_history_ts ON chat_history (ts);
                 """)
     }
 }

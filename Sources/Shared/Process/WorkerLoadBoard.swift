@@ -13,27 +13,13 @@ public final class WorkerLoadBoard: @unchecked Sendable {
     private static let size = 4096
 
     /// Why the board could not be opened.
-    public struct Failure: Error, CustomStringConvertible {
-        /// One line naming the file and the reason.
-        public let description: String
-    }
+    public typealias Failure = SharedMemoryFile.Failure
 
     /// Maps the board at `path` (created, mode 0600, when missing) with room for `slots` workers.
     public init(path: String, slots: Int) throws(Failure) {
         precondition(slots > 0 && slots * MemoryLayout<UInt32>.stride <= Self.size)
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else {
-            throw Failure(description: "cannot stat \(path): \(String(cString: strerror(errno)))")
-        }
-        if status.st_size < Self.size, ftruncate(fd, off_t(Self.size)) != 0 {
-            throw Failure(description: "cannot size \(path): \(String(cString: strerror(errno)))")
-        }
-        guard let mapping = mmap(nil, Self.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), mapping != MAP_FAILED
-        else { throw Failure(description: "cannot map \(path): \(String(cString: strerror(errno)))") }
-        base = mapping.bindMemory(to: UnsafeAtomic<UInt32>.Storage.self, capacity: Self.size / 4)
+        base = try SharedMemoryFile.map(path: path, size: Self.size)
+            .bindMemory(to: UnsafeAtomic<UInt32>.Storage.self, capacity: Self.size / 4)
         self.slots = slots
     }
 

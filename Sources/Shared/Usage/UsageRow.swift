@@ -32,12 +32,21 @@ public struct UsageRow: Sendable, Equatable {
     public var totalTokens: Int?
     /// Short error code when the request failed inside the proxy.
     public var error: String?
+    /// True when the token counts were estimated by the proxy rather than reported by the upstream.
+    public var tokensEstimated: Bool
+    /// True when the collector keeps a `chat_history` row for this request.
+    public var keepsChatHistory: Bool
+    /// The request's messages as sent (only with `OPENAI_PROXY_CHAT_HISTORY=full`), cut to the configured size.
+    public var chatRequest: String?
+    /// The answer's text, reassembled from the events for a stream (only with `full`), cut to the configured size.
+    public var chatResponse: String?
 
-    /// A row with every field given.
+    /// A row with every field given; the chat-history fields and `tokensEstimated` default to absent / false.
     public init(
         requestID: String, timestamp: Int64, worker: Int, keyID: Int64?, tokenID: Int64?, model: String?,
         method: String, path: String, status: Int, latencyMs: Double, ttfbMs: Double?, streamed: Bool,
-        promptTokens: Int?, completionTokens: Int?, totalTokens: Int?, error: String?
+        promptTokens: Int?, completionTokens: Int?, totalTokens: Int?, error: String?, tokensEstimated: Bool = false,
+        keepsChatHistory: Bool = false, chatRequest: String? = nil, chatResponse: String? = nil
     ) {
         self.requestID = requestID
         self.timestamp = timestamp
@@ -55,5 +64,12 @@ public struct UsageRow: Sendable, Equatable {
         self.completionTokens = completionTokens
         self.totalTokens = totalTokens
         self.error = error
+        self.tokensEstimated = tokensEstimated
+        self.keepsChatHistory = keepsChatHistory
+        self.chatRequest = chatRequest
+        self.chatResponse = chatResponse
     }
+
+    /// Whether the request failed: a proxy error or a status of 400 and above.
+    public var failed: Bool { status >= 400 || error != nil }
 }

@@ -1,30 +1,37 @@
-/// The stats-socket framing: each row is one line of tab-separated fields ending in `\\n`, led by a
-/// version tag. Hand-written because every request sends one: `JSONEncoder`/`JSONDecoder` cost more per
-/// row than the rest of a request's handling. Absent values are empty fields; text fields escape `\\`,
-/// tab, newline and carriage return.
+/// The stats-socket protocol.
+///
+/// Worker → collector: one row per line, tab-separated fields led by a version tag, ending in `\n`.
+/// Hand-written because every request sends one: `JSONEncoder`/`JSONDecoder` cost more per row than the
+/// rest of a request's handling. Absent values are empty fields; text fields escape `\\`, tab, newline
+/// and carriage return, so a row is always exactly one line.
+///
+/// Collector → worker: `a<N>\n` once the first N lines received on that connection are committed (or
+/// were malformed and dropped), so the worker can forget them; lines are counted from 1 per connection.
+///
+/// A connection whose first line is `metrics` gets the collector's metrics (Prometheus text) and is closed.
 public enum UsageWire {
-    /// Largest line the collector accepts.
-    public static let maximumLineBytes = 64 * 1024
+    /// Largest line the collector accepts: every text field at its cut, escaped, fits.
+    public static let maximumLineBytes = 5 * 1024 * 1024
     /// Text fields are cut to this many bytes (at a character boundary), so that even a request with an
-    /// 80 KB path makes a line the collector takes: 4 text fields, escaped, stay under `maximumLineBytes`.
+    /// 80 KB path makes a line the collector takes.
     public static let maximumFieldBytes = 4096
-    private static let version = Array("u1".utf8)
-    private static let fieldCount = 17
+    /// The chat-history texts are cut to this many bytes at most (the configured size is smaller or equal).
+    public static let maximumChatFieldBytes = 1024 * 1024
+    /// The line that asks the collector for its metrics.
+    public static let metricsRequest = "metrics"
+    private static let version = Array("u2".utf8)
+    private static let fieldCount = 21
 
     /// `row` as one newline-terminated line.
     public static func encode(_ row: UsageRow) -> [UInt8] {
         var line: [UInt8] = version
-        line.reserveCapacity(160 + row.path.utf8.count + (row.model?.utf8.count ?? 0))
-        func field(_ text: String?) {
+        line.reserveCapacity(
+            160 + row.path.utf8.count + (row.model?.utf8.count ?? 0) + (row.chatRequest?.utf8.count ?? 0)
+                + (row.chatResponse?.utf8.count ?? 0))
+        func field(_ text: String?, limit: Int = maximumFieldBytes) {
             line.append(UInt8(ascii: "\t"))
             guard let text else { return }
-            var bytes = text.utf8[...]
-            if bytes.count > maximumFieldBytes {
-                var end = bytes.index(bytes.startIndex, offsetBy: maximumFieldBytes)
-                while end > bytes.startIndex, bytes[end] & 0xC0 == 0x80 { end = bytes.index(before: end) }
-                bytes = bytes[..<end]
-            }
-            for byte in bytes {
+            for byte in prefix(text, bytes: limit) {
                 switch byte {
                 case UInt8(ascii: "\\"): line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
                 case UInt8(ascii: "\t"): line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
@@ -54,8 +61,26 @@ public enum UsageWire {
         number(row.completionTokens)
         number(row.totalTokens)
         field(row.error)
+        number(row.tokensEstimated ? 1 : 0)
+        number(row.keepsChatHistory ? 1 : 0)
+        field(row.chatRequest, limit: maximumChatFieldBytes)
+        field(row.chatResponse, limit: maximumChatFieldBytes)
         line.append(UInt8(ascii: "\n"))
         return line
+    }
+
+    /// The UTF-8 bytes of `text`, cut to at most `bytes` at a character boundary.
+    public static func prefix(_ text: String, bytes: Int) -> Substring.UTF8View {
+        let all = text.utf8[...]
+        guard all.count > bytes else { return all }
+        var end = all.index(all.startIndex, offsetBy: bytes)
+        while end > all.startIndex, all[end] & 0xC0 == 0x80 { end = all.index(before: end) }
+        return all[..<end]
+    }
+
+    /// `text` cut to at most `bytes` UTF-8 bytes at a character boundary.
+    public static func truncated(_ text: String, bytes: Int) -> String {
+        text.utf8.count <= bytes ? text : String(Substring(prefix(text, bytes: bytes)))
     }
 
     /// The row in one line (without its newline), or nil when it is not a valid row.
@@ -76,6 +101,7 @@ public enum UsageWire {
             let bytes = line[range]
             guard bytes.contains(UInt8(ascii: "\\")) else { return String(decoding: bytes, as: UTF8.self) }
             var unescaped: [UInt8] = []
+            unescaped.reserveCapacity(bytes.count)
             var escaping = false
             for byte in bytes {
                 if escaping {
@@ -98,24 +124,13 @@ public enum UsageWire {
         func integer(_ field: Int) -> Int64?? {
             let range = bounds[field]
             guard !range.isEmpty else { return .some(nil) }
-            var value: Int64 = 0
-            var negative = false
-            for (offset, byte) in line[range].enumerated() {
-                if offset == 0, byte == UInt8(ascii: "-") {
-                    negative = true
-                    continue
-                }
-                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-                let (product, overflow) = value.multipliedReportingOverflow(by: 10)
-                guard !overflow else { return nil }
-                value = product + Int64(byte - UInt8(ascii: "0"))
-            }
-            return .some(negative ? -value : value)
+            return parseInteger(line[range]).map { .some($0) } ?? nil
         }
         func double(_ field: Int) -> Double?? {
             guard let text = text(field) else { return .some(nil) }
             return Double(text).map { .some($0) } ?? nil
         }
+        func flag(_ field: Int) -> Bool { line[bounds[field]].elementsEqual([UInt8(ascii: "1")]) }
         guard let requestID = text(1), let timestamp = integer(2) ?? nil, let worker = integer(3) ?? nil,
             let keyID = integer(4), let tokenID = integer(5), let method = text(7), let path = text(8),
             let status = integer(9) ?? nil, let latency = double(10) ?? nil, let ttfb = double(11),
@@ -124,12 +139,46 @@ public enum UsageWire {
         return UsageRow(
             requestID: requestID, timestamp: timestamp, worker: Int(worker), keyID: keyID, tokenID: tokenID,
             model: text(6), method: method, path: path, status: Int(status), latencyMs: latency, ttfbMs: ttfb,
-            streamed: line[bounds[12]].elementsEqual([UInt8(ascii: "1")]), promptTokens: prompt.map(Int.init),
-            completionTokens: completion.map(Int.init), totalTokens: total.map(Int.init), error: text(16))
+            streamed: flag(12), promptTokens: prompt.map(Int.init), completionTokens: completion.map(Int.init),
+            totalTokens: total.map(Int.init), error: text(16), tokensEstimated: flag(17), keepsChatHistory: flag(18),
+            chatRequest: text(19), chatResponse: text(20))
     }
 
     /// The row in one line held in an array (tests and tools).
     public static func decode(_ line: [UInt8]) -> UsageRow? {
         line.withUnsafeBytes { decode($0) }
+    }
+
+    /// The acknowledgement of the first `lines` lines of a connection.
+    public static func acknowledgement(_ lines: UInt64) -> [UInt8] {
+        Array("a\(lines)\n".utf8)
+    }
+
+    /// The line count of one acknowledgement line (without its newline), or nil when it is not one.
+    public static func decodeAcknowledgement<Bytes: Collection<UInt8>>(_ line: Bytes) -> UInt64? {
+        guard line.first == UInt8(ascii: "a"), let value = parseInteger(line.dropFirst()), value >= 0 else {
+            return nil
+        }
+        return UInt64(value)
+    }
+
+    /// A decimal integer with an optional leading minus, or nil when malformed or out of range.
+    private static func parseInteger<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Int64? {
+        guard !bytes.isEmpty else { return nil }
+        var value: Int64 = 0
+        var negative = false
+        for (offset, byte) in bytes.enumerated() {
+            if offset == 0, byte == UInt8(ascii: "-"), bytes.count > 1 {
+                negative = true
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (product, overflow) = value.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            let (sum, overflowed) = product.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
+            guard !overflowed else { return nil }
+            value = sum
+        }
+        return negative ? -value : value
     }
 }

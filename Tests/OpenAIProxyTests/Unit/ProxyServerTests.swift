@@ -251,24 +251,6 @@ struct ProxyServerTests {
     }
 }
 
-@Suite("Usage sender")
-struct UsageSenderTests {
-    @Test("a full queue drops its oldest rows, counts them, and keeps the newest in order")
-    func queueCap() {
-        let sender = UsageSender(socketPath: "/nonexistent/stats.sock", capacity: 3, logger: Logger(label: "test"))
-        for index in 0..<5 {
-            sender.record(
-                UsageRow(
-                    requestID: "r\(index)", timestamp: 1_700_000_000_000, worker: 0, keyID: 1, tokenID: 1, model: "m",
-                    method: "POST", path: "/v1/chat/completions", status: 200, latencyMs: 1, ttfbMs: 1,
-                    streamed: false, promptTokens: nil, completionTokens: nil, totalTokens: nil, error: nil))
-        }
-        #expect(sender.queued.map(\.requestID) == ["r2", "r3", "r4"])
-        #expect(sender.dropped == 2)
-        #expect(sender.pending == 3)
-    }
-}
-
 /// Writes raw HTTP requests on one connection, optionally half-closes it, and reads until the server
 /// closes it.
 enum RawHTTP {

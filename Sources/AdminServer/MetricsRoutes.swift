@@ -1,0 +1,118 @@
+import Foundation
+import GRDB
+import Hummingbird
+import NIOCore
+import NIOPosix
+import Prometheus
+import Shared
+
+/// `GET /metrics`: Prometheus text covering the whole service, open like `/healthz` (it shows key ids and
+/// counts, never a key, a token or a text; the admin port listens on loopback unless told otherwise).
+///
+/// What every worker served, and how the collector keeps up, comes from the stats collector, which sees
+/// every usage row (asked over the stats socket at each scrape). The key states, the spool and the dropped
+/// rows are read here at each scrape: from the database, the spool directory, and the board the workers
+/// count drops on, so they are right even while the collector is down.
+struct MetricsRoutes: Sendable {
+    let database: ProxyDatabase
+    let paths: DataPaths
+    /// Every state a key can be in.
+    static let keyStates = ["active", "cooling", "quota_exhausted", "invalid", "disabled"]
+
+    /// The routes over `database`, whose directory is the data directory.
+    init(database: ProxyDatabase) {
+        self.database = database
+        paths = DataPaths(directory: URL(fileURLWithPath: database.pool.path).deletingLastPathComponent().path)
+    }
+
+    /// Adds `GET /metrics` to `router`.
+    func register<Context: RequestContext>(on router: Router<Context>) {
+        router.get("/metrics") { _, _ in
+            var body = ByteBuffer()
+            body.writeBytes(await self.render())
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: body))
+        }
+    }
+
+    /// The whole exposition: the collector's metrics, then this process's.
+    func render() async -> [UInt8] {
+        let collector = try? await Self.fetchCollectorMetrics(socketPath: paths.statsSocket)
+        let registry = PrometheusCollectorRegistry()
+        registry.makeGauge(
+            descriptor: metric("openai_proxy_collector_up", "1 when the stats collector answered this scrape, else 0.")
+        ).set(collector == nil ? 0.0 : 1.0)
+        let keys = try? await database.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, status FROM keys").map { row -> (id: Int64, status: String) in
+                (row["id"], row["status"])
+            }
+        }
+        if let keys {
+            var counts = Dictionary(uniqueKeysWithValues: Self.keyStates.map { ($0, 0) })
+            for (id, status) in keys {
+                counts[status, default: 0] += 1
+                for state in Set(Self.keyStates + [status]).sorted() {
+                    registry.makeGauge(
+                        descriptor: metric(
+                            "openai_proxy_key_status",
+                            "1 for the state an upstream key is in, 0 for the others (by key id)."),
+                        labels: [("key", String(id)), ("status", state)]
+                    ).set(state == status ? 1.0 : 0.0)
+                }
+            }
+            for (state, count) in counts {
+                registry.makeGauge(
+                    descriptor: metric("openai_proxy_keys", "Upstream keys in each state."), labels: [("status", state)]
+                ).set(Double(count))
+            }
+        }
+        let spool = UsageSpool.usage(of: paths.spool)
+        registry.makeGauge(
+            descriptor: metric(
+                "openai_proxy_usage_spool_bytes", "Bytes of usage rows waiting in the spool for the collector.")
+        ).set(Double(spool.bytes))
+        registry.makeGauge(descriptor: metric("openai_proxy_usage_spool_files", "Spool files on disk.")).set(
+            Double(spool.segments))
+        if let drops = try? UsageDropBoard(path: paths.usageDrops) {
+            registry.makeCounter(
+                descriptor: metric(
+                    "openai_proxy_usage_rows_dropped_total",
+                    "Usage rows the workers dropped because the spool was at its cap or could not be written.")
+            ).increment(by: Int64(clamping: drops.total))
+        }
+        return (collector ?? []) + registry.emitToBuffer()
+    }
+
+    /// The collector's metrics text, asked for over the stats socket; throws when it does not answer in time.
+    static func fetchCollectorMetrics(socketPath: String, timeout: Duration = .seconds(2)) async throws -> [UInt8] {
+        try await withThrowingTaskGroup(of: [UInt8].self) { group in
+            group.addTask {
+                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connectTimeout(.seconds(1))
+                    .connect(unixDomainSocketPath: socketPath) { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        }
+                    }
+                return try await channel.executeThenClose { inbound, outbound in
+                    try await outbound.write(ByteBuffer(string: UsageWire.metricsRequest + "\n"))
+                    var text: [UInt8] = []
+                    for try await chunk in inbound { text += chunk.readableBytesView }
+                    return text
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw CancellationError()
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? []
+        }
+    }
+}
+
+/// A metric's name and help text, as swift-prometheus takes them.
+private func metric(_ name: String, _ help: String) -> MetricNameDescriptor {
+    MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+}

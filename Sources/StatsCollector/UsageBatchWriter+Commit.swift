@@ -1,0 +1,139 @@
+import Foundation
+import GRDB
+import Shared
+
+extension UsageBatchWriter {
+    private struct HourlyKey: Hashable {
+        var hour: Int64
+        var keyID: Int64
+        var model: String
+        var tokenID: Int64
+    }
+
+    private struct Totals {
+        var requests: Int64 = 0
+        var successes: Int64 = 0
+        var failures: Int64 = 0
+        var promptTokens: Int64 = 0
+        var completionTokens: Int64 = 0
+        var latency: Double = 0
+        var ttfb: Double = 0
+        var lastUsed: Int64 = 0
+
+        mutating func add(_ row: UsageRow) {
+            requests += 1
+            if row.failed { failures += 1 } else { successes += 1 }
+            promptTokens += Int64(row.promptTokens ?? 0)
+            completionTokens += Int64(row.completionTokens ?? 0)
+            latency += row.latencyMs
+            ttfb += row.ttfbMs ?? 0
+            lastUsed = max(lastUsed, row.timestamp)
+        }
+    }
+
+    /// Inserts the rows, their chat-history rows, and folds the new ones into the aggregates, in the
+    /// caller's transaction; returns the rows that were new (a row sent twice is stored and counted once).
+    static func commit(_ rows: [UsageRow], _ db: Database) throws -> [UsageRow] {
+        let insert = try UsageLogInsert(db)
+        var hourly: [HourlyKey: Totals] = [:]
+        var perKeyModel: [HourlyKey: Totals] = [:]
+        var perKey: [Int64: Totals] = [:]
+        var perToken: [Int64: Totals] = [:]
+        var new: [UsageRow] = []
+        new.reserveCapacity(rows.count)
+        for row in rows {
+            // A row sent twice is ignored by the unique request_id and must not count twice.
+            guard try insert.insert(row) else { continue }
+            new.append(row)
+            let hour = (row.timestamp / 3_600_000) * 3600
+            hourly[
+                HourlyKey(hour: hour, keyID: row.keyID ?? 0, model: row.model ?? "", tokenID: row.tokenID ?? 0),
+                default: Totals()
+            ].add(row)
+            if let keyID = row.keyID {
+                perKey[keyID, default: Totals()].add(row)
+                perKeyModel[HourlyKey(hour: 0, keyID: keyID, model: row.model ?? "", tokenID: 0), default: Totals()]
+                    .add(row)
+            }
+            if let tokenID = row.tokenID { perToken[tokenID, default: Totals()].add(row) }
+            if row.keepsChatHistory { try insertChatHistory(row, db) }
+        }
+        for (key, totals) in hourly {
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO usage_hourly (hour, key_id, model, token_id, requests, successes, failures,
+                        prompt_tokens, completion_tokens, latency_ms_sum, ttfb_ms_sum)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (hour, key_id, model, token_id) DO UPDATE SET
+                        requests = requests + excluded.requests, successes = successes + excluded.successes,
+                        failures = failures + excluded.failures, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+                        completion_tokens = completion_tokens + excluded.completion_tokens,
+                        latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
+                        ttfb_ms_sum = ttfb_ms_sum + excluded.ttfb_ms_sum
+                    """
+            ).execute(
+                arguments: [
+                    key.hour, key.keyID, key.model, key.tokenID, totals.requests, totals.successes, totals.failures,
+                    totals.promptTokens, totals.completionTokens, totals.latency, totals.ttfb,
+                ])
+        }
+        for (key, totals) in perKeyModel {
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO usage_stats (key_id, model, usage_count, last_used) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (key_id, model) DO UPDATE SET
+                        usage_count = usage_count + excluded.usage_count,
+                        last_used = MAX(COALESCE(last_used, ''), excluded.last_used)
+                    """
+            ).execute(arguments: [key.keyID, key.model, totals.requests, Self.date(totals.lastUsed)])
+        }
+        for (keyID, totals) in perKey {
+            try db.cachedStatement(
+                sql: """
+                    UPDATE keys SET usage_count = usage_count + ?, success_count = success_count + ?,
+                        failure_count = failure_count + ?, prompt_tokens = prompt_tokens + ?,
+                        completion_tokens = completion_tokens + ?, last_used = MAX(COALESCE(last_used, ''), ?)
+                    WHERE id = ?
+                    """
+            ).execute(
+                arguments: [
+                    totals.requests, totals.successes, totals.failures, totals.promptTokens, totals.completionTokens,
+                    Self.date(totals.lastUsed), keyID,
+                ])
+        }
+        for (tokenID, totals) in perToken {
+            try db.cachedStatement(
+                sql: """
+                    UPDATE client_tokens SET request_count = request_count + ?, prompt_tokens = prompt_tokens + ?,
+                        completion_tokens = completion_tokens + ?, last_used = MAX(COALESCE(last_used, ''), ?)
+                    WHERE id = ?
+                    """
+            ).execute(
+                arguments: [
+                    totals.requests, totals.promptTokens, totals.completionTokens, Self.date(totals.lastUsed), tokenID,
+                ])
+        }
+        return new
+    }
+
+    /// The chat-history row of a new usage row; its texts are there only when the worker sent them (`full`).
+    private static func insertChatHistory(_ row: UsageRow, _ db: Database) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT OR IGNORE INTO chat_history (request_id, ts, timestamp, key_id, token_id, model, path, status,
+                    streamed, prompt_tokens, completion_tokens, total_tokens, tokens_estimated, latency_ms, ttfb_ms,
+                    request, response)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(
+            arguments: [
+                row.requestID, row.timestamp, Self.date(row.timestamp), row.keyID, row.tokenID, row.model, row.path,
+                row.status, row.streamed, row.promptTokens, row.completionTokens, row.totalTokens,
+                row.tokensEstimated, row.latencyMs, row.ttfbMs, row.chatRequest, row.chatResponse,
+            ])
+    }
+
+    private static func date(_ milliseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+}
