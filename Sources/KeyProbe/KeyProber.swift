@@ -37,12 +37,13 @@ public struct KeyProber: Sendable {
             return record(listing, latency: elapsed(), models: nil)
         }
         let outcome = UpstreamVerdict.outcome(status: code, body: body, header: { headers.first(name: $0) })
-        guard outcome == .success, (200..<300).contains(code) else {
+        guard outcome == .success else {
             return KeyHealthStore.ProbeRecord(
-                outcome: outcome == .success ? .transient(status: code, reason: "models answered \(code)") : outcome,
-                status: code, latencyMs: elapsed(), models: nil, error: Self.describe(code, body))
+                outcome: outcome, status: code, latencyMs: elapsed(), models: nil, error: Self.describe(code, body))
         }
-        let models = Self.modelIDs(body)
+        // An upstream without a model list (404, 405 …) accepted the key as far as it tells; its models stay
+        // unknown, so the key may serve any model.
+        let models = (200..<300).contains(code) ? Self.modelIDs(body) : nil
         guard status == .quotaExhausted else {
             return KeyHealthStore.ProbeRecord(
                 outcome: .success, status: code, latencyMs: elapsed(), models: models, error: nil)

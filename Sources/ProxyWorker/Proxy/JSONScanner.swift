@@ -26,6 +26,21 @@ struct JSONScanner {
         return found
     }
 
+    /// Where the value of the top-level member `key` lies in `bytes` (its exact text, whatever its kind).
+    static func topLevelValueRange(_ key: String, in bytes: UnsafeRawBufferPointer) -> Range<Int>? {
+        var scanner = JSONScanner(bytes)
+        let wanted = Array(key.utf8)
+        var found: Range<Int>?
+        _ = scanner.forEachMember { scanner, name in
+            guard name.elementsEqual(wanted) else { return scanner.skipValue() }
+            let start = scanner.index
+            guard scanner.skipValue() else { return false }
+            found = start..<scanner.index
+            return false
+        }
+        return found
+    }
+
     /// Token counts from the top-level `usage` object, or from `response.usage` (Responses API events).
     static func usage(in bytes: UnsafeRawBufferPointer) -> TokenUsage? {
         var scanner = JSONScanner(bytes)

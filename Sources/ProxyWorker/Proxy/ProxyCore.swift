@@ -85,7 +85,19 @@ final class ProxyCore: Sendable {
     /// written: the row is then in the kernel's hands (socket or spool) before the client sees the end.
     func report(_ exchange: ProxyExchange, status: Int, error: String?) {
         guard recording.enabled else { return }
-        let usage = exchange.sniffer?.finish()
+        var usage = exchange.sniffer?.finish()
+        if usage == nil, exchange.key != nil, let sniffer = exchange.sniffer, sniffer.mode == .eventStream {
+            // A stream that ended without its usage event (cancelled, cut): an estimate, marked as such —
+            // about one token per event (OpenAI streams a token per chunk), four bytes of request per
+            // prompt token.
+            let completion = sniffer.dataEvents
+            let prompt = (exchange.requestBytes + 3) / 4
+            usage = TokenUsage(promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion)
+            exchange.tokensEstimated = true
+        }
+        if exchange.chatResponse == nil, var transcript = exchange.transcript {
+            exchange.chatResponse = transcript.finish()
+        }
         var row = UsageRow(
             requestID: exchange.requestID, timestamp: exchange.timestamp, worker: worker, keyID: exchange.key?.id,
             tokenID: exchange.tokenID, model: exchange.model, method: exchange.method, path: exchange.path,
@@ -95,7 +107,7 @@ final class ProxyCore: Sendable {
             tokensEstimated: exchange.tokensEstimated)
         // Proxied traffic only: a request that reached an upstream key.
         let mode = chatHistory
-        if mode != .off, exchange.key != nil, ChatHistoryMode.recordsPath(exchange.path) {
+        if mode != .off, exchange.key != nil, !exchange.fromConsole, ChatHistoryMode.recordsPath(exchange.path) {
             row.keepsChatHistory = true
             if mode == .full {
                 let limit = recording.chatHistoryMaxBytes
@@ -172,6 +184,12 @@ final class ProxyExchange {
     var model: String?
     var ttfbMs: Double?
     var sniffer: UsageSniffer?
+    /// The answer's text, kept only when the chat history stores texts.
+    var transcript: AnswerTranscript?
+    /// Size of the request body as the client sent it.
+    var requestBytes = 0
+    /// Sent by the admin console's chat, which keeps its own history.
+    var fromConsole = false
     /// True when the handler estimated the token counts (the upstream sent no `usage`).
     var tokensEstimated = false
     /// The request's messages, captured by the handler when `core.chatHistory == .full`.

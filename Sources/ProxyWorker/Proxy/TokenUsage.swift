@@ -92,9 +92,18 @@ struct UsageSniffer {
 
     private static let dataPrefix = Array("data:".utf8)
 
+    private static let done = Array(" [DONE]".utf8)
+
+    /// Data events seen in an event stream, `[DONE]` aside: OpenAI sends about one token per event.
+    private(set) var dataEvents = 0
+
     private mutating func inspect(line: UnsafeRawBufferPointer) {
         guard line.starts(with: Self.dataPrefix) else { return }
         let payload = UnsafeRawBufferPointer(rebasing: line[Self.dataPrefix.count...])
-        if let usage = JSONScanner.usage(in: payload) { lastUsage = usage }
+        if let usage = JSONScanner.usage(in: payload) {
+            lastUsage = usage
+        } else if !payload.elementsEqual(Self.done) {
+            dataEvents += 1
+        }
     }
 }

@@ -26,6 +26,8 @@ struct TokenEntry: Sendable, Equatable {
     let id: Int64
     /// Its limits; nil when it has none (the common case: nothing to check).
     let limits: ClientTokenLimits?
+    /// The admin console's own token: its conversations are kept by the admin server, not as proxied chats.
+    var isInternal = false
 }
 
 /// What a worker routes on, held in memory: the keys that are not disabled (decrypted), active client

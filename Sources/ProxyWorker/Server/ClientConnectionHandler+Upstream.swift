@@ -39,6 +39,7 @@ extension ClientConnectionHandler: UpstreamDelegate {
                 return
             }
             pending.exchange.sniffer?.consume(chunk)
+            pending.exchange.transcript?.consume(chunk)
             if pending.eventStream {
                 forwardWholeEvents(pending, chunk, context: context)
             } else {
@@ -74,6 +75,10 @@ extension ClientConnectionHandler: UpstreamDelegate {
         let contentType = head.headers.first(name: "content-type")
         pending.exchange.sniffer = UsageSniffer(contentType: contentType)
         pending.eventStream = contentType?.hasPrefixIgnoringASCIICase("text/event-stream") ?? false
+        if pending.keepsTranscript {
+            pending.exchange.transcript = AnswerTranscript(
+                eventStream: pending.eventStream, limit: core.chatHistoryMaxBytes)
+        }
         if let key = pending.exchange.key {
             core.health.report(.success, key: key, snapshot: core.snapshots.snapshot, now: WallClock.nowMs())
         }

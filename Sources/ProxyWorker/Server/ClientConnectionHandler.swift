@@ -48,6 +48,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         var eventTail: ByteBuffer?
         /// The proxy asked the upstream for the stream's usage: its usage-only event is not passed on.
         var strippingUsage = false
+        /// The answer's text is kept for the chat history.
+        var keepsTranscript = false
 
         init(head: HTTPRequestHead, exchange: ProxyExchange, allocator: ByteBufferAllocator) {
             self.head = head
@@ -191,6 +193,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         exchange.tokenID = token.id
+        exchange.fromConsole = token.isInternal
         pending.token = token
         if head.method == .GET, path == "/v1/models", let list = core.snapshots.snapshot.modelList {
             // The operator's model list (the models table), in OpenAI's format.
@@ -268,6 +271,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func dispatch(_ pending: Pending, context: ChannelHandlerContext) {
         pending.exchange.model = RequestParsing.model(
             in: pending.body, contentType: pending.head.headers.first(name: "content-type"))
+        pending.exchange.requestBytes = pending.body.readableBytes
+        if core.chatHistory == .full, !pending.exchange.fromConsole, ChatHistoryMode.recordsPath(pending.exchange.path)
+        {
+            pending.exchange.chatRequest = AnswerTranscript.requestText(pending.body)
+            pending.keepsTranscript = true
+        }
         if StreamUsage.applies(toUpstreamPath: pending.upstreamPath),
             let rewritten = StreamUsage.requestingUsage(pending.body)
         {

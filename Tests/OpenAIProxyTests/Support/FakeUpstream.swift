@@ -82,6 +82,12 @@ final class FakeUpstream: Sendable {
         state.behaviours.withLock { $0[key] = behaviour }
     }
 
+    /// From now on `GET /v1/models` answers 404, as some OpenAI-compatible upstreams do: the keys' models
+    /// stay unknown, so requests for any model are forwarded.
+    func withoutModelList() {
+        state.listsModels.withLock { $0 = false }
+    }
+
     /// `GET /v1/models` with `key` lists `models`.
     func models(_ models: [String], for key: String) {
         state.models.withLock { $0[key] = models }
@@ -134,6 +140,7 @@ final class FakeUpstream: Sendable {
         let released = Mutex<Int>(-1)
         let behaviours = Mutex<[String: Behaviour]>([:])
         let models = Mutex<[String: [String]]>([:])
+        let listsModels = Mutex(true)
 
         func behaviour(_ request: Request) -> Behaviour {
             guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return .normal }
@@ -260,6 +267,15 @@ final class FakeUpstream: Sendable {
         }
         router.get("/v1/models") { request, context in
             _ = try await record(request, context: context, state: state)
+            guard state.listsModels.withLock({ $0 }) else {
+                return Response(
+                    status: .notFound, headers: [.contentType: "application/json"],
+                    body: .init(
+                        byteBuffer: ByteBuffer(
+                            string:
+                                #"{"error":{"message":"not here","type":"invalid_request_error","param":null,"code":"not_found"}}"#
+                        )))
+            }
             let key = request.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) } ?? ""
             let models = state.models.withLock { $0[key] } ?? defaultModels
             let entries = models.map { #"{"id":"\#($0)","object":"model","created":1,"owned_by":"test"}"# }

@@ -10,7 +10,9 @@ import Testing
 @Suite("Admin API authentication")
 struct AdminAuthTests {
     /// Routes anyone may call.
-    static let open: Set<String> = ["GET /healthz", "GET /api/openapi.json", "POST /api/auth/login"]
+    static let open: Set<String> = [
+        "GET /healthz", "GET /metrics", "GET /api/openapi.json", "POST /api/auth/login",
+    ]
 
     /// `METHOD /path` as a method and a concrete URI.
     static func concrete(_ route: String) -> (HTTPRequest.Method, String) {
