@@ -56,6 +56,14 @@ extension RealService {
             try service.cli(["keys", "add", "--name", "flaky", "--value", flaky])
             let token = try service.createToken()
             try await service.start()
+            // Every key was probed as it was added (or by the service right after): the pool knows what
+            // the upstream said of each before traffic starts, as it would in production.
+            #expect(
+                try await eventually {
+                    try await DatabaseQueue(path: service.databasePath).read { db in
+                        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM keys WHERE last_probe_at IS NOT NULL") == 4
+                    }
+                })
 
             let statuses = try await withThrowingTaskGroup(of: [Int].self) { group in
                 for _ in 0..<4 {
