@@ -69,11 +69,21 @@ extension RealService {
             #expect(
                 chats.allSatisfy { keys.map { "Bearer \($0)" }.contains($0.authorization ?? "") }, "upstream keys used")
 
-            let history = try await send(.GET, "/api/chat/history?limit=2")
-            let conversations = try #require(history.json["data"] as? [[String: Any]])
+            // The console records a streamed conversation once the stream has ended, so it may land just
+            // after the client read the last event: wait for it.
+            var conversations: [[String: Any]] = []
+            let recorded = await eventually {
+                let history = try? await send(.GET, "/api/chat/history?limit=10")
+                conversations = (history?.json["data"] as? [[String: Any]]) ?? []
+                return conversations.compactMap { $0["response"] as? String }.first == "part0 part1 part2 "
+            }
+            #expect(recorded, "\(conversations)")
+            let responses = conversations.compactMap { $0["response"] as? String }
             #expect(
-                conversations.compactMap { $0["response"] as? String } == ["part0 part1 part2 ", "hello from upstream"])
-            let first = try #require(conversations.last?["id"] as? Int)
+                responses.prefix(3) == ["part0 part1 part2 ", "hello from upstream", "hello from upstream"],
+                "\(conversations)")
+            let first = try #require(
+                conversations.first { $0["response"] as? String == "hello from upstream" }?["id"] as? Int)
             #expect(try await send(.GET, "/api/chat/history/\(first)").json["model"] as? String == "gpt-test")
 
             let usage = await eventually(timeout: .seconds(10)) {
