@@ -45,11 +45,7 @@ public struct AdminServices: Sendable {
     var keys: KeyStore { KeyStore(database: database, box: box) }
     /// Probes keys against the configured upstream and records the results.
     var probes: KeyProbeRunner {
-        KeyProbeRunner(
-            health: KeyHealthStore(
-                database: database, policy: configuration.keyHealth, logger: Logger(label: "openai-proxy")),
-            box: box,
-            prober: KeyProber(upstream: configuration.upstreamBaseURL, probeModel: configuration.probeModel))
+        KeyProbeRunner(configuration: configuration, database: database, box: box)
     }
     var tokens: TokenStore { TokenStore(database: database) }
     var models: ModelStore { ModelStore(database: database) }

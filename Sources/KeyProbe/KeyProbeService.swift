@@ -1,5 +1,6 @@
 import GRDB
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Shared
 
@@ -96,6 +97,19 @@ public struct KeyProbeRunner: Sendable {
         self.health = health
         self.box = box
         self.prober = prober
+    }
+
+    /// A runner for `configuration`'s upstream and key health policy, over `database`; each call may take
+    /// up to `timeout`.
+    public init(
+        configuration: ProxyConfiguration, database: ProxyDatabase, box: SecretBox, timeout: TimeAmount = .seconds(20)
+    ) {
+        self.init(
+            health: KeyHealthStore(
+                database: database, policy: configuration.keyHealth, logger: Logger(label: "openai-proxy")),
+            box: box,
+            prober: KeyProber(
+                upstream: configuration.upstreamBaseURL, probeModel: configuration.probeModel, timeout: timeout))
     }
 
     /// What one probe found and did.

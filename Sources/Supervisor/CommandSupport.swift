@@ -42,12 +42,7 @@ enum CommandSupport {
     /// Runs `body`; a failure becomes one line on stderr and exit code 1.
     /// Probes stored keys against the configured upstream.
     static func probeRunner(_ configuration: ProxyConfiguration, _ keys: KeyStore) -> KeyProbeRunner {
-        KeyProbeRunner(
-            health: KeyHealthStore(
-                database: keys.database, policy: configuration.keyHealth, logger: Logger(label: "openai-proxy")),
-            box: keys.box,
-            prober: KeyProber(
-                upstream: configuration.upstreamBaseURL, probeModel: configuration.probeModel, timeout: .seconds(5)))
+        KeyProbeRunner(configuration: configuration, database: keys.database, box: keys.box, timeout: .seconds(5))
     }
 
     static func reporting<T>(_ body: () async throws -> T) async throws -> T {

@@ -45,29 +45,14 @@ enum StreamUsage {
             var kept = ByteBuffer()
             var start = 0
             var dropped = false
-            var index = 0
-            while index < raw.count {
-                guard raw[index] == UInt8(ascii: "\n") else {
-                    index += 1
-                    continue
-                }
-                let next = index + 1
-                let endsEvent =
-                    (next < raw.count && raw[next] == UInt8(ascii: "\n"))
-                    || (next + 1 < raw.count && raw[next] == UInt8(ascii: "\r") && raw[next + 1] == UInt8(ascii: "\n"))
-                guard endsEvent else {
-                    index += 1
-                    continue
-                }
-                let end = raw[next] == UInt8(ascii: "\n") ? next + 1 : next + 2
-                let event = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+            for index in raw.indices where EventStreamFraming.endsEvent(raw, at: index) {
+                let event = UnsafeRawBufferPointer(rebasing: raw[start...index])
                 if isUsageOnly(event) {
                     dropped = true
                 } else {
                     kept.writeBytes(event)
                 }
-                start = end
-                index = end
+                start = index + 1
             }
             if start < raw.count { kept.writeBytes(UnsafeRawBufferPointer(rebasing: raw[start...])) }
             return dropped ? kept : bytes

@@ -143,11 +143,6 @@ final class KeyHealthBoard: Sendable {
         }
     }
 
-    /// The rate-limit figures known for key `id`.
-    func rateLimit(of id: Int64) -> RateLimitState? {
-        state.withLock { $0.rateLimits[id] }
-    }
-
     /// Saves this worker's new rate-limit figures and takes in those other workers saved.
     func exchangeRateLimits() async {
         let (unsaved, since) = state.withLock { state in

@@ -90,8 +90,7 @@ extension ClientConnectionHandler {
             case .success(let connection):
                 send(pending, over: connection, context: context)
             case .failure(let error):
-                attemptFailed(
-                    pending, .transport(error as? UpstreamError ?? .connectFailed("\(error)")), context: context)
+                attemptFailed(pending, error as? UpstreamError ?? .connectFailed("\(error)"), context: context)
             }
         }
     }
@@ -125,7 +124,7 @@ extension ClientConnectionHandler {
             else { return }
             connection.delegate = nil
             connection.channel.close(promise: nil)
-            attemptFailed(pending, .transport(.firstByteTimeout), context: context)
+            attemptFailed(pending, .firstByteTimeout, context: context)
         }
     }
 
@@ -141,23 +140,23 @@ extension ClientConnectionHandler {
             connect(pending, key: key, context: context, fresh: true)
             return
         }
-        attemptFailed(pending, .transport(error), context: context)
+        attemptFailed(pending, error, context: context)
     }
 
-    /// An attempt failed before any byte reached the client: the key is marked, and the request moves on
-    /// to another key while attempts and keys are left.
-    func attemptFailed(_ pending: Pending, _ failure: AttemptFailure, context: ChannelHandlerContext) {
+    /// An attempt got no answer (connect error, connection closed, first-byte timeout): a transient
+    /// failure of its key.
+    func attemptFailed(_ pending: Pending, _ error: UpstreamError, context: ChannelHandlerContext) {
+        attemptFailed(
+            pending, .transport(error), outcome: .transient(status: nil, reason: describe(error)), context: context)
+    }
+
+    /// An attempt failed before any byte reached the client, with what `outcome` says of its key: the key
+    /// is marked, and the request moves on to another key while attempts and keys are left.
+    func attemptFailed(
+        _ pending: Pending, _ failure: AttemptFailure, outcome: KeyOutcome, context: ChannelHandlerContext
+    ) {
         pending.firstByteDeadline?.cancel()
         pending.lastFailure = failure
-        let outcome: KeyOutcome
-        switch failure {
-        case .answer(let held):
-            outcome = UpstreamVerdict.outcome(
-                status: Int(held.head.status.code), body: Array(buffer: held.body),
-                header: { held.head.headers.first(name: $0) })
-        case .transport(let error):
-            outcome = .transient(status: nil, reason: describe(error))
-        }
         if let key = pending.exchange.key {
             core.health.report(outcome, key: key, snapshot: core.snapshots.snapshot, now: WallClock.nowMs())
             core.logger.info(

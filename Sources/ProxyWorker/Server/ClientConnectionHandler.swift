@@ -162,7 +162,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             requestID: core.requestIDs.next(), method: head.method.rawValue, path: String(path))
         let pending = Pending(head: head, exchange: exchange, allocator: context.channel.allocator)
         pending.query = query
-        pending.maxBodyBytes = core.maxBodyBytes(core.snapshots.snapshot)
+        // One read of the snapshot for everything decided here.
+        let snapshot = core.snapshots.snapshot
+        pending.maxBodyBytes = core.maxBodyBytes(snapshot)
 
         if path == "/healthz" {
             state = .answeringLocally(pending, .health)
@@ -179,7 +181,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         // Authentication comes first: nothing else is revealed to an unknown caller.
-        guard let token = authenticate(head.headers.first(name: "authorization")) else {
+        guard let token = authenticate(head.headers.first(name: "authorization"), snapshot: snapshot) else {
             let message =
                 head.headers.contains(name: "authorization")
                 ? "Incorrect or revoked proxy token."
@@ -195,7 +197,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         exchange.tokenID = token.id
         exchange.fromConsole = token.isInternal
         pending.token = token
-        if head.method == .GET, path == "/v1/models", let list = core.snapshots.snapshot.modelList {
+        if head.method == .GET, path == "/v1/models", let list = snapshot.modelList {
             // The operator's model list (the models table), in OpenAI's format.
             state = .answeringLocally(pending, .json(list))
             return
@@ -225,9 +227,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         state = .receiving(pending)
     }
 
-    private func authenticate(_ header: String?) -> TokenEntry? {
+    private func authenticate(_ header: String?, snapshot: RoutingSnapshot) -> TokenEntry? {
         guard let token = RequestParsing.bearerToken(header) else { return nil }
-        let snapshot = core.snapshots.snapshot
         if let cached = cachedToken, cached.value == token, cached.generation == snapshot.generation {
             return cached.entry
         }
@@ -250,8 +251,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func answerLocally(_ pending: Pending, _ answer: LocalAnswer, context: ChannelHandlerContext) {
         switch answer {
         case .health, .json:
-            var text = "{\"status\":\"ok\",\"worker\":\(core.worker)}"
-            if case .json(let body) = answer { text = body }
+            let text =
+                if case .json(let body) = answer { body } else { "{\"status\":\"ok\",\"worker\":\(core.worker)}" }
             var headers = HTTPHeaders([
                 ("content-type", "application/json"), ("content-length", String(text.utf8.count)),
             ])
