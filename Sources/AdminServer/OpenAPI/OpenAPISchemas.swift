@@ -93,6 +93,10 @@ enum OpenAPISchemas {
             "tokens": ["type": "object", "additionalProperties": S.integer],
             "models": ["type": "object", "additionalProperties": S.integer],
             "all_time": S.ref("Totals"), "today": S.ref("Totals"), "last_hour": S.ref("Totals"),
+            "latency_today": S.object([
+                "samples": S.integer, "p50_ms": S.nullable("number"), "p95_ms": S.nullable("number"),
+                "p99_ms": S.nullable("number"),
+            ]),
         ]),
         "PeriodStats": S.object(
             [

@@ -64,8 +64,35 @@ struct StatsRoutes {
         let allTime: TotalsView
         let today: TotalsView
         let lastHour: TotalsView
+        let latencyToday: LatencyView
         enum CodingKeys: String, CodingKey {
             case keys, tokens, models, today, allTime = "all_time", lastHour = "last_hour"
+            case latencyToday = "latency_today"
+        }
+    }
+
+    /// Latency percentiles of today's latest requests (at most ``sampleLimit``), from the request log.
+    struct LatencyView: Encodable {
+        /// Requests the percentiles are taken over.
+        let samples: Int
+        @NullEncoded var p50Ms: Double?
+        @NullEncoded var p95Ms: Double?
+        @NullEncoded var p99Ms: Double?
+        enum CodingKeys: String, CodingKey { case samples, p50Ms = "p50_ms", p95Ms = "p95_ms", p99Ms = "p99_ms" }
+
+        /// The most rows read: bounds the cost of a dashboard refresh on a busy day.
+        static let sampleLimit = 10_000
+
+        /// Nearest-rank percentiles of `latencies`.
+        init(_ latencies: [Double]) {
+            let sorted = latencies.sorted()
+            func rank(_ p: Double) -> Double? {
+                sorted.isEmpty ? nil : sorted[max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1)]
+            }
+            samples = sorted.count
+            p50Ms = rank(0.50)
+            p95Ms = rank(0.95)
+            p99Ms = rank(0.99)
         }
     }
 
@@ -153,7 +180,12 @@ struct StatsRoutes {
                     keys: keys, tokens: tokens, models: models,
                     allTime: TotalsView(try Self.totals(db, since: nil)),
                     today: TotalsView(try Self.totals(db, since: Self.startOfDay(now))),
-                    lastHour: TotalsView(try Self.totals(db, since: hour)))
+                    lastHour: TotalsView(try Self.totals(db, since: hour)),
+                    latencyToday: LatencyView(
+                        try Double.fetchAll(
+                            db,
+                            sql: "SELECT latency_ms FROM usage_log WHERE ts >= ? ORDER BY ts DESC LIMIT ?",
+                            arguments: [Self.startOfDay(now) * 1000, LatencyView.sampleLimit])))
             }
             return try JSONResponse.make(overview)
         }

@@ -11,11 +11,36 @@ import Testing
 @Suite("Admin API: statistics, request log, audit, settings")
 struct AdminStatsSettingsTests {
     /// A usage row at `ms` for key 1 / token `token`.
-    static func row(_ id: String, ms: Int64, model: String, status: Int = 200, token: Int64? = nil) -> UsageRow {
+    static func row(
+        _ id: String, ms: Int64, model: String, status: Int = 200, token: Int64? = nil, latency: Double = 10
+    ) -> UsageRow {
         UsageRow(
             requestID: id, timestamp: ms, worker: 0, keyID: 1, tokenID: token, model: model, method: "POST",
-            path: "/v1/chat/completions", status: status, latencyMs: 10, ttfbMs: 5, streamed: false, promptTokens: 3,
+            path: "/v1/chat/completions", status: status, latencyMs: latency, ttfbMs: 5, streamed: false,
+            promptTokens: 3,
             completionTokens: 2, totalTokens: 5, error: nil)
+    }
+
+    @Test("the overview's latency percentiles are today's, from the request log")
+    func latencyPercentiles() async throws {
+        let harness = try AdminHarness()
+        let now = harness.clock.now
+        let startOfDay = now - now % 86_400_000
+        // 20 requests today taking 1…20 ms (in shuffled order), and a slow one yesterday that must not count.
+        var rows = (1...20).shuffled().map {
+            Self.row("t\($0)", ms: startOfDay + Int64($0), model: "m", latency: Double($0))
+        }
+        rows.append(Self.row("y", ms: startOfDay - 1, model: "m", latency: 999))
+        let seeded = rows
+        _ = try await harness.test.database.pool.write { db in try UsageBatchWriter.commit(seeded, db) }
+        try await harness.run { client in
+            let latency = try #require(
+                try await client.call(.get, "/api/stats/overview").object["latency_today"] as? [String: Any])
+            #expect(latency["samples"] as? Int == 20)
+            #expect(latency["p50_ms"] as? Double == 10)
+            #expect(latency["p95_ms"] as? Double == 19)
+            #expect(latency["p99_ms"] as? Double == 20)
+        }
     }
 
     @Test("stats read what the collector recorded; bad parameters are 400s naming them")
