@@ -236,6 +236,12 @@ enum OpenAPIDocument {
                 parameters: [query("period", S.choice(["all", "today", "7d", "30d"]), "Period (default all).")],
                 ok: (200, S.ref("PeriodStats")))
         ],
+        "/api/stats/statuses": [
+            "get": op(
+                "Requests per answer status over a period, from the request log (kept for the retention period).",
+                parameters: [query("period", S.choice(["all", "today", "7d", "30d"]), "Period (default all).")],
+                ok: (200, S.ref("StatusStats")))
+        ],
         "/api/stats/hourly": [
             "get": op(
                 "Totals per hour for the last hours.",

@@ -103,6 +103,10 @@ enum OpenAPISchemas {
                 "period": S.choice(["all", "today", "7d", "30d"]), "since": S.nullable("string"),
                 "totals": S.ref("Totals"),
             ]),
+        "StatusStats": S.object([
+            "period": S.choice(["all", "today", "7d", "30d"]), "since": S.nullable("string"),
+            "data": S.array(S.object(["status": S.integer, "requests": S.integer])),
+        ]),
         "HourlyStats": S.object([
             "hours": S.integer,
             "data": S.array(S.object(["hour": S.dateTime, "totals": S.ref("Totals")])),

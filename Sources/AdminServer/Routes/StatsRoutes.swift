@@ -102,6 +102,18 @@ struct StatsRoutes {
         let totals: TotalsView
     }
 
+    /// Requests per answer status over a period, from the request log (its retention bounds "all").
+    struct StatusesView: Encodable {
+        let period: String
+        @NullEncoded var since: String?
+        let data: [StatusCount]
+    }
+
+    struct StatusCount: Encodable {
+        let status: Int
+        let requests: Int
+    }
+
     struct HourView: Encodable {
         let hour: String
         let totals: TotalsView
@@ -133,6 +145,16 @@ struct StatsRoutes {
         let modelName: String
         let totals: TotalsView
         enum CodingKeys: String, CodingKey { case totals, modelName = "model_name" }
+    }
+
+    /// The first second (Unix) a period covers; nil for all time.
+    private static func periodStart(_ period: String, now: Int64) -> Int64? {
+        switch period {
+        case "today": startOfDay(now)
+        case "7d": startOfDay(now) - 6 * 86_400
+        case "30d": startOfDay(now) - 29 * 86_400
+        default: nil
+        }
     }
 
     /// The start (Unix seconds, on an hour boundary) of today in UTC.
@@ -192,16 +214,24 @@ struct StatsRoutes {
         api.on(.get, "stats/usage") { request, _ in
             let period = try QueryInput(request).choice("period", ["all", "today", "7d", "30d"], default: "all")
             let now = services.now()
-            let since: Int64? =
-                switch period {
-                case "today": Self.startOfDay(now)
-                case "7d": Self.startOfDay(now) - 6 * 86_400
-                case "30d": Self.startOfDay(now) - 29 * 86_400
-                default: nil
-                }
+            let since = Self.periodStart(period, now: now)
             let totals = try await services.database.pool.read { db in try Self.totals(db, since: since) }
             return try JSONResponse.make(
                 PeriodView(period: period, since: since.map { ISOTime.format($0 * 1000) }, totals: TotalsView(totals)))
+        }
+        api.on(.get, "stats/statuses") { request, _ in
+            let period = try QueryInput(request).choice("period", ["all", "today", "7d", "30d"], default: "all")
+            let since = Self.periodStart(period, now: services.now())
+            let rows = try await services.database.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: "SELECT status, COUNT(*) AS n FROM usage_log WHERE ts >= ? GROUP BY status ORDER BY status",
+                    arguments: [(since ?? 0) * 1000])
+            }
+            return try JSONResponse.make(
+                StatusesView(
+                    period: period, since: since.map { ISOTime.format($0 * 1000) },
+                    data: rows.map { StatusCount(status: $0["status"], requests: $0["n"]) }))
         }
         api.on(.get, "stats/hourly") { request, _ in
             let hours = try QueryInput(request).int("hours", default: 24, in: 1...720)

@@ -65,6 +65,14 @@ struct AdminStatsSettingsTests {
                 let answer = try await client.call(.get, "/api/stats/usage?period=\(period)")
                 #expect((answer.object["totals"] as? [String: Any])?["requests"] as? Int == requests, "\(period)")
             }
+            // Requests per status over a period, from the request log.
+            for (period, expected) in [("all", [[200, 3], [429, 1]]), ("today", [[200, 1], [429, 1]])] {
+                let answer = try await client.call(.get, "/api/stats/statuses?period=\(period)")
+                let data = try #require(answer.object["data"] as? [[String: Any]])
+                #expect(
+                    data.map { [$0["status"] as? Int ?? -1, $0["requests"] as? Int ?? -1] } == expected, "\(period)")
+            }
+            #expect(try await client.call(.get, "/api/stats/statuses?period=week").status == .badRequest)
             let hourly = try await client.call(.get, "/api/stats/hourly?hours=3")
             let hours = try #require(hourly.object["data"] as? [[String: Any]])
             #expect(hours.count == 3)
