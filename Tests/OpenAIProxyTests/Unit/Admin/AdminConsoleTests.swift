@@ -21,10 +21,13 @@ struct AdminConsoleTests {
         for directory in ["bootstrap5/css", "bootstrap5/js", "chart.js", "jquery", "../bootstrap-html/css"] {
             try fm.createDirectory(atPath: vendor + "/" + directory, withIntermediateDirectories: true)
         }
-        try "BOOTSTRAP-CSS".write(toFile: root.file("bootstrap-html/css/bootstrap.min.css"), atomically: true, encoding: .utf8)
+        try "BOOTSTRAP-CSS".write(
+            toFile: root.file("bootstrap-html/css/bootstrap.min.css"), atomically: true, encoding: .utf8)
         try fm.createSymbolicLink(
-            atPath: vendor + "/bootstrap5/css/bootstrap.min.css", withDestinationPath: "../../../bootstrap-html/css/bootstrap.min.css")
-        try "BOOTSTRAP-JS".write(toFile: vendor + "/bootstrap5/js/bootstrap.bundle.min.js", atomically: true, encoding: .utf8)
+            atPath: vendor + "/bootstrap5/css/bootstrap.min.css",
+            withDestinationPath: "../../../bootstrap-html/css/bootstrap.min.css")
+        try "BOOTSTRAP-JS".write(
+            toFile: vendor + "/bootstrap5/js/bootstrap.bundle.min.js", atomically: true, encoding: .utf8)
         try "CHART-JS".write(toFile: vendor + "/chart.js/chart.min.js", atomically: true, encoding: .utf8)
         try "JQUERY-SECRET".write(toFile: vendor + "/jquery/jquery.js", atomically: true, encoding: .utf8)
         try "TOP-SECRET".write(toFile: vendor + "/secret.txt", atomically: true, encoding: .utf8)
@@ -129,8 +132,9 @@ struct AdminConsoleTests {
         try FileManager.default.removeItem(atPath: vendor + "/chart.js/chart.min.js")
         let partial = ConsoleRoutes(configuration: try Self.harness(vendor: vendor).services.configuration)
         #expect(partial.missingPackages() == ["libjs-chart.js"])
-        #expect(ConsoleRoutes(configuration: try Self.harness(vendor: root.file("javascript")).services.configuration)
-            .vendorWarning()?.contains("libjs-chart.js") == true)
+        #expect(
+            ConsoleRoutes(configuration: try Self.harness(vendor: root.file("javascript")).services.configuration)
+                .vendorWarning()?.contains("libjs-chart.js") == true)
     }
 
     @Test("OPENAI_PROXY_CONSOLE_DIR serves the files from disk, read at each request")
