@@ -476,10 +476,11 @@
   }
   chart.colors = PALETTE;
 
-  /** Destroys the charts inside root (the page being left). */
+  /** Destroys the charts inside root (the page being left), and any whose canvas left the page already
+   *  (a render that finished after its page was left). */
   function destroyCharts(root) {
     for (const instance of liveCharts) {
-      if (!instance.canvas || root.contains(instance.canvas)) {
+      if (!instance.canvas || !instance.canvas.isConnected || root.contains(instance.canvas)) {
         instance.destroy();
         liveCharts.delete(instance);
       }
