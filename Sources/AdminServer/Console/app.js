@@ -75,7 +75,9 @@
  *                                           and closes the dialog; if it throws, err.message is shown in
  *                                           #modal-error and the dialog stays. Without onOk, OK resolves
  *                                           true. Cancel/close resolves null. okLabel: null → no OK button.
- *                                           size: "lg" | "sm".
+ *                                           size: "lg" | "sm". The dialog (.modal) gets data-shown="1" when
+ *                                           its opening animation has ended: Bootstrap ignores a close before
+ *                                           that, so tests wait for .modal[data-shown="1"] before clicking.
  *
  * Text and formats
  *   OPX.t(key, vars?)                       → text in the current language; "{name}" replaced from vars.
@@ -395,6 +397,7 @@
         }
       });
       el.addEventListener("shown.bs.modal", () => {
+        el.dataset.shown = "1";
         const first = content.querySelector("input, textarea, select") || ok;
         if (first) first.focus();
       });
