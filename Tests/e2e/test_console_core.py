@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -216,6 +217,23 @@ def test_dashboard_draws_its_chart(signed_in: WebDriver, console_service: ProxyS
         lambda b: b.find_element(By.CSS_SELECTOR, '#dash-requests [data-role="value"]').text not in ("…", "0"))
     assert browser.find_element(By.CSS_SELECTOR, '#dash-keys [data-role="value"]').text.isdigit()
     assert "ms" in browser.find_element(By.CSS_SELECTOR, '#dash-latency [data-role="value"]').text
+    assert not unexpected_errors(browser)
+
+
+def test_dashboard_refreshes_itself_and_stops_when_left(signed_in: WebDriver, console_service: ProxyService) -> None:
+    browser = signed_in
+    fetches = "return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/stats/overview')).length"
+    # A full resource-timing buffer would record no more fetches: start from an empty, larger one.
+    browser.execute_script("performance.clearResourceTimings(); performance.setResourceTimingBufferSize(1000)")
+    goto(browser, console_service, "dashboard")
+    first = browser.execute_script(fetches)
+    assert first >= 1
+    # Every 10 s while shown.
+    WebDriverWait(browser, 15, poll_frequency=0.5).until(lambda b: b.execute_script(fetches) > first)
+    goto(browser, console_service, "keys")
+    left = browser.execute_script(fetches)
+    time.sleep(11)
+    assert browser.execute_script(fetches) == left, "the dashboard kept refreshing after it was left"
     assert not unexpected_errors(browser)
 
 
