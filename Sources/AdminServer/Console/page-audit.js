@@ -1,0 +1,1 @@
+// page-audit.js: written on branch console-pages

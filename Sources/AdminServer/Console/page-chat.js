@@ -1,0 +1,1 @@
+// page-chat.js: written on branch console-pages

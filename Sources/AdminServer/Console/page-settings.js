@@ -1,0 +1,1 @@
+// page-settings.js: written on branch console-pages

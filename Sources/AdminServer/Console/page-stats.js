@@ -1,0 +1,1 @@
+// page-stats.js: written on branch console-pages

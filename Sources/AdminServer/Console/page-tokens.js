@@ -1,0 +1,1 @@
+// page-tokens.js: written on branch console-pages
