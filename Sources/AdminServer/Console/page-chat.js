@@ -1,0 +1,359 @@
+// Chat page: talk to a model through the proxy (POST /api/chat, streamed), stop an answer, reopen a past
+// conversation (GET /api/chat/history[/{id}]) and see which upstream key served the answer.
+// Every text from a model or a user goes into the page as a text node (OPX.h / textContent), never as HTML.
+(function () {
+  'use strict';
+  const { h, t } = OPX;
+  const HISTORY_PAGE = 10;
+
+  OPX.messages({
+    en: {
+      'chat.title': 'Chat',
+      'chat.model': 'Model',
+      'chat.noModels': 'No enabled model. Refresh or enable models on the Models page.',
+      'chat.new': 'New conversation',
+      'chat.placeholder': 'Write a message… (Ctrl+Enter sends)',
+      'chat.send': 'Send',
+      'chat.stop': 'Stop',
+      'chat.you': 'You',
+      'chat.assistant': 'Assistant',
+      'chat.system': 'System',
+      'chat.empty': 'Start a conversation: pick a model and write a message.',
+      'chat.stopped': 'Stopped.',
+      'chat.servedBy': 'Served by key {name} (#{id})',
+      'chat.servedByUnknown': 'The serving key is not known (yet).',
+      'chat.history': 'History',
+      'chat.historyEmpty': 'No conversation yet.',
+      'chat.noText': '(no text kept)',
+      'chat.reopened': 'Conversation #{id} from {time}',
+      'chat.keyShort': 'key #{id}',
+      'chat.refresh': 'Refresh',
+    },
+    zh: {
+      'chat.title': '对话',
+      'chat.model': '模型',
+      'chat.noModels': '没有已启用的模型。请到“模型”页面刷新或启用模型。',
+      'chat.new': '新对话',
+      'chat.placeholder': '输入消息……（Ctrl+Enter 发送）',
+      'chat.send': '发送',
+      'chat.stop': '停止',
+      'chat.you': '你',
+      'chat.assistant': '助手',
+      'chat.system': '系统',
+      'chat.empty': '选择一个模型，输入消息，开始对话。',
+      'chat.stopped': '已停止。',
+      'chat.servedBy': '由密钥 {name}（#{id}）提供服务',
+      'chat.servedByUnknown': '暂时无法确定提供服务的密钥。',
+      'chat.history': '历史记录',
+      'chat.historyEmpty': '还没有对话。',
+      'chat.noText': '（未保存文本）',
+      'chat.reopened': '对话 #{id}，时间 {time}',
+      'chat.keyShort': '密钥 #{id}',
+      'chat.refresh': '刷新',
+    },
+  });
+
+  /// The parsed messages of a stored conversation's `request` (a JSON array), or [] when not readable.
+  function storedMessages(conversation) {
+    if (!conversation.request) return [];
+    try {
+      const parsed = JSON.parse(conversation.request);
+      return Array.isArray(parsed)
+        ? parsed.filter((m) => m && typeof m.role === 'string' && typeof m.content === 'string')
+        : [];
+    } catch (_) {
+      return [];
+    }
+  }
+
+  /// The last user message of a stored conversation, for the history list.
+  function lastUserText(conversation) {
+    const users = storedMessages(conversation).filter((m) => m.role === 'user');
+    return users.length ? users[users.length - 1].content : '';
+  }
+
+  function roleLabel(role) {
+    return t(role === 'user' ? 'chat.you' : role === 'system' ? 'chat.system' : 'chat.assistant');
+  }
+
+  /// One message bubble; `text` is the node the answer's pieces are appended to while streaming.
+  function messageView(role, content) {
+    const text = h('div', { class: 'opx-msg-text' }, content);
+    // pre-wrap keeps the model's line breaks while the text stays a plain text node.
+    text.style.whiteSpace = 'pre-wrap';
+    text.style.overflowWrap = 'anywhere';
+    const view = h(
+      'div',
+      { class: 'opx-msg mb-2 p-2 rounded border ' + (role === 'user' ? 'bg-body-tertiary' : ''), 'data-role': role },
+      h('div', { class: 'small fw-semibold text-secondary' }, roleLabel(role)),
+      text,
+    );
+    return { view, text };
+  }
+
+  /// Key names by id, fetched once per render.
+  async function keyNames() {
+    const keys = await OPX.api('GET', '/api/keys');
+    return new Map(keys.map((k) => [k.id, k.name]));
+  }
+
+  /// The key that served the console's chat request made around `[fromMs, toMs]`. The console's chats go
+  /// through the proxy with the admin server's own client token, which /api/tokens never lists; so the
+  /// request-log row of a chat completion of this model, in that window, by a token not in that list, is it.
+  /// The collector writes rows within about 100 ms, so a fresh answer is looked up a few times.
+  async function findServingKey(model, fromMs, toMs, attempts) {
+    const managed = new Set((await OPX.api('GET', '/api/tokens')).map((tok) => tok.id));
+    const query = new URLSearchParams({ model, limit: '20', from: String(Math.floor(fromMs)) });
+    if (toMs) query.set('to', String(Math.ceil(toMs)));
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const page = await OPX.api('GET', '/api/usage?' + query);
+      const rows = page.data.filter(
+        (row) => row.key_id != null && !managed.has(row.token_id) && /chat\/completions$/.test(row.path),
+      );
+      // Newest first: the last one is the earliest after `fromMs`, the request this answer belongs to.
+      if (rows.length) return toMs ? rows[0].key_id : rows[rows.length - 1].key_id;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+    }
+    return null;
+  }
+
+  OPX.page('chat', {
+    title: 'chat.title',
+    async render(root, params) {
+      const state = { messages: [], controller: null, names: new Map() };
+      const [models, names] = await Promise.all([OPX.api('GET', '/api/models'), keyNames()]);
+      state.names = names;
+      const enabled = models.filter((m) => m.enabled).map((m) => m.model_name);
+
+      const modelSelect = h(
+        'select',
+        { id: 'chat-model', class: 'form-select form-select-sm', 'aria-label': t('chat.model') },
+        ...enabled.map((name) => h('option', { value: name }, name)),
+      );
+      const remembered = localStorage.getItem('opx.chat.model');
+      if (remembered && enabled.includes(remembered)) modelSelect.value = remembered;
+      modelSelect.addEventListener('change', () => localStorage.setItem('opx.chat.model', modelSelect.value));
+
+      const log = h('div', { id: 'chat-messages', class: 'mb-2', 'data-state': 'idle' });
+      const served = h('div', { id: 'chat-served', class: 'small text-secondary mb-2' });
+      const errorBox = h('div', { id: 'chat-error', class: 'alert alert-danger d-none', role: 'alert' });
+      const input = h('textarea', {
+        id: 'chat-input',
+        class: 'form-control',
+        rows: '3',
+        placeholder: t('chat.placeholder'),
+        'aria-label': t('chat.placeholder'),
+      });
+      const sendButton = h('button', { id: 'chat-send', type: 'button', class: 'btn btn-primary' }, t('chat.send'));
+      const stopButton = h(
+        'button',
+        { id: 'chat-stop', type: 'button', class: 'btn btn-outline-danger', disabled: true },
+        t('chat.stop'),
+      );
+      const newButton = h(
+        'button',
+        { id: 'chat-new', type: 'button', class: 'btn btn-sm btn-outline-secondary' },
+        t('chat.new'),
+      );
+      const historyList = h('div', { id: 'chat-history', class: 'list-group list-group-flush' });
+      const historyPager = h('div', { class: 'mt-2' });
+
+      function showEmpty() {
+        log.replaceChildren(h('p', { class: 'text-secondary', id: 'chat-empty' }, t('chat.empty')));
+      }
+
+      function showError(message) {
+        errorBox.textContent = message;
+        errorBox.classList.toggle('d-none', !message);
+      }
+
+      function setBusy(busy) {
+        sendButton.disabled = busy || !enabled.length;
+        stopButton.disabled = !busy;
+        modelSelect.disabled = busy;
+        newButton.disabled = busy;
+      }
+
+      function showServed(keyID) {
+        served.dataset.keyId = keyID == null ? '' : String(keyID);
+        served.textContent =
+          keyID == null
+            ? t('chat.servedByUnknown')
+            : t('chat.servedBy', { name: state.names.get(keyID) || '?', id: keyID });
+      }
+
+      async function send() {
+        const content = input.value.trim();
+        if (!content || state.controller) return;
+        showError('');
+        if (!state.messages.length) log.replaceChildren();
+        state.messages.push({ role: 'user', content });
+        log.append(messageView('user', content).view);
+        input.value = '';
+        const answer = messageView('assistant', '');
+        log.append(answer.view);
+        const model = modelSelect.value;
+        const started = Date.now();
+        state.controller = new AbortController();
+        served.textContent = '';
+        log.dataset.state = 'streaming';
+        setBusy(true);
+        let text = '';
+        try {
+          await OPX.stream(
+            '/api/chat',
+            { model, messages: state.messages, stream: true },
+            {
+              signal: state.controller.signal,
+              onEvent(event) {
+                if (event && event.error) throw Object.assign(new Error(event.error.message || 'error'), event.error);
+                const piece = event && event.choices && event.choices[0] && event.choices[0].delta;
+                if (piece && typeof piece.content === 'string' && piece.content) {
+                  text += piece.content;
+                  // A text node append: whatever the model sends stays text.
+                  answer.text.append(piece.content);
+                  answer.view.scrollIntoView({ block: 'end' });
+                }
+              },
+            },
+          );
+          log.dataset.state = 'done';
+        } catch (error) {
+          if (error && error.name === 'AbortError') {
+            answer.view.append(h('div', { class: 'small text-warning', 'data-stopped': '1' }, t('chat.stopped')));
+            log.dataset.state = 'stopped';
+          } else {
+            showError(error && error.message ? error.message : String(error));
+            log.dataset.state = 'error';
+          }
+        } finally {
+          state.controller = null;
+          setBusy(false);
+        }
+        if (text) state.messages.push({ role: 'assistant', content: text });
+        else if (log.dataset.state === 'error') {
+          // Nothing came back: take the question out so it can be sent again.
+          state.messages.pop();
+          answer.view.remove();
+        }
+        if (log.dataset.state === 'done') {
+          showServed(await findServingKey(model, started - 1000, null, 8).catch(() => null));
+          loadHistory(0);
+        }
+      }
+
+      async function loadHistory(offset) {
+        const page = await OPX.api('GET', `/api/chat/history?limit=${HISTORY_PAGE}&offset=${offset}`);
+        if (!page.data.length) {
+          historyList.replaceChildren(h('p', { class: 'text-secondary small p-2' }, t('chat.historyEmpty')));
+        } else {
+          historyList.replaceChildren(...page.data.map(historyItem));
+        }
+        historyPager.replaceChildren(
+          OPX.pager({ total: page.total, limit: page.limit, offset: page.offset, onPage: loadHistory }),
+        );
+      }
+
+      function historyItem(conversation) {
+        const snippet = lastUserText(conversation) || t('chat.noText');
+        const meta = [OPX.fmt.time(conversation.timestamp), conversation.model || ''];
+        if (conversation.key_id != null) meta.push(t('chat.keyShort', { id: conversation.key_id }));
+        return h(
+          'a',
+          {
+            class: 'list-group-item list-group-item-action small',
+            href: '#/chat?id=' + conversation.id,
+            'data-id': String(conversation.id),
+          },
+          h('div', { class: 'text-truncate' }, snippet),
+          h('div', { class: 'text-secondary' }, meta.filter(Boolean).join(' · ')),
+        );
+      }
+
+      /// Shows a stored conversation and continues it from there.
+      async function reopen(id) {
+        const conversation = await OPX.api('GET', '/api/chat/history/' + encodeURIComponent(id));
+        state.messages = storedMessages(conversation);
+        if (conversation.response) state.messages.push({ role: 'assistant', content: conversation.response });
+        if (conversation.model && enabled.includes(conversation.model)) modelSelect.value = conversation.model;
+        log.replaceChildren(
+          h(
+            'p',
+            { class: 'small text-secondary', id: 'chat-reopened', 'data-id': String(conversation.id) },
+            t('chat.reopened', { id: conversation.id, time: OPX.fmt.time(conversation.timestamp) }),
+          ),
+          ...state.messages.map((m) => messageView(m.role, m.content).view),
+        );
+        if (!state.messages.length) log.append(h('p', { class: 'text-secondary' }, t('chat.noText')));
+        log.dataset.state = 'reopened';
+        const keyID =
+          conversation.key_id != null
+            ? conversation.key_id
+            : await findServingKey(
+                conversation.model || '',
+                Date.parse(conversation.timestamp) - 10 * 60 * 1000,
+                Date.parse(conversation.timestamp) + 1000,
+                1,
+              ).catch(() => null);
+        showServed(keyID);
+      }
+
+      sendButton.addEventListener('click', send);
+      stopButton.addEventListener('click', () => state.controller && state.controller.abort());
+      input.addEventListener('keydown', (event) => {
+        if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+          event.preventDefault();
+          send();
+        }
+      });
+      newButton.addEventListener('click', () => {
+        state.messages = [];
+        served.textContent = '';
+        showError('');
+        log.dataset.state = 'idle';
+        if (params.get('id')) location.hash = '#/chat';
+        else showEmpty();
+      });
+
+      root.append(
+        h(
+          'div',
+          { class: 'row g-3' },
+          h(
+            'div',
+            { class: 'col-lg-8' },
+            h(
+              'div',
+              { class: 'd-flex flex-wrap gap-2 align-items-center mb-2' },
+              h('label', { class: 'form-label mb-0', for: 'chat-model' }, t('chat.model')),
+              h('div', { class: 'flex-grow-1' }, modelSelect),
+              newButton,
+            ),
+            enabled.length ? '' : h('div', { class: 'alert alert-warning', id: 'chat-no-models' }, t('chat.noModels')),
+            log,
+            served,
+            errorBox,
+            input,
+            h('div', { class: 'd-flex gap-2 mt-2' }, sendButton, stopButton),
+          ),
+          h(
+            'div',
+            { class: 'col-lg-4' },
+            h(
+              'div',
+              { class: 'card' },
+              h('div', { class: 'card-header' }, t('chat.history')),
+              historyList,
+              h('div', { class: 'card-body py-2' }, historyPager),
+            ),
+          ),
+        ),
+      );
+      setBusy(false);
+      showEmpty();
+      await loadHistory(0);
+      if (params.get('id')) await reopen(params.get('id'));
+      return () => state.controller && state.controller.abort();
+    },
+  });
+})();
