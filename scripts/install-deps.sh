@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what `make run`, `make test` and `make bench` need and is missing: Debian packages through
-# apt-get; for the tests, Python packages through pip into `.venv` (Debian's own Python refuses
-# system-wide pip installs, PEP 668). Prints nothing when everything is already there.
-#   scripts/install-deps.sh run|test|bench
+# Installs what `make run`, `make test`, `make bench` and `make screenshots` need and is missing: Debian
+# packages through apt-get; for the tests and screenshots, Python packages through pip into `.venv`
+# (Debian's own Python refuses system-wide pip installs, PEP 668). Prints nothing when everything is
+# already there.
+#   scripts/install-deps.sh run|test|bench|screenshots
 set -euo pipefail
 
 purpose=${1:-test}
@@ -10,15 +11,19 @@ apt_packages=(libsqlite3-dev libsystemd-dev libjs-bootstrap5 libjs-chart.js pkg-
 pip_packages=()
 case "$purpose" in
   run) ;;
-  test)
+  test | screenshots)
     # systemd-analyze (package systemd) verifies the unit file in the test suite.
     apt_packages+=(sqlite3 systemd)
+    # The console's browser tests and the screenshots drive Debian's headless Chromium through selenium.
+    apt_packages+=(chromium chromium-driver)
     python3 -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)
     # schemathesis checks the admin API against its OpenAPI document (Tests/e2e/test_admin_api.py).
-    pip_packages+=(openai pytest pyyaml schemathesis)
+    pip_packages+=(openai pytest pyyaml schemathesis selenium)
+    # Without a CJK font the Chinese screenshots would show empty boxes.
+    [ "$purpose" = screenshots ] && apt_packages+=(fonts-noto-cjk)
     ;;
   bench) apt_packages+=(wrk nginx-light sqlite3) ;;
-  *) echo "install-deps: unknown purpose '$purpose' (run, test or bench)" >&2; exit 2 ;;
+  *) echo "install-deps: unknown purpose '$purpose' (run, test, bench or screenshots)" >&2; exit 2 ;;
 esac
 
 missing=()
