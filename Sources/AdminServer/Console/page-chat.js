@@ -84,7 +84,7 @@
     text.style.overflowWrap = 'anywhere';
     const view = h(
       'div',
-      { class: 'opx-msg mb-2 p-2 rounded border ' + (role === 'user' ? 'bg-body-tertiary' : ''), 'data-role': role },
+      { class: 'opx-msg mb-2 p-2 rounded border ' + (role === 'user' ? 'bg-primary bg-opacity-10' : ''), 'data-role': role },
       h('div', { class: 'small fw-semibold text-secondary' }, roleLabel(role)),
       text,
     );

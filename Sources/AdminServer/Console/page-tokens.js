@@ -137,7 +137,7 @@
         const copy = h('button', { id: 'token-copy', type: 'button', class: 'btn btn-outline-primary' }, t('tokens.copy'));
         copy.addEventListener('click', () => copyValue(input));
         node.append(
-          h('p', { class: 'text-warning-emphasis' }, t('tokens.valueOnce')),
+          h('div', { class: 'alert alert-warning py-2' }, t('tokens.valueOnce')),
           h('div', { class: 'input-group' }, input, copy),
         );
       },
