@@ -4,7 +4,10 @@
 (function () {
   'use strict';
   const { h, t } = OPX;
-  const HISTORY_PAGE = 10;
+  // The history shows 10 conversations at a time; it reads the API's list 100 rows at a time, because it
+  // also holds the proxied requests of clients, which are left out unless their texts were kept.
+  const HISTORY_SHOWN = 10;
+  const HISTORY_BATCH = 100;
 
   OPX.messages({
     en: {
@@ -27,7 +30,8 @@
       'chat.noText': '(no text kept)',
       'chat.reopened': 'Conversation #{id} from {time}',
       'chat.keyShort': 'key #{id}',
-      'chat.refresh': 'Refresh',
+      'chat.more': 'More',
+      'chat.withoutText': 'Show requests without text',
     },
     zh: {
       'chat.title': '对话',
@@ -49,7 +53,8 @@
       'chat.noText': '（未保存文本）',
       'chat.reopened': '对话 #{id}，时间 {time}',
       'chat.keyShort': '密钥 #{id}',
-      'chat.refresh': '刷新',
+      'chat.more': '更多',
+      'chat.withoutText': '显示未保存文本的请求',
     },
   });
 
@@ -156,7 +161,15 @@
         t('chat.new'),
       );
       const historyList = h('div', { id: 'chat-history', class: 'list-group list-group-flush' });
-      const historyPager = h('div', { class: 'mt-2' });
+      const history = { offset: 0 };
+      const moreButton = h('button', { id: 'chat-history-more', type: 'button', class: 'btn btn-sm btn-outline-secondary' }, t('chat.more'));
+      const withoutText = h('input', { id: 'chat-history-all', type: 'checkbox', class: 'form-check-input' });
+      withoutText.checked = localStorage.getItem('opx.chat.withoutText') === '1';
+      withoutText.addEventListener('change', () => {
+        localStorage.setItem('opx.chat.withoutText', withoutText.checked ? '1' : '0');
+        loadHistory(false);
+      });
+      moreButton.addEventListener('click', () => loadHistory(true));
 
       function showEmpty() {
         log.replaceChildren(h('p', { class: 'text-secondary', id: 'chat-empty' }, t('chat.empty')));
@@ -238,20 +251,35 @@
         }
         if (log.dataset.state === 'done') {
           showServed(await findServingKey(model, started - 1000, null, 8).catch(() => null));
-          loadHistory(0);
+          loadHistory(false);
         }
       }
 
-      async function loadHistory(offset) {
-        const page = await OPX.api('GET', `/api/chat/history?limit=${HISTORY_PAGE}&offset=${offset}`);
-        if (!page.data.length) {
-          historyList.replaceChildren(h('p', { class: 'text-secondary small p-2' }, t('chat.historyEmpty')));
-        } else {
-          historyList.replaceChildren(...page.data.map(historyItem));
+      /// Fills the history list from the start, or (`more`) adds the next conversations to it.
+      async function loadHistory(more) {
+        if (!more) {
+          history.offset = 0;
+          historyList.replaceChildren();
         }
-        historyPager.replaceChildren(
-          OPX.pager({ total: page.total, limit: page.limit, offset: page.offset, onPage: loadHistory }),
-        );
+        let shown = 0;
+        let total = 0;
+        // At most 5 reads per click, so a long run of textless client requests cannot hold the page.
+        for (let reads = 0; reads < 5 && shown < HISTORY_SHOWN; reads++) {
+          const page = await OPX.api('GET', `/api/chat/history?limit=${HISTORY_BATCH}&offset=${history.offset}`);
+          total = page.total;
+          const wanted = page.data.filter((c) => withoutText.checked || c.request != null);
+          const taken = wanted.slice(0, HISTORY_SHOWN - shown);
+          historyList.append(...taken.map(historyItem));
+          shown += taken.length;
+          // Resume after the last row shown (or after the whole page when it was all used or skipped).
+          const last = taken.length < wanted.length ? page.data.indexOf(taken[taken.length - 1]) + 1 : page.data.length;
+          history.offset += last;
+          if (history.offset >= total || !page.data.length) break;
+        }
+        if (!historyList.children.length) {
+          historyList.append(h('p', { class: 'text-secondary small p-2', id: 'chat-history-empty' }, t('chat.historyEmpty')));
+        }
+        moreButton.classList.toggle('d-none', history.offset >= total);
       }
 
       function historyItem(conversation) {
@@ -344,14 +372,24 @@
               { class: 'card' },
               h('div', { class: 'card-header' }, t('chat.history')),
               historyList,
-              h('div', { class: 'card-body py-2' }, historyPager),
+              h(
+                'div',
+                { class: 'card-body py-2 d-flex flex-wrap gap-2 align-items-center justify-content-between' },
+                h(
+                  'div',
+                  { class: 'form-check small mb-0' },
+                  withoutText,
+                  h('label', { class: 'form-check-label', for: 'chat-history-all' }, t('chat.withoutText')),
+                ),
+                moreButton,
+              ),
             ),
           ),
         ),
       );
       setBusy(false);
       showEmpty();
-      await loadHistory(0);
+      await loadHistory(false);
       if (params.get('id')) await reopen(params.get('id'));
       return () => state.controller && state.controller.abort();
     },
