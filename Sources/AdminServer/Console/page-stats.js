@@ -174,8 +174,10 @@
       const charts = [];
       const period = PERIODS.includes(params.get('period')) ? params.get('period') : 'all';
       const hours = PERIOD_HOURS[period];
-      const [usage, keyStats, modelStats, hourly, keys, models, tokens] = await Promise.all([
-        OPX.api('GET', '/api/stats/usage?period=' + period),
+      const usageAnswer = OPX.api('GET', '/api/stats/usage?period=' + period);
+      const [usage, errors, keyStats, modelStats, hourly, keys, models, tokens] = await Promise.all([
+        usageAnswer,
+        usageAnswer.then((answer) => errorCounts(answer.since)),
         OPX.api('GET', '/api/stats/keys'),
         OPX.api('GET', '/api/stats/models'),
         OPX.api('GET', '/api/stats/hourly?hours=' + hours),
@@ -183,7 +185,6 @@
         OPX.api('GET', '/api/models'),
         OPX.api('GET', '/api/tokens'),
       ]);
-      const errors = await errorCounts(usage.since);
       const keyNames = new Map(keys.map((k) => [k.id, k.name]));
       const tokenNames = new Map(tokens.map((tok) => [tok.id, tok.name]));
 
@@ -221,7 +222,7 @@
       );
       const byStatus = chartCard(t('stats.errors'), 'stats-chart-errors', errorNote);
 
-      const log = requestLog(keys, models, tokens, keyNames, tokenNames, params);
+      const log = requestLog(keys, models, tokens, keyNames, tokenNames);
       root.append(
         h(
           'div',

@@ -214,11 +214,13 @@
       }
     }
 
+    /// The fields as the API takes them; for an edit only those that changed, so an untouched expiry that
+    /// has passed meanwhile is not refused as "not in the future".
     function body() {
       const number = (input) => (input.value.trim() === '' ? null : Number(input.value));
       const picked = Array.from(allowed.selectedOptions).map((option) => option.value);
       const expiry = expires.value ? new Date(expires.value) : null;
-      return {
+      const fields = {
         name: name.value.trim(),
         allowed_models: picked.length ? picked : null,
         rpm_limit: number(rpm),
@@ -226,6 +228,20 @@
         // An unreadable date goes as typed, so the API's message says what is wrong with it.
         expires_at: expiry ? (Number.isNaN(expiry.getTime()) ? expires.value : expiry.toISOString()) : null,
       };
+      if (!token) return fields;
+      const before = {
+        name: token.name,
+        allowed_models: token.allowed_models ? [...token.allowed_models].sort() : null,
+        rpm_limit: token.rpm_limit,
+        token_quota: token.token_quota,
+      };
+      const changed = {};
+      for (const field of ['name', 'allowed_models', 'rpm_limit', 'token_quota']) {
+        const value = field === 'allowed_models' && fields[field] ? [...fields[field]].sort() : fields[field];
+        if (JSON.stringify(value) !== JSON.stringify(before[field])) changed[field] = fields[field];
+      }
+      if (expires.value !== isoToLocal(token.expires_at)) changed.expires_at = fields.expires_at;
+      return changed;
     }
 
     save.addEventListener('click', async () => {
