@@ -102,24 +102,53 @@
     return new Map(keys.map((k) => [k.id, k.name]));
   }
 
-  /// The key that served the console's chat request made around `[fromMs, toMs]`. The console's chats go
-  /// through the proxy with the admin server's own client token, which /api/tokens never lists; so the
-  /// request-log row of a chat completion of this model, in that window, by a token not in that list, is it.
-  /// The collector writes rows within about 100 ms, so a fresh answer is looked up a few times.
-  async function findServingKey(model, fromMs, toMs, attempts) {
-    const managed = new Set((await OPX.api('GET', '/api/tokens')).map((tok) => tok.id));
-    const query = new URLSearchParams({ model, limit: '20', from: String(Math.floor(fromMs)) });
-    if (toMs) query.set('to', String(Math.ceil(toMs)));
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      const page = await OPX.api('GET', '/api/usage?' + query);
-      const rows = page.data.filter(
-        (row) => row.key_id != null && !managed.has(row.token_id) && /chat\/completions$/.test(row.path),
-      );
-      // Newest first: the last one is the earliest after `fromMs`, the request this answer belongs to.
-      if (rows.length) return toMs ? rows[0].key_id : rows[rows.length - 1].key_id;
+  /// The id of the newest request-log row: rows after it are requests made after this moment. (An id, not
+  /// the browser's clock, which need not agree with the server's.)
+  async function usageMark() {
+    const page = await OPX.api('GET', '/api/usage?limit=1');
+    return page.data.length ? page.data[0].id : 0;
+  }
+
+  /// Whether a request-log row is a chat completion of the console itself. The console's chats go through the
+  /// proxy with the admin server's own client token, which /api/tokens never lists; `managed` holds the ids
+  /// it does list.
+  function isConsoleChat(row, managed) {
+    return row.key_id != null && !managed.has(row.token_id) && /chat\/completions$/.test(row.path);
+  }
+
+  async function managedTokenIDs() {
+    return new Set((await OPX.api('GET', '/api/tokens')).map((tok) => tok.id));
+  }
+
+  /// The key that served the console's first chat of `model` logged after row `mark`. The collector writes
+  /// rows within about 100 ms of the answer's end, so it is looked for a few times.
+  async function servingKeyAfter(model, mark) {
+    const managed = await managedTokenIDs();
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const page = await OPX.api('GET', '/api/usage?' + new URLSearchParams({ model, limit: '50' }));
+      const rows = page.data.filter((row) => row.id > mark && isConsoleChat(row, managed));
+      // Newest first: the last one is the first request after the mark, the one this answer belongs to.
+      if (rows.length) return rows[rows.length - 1].key_id;
       await new Promise((resolve) => setTimeout(resolve, 400));
     }
     return null;
+  }
+
+  /// The key that served a stored console conversation: its request-log row is the console's last chat of the
+  /// model logged up to the conversation's time (both times from the server's clock).
+  async function servingKeyOf(conversation) {
+    if (conversation.key_id != null) return conversation.key_id;
+    if (!conversation.model) return null;
+    const end = Date.parse(conversation.timestamp);
+    const managed = await managedTokenIDs();
+    const query = new URLSearchParams({
+      model: conversation.model,
+      limit: '50',
+      from: String(end - 10 * 60 * 1000),
+      to: String(end + 1000),
+    });
+    const rows = (await OPX.api('GET', '/api/usage?' + query)).data.filter((row) => isConsoleChat(row, managed));
+    return rows.length ? rows[0].key_id : null;
   }
 
   OPX.page('chat', {
@@ -206,13 +235,14 @@
         const answer = messageView('assistant', '');
         log.append(answer.view);
         const model = modelSelect.value;
-        const started = Date.now();
         state.controller = new AbortController();
         served.textContent = '';
         log.dataset.state = 'streaming';
         setBusy(true);
         let text = '';
+        let mark = null;
         try {
+          mark = await usageMark();
           await OPX.stream(
             '/api/chat',
             { model, messages: state.messages, stream: true },
@@ -250,7 +280,7 @@
           answer.view.remove();
         }
         if (log.dataset.state === 'done') {
-          showServed(await findServingKey(model, started - 1000, null, 8).catch(() => null));
+          showServed(await servingKeyAfter(model, mark).catch(() => null));
           loadHistory(false);
         }
       }
@@ -314,15 +344,7 @@
         );
         if (!state.messages.length) log.append(h('p', { class: 'text-secondary' }, t('chat.noText')));
         log.dataset.state = 'reopened';
-        const keyID =
-          conversation.key_id != null
-            ? conversation.key_id
-            : await findServingKey(
-                conversation.model || '',
-                Date.parse(conversation.timestamp) - 10 * 60 * 1000,
-                Date.parse(conversation.timestamp) + 1000,
-                1,
-              ).catch(() => null);
+        const keyID = await servingKeyOf(conversation).catch(() => null);
         showServed(keyID);
       }
 
