@@ -84,7 +84,7 @@ def chat_state(browser: Any) -> str:
 
 def modal_ok(browser: Any) -> None:
     """Clicks the OK button of the open console dialog (OPX.modal / OPX.confirm)."""
-    click(browser, wait_visible(browser, ".modal.show [data-modal-ok]"))
+    click(browser, wait_visible(browser, ".modal.show #modal-ok"))
     wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, ".modal.show"), what="dialog closed")
 
 
@@ -105,7 +105,7 @@ def click(browser: Any, element: Any) -> None:
 
 
 def pager_next(browser: Any, container: str) -> None:
-    click(browser, browser.find_element(By.CSS_SELECTOR, f"{container} [data-page-next]"))
+    click(browser, browser.find_element(By.CSS_SELECTOR, f"{container} [data-role=next]"))
 
 
 def unexpected_errors(browser: Any, *expected: str) -> list[dict[str, Any]]:

@@ -100,8 +100,8 @@
         ...ACTIONS.map((name) => h('option', { value: name }, t('audit.do.' + name))),
       );
       action.value = ACTIONS.includes(params.get('action')) ? params.get('action') : '';
-      const summary = h('div', { id: 'audit-total', class: 'small text-secondary mb-1' });
-      const tableBox = h('div', { id: 'audit-table', class: 'table-responsive' });
+      const summary = h('div', { id: 'audit-total', class: 'small opx-muted mb-1' });
+      const tableBox = h('div', { id: 'audit-table' });
       const pager = h('div', { id: 'audit-pager' });
 
       async function load(offset) {
@@ -111,7 +111,7 @@
         summary.textContent = t('audit.total', { count: OPX.fmt.number(page.total) });
         tableBox.dataset.offset = String(page.offset);
         if (!page.data.length) {
-          tableBox.replaceChildren(h('p', { class: 'text-secondary' }, t('audit.empty')));
+          tableBox.replaceChildren(h('p', { class: 'opx-muted' }, t('audit.empty')));
         } else {
           const table = OPX.table(
             [
@@ -139,13 +139,13 @@
               },
             ],
             page.data,
+            { rowAttrs: (entry) => ({ 'data-action': entry.action }) },
           );
-          Array.from(table.querySelectorAll('tbody tr')).forEach((row, index) => {
-            row.dataset.action = page.data[index].action;
-          });
           tableBox.replaceChildren(table);
         }
-        pager.replaceChildren(OPX.pager({ total: page.total, limit: page.limit, offset: page.offset, onPage: load }));
+        pager.replaceChildren(
+          OPX.pager({ offset: page.offset, limit: page.limit, count: page.data.length, total: page.total, onChange: load }),
+        );
       }
 
       action.addEventListener('change', () => {

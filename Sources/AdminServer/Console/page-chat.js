@@ -90,7 +90,7 @@
     const view = h(
       'div',
       { class: 'opx-msg mb-2 p-2 rounded border ' + (role === 'user' ? 'bg-primary bg-opacity-10' : ''), 'data-role': role },
-      h('div', { class: 'small fw-semibold text-secondary' }, roleLabel(role)),
+      h('div', { class: 'small fw-semibold opx-muted' }, roleLabel(role)),
       text,
     );
     return { view, text };
@@ -169,7 +169,7 @@
       modelSelect.addEventListener('change', () => localStorage.setItem('opx.chat.model', modelSelect.value));
 
       const log = h('div', { id: 'chat-messages', class: 'mb-2', 'data-state': 'idle' });
-      const served = h('div', { id: 'chat-served', class: 'small text-secondary mb-2' });
+      const served = h('div', { id: 'chat-served', class: 'small opx-muted mb-2' });
       const errorBox = h('div', { id: 'chat-error', class: 'alert alert-danger d-none', role: 'alert' });
       const input = h('textarea', {
         id: 'chat-input',
@@ -201,7 +201,7 @@
       moreButton.addEventListener('click', () => loadHistory(true));
 
       function showEmpty() {
-        log.replaceChildren(h('p', { class: 'text-secondary', id: 'chat-empty' }, t('chat.empty')));
+        log.replaceChildren(h('p', { class: 'opx-muted', id: 'chat-empty' }, t('chat.empty')));
       }
 
       function showError(message) {
@@ -307,7 +307,7 @@
           if (history.offset >= total || !page.data.length) break;
         }
         if (!historyList.children.length) {
-          historyList.append(h('p', { class: 'text-secondary small p-2', id: 'chat-history-empty' }, t('chat.historyEmpty')));
+          historyList.append(h('p', { class: 'opx-muted small p-2', id: 'chat-history-empty' }, t('chat.historyEmpty')));
         }
         moreButton.classList.toggle('d-none', history.offset >= total);
       }
@@ -324,7 +324,7 @@
             'data-id': String(conversation.id),
           },
           h('div', { class: 'text-truncate' }, snippet),
-          h('div', { class: 'text-secondary' }, meta.filter(Boolean).join(' · ')),
+          h('div', { class: 'opx-muted' }, meta.filter(Boolean).join(' · ')),
         );
       }
 
@@ -337,12 +337,12 @@
         log.replaceChildren(
           h(
             'p',
-            { class: 'small text-secondary', id: 'chat-reopened', 'data-id': String(conversation.id) },
+            { class: 'small opx-muted', id: 'chat-reopened', 'data-id': String(conversation.id) },
             t('chat.reopened', { id: conversation.id, time: OPX.fmt.time(conversation.timestamp) }),
           ),
           ...state.messages.map((m) => messageView(m.role, m.content).view),
         );
-        if (!state.messages.length) log.append(h('p', { class: 'text-secondary' }, t('chat.noText')));
+        if (!state.messages.length) log.append(h('p', { class: 'opx-muted' }, t('chat.noText')));
         log.dataset.state = 'reopened';
         const keyID = await servingKeyOf(conversation).catch(() => null);
         showServed(keyID);

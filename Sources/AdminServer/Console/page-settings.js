@@ -153,7 +153,7 @@
           h(
             'div',
             { class: 'card-body' },
-            h('p', { class: 'text-secondary' }, t('settings.intro')),
+            h('p', { class: 'opx-muted' }, t('settings.intro')),
             general,
             ...FIELDS.map(row),
             save,

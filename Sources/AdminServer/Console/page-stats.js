@@ -112,7 +112,7 @@
         h(
           'div',
           { class: 'card-body py-2' },
-          h('div', { class: 'small text-secondary' }, label),
+          h('div', { class: 'small opx-muted' }, label),
           h('div', { class: 'fs-5 fw-semibold', id }, value),
         ),
       ),
@@ -121,7 +121,8 @@
 
   function chartCard(title, id, extra) {
     const canvas = h('canvas', { id, 'aria-label': title, role: 'img' });
-    const body = h('div', { class: 'card-body' }, canvas);
+    // OPX.chart sizes the chart to its parent: the box gives it its height.
+    const body = h('div', { class: 'card-body' }, h('div', { class: 'opx-chart-box' }, canvas));
     if (extra) body.append(extra);
     return { canvas, view: h('div', { class: 'col-lg-6' }, h('div', { class: 'card h-100' }, h('div', { class: 'card-header' }, title), body)) };
   }
@@ -217,7 +218,7 @@
       const byHour = chartCard(t('stats.byHour'), 'stats-chart-hours');
       const errorNote = h(
         'p',
-        { class: 'small text-secondary mt-2 mb-0' },
+        { class: 'small opx-muted mt-2 mb-0' },
         errors.length ? t('stats.errorsNote') : t('stats.noErrors') + ' ' + t('stats.errorsNote'),
       );
       const byStatus = chartCard(t('stats.errors'), 'stats-chart-errors', errorNote);
@@ -304,8 +305,8 @@
     const apply = h('button', { id: 'log-apply', type: 'button', class: 'btn btn-sm btn-primary' }, t('stats.filter.apply'));
     const clear = h('button', { id: 'log-clear', type: 'button', class: 'btn btn-sm btn-outline-secondary' }, t('stats.filter.clear'));
     const errorBox = h('div', { id: 'log-error', class: 'alert alert-danger py-1 px-2 small d-none' });
-    const summary = h('div', { id: 'log-total', class: 'small text-secondary mb-1' });
-    const tableBox = h('div', { id: 'log-table', class: 'table-responsive' });
+    const summary = h('div', { id: 'log-total', class: 'small opx-muted mb-1' });
+    const tableBox = h('div', { id: 'log-table' });
     const pager = h('div', { id: 'log-pager' });
 
     function query(offset) {
@@ -348,9 +349,11 @@
               ],
               page.data,
             )
-          : h('p', { class: 'text-secondary' }, t('stats.logEmpty')),
+          : h('p', { class: 'opx-muted' }, t('stats.logEmpty')),
       );
-      pager.replaceChildren(OPX.pager({ total: page.total, limit: page.limit, offset: page.offset, onPage: load }));
+      pager.replaceChildren(
+        OPX.pager({ offset: page.offset, limit: page.limit, count: page.data.length, total: page.total, onChange: load }),
+      );
     }
 
     apply.addEventListener('click', () => load(0));

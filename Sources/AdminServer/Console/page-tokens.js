@@ -130,7 +130,7 @@
         const input = h('input', {
           id: 'token-value',
           class: 'form-control font-monospace',
-          readonly: 'readonly',
+          readOnly: true,
           value,
           'aria-label': t('tokens.valueTitle'),
         });
@@ -161,7 +161,7 @@
     const name = h('input', { id: 'token-name', class: 'form-control', value: token ? token.name : '', maxlength: '200' });
     const allowed = h(
       'select',
-      { id: 'token-models', class: 'form-select', multiple: 'multiple', size: String(Math.min(5, Math.max(2, models.length))) },
+      { id: 'token-models', class: 'form-select', multiple: true, size: String(Math.min(5, Math.max(2, models.length))) },
       ...models.map((m) => h('option', { value: m }, m)),
     );
     const chosen = new Set((token && token.allowed_models) || []);
@@ -312,7 +312,7 @@
     title: 'tokens.title',
     async render(root) {
       const formSlot = h('div', { id: 'token-form-slot' });
-      const listBox = h('div', { id: 'token-list', class: 'table-responsive' });
+      const listBox = h('div', { id: 'token-list' });
       const createButton = h('button', { id: 'token-create', type: 'button', class: 'btn btn-primary' }, t('tokens.create'));
       const modelNames = (await OPX.api('GET', '/api/models')).map((m) => m.model_name);
 
@@ -362,7 +362,7 @@
       async function load() {
         const tokens = await OPX.api('GET', '/api/tokens');
         if (!tokens.length) {
-          listBox.replaceChildren(h('p', { class: 'text-secondary' }, t('tokens.empty')));
+          listBox.replaceChildren(h('p', { class: 'opx-muted' }, t('tokens.empty')));
           return;
         }
         const table = OPX.table(
@@ -379,12 +379,9 @@
             { label: t('tokens.col.actions'), value: actions },
           ],
           tokens,
+          // Rows carry the token's id and name so tests (and the eye, in the inspector) can find one.
+          { rowAttrs: (tok) => ({ 'data-token-id': String(tok.id), 'data-token-name': tok.name }) },
         );
-        // Rows carry the token's id and name so tests and people can find one.
-        Array.from(table.querySelectorAll('tbody tr')).forEach((row, index) => {
-          row.dataset.tokenId = String(tokens[index].id);
-          row.dataset.tokenName = tokens[index].name;
-        });
         listBox.replaceChildren(table);
       }
 
