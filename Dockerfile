@@ -40,6 +40,7 @@ RUN if [ -f Package.resolved ]; then swift package resolve --force-resolved-vers
 # Tests/ too: SwiftPM validates every target declared in Package.swift, including the test target,
 # even when building one product (a missing Tests/OpenAIProxyTests fails the build). Tests are not
 # compiled. .dockerignore keeps the Python end-to-end tests out.
+COPY Plugins ./Plugins
 COPY Sources ./Sources
 COPY Tests ./Tests
 

@@ -2,7 +2,7 @@
 SWIFT ?= swift
 DATA_DIR ?= ./data
 
-.PHONY: run test build release lint format bench screenshots clean
+.PHONY: run test build release lint format bench bench-console screenshots clean
 
 ## Install what is missing, build in release, start the service on ./data.
 run:
@@ -35,6 +35,18 @@ bench:
 	@scripts/install-deps.sh bench
 	$(SWIFT) build -c release
 	bench/run.sh
+
+## How long the console's dashboard takes to paint with 50 keys and 10,000 request-log rows (release build).
+bench-console:
+	@scripts/install-deps.sh test
+	$(SWIFT) build -c release --product openai-proxy
+	OPENAI_PROXY_BIN=$(CURDIR)/.build/release/openai-proxy .venv/bin/python bench/console_paint.py
+
+## A PNG of every console page, desktop and phone, into docs/screenshots/ (see scripts/screenshots.py).
+screenshots:
+	@scripts/install-deps.sh screenshots
+	$(SWIFT) build --product openai-proxy
+	OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy .venv/bin/python scripts/screenshots.py
 
 clean:
 	rm -rf .build

@@ -88,7 +88,19 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The web console's files: compiled into the binary by the EmbedConsole plugin.
+            exclude: ["Console"],
+            plugins: ["EmbedConsole"]
+        ),
+        .executableTarget(
+            name: "ConsoleEmbedder",
+            path: "Plugins/ConsoleEmbedder"
+        ),
+        .plugin(
+            name: "EmbedConsole",
+            capability: .buildTool(),
+            dependencies: ["ConsoleEmbedder"]
         ),
         .target(
             name: "StatsCollector",

@@ -7,7 +7,7 @@ import ServiceLifecycle
 import Shared
 
 /// The admin role: the management API (`/api/*`, behind a login or the admin token), its OpenAPI document,
-/// and `/healthz` on the admin port.
+/// the web console (`/`, `/assets/`, `/vendor/`), `/metrics` and `/healthz` on the admin port.
 public enum AdminServer {
     /// Runs the admin server on the inherited listening socket until SIGTERM.
     public static func run(
@@ -21,6 +21,7 @@ public enum AdminServer {
         let services = AdminServices(
             database: database, box: box, adminToken: adminToken, configuration: configuration, chat: chat)
         let router = buildRouter(services)
+        ConsoleRoutes(configuration: configuration).logVendorState(logger)
         let server = InheritedSocketServer(
             descriptor: listener, responder: router.buildResponder(), logger: logger, onServing: onServing)
         // The one background prober of the service lives here: one admin process per service.
@@ -61,6 +62,8 @@ public enum AdminServer {
         ChatRoutes(services: services).register(on: api)
         MetricsRoutes(database: services.database).register(on: router)
         services.routes.add(.get, "/metrics")
+        // Open: the page logs in through the API, and everything it shows comes from behind the login.
+        ConsoleRoutes(configuration: services.configuration).register(on: router, registry: services.routes)
         return router
     }
 }

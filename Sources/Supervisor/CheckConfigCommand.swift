@@ -35,6 +35,8 @@ struct CheckConfigCommand: AsyncParsableCommand {
             ("OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES", String(c.chatHistoryMaxBytes)),
             ("OPENAI_PROXY_USAGE_BATCH_INTERVAL", "\(c.usageBatchInterval)"),
             ("OPENAI_PROXY_USAGE_BATCH_ROWS", String(c.usageBatchRows)),
+            ("OPENAI_PROXY_CONSOLE_VENDOR_DIR", c.consoleVendorDirectory),
+            ("OPENAI_PROXY_CONSOLE_DIR", c.consoleDirectory ?? "(none: the files compiled in)"),
         ]
         print(CommandSupport.table(["SETTING", "VALUE"], values.map { [$0.0, $0.1] }))
         let database = try CommandSupport.openDatabase(c)

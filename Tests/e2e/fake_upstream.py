@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 # The streamed reply, one piece per `chat.completion.chunk` event.
 STREAM_PIECES = ["Hello", " from", " the", " fake", " upstream", "!"]
@@ -80,11 +81,44 @@ class StreamTrace:
     done_sent_at: float | None = None
 
 
+# What a troubled key's chat completions answer (`FakeUpstream(key_failures={key: kind})`); its model list
+# still answers, as OpenAI's does for a key out of credit or over its rate limit.
+KEY_FAILURES = {
+    "rate_limited": (429, "Rate limit reached for requests", "rate_limit_exceeded", "requests", {"retry-after": "900"}),
+    "no_quota": (429, "You exceeded your current quota", "insufficient_quota", "insufficient_quota", {}),
+    "server_error": (500, "The server had an error while processing your request", "server_error", "server_error", {}),
+}
+RATE_LIMIT_REQUESTS = 5000
+RATE_LIMIT_TOKENS = 2_000_000
+
+
 class FakeUpstream:
-    def __init__(self, stream_delay: float = 0.2, valid_keys: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        stream_delay: float = 0.2,
+        valid_keys: set[str] | None = None,
+        key_failures: dict[str, str] | None = None,
+        reply_delay: tuple[float, float] | None = None,
+        rate_limit_headers: bool = False,
+        models: list[str] | None = None,
+        reply_for: Callable[[list[dict[str, Any]]], str] | None = None,
+    ) -> None:
         self.stream_delay = stream_delay
         # When set, any other Authorization is refused with 401 (code `fake_upstream_unknown_key`).
         self.valid_keys = set(valid_keys) if valid_keys else None
+        # Keys whose chat completions fail as in KEY_FAILURES (the screenshots want every key state).
+        self.key_failures = dict(key_failures or {})
+        for kind in self.key_failures.values():
+            assert kind in KEY_FAILURES, f"unknown key failure {kind!r}"
+        # (min, max) seconds a non-streamed answer takes, drawn at random; None answers at once.
+        self.reply_delay = reply_delay
+        self._random = random.Random(6)
+        # x-ratelimit-* headers on chat answers, counting down per key, as OpenAI sends them.
+        self.rate_limit_headers = rate_limit_headers
+        self._used: dict[str, tuple[int, int]] = {}
+        # What GET /models lists (default MODELS) and, when set, the chat answer's text for the messages.
+        self.models = list(models or MODELS)
+        self.reply_for = reply_for
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._traces: list[StreamTrace] = []
@@ -163,6 +197,30 @@ class FakeUpstream:
         with self._lock:
             return list(self._requests[mark:])
 
+    def delay(self) -> float:
+        """Seconds the next non-streamed answer waits (reply_delay)."""
+        if self.reply_delay is None:
+            return 0.0
+        with self._lock:
+            return self._random.uniform(*self.reply_delay)
+
+    def spend(self, key: str | None, tokens: int) -> dict[str, str]:
+        """The x-ratelimit-* headers after one more request of `tokens` tokens on `key` (rate_limit_headers)."""
+        if not self.rate_limit_headers or key is None:
+            return {}
+        with self._lock:
+            requests, used_tokens = self._used.get(key, (0, 0))
+            requests, used_tokens = requests + 1, used_tokens + tokens
+            self._used[key] = (requests, used_tokens)
+        return {
+            "x-ratelimit-limit-requests": str(RATE_LIMIT_REQUESTS),
+            "x-ratelimit-remaining-requests": str(max(0, RATE_LIMIT_REQUESTS - requests)),
+            "x-ratelimit-reset-requests": "12ms",
+            "x-ratelimit-limit-tokens": str(RATE_LIMIT_TOKENS),
+            "x-ratelimit-remaining-tokens": str(max(0, RATE_LIMIT_TOKENS - used_tokens)),
+            "x-ratelimit-reset-tokens": "6s",
+        }
+
     def trace_mark(self) -> int:
         with self._lock:
             return len(self._traces)
@@ -240,15 +298,19 @@ class _Handler(BaseHTTPRequestHandler):
             )
         )
 
+        key = authorization[len("Bearer "):] if authorization and authorization.startswith("Bearer ") else None
         valid = self.fake.valid_keys
         if valid is not None:
-            key = authorization[len("Bearer "):] if authorization and authorization.startswith("Bearer ") else None
             if key not in valid:
                 self._send_error_json(401, "fake upstream: unknown upstream key", "fake_upstream_unknown_key")
                 return
 
-        if method == "POST" and path == "/v1/chat/completions":
-            self._chat(body or {})
+        if method == "POST" and path == "/v1/chat/completions" and key in self.fake.key_failures:
+            status, message, code, type_, headers = KEY_FAILURES[self.fake.key_failures[key]]
+            error = {"error": {"message": f"fake upstream: {message}", "type": type_, "param": None, "code": code}}
+            self._send_json(status, error, headers)
+        elif method == "POST" and path == "/v1/chat/completions":
+            self._chat(body or {}, key)
         elif method == "POST" and path == "/v1/embeddings":
             self._embeddings(body or {})
         elif method == "GET" and path == "/v1/models":
@@ -264,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- endpoints ---------------------------------------------------------------------------------------
 
-    def _chat(self, body: dict[str, Any]) -> None:
+    def _chat(self, body: dict[str, Any], key: str | None = None) -> None:
         model = body.get("model", "gpt-e2e-mini")
         messages = body.get("messages") or []
         created = 1_700_000_000
@@ -272,9 +334,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._chat_stream(model, messages, created, bool((body.get("stream_options") or {}).get("include_usage")))
             return
         script = self.fake.scripted(messages)
-        text = "".join(script.pieces) if script else chat_reply(messages)
+        if script:
+            text = "".join(script.pieces)
+        else:
+            text = self.fake.reply_for(messages) if self.fake.reply_for else chat_reply(messages)
         prompt = prompt_tokens_for(messages)
         completion = len(text.split())
+        delay = self.fake.delay()
+        if delay:
+            time.sleep(delay)
         self._send_json(
             200,
             {
@@ -292,6 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
                 ],
                 "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
             },
+            self.fake.spend(key, prompt + completion),
         )
 
     def _chat_stream(self, model: str, messages: list[dict[str, Any]], created: int, include_usage: bool) -> None:
@@ -322,6 +391,12 @@ class _Handler(BaseHTTPRequestHandler):
         script = self.fake.scripted(messages)
         pieces = script.pieces if script else STREAM_PIECES
         delay = script.delay if script and script.delay is not None else self.fake.stream_delay
+        if self.fake.reply_for and not script:
+            text = self.fake.reply_for(messages)
+            words = text.split(" ")
+            pieces = [word if i == 0 else " " + word for i, word in enumerate(words)]
+            if len(pieces) == 1:  # Chinese has no spaces: a few characters per event, as models send it
+                pieces = [text[i : i + 3] for i in range(0, len(text), 3)]
         events = [chunk({"role": "assistant", "content": ""}, None)]
         events += [chunk({"content": piece}, None) for piece in pieces]
         events.append(chunk({}, "stop"))
@@ -392,7 +467,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "object": "list",
                 "data": [
                     {"id": model, "object": "model", "created": 1_700_000_000 + i, "owned_by": "e2e-fake"}
-                    for i, model in enumerate(MODELS)
+                    for i, model in enumerate(self.fake.models)
                 ],
             },
         )

@@ -94,6 +94,21 @@ enum OpenAPIDocument {
         ["name": .string(name), "in": "path", "required": true, "schema": schema]
     }
 
+    /// An open route of the web console answering a file (not JSON) of one of `types`, or 404.
+    private static func consoleFile(_ summary: String, types: [String], parameter: String? = nil) -> JSONValue {
+        var content: [String: JSONValue] = [:]
+        for type in types { content[type] = ["schema": S.string] }
+        var operation: [String: JSONValue] = [
+            "summary": .string(summary), "security": [],
+            "responses": [
+                "200": ["description": "The file.", "content": .object(content)],
+                "404": json(S.ref("Error"), "No such file."),
+            ],
+        ]
+        if let parameter { operation["parameters"] = [path(parameter, ["type": "string", "minLength": 1])] }
+        return .object(operation)
+    }
+
     private static let id = path("id", ["type": "integer", "minimum": 1])
     private static let modelName = path("model_name", ["type": "string", "minLength": 1, "maxLength": 200])
     private static let limit = query("limit", S.integer(1...500), "Page size (default 50).")
@@ -127,6 +142,25 @@ enum OpenAPIDocument {
                     "200": ["description": "OK", "content": ["text/plain": ["schema": S.string]]]
                 ],
             ]
+        ],
+        "/": [
+            "get": consoleFile(
+                "The web console's page (open: it logs in through /api/auth/login).", types: ["text/html"])
+        ],
+        "/assets/{file}": [
+            "get": consoleFile(
+                "One of the web console's scripts or styles, by file name.", types: ["text/css", "text/javascript"],
+                parameter: "file")
+        ],
+        "/vendor/bootstrap5/{path}": [
+            "get": consoleFile(
+                "A file of Debian's libjs-bootstrap5, from the console vendor directory; the path may hold slashes.",
+                types: ["text/css", "text/javascript", "application/json"], parameter: "path")
+        ],
+        "/vendor/chart.js/{path}": [
+            "get": consoleFile(
+                "A file of Debian's libjs-chart.js, from the console vendor directory; the path may hold slashes.",
+                types: ["text/javascript", "application/json"], parameter: "path")
         ],
         "/api/openapi.json": [
             "get": op("This document.", open: true, ok: (200, ["type": "object"]))

@@ -100,6 +100,8 @@ public struct ConfigurationLoader: Sendable {
         if let v = try parse("OPENAI_PROXY_USAGE_BATCH_ROWS", { Self.parseInteger($0, in: 1...100_000) }) {
             config.usageBatchRows = v
         }
+        if let v = try parse("OPENAI_PROXY_CONSOLE_VENDOR_DIR", Self.parsePath) { config.consoleVendorDirectory = v }
+        if let v = try parse("OPENAI_PROXY_CONSOLE_DIR", Self.parsePath) { config.consoleDirectory = v }
         return config
     }
 

@@ -124,6 +124,14 @@ public struct ConfigurationSetting: Sendable {
             environmentName: "OPENAI_PROXY_USAGE_BATCH_ROWS", fileKey: "usage_batch_rows",
             defaultValue: "1000", accepts: "an integer from 1 to 100000",
             summary: "rows that make the collector commit at once, and the most in one transaction"),
+        .init(
+            environmentName: "OPENAI_PROXY_CONSOLE_VENDOR_DIR", fileKey: "console_vendor_dir",
+            defaultValue: "/usr/share/javascript", accepts: "a directory path",
+            summary: "where the web console finds Debian's libjs-bootstrap5 and libjs-chart.js (served under /vendor/)"),
+        .init(
+            environmentName: "OPENAI_PROXY_CONSOLE_DIR", fileKey: "console_dir",
+            defaultValue: "none: the files compiled in", accepts: "a directory path",
+            summary: "for console development: serve the web console's files from this directory, read at each request"),
     ]
 
     /// The setting with this environment variable.

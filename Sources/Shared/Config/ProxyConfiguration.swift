@@ -56,6 +56,12 @@ public struct ProxyConfiguration: Sendable, Equatable {
     /// Rows that make the collector commit at once, and the most per transaction: `OPENAI_PROXY_USAGE_BATCH_ROWS`,
     /// default 1000.
     public var usageBatchRows: Int
+    /// Where the web console's Bootstrap and Chart.js come from (Debian's `libjs-bootstrap5`, `libjs-chart.js`):
+    /// `OPENAI_PROXY_CONSOLE_VENDOR_DIR`, default `/usr/share/javascript`.
+    public var consoleVendorDirectory: String
+    /// For console development, a directory the console's own files are read from at each request instead of
+    /// the copies compiled in: `OPENAI_PROXY_CONSOLE_DIR`, default none.
+    public var consoleDirectory: String?
 
     /// The configuration every setting falls back to.
     public static func defaults(cores: Int = System.coreCount) -> ProxyConfiguration {
@@ -84,7 +90,9 @@ public struct ProxyConfiguration: Sendable, Equatable {
             chatHistory: .metadata,
             chatHistoryMaxBytes: 32 * 1024,
             usageBatchInterval: .milliseconds(100),
-            usageBatchRows: 1000
+            usageBatchRows: 1000,
+            consoleVendorDirectory: "/usr/share/javascript",
+            consoleDirectory: nil
         )
     }
 }

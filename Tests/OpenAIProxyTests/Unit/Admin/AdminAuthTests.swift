@@ -12,6 +12,7 @@ struct AdminAuthTests {
     /// Routes anyone may call.
     static let open: Set<String> = [
         "GET /healthz", "GET /metrics", "GET /api/openapi.json", "POST /api/auth/login",
+        "GET /", "GET /assets/{file}", "GET /vendor/bootstrap5/{path}", "GET /vendor/chart.js/{path}",
     ]
 
     /// `METHOD /path` as a method and a concrete URI.

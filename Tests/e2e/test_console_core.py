@@ -1,0 +1,311 @@
+"""The web console's core pages in headless Chromium against the real service and the fake upstream: login,
+the keys page (add, import, test, test all, a hostile name), models refreshed from the upstream, the
+dashboard's chart, the language switch, the phone layout; and a scan of the console's files for APIs that
+parse HTML or evaluate code. One service and one browser for the module; every browser test ends with no
+error in the browser's log."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import UPSTREAM_KEYS, ProxyService
+from fake_upstream import MODELS
+
+# --- private stand-ins for INFRA's browser support (dropped when console-infra is merged) -------------
+import os
+
+from conftest import launch, shut_down
+from fake_upstream import FakeUpstream
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+CONSOLE_DIR = Path(__file__).resolve().parents[2] / "Sources" / "AdminServer" / "Console"
+WAIT_SECONDS = 20
+
+
+@pytest.fixture(scope="module")
+def console_service(tmp_path_factory: pytest.TempPathFactory, fake_upstream: FakeUpstream) -> Iterator[ProxyService]:
+    development = os.environ.get("OPENAI_PROXY_CONSOLE_DIR")
+    original = ProxyService.environment
+
+    def environment(self: ProxyService) -> dict[str, str]:
+        env = original(self)
+        if development:
+            env["OPENAI_PROXY_CONSOLE_DIR"] = development
+        return env
+
+    ProxyService.environment = environment  # type: ignore[method-assign]
+    try:
+        service = launch(tmp_path_factory.mktemp("console-core"), fake_upstream.base_url, "data")
+    finally:
+        ProxyService.environment = original  # type: ignore[method-assign]
+    yield service
+    shut_down(service)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    yield driver
+    driver.quit()
+
+
+def wait_for(browser: WebDriver, selector: str, timeout: float = WAIT_SECONDS):
+    return WebDriverWait(browser, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, selector)))
+
+
+def login(browser: WebDriver, service: ProxyService) -> None:
+    browser.get(service.admin_url + "/")
+    wait_for(browser, 'body[data-ready="login"]')
+    browser.find_element(By.ID, "login-token").send_keys(service.admin_token)
+    browser.find_element(By.ID, "login-submit").click()
+    wait_for(browser, 'body[data-ready="dashboard"]')
+
+
+def goto(browser: WebDriver, service: ProxyService, page: str) -> None:
+    browser.execute_script("location.hash = arguments[0]", "#/" + page)
+    wait_for(browser, f'body[data-ready="{page}"]')
+
+
+def console_errors(browser: WebDriver) -> list[dict]:
+    return [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+def visible(browser: WebDriver, selector: str, timeout: float = WAIT_SECONDS):
+    return WebDriverWait(browser, timeout).until(EC.visibility_of_element_located((By.CSS_SELECTOR, selector)))
+
+
+def click(browser: WebDriver, selector: str) -> None:
+    WebDriverWait(browser, WAIT_SECONDS).until(EC.element_to_be_clickable((By.CSS_SELECTOR, selector))).click()
+
+
+def press(browser: WebDriver, element) -> None:
+    """Clicks an element after scrolling it to the middle of the window (clear of toasts and the edges)."""
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    WebDriverWait(browser, WAIT_SECONDS).until(EC.element_to_be_clickable(element)).click()
+
+
+def modal_closed(browser: WebDriver) -> None:
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda b: not b.find_elements(By.CSS_SELECTOR, ".modal"))
+
+
+def admin_api(service: ProxyService, method: str, path: str, body: object | None = None) -> object:
+    request = urllib.request.Request(
+        service.admin_url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {service.admin_token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def key_row(browser: WebDriver, name: str):
+    """The keys table's row whose name cell reads exactly `name`."""
+    for row in browser.find_elements(By.CSS_SELECTOR, "#keys-table tr[data-key-id]"):
+        if row.find_element(By.CSS_SELECTOR, '[data-role="name"]').text == name:
+            return row
+    return None
+
+
+@pytest.fixture()
+def signed_in(browser: WebDriver, console_service: ProxyService) -> WebDriver:
+    """The browser on the console with a session (logging in when the module's first test has not)."""
+    if not browser.current_url.startswith(console_service.admin_url):
+        login(browser, console_service)
+    return browser
+
+
+# --- tests -------------------------------------------------------------------------------------------
+
+
+def test_console_files_neither_parse_html_nor_evaluate_code() -> None:
+    files = sorted(CONSOLE_DIR.iterdir())
+    assert {"index.html", "app.css", "app.js", "page-keys.js"} <= {f.name for f in files}
+    forbidden = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\b|new Function|DOMParser")
+    for file in files:
+        text = file.read_text()
+        assert not forbidden.search(text), f"{file.name} uses {forbidden.search(text).group(0)}"
+    page = (CONSOLE_DIR / "index.html").read_text()
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page), "index.html has an inline script"
+    assert not re.search(r"\sstyle=|\son\w+=", page), "index.html has an inline style or handler"
+
+
+def test_login_refuses_a_wrong_token_then_signs_in(browser: WebDriver, console_service: ProxyService) -> None:
+    browser.get(console_service.admin_url + "/")
+    wait_for(browser, 'body[data-ready="login"]')
+    browser.find_element(By.ID, "login-token").send_keys("not-the-admin-token-000")
+    browser.find_element(By.ID, "login-submit").click()
+    error = visible(browser, "#login-error")
+    assert error.text == "Wrong admin token."
+    # The refused login is the one error the browser may log: its 401 answer.
+    errors = console_errors(browser)
+    assert all("/api/auth/login" in e["message"] and "401" in e["message"] for e in errors), errors
+
+    token = browser.find_element(By.ID, "login-token")
+    token.clear()
+    token.send_keys(console_service.admin_token)
+    browser.find_element(By.ID, "login-submit").click()
+    wait_for(browser, 'body[data-ready="dashboard"]')
+    nav = [a.get_attribute("data-nav") for a in browser.find_elements(By.CSS_SELECTOR, "a[data-nav]")]
+    assert nav == ["dashboard", "keys", "models", "chat", "stats", "tokens", "settings", "audit"]
+    assert not console_errors(browser)
+
+
+def test_add_a_key(signed_in: WebDriver, console_service: ProxyService) -> None:
+    browser = signed_in
+    goto(browser, console_service, "keys")
+    click(browser, "#keys-add")
+    visible(browser, ".modal.show #key-name").send_keys("console-added")
+    browser.find_element(By.ID, "key-value").send_keys("sk-console-added-0123456789")
+    click(browser, "#modal-ok")
+    modal_closed(browser)
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda b: key_row(b, "console-added") is not None)
+    row = key_row(browser, "console-added")
+    assert "sk-…6789" in row.text, row.text
+    assert "sk-console-added-0123456789" not in browser.page_source
+    assert any(k["name"] == "console-added" for k in admin_api(console_service, "GET", "/api/keys"))
+    assert not console_errors(browser)
+
+
+def test_import_five_keys_shows_added_and_duplicate(signed_in: WebDriver, console_service: ProxyService) -> None:
+    browser = signed_in
+    goto(browser, console_service, "keys")
+    before = len(admin_api(console_service, "GET", "/api/keys"))
+    click(browser, "#keys-import")
+    pasted = [f"sk-console-import-{i}-0123456789" for i in range(4)] + [UPSTREAM_KEYS[0]]
+    visible(browser, ".modal.show #import-keys").send_keys("\n".join(pasted))
+    browser.find_element(By.ID, "import-prefix").send_keys("imported")
+    click(browser, "#modal-ok")
+    result = visible(browser, "#keys-import-result")
+    assert (result.get_attribute("data-added"), result.get_attribute("data-duplicate"), result.get_attribute("data-rejected")) == ("4", "1", "0")
+    assert "4 added" in result.text and "1 duplicate" in result.text and "0 rejected" in result.text, result.text
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda b: len(b.find_elements(By.CSS_SELECTOR, "#keys-table tr[data-key-id]")) == before + 4)
+    assert not console_errors(browser)
+
+
+def test_test_one_key_and_all_keys(signed_in: WebDriver, console_service: ProxyService) -> None:
+    browser = signed_in
+    goto(browser, console_service, "keys")
+    press(browser, key_row(browser, "e2e-key-0").find_element(By.CSS_SELECTOR, '[data-action="test"]'))
+    result = wait_for(browser, '#keys-test-result[data-result="ok"]')
+    assert "e2e-key-0" in result.text and "HTTP 200" in result.text, result.text
+
+    # The fake upstream knows only its three keys: the others fail and turn invalid.
+    click(browser, "#keys-test-all")
+    run = wait_for(browser, '#keys-test-all[data-finished="1"]', timeout=60)
+    total = len([k for k in admin_api(console_service, "GET", "/api/keys") if k["status"] != "disabled"])
+    assert int(run.get_attribute("data-total")) == total
+    assert int(run.get_attribute("data-done")) == total
+    assert int(run.get_attribute("data-passed")) == 3, run.text
+    assert f"Tested {total} keys" in run.text
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, '#keys-table tr[data-state="invalid"]'))
+    assert not console_errors(browser)
+
+
+def test_refresh_models_from_the_upstream(signed_in: WebDriver, console_service: ProxyService) -> None:
+    browser = signed_in
+    goto(browser, console_service, "models")
+    click(browser, "#models-refresh")
+    notice = wait_for(browser, '#models-notice[data-state="done"]')
+    assert "3 models" in notice.text, notice.text
+    listed = {row.get_attribute("data-model") for row in browser.find_elements(By.CSS_SELECTOR, "#models-table tr[data-model]")}
+    assert set(MODELS) <= listed
+    assert not console_errors(browser)
+
+
+def test_dashboard_draws_its_chart(signed_in: WebDriver, console_service: ProxyService) -> None:
+    browser = signed_in
+    request = urllib.request.Request(
+        console_service.base_url + "/chat/completions", method="POST",
+        data=json.dumps({"model": MODELS[0], "messages": [{"role": "user", "content": "hello"}]}).encode(),
+        headers={"Authorization": f"Bearer {console_service.client_token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+    goto(browser, console_service, "dashboard")
+    wait_for(browser, 'canvas#dash-chart[data-drawn="1"]')
+    # Usage reaches the stats within the collector's batch interval; the page refreshes itself every 10 s.
+    WebDriverWait(browser, 30).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, '#dash-requests [data-role="value"]').text not in ("…", "0"))
+    assert browser.find_element(By.CSS_SELECTOR, '#dash-keys [data-role="value"]').text.isdigit()
+    assert "ms" in browser.find_element(By.CSS_SELECTOR, '#dash-latency [data-role="value"]').text
+    assert not console_errors(browser)
+
+
+def test_language_switch_is_remembered(signed_in: WebDriver, console_service: ProxyService) -> None:
+    browser = signed_in
+    goto(browser, console_service, "keys")
+    assert browser.find_element(By.CSS_SELECTOR, 'a[data-nav="keys"]').text == "Keys"
+    click(browser, "#lang-toggle")
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, 'a[data-nav="keys"]').text == "密钥")
+    wait_for(browser, 'body[data-ready="keys"]')
+    assert browser.find_element(By.CSS_SELECTOR, "#keys-add").text == "添加密钥"
+    browser.refresh()
+    wait_for(browser, 'body[data-ready="keys"]')
+    assert browser.find_element(By.CSS_SELECTOR, 'a[data-nav="dashboard"]').text == "仪表盘"
+    assert browser.execute_script("return document.documentElement.lang") == "zh-CN"
+    click(browser, "#lang-toggle")
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, 'a[data-nav="keys"]').text == "Keys")
+    assert not console_errors(browser)
+
+
+def test_a_hostile_key_name_renders_as_text(signed_in: WebDriver, console_service: ProxyService) -> None:
+    browser = signed_in
+    hostile = "<img src=x onerror=alert(1)>"
+    admin_api(console_service, "POST", "/api/keys", {"name": hostile, "key_value": "sk-hostile-name-0123456789"})
+    goto(browser, console_service, "dashboard")
+    browser.execute_script("window.__xss = 0; window.alert = function () { window.__xss = 1; };")
+    goto(browser, console_service, "keys")
+    row = key_row(browser, hostile)
+    assert row is not None, "the literal name is not shown"
+    key_id = row.get_attribute("data-key-id")
+    press(browser, row.find_element(By.CSS_SELECTOR, '[data-action="delete"]'))
+    dialog = visible(browser, ".modal.show .modal-body")
+    assert hostile in dialog.text
+    click(browser, "#modal-cancel")
+    modal_closed(browser)
+    assert browser.execute_script("return document.querySelectorAll('img').length") == 0
+    assert browser.execute_script("return window.__xss") == 0
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text  # noqa: B018 - raises when no alert is open
+    admin_api(console_service, "DELETE", f"/api/keys/{key_id}")
+    assert not console_errors(browser)
+
+
+def test_phone_width_collapses_the_menu(signed_in: WebDriver, console_service: ProxyService) -> None:
+    browser = signed_in
+    browser.set_window_size(390, 844)
+    try:
+        goto(browser, console_service, "keys")
+        link = browser.find_element(By.CSS_SELECTOR, 'a[data-nav="models"]')
+        assert not link.is_displayed(), "the nav should fold into the menu at 390 px"
+        press(browser, browser.find_element(By.CSS_SELECTOR, ".navbar-toggler"))
+        press(browser, visible(browser, 'a[data-nav="models"]'))
+        wait_for(browser, 'body[data-ready="models"]')
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width}px wide at 390px"
+    finally:
+        browser.set_window_size(1280, 900)
+    assert not console_errors(browser)
