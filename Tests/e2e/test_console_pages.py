@@ -83,7 +83,12 @@ def chat_state(browser: Any) -> str:
 
 
 def modal_ok(browser: Any) -> None:
-    """Clicks the OK button of the open console dialog (OPX.modal / OPX.confirm)."""
+    """Clicks the OK button of the open console dialog (OPX.modal / OPX.confirm) once it is fully shown (it
+    then has the focus): Bootstrap ignores a hide() while the dialog is still fading in."""
+    wait_until(
+        lambda: browser.execute_script("return !!(document.activeElement && document.activeElement.closest('.modal.show'));"),
+        what="dialog shown",
+    )
     click(browser, wait_visible(browser, ".modal.show #modal-ok"))
     wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, ".modal.show"), what="dialog closed")
 
