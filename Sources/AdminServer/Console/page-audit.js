@@ -93,6 +93,8 @@
   OPX.page('audit', {
     title: 'audit.title',
     async render(root, params) {
+      // The page's own box, in root at once: a render overtaken by a newer navigation fills a detached box.
+      const view = root.appendChild(h('div'));
       const action = h(
         'select',
         { id: 'audit-action', class: 'form-select form-select-sm w-auto', 'aria-label': t('audit.action') },
@@ -151,7 +153,7 @@
       action.addEventListener('change', () => {
         location.hash = action.value ? '#/audit?action=' + encodeURIComponent(action.value) : '#/audit';
       });
-      root.append(
+      view.append(
         h(
           'div',
           { class: 'd-flex flex-wrap align-items-center gap-2 mb-3' },

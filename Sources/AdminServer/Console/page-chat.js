@@ -154,6 +154,8 @@
   OPX.page('chat', {
     title: 'chat.title',
     async render(root, params) {
+      // The page's own box, in root at once: a render overtaken by a newer navigation fills a detached box.
+      const view = root.appendChild(h('div'));
       const state = { messages: [], controller: null, names: new Map() };
       const [models, names] = await Promise.all([OPX.api('GET', '/api/models'), keyNames()]);
       state.names = names;
@@ -263,7 +265,7 @@
           log.dataset.state = 'done';
         } catch (error) {
           if (error && error.name === 'AbortError') {
-            answer.view.append(h('div', { class: 'small text-warning', 'data-stopped': '1' }, t('chat.stopped')));
+            answer.view.append(h('div', { class: 'small opx-muted fst-italic', 'data-stopped': '1' }, t('chat.stopped')));
             log.dataset.state = 'stopped';
           } else {
             showError(error && error.message ? error.message : String(error));
@@ -365,7 +367,7 @@
         else showEmpty();
       });
 
-      root.append(
+      view.append(
         h(
           'div',
           { class: 'row g-3' },

@@ -55,6 +55,8 @@
   OPX.page('settings', {
     title: 'settings.title',
     async render(root) {
+      // The page's own box, in root at once: a render overtaken by a newer navigation fills a detached box.
+      const view = root.appendChild(h('div'));
       const controls = {};
       const feedback = {};
       const badges = {};
@@ -146,7 +148,7 @@
         put(body);
       });
 
-      root.append(
+      view.append(
         h(
           'div',
           { class: 'card', id: 'settings-form' },

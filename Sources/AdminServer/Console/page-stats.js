@@ -55,6 +55,7 @@
       'stats.col.error': 'Error',
       'stats.logEmpty': 'No request matches.',
       'stats.logTotal': '{count} requests',
+      'stats.consoleToken': 'console chat',
     },
     zh: {
       'stats.title': '统计',
@@ -99,6 +100,7 @@
       'stats.col.error': '错误',
       'stats.logEmpty': '没有符合条件的请求。',
       'stats.logTotal': '共 {count} 个请求',
+      'stats.consoleToken': '控制台对话',
     },
   });
 
@@ -169,10 +171,89 @@
     return counts;
   }
 
+  /// A dataset in the palette's `index`th colour.
+  function series(label, data, index, extra) {
+    const colour = OPX.chart.colors[index % OPX.chart.colors.length];
+    return Object.assign({ label, data, backgroundColor: colour, borderColor: colour }, extra || {});
+  }
+
+  /// A short label for an hour: "14:00" within a day, "11-22 14:00" over longer spans.
+  function hourLabel(iso, withDay) {
+    const date = new Date(iso);
+    const pad = (n) => String(n).padStart(2, '0');
+    const time = `${pad(date.getHours())}:00`;
+    return withDay ? `${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${time}` : time;
+  }
+
+  function drawCharts(cards, data) {
+    const stacked = { x: { stacked: true }, y: { stacked: true } };
+    OPX.chart(cards.byKey.canvas, {
+      type: 'bar',
+      data: {
+        labels: data.keyStats.map((k) => k.name),
+        datasets: [
+          series(t('stats.successes'), data.keyStats.map((k) => k.successes), 2),
+          series(t('stats.failures'), data.keyStats.map((k) => k.failures), 3),
+        ],
+      },
+      options: { indexAxis: 'y', scales: stacked },
+    });
+    OPX.chart(cards.byModel.canvas, {
+      type: 'bar',
+      data: {
+        labels: data.modelStats.map((m) => m.model_name),
+        datasets: [
+          series(t('stats.promptTokens'), data.modelStats.map((m) => m.totals.prompt_tokens), 0),
+          series(t('stats.completionTokens'), data.modelStats.map((m) => m.totals.completion_tokens), 1),
+        ],
+      },
+      options: { scales: stacked },
+    });
+    const rows = data.hourly.data;
+    OPX.chart(cards.byHour.canvas, {
+      type: 'line',
+      data: {
+        labels: rows.map((row) => hourLabel(row.hour, rows.length > 24)),
+        datasets: [
+          series(t('stats.requests'), rows.map((row) => row.totals.requests), 0, { yAxisID: 'y' }),
+          series(t('stats.tokens'), rows.map((row) => row.totals.total_tokens), 1, { yAxisID: 'y1' }),
+        ],
+      },
+      options: {
+        scales: {
+          x: {
+            ticks: {
+              maxTicksLimit: 8,
+              maxRotation: 0,
+              // Over several days the axis names days; the tooltip keeps the hour.
+              callback(value) {
+                const label = this.getLabelForValue(value);
+                return rows.length > 48 ? label.split(' ')[0] : label;
+              },
+            },
+          },
+          y: { beginAtZero: true, ticks: { precision: 0 } },
+          y1: { beginAtZero: true, position: 'right', grid: { drawOnChartArea: false } },
+        },
+        elements: { point: { radius: 0 } },
+        interaction: { mode: 'index', intersect: false },
+      },
+    });
+    OPX.chart(cards.byStatus.canvas, {
+      type: 'bar',
+      data: {
+        labels: data.errors.map(([status]) => status),
+        datasets: [series(t('stats.requests'), data.errors.map(([, n]) => n), 3)],
+      },
+      options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+  }
+
   OPX.page('stats', {
     title: 'stats.title',
     async render(root, params) {
-      const charts = [];
+      // The page's own box, in root at once: a render overtaken by a newer navigation fills a detached box.
+      const view = root.appendChild(h('div'));
       const period = PERIODS.includes(params.get('period')) ? params.get('period') : 'all';
       const hours = PERIOD_HOURS[period];
       const usageAnswer = OPX.api('GET', '/api/stats/usage?period=' + period);
@@ -224,7 +305,7 @@
       const byStatus = chartCard(t('stats.errors'), 'stats-chart-errors', errorNote);
 
       const log = requestLog(keys, models, tokens, keyNames, tokenNames);
-      root.append(
+      view.append(
         h(
           'div',
           { class: 'd-flex flex-wrap align-items-center gap-2 mb-3' },
@@ -236,54 +317,10 @@
         log.view,
       );
 
-      charts.push(
-        OPX.chart(byKey.canvas, {
-          type: 'bar',
-          data: {
-            labels: keyStats.map((k) => k.name),
-            datasets: [
-              { label: t('stats.successes'), data: keyStats.map((k) => k.successes) },
-              { label: t('stats.failures'), data: keyStats.map((k) => k.failures) },
-            ],
-          },
-          options: { indexAxis: 'y', scales: { x: { stacked: true }, y: { stacked: true } } },
-        }),
-        OPX.chart(byModel.canvas, {
-          type: 'bar',
-          data: {
-            labels: modelStats.map((m) => m.model_name),
-            datasets: [
-              { label: t('stats.promptTokens'), data: modelStats.map((m) => m.totals.prompt_tokens) },
-              { label: t('stats.completionTokens'), data: modelStats.map((m) => m.totals.completion_tokens) },
-            ],
-          },
-          options: { scales: { x: { stacked: true }, y: { stacked: true } } },
-        }),
-        OPX.chart(byHour.canvas, {
-          type: 'line',
-          data: {
-            labels: hourly.data.map((row) => OPX.fmt.time(row.hour)),
-            datasets: [
-              { label: t('stats.requests'), data: hourly.data.map((row) => row.totals.requests), yAxisID: 'y' },
-              { label: t('stats.tokens'), data: hourly.data.map((row) => row.totals.total_tokens), yAxisID: 'y1' },
-            ],
-          },
-          options: {
-            scales: { y: { beginAtZero: true }, y1: { beginAtZero: true, position: 'right', grid: { drawOnChartArea: false } } },
-            elements: { point: { radius: 0 } },
-          },
-        }),
-        OPX.chart(byStatus.canvas, {
-          type: 'bar',
-          data: {
-            labels: errors.map(([status]) => status),
-            datasets: [{ label: t('stats.requests'), data: errors.map(([, n]) => n) }],
-          },
-          options: { plugins: { legend: { display: false } } },
-        }),
-      );
+      if (!view.isConnected) return; // left while loading: no charts for a page no one sees
+      // The router destroys these charts when the page is left.
+      drawCharts({ byKey, byModel, byHour, byStatus }, { keyStats, modelStats, hourly, errors });
       await log.load(0);
-      return () => charts.forEach((chart) => chart && chart.destroy());
     },
   });
 
@@ -308,6 +345,10 @@
     const summary = h('div', { id: 'log-total', class: 'small opx-muted mb-1' });
     const tableBox = h('div', { id: 'log-table' });
     const pager = h('div', { id: 'log-pager' });
+
+    // A token /api/tokens does not list is the admin server's own, the one the chat page uses.
+    const tokenLabel = (row) =>
+      row.token_id == null ? '–' : tokenNames.get(row.token_id) || t('stats.consoleToken');
 
     function query(offset) {
       const q = new URLSearchParams({ limit: String(LOG_PAGE), offset: String(offset) });
@@ -340,7 +381,7 @@
                 { label: t('stats.col.time'), value: (row) => OPX.fmt.time(row.timestamp) },
                 { label: t('stats.col.key'), value: (row) => (row.key_id == null ? '–' : keyNames.get(row.key_id) || '#' + row.key_id) },
                 { label: t('stats.col.model'), value: (row) => row.model || '–' },
-                { label: t('stats.col.token'), value: (row) => (row.token_id == null ? '–' : tokenNames.get(row.token_id) || '#' + row.token_id) },
+                { label: t('stats.col.token'), value: tokenLabel },
                 { label: t('stats.col.status'), value: (row) => String(row.status) },
                 { label: t('stats.col.latency'), value: (row) => OPX.fmt.ms(row.latency_ms) },
                 { label: t('stats.col.tokens'), value: (row) => (row.total_tokens == null ? '–' : OPX.fmt.number(row.total_tokens)) },

@@ -311,6 +311,8 @@
   OPX.page('tokens', {
     title: 'tokens.title',
     async render(root) {
+      // The page's own box, in root at once: a render overtaken by a newer navigation fills a detached box.
+      const view = root.appendChild(h('div'));
       const formSlot = h('div', { id: 'token-form-slot' });
       const listBox = h('div', { id: 'token-list' });
       const createButton = h('button', { id: 'token-create', type: 'button', class: 'btn btn-primary' }, t('tokens.create'));
@@ -386,7 +388,7 @@
       }
 
       createButton.addEventListener('click', () => openForm(null));
-      root.append(h('div', { class: 'mb-3' }, createButton), formSlot, listBox);
+      view.append(h('div', { class: 'mb-3' }, createButton), formSlot, listBox);
       await load();
     },
   });
