@@ -117,7 +117,7 @@
         } else {
           const table = OPX.table(
             [
-              { label: t('audit.col.time'), value: (entry) => OPX.fmt.time(entry.timestamp) },
+              { class: 'opx-nowrap', label: t('audit.col.time'), value: (entry) => OPX.fmt.time(entry.timestamp) },
               { label: t('audit.col.actor'), value: (entry) => entry.actor },
               { label: t('audit.col.client'), value: (entry) => entry.client },
               {

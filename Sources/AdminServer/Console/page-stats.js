@@ -378,14 +378,14 @@
         page.data.length
           ? OPX.table(
               [
-                { label: t('stats.col.time'), value: (row) => OPX.fmt.time(row.timestamp) },
-                { label: t('stats.col.key'), value: (row) => (row.key_id == null ? '–' : keyNames.get(row.key_id) || '#' + row.key_id) },
-                { label: t('stats.col.model'), value: (row) => row.model || '–' },
-                { label: t('stats.col.token'), value: tokenLabel },
-                { label: t('stats.col.status'), value: (row) => String(row.status) },
-                { label: t('stats.col.latency'), value: (row) => OPX.fmt.ms(row.latency_ms) },
-                { label: t('stats.col.tokens'), value: (row) => (row.total_tokens == null ? '–' : OPX.fmt.number(row.total_tokens)) },
-                { label: t('stats.col.path'), value: (row) => row.method + ' ' + row.path },
+                { class: 'opx-nowrap', label: t('stats.col.time'), value: (row) => OPX.fmt.time(row.timestamp) },
+                { class: 'opx-nowrap', label: t('stats.col.key'), value: (row) => (row.key_id == null ? '–' : keyNames.get(row.key_id) || '#' + row.key_id) },
+                { class: 'opx-nowrap', label: t('stats.col.model'), value: (row) => row.model || '–' },
+                { class: 'opx-nowrap', label: t('stats.col.token'), value: tokenLabel },
+                { class: 'opx-nowrap', label: t('stats.col.status'), value: (row) => String(row.status) },
+                { class: 'opx-nowrap', label: t('stats.col.latency'), value: (row) => OPX.fmt.ms(row.latency_ms) },
+                { class: 'opx-nowrap', label: t('stats.col.tokens'), value: (row) => (row.total_tokens == null ? '–' : OPX.fmt.number(row.total_tokens)) },
+                { class: 'opx-nowrap', label: t('stats.col.path'), value: (row) => row.method + ' ' + row.path },
                 { label: t('stats.col.error'), value: (row) => row.error || '' },
               ],
               page.data,
