@@ -232,6 +232,9 @@ def test_reopen_a_conversation_from_history(service: ProxyService, browser: Any)
     wait_for(browser, 'body[data-ready="chat"]')
     assert text_of(browser, "#chat-messages [data-role=user] .opx-msg-text") == "remember the blue whale"
     assert answer_text(browser) == "Hello from the fake upstream!"
+    # The stored conversation names its key (the admin API's key_name).
+    served = wait_for(browser, "#chat-served[data-key-id]:not([data-key-id=''])")
+    assert "e2e-key-" in served.text, served.text
     # The reopened conversation goes on from where it was.
     send_chat(browser, "and then?")
     wait_for(browser, '#chat-messages[data-state="done"]', timeout=30)

@@ -24,7 +24,8 @@
       'chat.empty': 'Start a conversation: pick a model and write a message.',
       'chat.stopped': 'Stopped.',
       'chat.servedBy': 'Served by key {name} (#{id})',
-      'chat.servedByUnknown': 'The serving key is not known (yet).',
+      'chat.servedByUnknown': 'The serving key is not known.',
+      'chat.removedKey': 'removed key',
       'chat.history': 'History',
       'chat.historyEmpty': 'No conversation yet.',
       'chat.noText': '(no text kept)',
@@ -47,7 +48,8 @@
       'chat.empty': '选择一个模型，输入消息，开始对话。',
       'chat.stopped': '已停止。',
       'chat.servedBy': '由密钥 {name}（#{id}）提供服务',
-      'chat.servedByUnknown': '暂时无法确定提供服务的密钥。',
+      'chat.servedByUnknown': '无法确定提供服务的密钥。',
+      'chat.removedKey': '已删除的密钥',
       'chat.history': '历史记录',
       'chat.historyEmpty': '还没有对话。',
       'chat.noText': '（未保存文本）',
@@ -96,59 +98,18 @@
     return { view, text };
   }
 
-  /// Key names by id, fetched once per render.
-  async function keyNames() {
-    const keys = await OPX.api('GET', '/api/keys');
-    return new Map(keys.map((k) => [k.id, k.name]));
-  }
-
-  /// The id of the newest request-log row: rows after it are requests made after this moment. (An id, not
-  /// the browser's clock, which need not agree with the server's.)
-  async function usageMark() {
-    const page = await OPX.api('GET', '/api/usage?limit=1');
-    return page.data.length ? page.data[0].id : 0;
-  }
-
-  /// Whether a request-log row is a chat completion of the console itself. The console's chats go through the
-  /// proxy with the admin server's own client token, which /api/tokens never lists; `managed` holds the ids
-  /// it does list.
-  function isConsoleChat(row, managed) {
-    return row.key_id != null && !managed.has(row.token_id) && /chat\/completions$/.test(row.path);
-  }
-
-  async function managedTokenIDs() {
-    return new Set((await OPX.api('GET', '/api/tokens')).map((tok) => tok.id));
-  }
-
-  /// The key that served the console's first chat of `model` logged after row `mark`. The collector writes
-  /// rows within about 100 ms of the answer's end, so it is looked for a few times.
-  async function servingKeyAfter(model, mark) {
-    const managed = await managedTokenIDs();
-    for (let attempt = 0; attempt < 8; attempt++) {
-      const page = await OPX.api('GET', '/api/usage?' + new URLSearchParams({ model, limit: '50' }));
-      const rows = page.data.filter((row) => row.id > mark && isConsoleChat(row, managed));
-      // Newest first: the last one is the first request after the mark, the one this answer belongs to.
-      if (rows.length) return rows[rows.length - 1].key_id;
-      await new Promise((resolve) => setTimeout(resolve, 400));
+  /// The key that served a just-finished answer, from the history row the admin server kept of it (the
+  /// newest conversation of this model with this answer): its key_id and key_name. Used when OPX.stream
+  /// did not hand over the answer's X-OpenAI-Proxy-Key-Id header.
+  async function servingKeyOfAnswer(model, text) {
+    // The admin server writes the row just after the stream's last event: it may take a moment.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const page = await OPX.api('GET', '/api/chat/history?limit=20');
+      const row = page.data.find((c) => c.model === model && c.response === text);
+      if (row) return { id: row.key_id, name: row.key_name };
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
     return null;
-  }
-
-  /// The key that served a stored console conversation: its request-log row is the console's last chat of the
-  /// model logged up to the conversation's time (both times from the server's clock).
-  async function servingKeyOf(conversation) {
-    if (conversation.key_id != null) return conversation.key_id;
-    if (!conversation.model) return null;
-    const end = Date.parse(conversation.timestamp);
-    const managed = await managedTokenIDs();
-    const query = new URLSearchParams({
-      model: conversation.model,
-      limit: '50',
-      from: String(end - 10 * 60 * 1000),
-      to: String(end + 1000),
-    });
-    const rows = (await OPX.api('GET', '/api/usage?' + query)).data.filter((row) => isConsoleChat(row, managed));
-    return rows.length ? rows[0].key_id : null;
   }
 
   OPX.page('chat', {
@@ -156,9 +117,8 @@
     async render(root, params) {
       // The page's own box, in root at once: a render overtaken by a newer navigation fills a detached box.
       const view = root.appendChild(h('div'));
-      const state = { messages: [], controller: null, names: new Map() };
-      const [models, names] = await Promise.all([OPX.api('GET', '/api/models'), keyNames()]);
-      state.names = names;
+      const state = { messages: [], controller: null };
+      const models = await OPX.api('GET', '/api/models');
       const enabled = models.filter((m) => m.enabled).map((m) => m.model_name);
 
       const modelSelect = h(
@@ -218,12 +178,13 @@
         newButton.disabled = busy;
       }
 
-      function showServed(keyID) {
-        served.dataset.keyId = keyID == null ? '' : String(keyID);
-        served.textContent =
-          keyID == null
-            ? t('chat.servedByUnknown')
-            : t('chat.servedBy', { name: state.names.get(keyID) || '?', id: keyID });
+      /// Shows which key served the answer: `key` is {id, name} (name null when the key was removed since).
+      function showServed(key) {
+        const known = key && key.id != null;
+        served.dataset.keyId = known ? String(key.id) : '';
+        served.textContent = known
+          ? t('chat.servedBy', { name: key.name || t('chat.removedKey'), id: key.id })
+          : t('chat.servedByUnknown');
       }
 
       async function send() {
@@ -242,14 +203,17 @@
         log.dataset.state = 'streaming';
         setBusy(true);
         let text = '';
-        let mark = null;
+        let servedKeyID = null;
         try {
-          mark = await usageMark();
           await OPX.stream(
             '/api/chat',
             { model, messages: state.messages, stream: true },
             {
               signal: state.controller.signal,
+              // The admin server names the serving key in a header (read when OPX.stream passes the answer on).
+              onResponse(response) {
+                servedKeyID = response.headers.get('X-OpenAI-Proxy-Key-Id');
+              },
               onEvent(event) {
                 if (event && event.error) throw Object.assign(new Error(event.error.message || 'error'), event.error);
                 const piece = event && event.choices && event.choices[0] && event.choices[0].delta;
@@ -282,7 +246,12 @@
           answer.view.remove();
         }
         if (log.dataset.state === 'done') {
-          showServed(await servingKeyAfter(model, mark).catch(() => null));
+          // The header gives the key's id at once (when OPX.stream passes the answer on); the history row gives
+          // its name too.
+          if (servedKeyID) showServed({ id: Number(servedKeyID), name: null });
+          const kept = await servingKeyOfAnswer(model, text).catch(() => null);
+          if (kept && kept.id != null) showServed(kept);
+          else if (!servedKeyID) showServed(null);
           loadHistory(false);
         }
       }
@@ -317,7 +286,9 @@
       function historyItem(conversation) {
         const snippet = lastUserText(conversation) || t('chat.noText');
         const meta = [OPX.fmt.time(conversation.timestamp), conversation.model || ''];
-        if (conversation.key_id != null) meta.push(t('chat.keyShort', { id: conversation.key_id }));
+        if (conversation.key_id != null) {
+          meta.push(conversation.key_name || t('chat.keyShort', { id: conversation.key_id }));
+        }
         return h(
           'a',
           {
@@ -346,8 +317,7 @@
         );
         if (!state.messages.length) log.append(h('p', { class: 'opx-muted' }, t('chat.noText')));
         log.dataset.state = 'reopened';
-        const keyID = await servingKeyOf(conversation).catch(() => null);
-        showServed(keyID);
+        showServed({ id: conversation.key_id, name: conversation.key_name });
       }
 
       sendButton.addEventListener('click', send);
