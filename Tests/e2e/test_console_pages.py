@@ -197,6 +197,7 @@ def test_chat_renders_hostile_answer_and_question_as_text(
 def test_stop_button_ends_a_stream(service: ProxyService, fake_upstream: FakeUpstream, browser: Any) -> None:
     pieces = [f"w{i} " for i in range(60)]
     fake_upstream.script("a very long story", pieces, delay=0.25)
+    traces = fake_upstream.trace_mark()
     login(browser, service)
     goto(browser, service, "chat")
     send_chat(browser, "a very long story")
@@ -211,6 +212,12 @@ def test_stop_button_ends_a_stream(service: ProxyService, fake_upstream: FakeUps
     assert browser.find_element(By.CSS_SELECTOR, "#chat-messages [data-stopped]")
     assert browser.find_element(By.CSS_SELECTOR, "#chat-send").is_enabled()
     assert not browser.find_element(By.CSS_SELECTOR, "#chat-stop").is_enabled()
+    # The stop reaches the upstream too: its stream is cut, not played to the end for no one.
+    (trace,) = fake_upstream.traces_since(traces)
+    time.sleep(2)
+    sent = len(trace.event_sent_at)
+    time.sleep(1)
+    assert len(trace.event_sent_at) == sent < len(pieces), (sent, len(pieces))
     assert not console_errors(browser)
 
 

@@ -25,7 +25,7 @@
       'chat.stopped': 'Stopped.',
       'chat.servedBy': 'Served by key {name} (#{id})',
       'chat.servedByUnknown': 'The serving key is not known.',
-      'chat.removedKey': 'removed key',
+      'chat.servedById': 'Served by key #{id}',
       'chat.history': 'History',
       'chat.historyEmpty': 'No conversation yet.',
       'chat.noText': '(no text kept)',
@@ -49,7 +49,7 @@
       'chat.stopped': '已停止。',
       'chat.servedBy': '由密钥 {name}（#{id}）提供服务',
       'chat.servedByUnknown': '无法确定提供服务的密钥。',
-      'chat.removedKey': '已删除的密钥',
+      'chat.servedById': '由密钥 #{id} 提供服务',
       'chat.history': '历史记录',
       'chat.historyEmpty': '还没有对话。',
       'chat.noText': '（未保存文本）',
@@ -178,13 +178,14 @@
         newButton.disabled = busy;
       }
 
-      /// Shows which key served the answer: `key` is {id, name} (name null when the key was removed since).
+      /// Shows which key served the answer: `key` is {id, name}; the name is null when not known (yet) or
+      /// when the key was removed since.
       function showServed(key) {
         const known = key && key.id != null;
         served.dataset.keyId = known ? String(key.id) : '';
-        served.textContent = known
-          ? t('chat.servedBy', { name: key.name || t('chat.removedKey'), id: key.id })
-          : t('chat.servedByUnknown');
+        if (!known) served.textContent = t('chat.servedByUnknown');
+        else if (key.name) served.textContent = t('chat.servedBy', { name: key.name, id: key.id });
+        else served.textContent = t('chat.servedById', { id: key.id });
       }
 
       async function send() {
