@@ -57,10 +57,11 @@ def unexpected_errors(browser: WebDriver) -> list[dict]:
 
 def press(browser: WebDriver, element) -> None:
     """Clicks an element once it can be: scrolled to the middle of the window, and again while a fading dialog
-    or a toast still covers it."""
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    or a toast still covers it. It is scrolled again before each try: rows above it may grow meanwhile (keys
+    just added turn invalid with a reason as the service probes them), moving it out of the window."""
 
     def clicked(_: WebDriver) -> bool:
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
         try:
             element.click()
             return True

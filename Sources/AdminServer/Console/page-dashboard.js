@@ -3,14 +3,13 @@
  * every 10 s while shown.
  *
  * Only the stats endpoints are read (GET /api/stats/overview, /hourly, /models, /keys), which answer from
- * hourly aggregates, plus one page of at most 500 of today's request-log rows for the latency percentiles:
- * the page stays quick however long the log is. */
+ * hourly aggregates; the overview's latency percentiles come from at most 10,000 of today's latest
+ * request-log rows: the page stays quick however long the log is. */
 "use strict";
 
 (function () {
   const { h, t, fmt } = OPX;
   const REFRESH_MS = 10000;
-  const LATENCY_SAMPLE = 500;
   const STATES = ["active", "cooling", "quota_exhausted", "invalid", "disabled"];
 
   OPX.messages({
@@ -48,18 +47,6 @@
     },
   });
 
-  /** Start of today in UTC, as the stats endpoints count "today". */
-  function startOfUTCDay() {
-    const now = new Date();
-    return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate())).toISOString();
-  }
-
-  function percentile(sorted, p) {
-    if (sorted.length === 0) return null;
-    const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
-    return sorted[index];
-  }
-
   const successRate = (requests, successes) => (requests > 0 ? successes / requests : null);
   const tokensOf = (totals) => (totals.prompt_tokens || 0) + (totals.completion_tokens || 0);
 
@@ -72,7 +59,7 @@
     return { el, set(v, ...s) { value.textContent = v; OPX.clear(sub).append(...s); } };
   }
 
-  function fillCards(cards, overview, sample) {
+  function fillCards(cards, overview) {
     const keys = overview.keys || {};
     const totalKeys = STATES.reduce((n, s) => n + (keys[s] || 0), 0);
     cards.keys.set(fmt.number(totalKeys), totalKeys === 0 ? t("dashboard.keys_none") :
@@ -82,12 +69,12 @@
     cards.requests.set(fmt.number(today.requests), t("dashboard.failures", { count: fmt.number(today.failures) }));
     cards.success.set(fmt.percent(successRate(today.requests, today.successes)), t("dashboard.last_hour", { count: fmt.number(overview.last_hour.requests) }));
     cards.tokens.set(fmt.compact(tokensOf(today)), t("dashboard.tokens_split", { prompt: fmt.compact(today.prompt_tokens), completion: fmt.compact(today.completion_tokens) }));
-    const latencies = sample.map((r) => r.latency_ms).filter((v) => typeof v === "number").sort((a, b) => a - b);
-    if (latencies.length === 0) {
+    const latency = overview.latency_today;
+    if (!latency || latency.samples === 0) {
       cards.latency.set("—", t("dashboard.latency_none"));
     } else {
-      cards.latency.set(fmt.ms(percentile(latencies, 0.5)) + " / " + fmt.ms(percentile(latencies, 0.95)),
-        t("dashboard.latency_sample", { count: fmt.number(latencies.length), avg: fmt.ms(today.avg_latency_ms) }));
+      cards.latency.set(fmt.ms(latency.p50_ms) + " / " + fmt.ms(latency.p95_ms),
+        t("dashboard.latency_sample", { count: fmt.number(latency.samples), avg: fmt.ms(today.avg_latency_ms) }));
     }
   }
 
@@ -186,9 +173,7 @@
 
     // Each part paints as soon as its own answer arrives; render resolves when all have.
     async function load() {
-      const sampleQuery = OPX.qs({ limit: LATENCY_SAMPLE, from: startOfUTCDay() });
-      const overview = Promise.all([OPX.api("GET", "/api/stats/overview"), OPX.api("GET", "/api/usage" + sampleQuery)])
-        .then(([o, sample]) => fillCards(cards, o, sample.data));
+      const overview = OPX.api("GET", "/api/stats/overview").then((o) => fillCards(cards, o));
       const hourly = OPX.api("GET", "/api/stats/hourly?hours=24").then((data) => {
         if (stopped) return;
         const config = chartConfig(hourlySeries(data));
