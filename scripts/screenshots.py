@@ -125,6 +125,10 @@ def seed(service: ProxyService, upstream: FakeUpstream, pool: list[dict], rng: r
     admin.get("/api/models?refresh=true")
     admin.put("/api/models/o3-mini", {"description": "Reasoning model; slower, for hard questions"})
     admin.post("/api/models/text-embedding-3-small/disable")
+    admin.post(
+        "/api/models",
+        {"model_name": "ft:gpt-4o-mini:acme:support-v2", "description": "Our support fine-tune (added by hand)"},
+    )
 
     expires = (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     tokens = {
