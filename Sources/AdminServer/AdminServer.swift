@@ -63,7 +63,8 @@ public enum AdminServer {
         MetricsRoutes(database: services.database).register(on: router)
         services.routes.add(.get, "/metrics")
         // Open: the page logs in through the API, and everything it shows comes from behind the login.
-        ConsoleRoutes(configuration: services.configuration).register(on: router, registry: services.routes)
+        ConsoleRoutes(configuration: services.configuration, sessions: services.sessions, now: services.now).register(
+            on: router, registry: services.routes)
         return router
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -17,6 +18,10 @@ struct ConsoleRoutes: Sendable {
     /// For console development: the directory the console's files are read from at each request
     /// (`OPENAI_PROXY_CONSOLE_DIR`); nil serves the copies compiled in.
     let consoleDirectory: String?
+    /// The login sessions, so the page learns whether its cookie names a live one; nil in tests of the files.
+    let sessions: SessionStore?
+    /// Unix ms now.
+    let now: @Sendable () -> Int64
 
     /// The files the page loads from the vendor directory, each with the Debian package that provides it.
     static let vendorFiles: [(path: String, package: String)] = [
@@ -36,14 +41,19 @@ struct ConsoleRoutes: Sendable {
         HTTPField.Name("Referrer-Policy")!: "no-referrer",
     ]
 
-    init(configuration: ProxyConfiguration) {
+    init(
+        configuration: ProxyConfiguration, sessions: SessionStore? = nil,
+        now: @escaping @Sendable () -> Int64 = AdminServices.systemNow
+    ) {
         vendorDirectory = configuration.consoleVendorDirectory
         consoleDirectory = configuration.consoleDirectory
+        self.sessions = sessions
+        self.now = now
     }
 
     /// Adds the console's routes to `router`, recording them in `registry` (the OpenAPI document lists them).
     func register(on router: Router<AdminRequestContext>, registry: RouteRegistry) {
-        router.get("/") { _, _ in try await self.index() }
+        router.get("/") { request, _ in try await self.index(request) }
         registry.add(.get, "/")
         router.get("/assets/:file") { _, context in
             try await self.asset(context.parameters.get("file") ?? "")
@@ -83,8 +93,10 @@ struct ConsoleRoutes: Sendable {
 
     // MARK: - Answers
 
-    /// The page, marked with the packages missing right now, so it can say so without waiting for a load to fail.
-    func index() async throws -> Response {
+    /// The page, marked with the packages missing right now (so it can say so without waiting for a load to
+    /// fail) and with whether the request's cookie names a live session (so it asks the API for the session
+    /// only then: asking without one answers 401, which the browser logs as an error).
+    func index(_ request: Request) async throws -> Response {
         guard var page = try await consoleFile("index.html") else {
             throw APIError.notFound("The console page index.html is missing.")
         }
@@ -93,7 +105,20 @@ struct ConsoleRoutes: Sendable {
             page = page.replacingOccurrences(
                 of: "data-vendor-missing=\"\"", with: "data-vendor-missing=\"\(missing.joined(separator: " "))\"")
         }
-        return Self.answer(Array(page.utf8), name: "index.html", cache: "no-cache")
+        if try await hasLiveSession(request) {
+            page = page.replacingOccurrences(of: "data-session=\"\"", with: "data-session=\"1\"")
+        }
+        // no-store: the page differs with the cookie.
+        return Self.answer(Array(page.utf8), name: "index.html", cache: "no-store")
+    }
+
+    /// Whether the session cookie names a session that has not ended.
+    private func hasLiveSession(_ request: Request) async throws -> Bool {
+        guard let sessions, let id = request.cookies[AdminAuthMiddleware.cookieName]?.value, !id.isEmpty else {
+            return false
+        }
+        if case .valid = try await sessions.lookup(id: id, now: now()) { return true }
+        return false
     }
 
     /// One of the console's files by its bare name.

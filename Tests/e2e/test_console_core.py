@@ -13,95 +13,63 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
+    NoAlertPresentException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from browser_support import console_errors, goto, login, new_browser, set_viewport, wait_for, wait_visible
 from conftest import UPSTREAM_KEYS, ProxyService
 from fake_upstream import MODELS
-
-# --- private stand-ins for INFRA's browser support (dropped when console-infra is merged) -------------
-import os
-
-from conftest import launch, shut_down
-from fake_upstream import FakeUpstream
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
 CONSOLE_DIR = Path(__file__).resolve().parents[2] / "Sources" / "AdminServer" / "Console"
 WAIT_SECONDS = 20
 
 
 @pytest.fixture(scope="module")
-def console_service(tmp_path_factory: pytest.TempPathFactory, fake_upstream: FakeUpstream) -> Iterator[ProxyService]:
-    development = os.environ.get("OPENAI_PROXY_CONSOLE_DIR")
-    original = ProxyService.environment
-
-    def environment(self: ProxyService) -> dict[str, str]:
-        env = original(self)
-        if development:
-            env["OPENAI_PROXY_CONSOLE_DIR"] = development
-        return env
-
-    ProxyService.environment = environment  # type: ignore[method-assign]
-    try:
-        service = launch(tmp_path_factory.mktemp("console-core"), fake_upstream.base_url, "data")
-    finally:
-        ProxyService.environment = original  # type: ignore[method-assign]
-    yield service
-    shut_down(service)
-
-
-@pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    """One Chromium for the module (overrides conftest's per-test one): the tests go on from one another's
+    session, which keeps the module quick."""
+    driver = new_browser()
     yield driver
     driver.quit()
 
 
-def wait_for(browser: WebDriver, selector: str, timeout: float = WAIT_SECONDS):
-    return WebDriverWait(browser, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, selector)))
-
-
-def login(browser: WebDriver, service: ProxyService) -> None:
-    browser.get(service.admin_url + "/")
-    wait_for(browser, 'body[data-ready="login"]')
-    browser.find_element(By.ID, "login-token").send_keys(service.admin_token)
-    browser.find_element(By.ID, "login-submit").click()
-    wait_for(browser, 'body[data-ready="dashboard"]')
-
-
-def goto(browser: WebDriver, service: ProxyService, page: str) -> None:
-    browser.execute_script("location.hash = arguments[0]", "#/" + page)
-    wait_for(browser, f'body[data-ready="{page}"]')
-
-
-def console_errors(browser: WebDriver) -> list[dict]:
-    return [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+def unexpected_errors(browser: WebDriver) -> list[dict]:
+    """The browser log's SEVERE entries, but for the 401 of the deliberately wrong login and the vendor files
+    blocked on purpose."""
+    return [
+        e for e in console_errors(browser)
+        if not ("/api/auth/login" in e["message"] and "401" in e["message"])
+        and not ("/vendor/" in e["message"] and "ERR_BLOCKED_BY_CLIENT" in e["message"])
+    ]
 
 
 # --- helpers -----------------------------------------------------------------------------------------
 
 
-def visible(browser: WebDriver, selector: str, timeout: float = WAIT_SECONDS):
-    return WebDriverWait(browser, timeout).until(EC.visibility_of_element_located((By.CSS_SELECTOR, selector)))
+def press(browser: WebDriver, element) -> None:
+    """Clicks an element once it can be: scrolled to the middle of the window, and again while a fading dialog
+    or a toast still covers it."""
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+
+    def clicked(_: WebDriver) -> bool:
+        try:
+            element.click()
+            return True
+        except (ElementClickInterceptedException, ElementNotInteractableException):
+            return False
+
+    WebDriverWait(browser, WAIT_SECONDS, poll_frequency=0.1).until(clicked)
 
 
 def click(browser: WebDriver, selector: str) -> None:
-    WebDriverWait(browser, WAIT_SECONDS).until(EC.element_to_be_clickable((By.CSS_SELECTOR, selector))).click()
-
-
-def press(browser: WebDriver, element) -> None:
-    """Clicks an element after scrolling it to the middle of the window (clear of toasts and the edges)."""
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    WebDriverWait(browser, WAIT_SECONDS).until(EC.element_to_be_clickable(element)).click()
+    press(browser, wait_visible(browser, selector))
 
 
 def modal_closed(browser: WebDriver) -> None:
@@ -153,11 +121,10 @@ def test_login_refuses_a_wrong_token_then_signs_in(browser: WebDriver, console_s
     wait_for(browser, 'body[data-ready="login"]')
     browser.find_element(By.ID, "login-token").send_keys("not-the-admin-token-000")
     browser.find_element(By.ID, "login-submit").click()
-    error = visible(browser, "#login-error")
+    error = wait_visible(browser, "#login-error")
     assert error.text == "Wrong admin token."
     # The refused login is the one error the browser may log: its 401 answer.
-    errors = console_errors(browser)
-    assert all("/api/auth/login" in e["message"] and "401" in e["message"] for e in errors), errors
+    assert not unexpected_errors(browser)
 
     token = browser.find_element(By.ID, "login-token")
     token.clear()
@@ -166,14 +133,14 @@ def test_login_refuses_a_wrong_token_then_signs_in(browser: WebDriver, console_s
     wait_for(browser, 'body[data-ready="dashboard"]')
     nav = [a.get_attribute("data-nav") for a in browser.find_elements(By.CSS_SELECTOR, "a[data-nav]")]
     assert nav == ["dashboard", "keys", "models", "chat", "stats", "tokens", "settings", "audit"]
-    assert not console_errors(browser)
+    assert not unexpected_errors(browser)
 
 
 def test_add_a_key(signed_in: WebDriver, console_service: ProxyService) -> None:
     browser = signed_in
     goto(browser, console_service, "keys")
     click(browser, "#keys-add")
-    visible(browser, ".modal.show #key-name").send_keys("console-added")
+    wait_visible(browser, ".modal.show #key-name").send_keys("console-added")
     browser.find_element(By.ID, "key-value").send_keys("sk-console-added-0123456789")
     click(browser, "#modal-ok")
     modal_closed(browser)
@@ -182,7 +149,7 @@ def test_add_a_key(signed_in: WebDriver, console_service: ProxyService) -> None:
     assert "sk-…6789" in row.text, row.text
     assert "sk-console-added-0123456789" not in browser.page_source
     assert any(k["name"] == "console-added" for k in admin_api(console_service, "GET", "/api/keys"))
-    assert not console_errors(browser)
+    assert not unexpected_errors(browser)
 
 
 def test_import_five_keys_shows_added_and_duplicate(signed_in: WebDriver, console_service: ProxyService) -> None:
@@ -191,15 +158,15 @@ def test_import_five_keys_shows_added_and_duplicate(signed_in: WebDriver, consol
     before = len(admin_api(console_service, "GET", "/api/keys"))
     click(browser, "#keys-import")
     pasted = [f"sk-console-import-{i}-0123456789" for i in range(4)] + [UPSTREAM_KEYS[0]]
-    visible(browser, ".modal.show #import-keys").send_keys("\n".join(pasted))
+    wait_visible(browser, ".modal.show #import-keys").send_keys("\n".join(pasted))
     browser.find_element(By.ID, "import-prefix").send_keys("imported")
     click(browser, "#modal-ok")
-    result = visible(browser, "#keys-import-result")
+    result = wait_visible(browser, "#keys-import-result")
     assert (result.get_attribute("data-added"), result.get_attribute("data-duplicate"), result.get_attribute("data-rejected")) == ("4", "1", "0")
     assert "4 added" in result.text and "1 duplicate" in result.text and "0 rejected" in result.text, result.text
     WebDriverWait(browser, WAIT_SECONDS).until(
         lambda b: len(b.find_elements(By.CSS_SELECTOR, "#keys-table tr[data-key-id]")) == before + 4)
-    assert not console_errors(browser)
+    assert not unexpected_errors(browser)
 
 
 def test_test_one_key_and_all_keys(signed_in: WebDriver, console_service: ProxyService) -> None:
@@ -219,7 +186,7 @@ def test_test_one_key_and_all_keys(signed_in: WebDriver, console_service: ProxyS
     assert f"Tested {total} keys" in run.text
     WebDriverWait(browser, WAIT_SECONDS).until(
         lambda b: b.find_elements(By.CSS_SELECTOR, '#keys-table tr[data-state="invalid"]'))
-    assert not console_errors(browser)
+    assert not unexpected_errors(browser)
 
 
 def test_refresh_models_from_the_upstream(signed_in: WebDriver, console_service: ProxyService) -> None:
@@ -230,7 +197,7 @@ def test_refresh_models_from_the_upstream(signed_in: WebDriver, console_service:
     assert "3 models" in notice.text, notice.text
     listed = {row.get_attribute("data-model") for row in browser.find_elements(By.CSS_SELECTOR, "#models-table tr[data-model]")}
     assert set(MODELS) <= listed
-    assert not console_errors(browser)
+    assert not unexpected_errors(browser)
 
 
 def test_dashboard_draws_its_chart(signed_in: WebDriver, console_service: ProxyService) -> None:
@@ -249,7 +216,7 @@ def test_dashboard_draws_its_chart(signed_in: WebDriver, console_service: ProxyS
         lambda b: b.find_element(By.CSS_SELECTOR, '#dash-requests [data-role="value"]').text not in ("…", "0"))
     assert browser.find_element(By.CSS_SELECTOR, '#dash-keys [data-role="value"]').text.isdigit()
     assert "ms" in browser.find_element(By.CSS_SELECTOR, '#dash-latency [data-role="value"]').text
-    assert not console_errors(browser)
+    assert not unexpected_errors(browser)
 
 
 def test_language_switch_is_remembered(signed_in: WebDriver, console_service: ProxyService) -> None:
@@ -268,7 +235,7 @@ def test_language_switch_is_remembered(signed_in: WebDriver, console_service: Pr
     click(browser, "#lang-toggle")
     WebDriverWait(browser, WAIT_SECONDS).until(
         lambda b: b.find_element(By.CSS_SELECTOR, 'a[data-nav="keys"]').text == "Keys")
-    assert not console_errors(browser)
+    assert not unexpected_errors(browser)
 
 
 def test_a_hostile_key_name_renders_as_text(signed_in: WebDriver, console_service: ProxyService) -> None:
@@ -282,7 +249,7 @@ def test_a_hostile_key_name_renders_as_text(signed_in: WebDriver, console_servic
     assert row is not None, "the literal name is not shown"
     key_id = row.get_attribute("data-key-id")
     press(browser, row.find_element(By.CSS_SELECTOR, '[data-action="delete"]'))
-    dialog = visible(browser, ".modal.show .modal-body")
+    dialog = wait_visible(browser, ".modal.show .modal-body")
     assert hostile in dialog.text
     click(browser, "#modal-cancel")
     modal_closed(browser)
@@ -291,21 +258,42 @@ def test_a_hostile_key_name_renders_as_text(signed_in: WebDriver, console_servic
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018 - raises when no alert is open
     admin_api(console_service, "DELETE", f"/api/keys/{key_id}")
-    assert not console_errors(browser)
+    assert not unexpected_errors(browser)
 
 
 def test_phone_width_collapses_the_menu(signed_in: WebDriver, console_service: ProxyService) -> None:
     browser = signed_in
-    browser.set_window_size(390, 844)
+    set_viewport(browser, 390, 844, mobile=True)
     try:
         goto(browser, console_service, "keys")
         link = browser.find_element(By.CSS_SELECTOR, 'a[data-nav="models"]')
         assert not link.is_displayed(), "the nav should fold into the menu at 390 px"
         press(browser, browser.find_element(By.CSS_SELECTOR, ".navbar-toggler"))
-        press(browser, visible(browser, 'a[data-nav="models"]'))
+        press(browser, wait_visible(browser, 'a[data-nav="models"]'))
         wait_for(browser, 'body[data-ready="models"]')
         width = browser.execute_script("return document.documentElement.scrollWidth")
         assert width <= 390, f"the page is {width}px wide at 390px"
     finally:
-        browser.set_window_size(1280, 900)
-    assert not console_errors(browser)
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert not unexpected_errors(browser)
+
+
+def test_without_bootstrap_and_chart_js_the_page_says_what_to_install(
+    signed_in: WebDriver, console_service: ProxyService
+) -> None:
+    browser = signed_in
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/vendor/*"]})
+    try:
+        browser.get(console_service.admin_url + "/")
+        wait_for(browser, 'body[data-ready="vendor-missing"]')
+        notice = wait_visible(browser, "#vendor-notice")
+        assert "apt-get install libjs-bootstrap5 libjs-chart.js" in notice.text, notice.text
+        assert "OPENAI_PROXY_CONSOLE_VENDOR_DIR" in notice.text
+        assert not browser.find_elements(By.ID, "login-token")
+    finally:
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    browser.get(console_service.admin_url + "/")
+    wait_for(browser, 'body[data-ready="dashboard"]')
+    assert not browser.find_element(By.ID, "vendor-notice").is_displayed()
+    assert not unexpected_errors(browser)

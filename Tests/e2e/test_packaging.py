@@ -323,6 +323,7 @@ def test_dockerfile_build_stage(docker: dict) -> None:
     build_step = next(i for i, (k, a) in enumerate(order) if k == "RUN" and "swift build" in a)
     assert manifest < resolve < sources < build_step
     assert any(a.startswith("Tests") for a in copies), "SwiftPM needs the declared test target's directory"
+    assert any(a.startswith("Plugins") for a in copies), "the console-embedding plugin lives in Plugins/"
     build_command = order[build_step][1]
     for flag in ("-c release", "--static-swift-stdlib", "--product openai-proxy"):
         assert flag in build_command, flag
@@ -378,7 +379,7 @@ def test_dockerignore_keeps_context_small_but_complete() -> None:
     ]
     normalized = {p.rstrip("/") for p in patterns}
     assert ".build" in normalized and ".git" in normalized and "data" in normalized
-    for needed in ("Sources", "Tests", "Package.swift", "Package.resolved", "Package.*"):
+    for needed in ("Sources", "Plugins", "Tests", "Package.swift", "Package.resolved", "Package.*"):
         assert needed not in normalized, f".dockerignore excludes {needed}, which the build needs"
     assert not any(p.startswith("!") for p in patterns)
 

@@ -476,10 +476,11 @@
   }
   chart.colors = PALETTE;
 
-  /** Destroys the charts inside root (the page being left). */
+  /** Destroys the charts inside root (the page being left), and any whose canvas left the page already
+   *  (a render that finished after its page was left). */
   function destroyCharts(root) {
     for (const instance of liveCharts) {
-      if (!instance.canvas || root.contains(instance.canvas)) {
+      if (!instance.canvas || !instance.canvas.isConnected || root.contains(instance.canvas)) {
         instance.destroy();
         liveCharts.delete(instance);
       }
@@ -682,20 +683,17 @@
 
   function startSession(session) {
     state.csrf = session.csrf_token;
-    localStorage.setItem("opx.session", "1");
     shell();
     navigate();
   }
 
   /** A 401 from the API: the session ended (expired, logged out elsewhere, or the token changed). */
   function sessionGone() {
-    localStorage.removeItem("opx.session");
     if (state.csrf) showLogin(t("login.expired"));
   }
 
   async function logout() {
     try { await api("POST", "/api/auth/logout"); } catch (ignored) { /* gone already */ }
-    localStorage.removeItem("opx.session");
     showLogin();
   }
 
@@ -730,9 +728,9 @@
     const absent = missingVendors();
     if (absent.length > 0) return showVendorNotice(absent);
     window.addEventListener("hashchange", navigate);
-    // Only ask for the session when one was started here: asking without one answers 401, which the
-    // browser logs as an error.
-    if (localStorage.getItem("opx.session") !== "1") return showLogin();
+    // The server marks the page when its cookie names a live session. Only then ask for the session (and
+    // its CSRF token): asking without one answers 401, which the browser logs as an error.
+    if (document.documentElement.dataset.session !== "1") return showLogin();
     try {
       const session = await api("GET", "/api/auth/session");
       if (session && session.method === "session" && session.csrf_token) startSession(session);

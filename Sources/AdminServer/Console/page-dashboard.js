@@ -189,6 +189,7 @@
       const overview = Promise.all([OPX.api("GET", "/api/stats/overview"), OPX.api("GET", "/api/usage" + sampleQuery)])
         .then(([o, sample]) => fillCards(cards, o, sample.data));
       const hourly = OPX.api("GET", "/api/stats/hourly?hours=24").then((data) => {
+        if (stopped) return;
         const config = chartConfig(hourlySeries(data));
         if (chart) {
           chart.data.labels = config.data.labels;

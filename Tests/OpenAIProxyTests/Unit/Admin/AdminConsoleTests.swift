@@ -21,10 +21,13 @@ struct AdminConsoleTests {
         for directory in ["bootstrap5/css", "bootstrap5/js", "chart.js", "jquery", "../bootstrap-html/css"] {
             try fm.createDirectory(atPath: vendor + "/" + directory, withIntermediateDirectories: true)
         }
-        try "BOOTSTRAP-CSS".write(toFile: root.file("bootstrap-html/css/bootstrap.min.css"), atomically: true, encoding: .utf8)
+        try "BOOTSTRAP-CSS".write(
+            toFile: root.file("bootstrap-html/css/bootstrap.min.css"), atomically: true, encoding: .utf8)
         try fm.createSymbolicLink(
-            atPath: vendor + "/bootstrap5/css/bootstrap.min.css", withDestinationPath: "../../../bootstrap-html/css/bootstrap.min.css")
-        try "BOOTSTRAP-JS".write(toFile: vendor + "/bootstrap5/js/bootstrap.bundle.min.js", atomically: true, encoding: .utf8)
+            atPath: vendor + "/bootstrap5/css/bootstrap.min.css",
+            withDestinationPath: "../../../bootstrap-html/css/bootstrap.min.css")
+        try "BOOTSTRAP-JS".write(
+            toFile: vendor + "/bootstrap5/js/bootstrap.bundle.min.js", atomically: true, encoding: .utf8)
         try "CHART-JS".write(toFile: vendor + "/chart.js/chart.min.js", atomically: true, encoding: .utf8)
         try "JQUERY-SECRET".write(toFile: vendor + "/jquery/jquery.js", atomically: true, encoding: .utf8)
         try "TOP-SECRET".write(toFile: vendor + "/secret.txt", atomically: true, encoding: .utf8)
@@ -53,7 +56,7 @@ struct AdminConsoleTests {
             let page = try await client.call(.get, "/", headers: [:])
             #expect(page.status == .ok)
             #expect(page.headers[.contentType] == "text/html; charset=utf-8")
-            #expect(page.headers[.cacheControl] == "no-cache")
+            #expect(page.headers[.cacheControl] == "no-store")
             #expect(page.text.contains("<script defer src=\"/assets/app.js\"></script>"))
             #expect(page.text.contains("data-vendor-missing=\"\""), "nothing is missing")
             #expect(!page.text.contains("<script>") && !page.text.contains("style=\""), "no inline script or style")
@@ -80,6 +83,23 @@ struct AdminConsoleTests {
             let chart = try await client.call(.get, "/vendor/chart.js/chart.min.js", headers: [:])
             #expect(chart.status == .ok && chart.text == "CHART-JS")
             #expect(chart.headers[.contentType] == "text/javascript; charset=utf-8")
+        }
+    }
+
+    @Test("the page says whether its cookie names a live session, so it asks the API only then")
+    func marksLiveSession() async throws {
+        let root = TemporaryDirectory()
+        let harness = try Self.harness(vendor: try Self.vendorDirectory(in: root))
+        let live = try await harness.services.sessions.create(client: "t", now: harness.clock.now, lifetime: 60_000)
+        try await harness.run { client in
+            let cookie = { (id: String) -> HTTPFields in [.cookie: "\(AdminAuthMiddleware.cookieName)=\(id)"] }
+            #expect(try await client.call(.get, "/", headers: [:]).text.contains("data-session=\"\""))
+            let signedIn = try await client.call(.get, "/", headers: cookie(live.id))
+            #expect(signedIn.text.contains("data-session=\"1\""))
+            #expect(signedIn.headers[.cacheControl] == "no-store")
+            #expect(try await client.call(.get, "/", headers: cookie("made-up")).text.contains("data-session=\"\""))
+            harness.clock.advance(seconds: 61)
+            #expect(try await client.call(.get, "/", headers: cookie(live.id)).text.contains("data-session=\"\""))
         }
     }
 
@@ -129,8 +149,9 @@ struct AdminConsoleTests {
         try FileManager.default.removeItem(atPath: vendor + "/chart.js/chart.min.js")
         let partial = ConsoleRoutes(configuration: try Self.harness(vendor: vendor).services.configuration)
         #expect(partial.missingPackages() == ["libjs-chart.js"])
-        #expect(ConsoleRoutes(configuration: try Self.harness(vendor: root.file("javascript")).services.configuration)
-            .vendorWarning()?.contains("libjs-chart.js") == true)
+        #expect(
+            ConsoleRoutes(configuration: try Self.harness(vendor: root.file("javascript")).services.configuration)
+                .vendorWarning()?.contains("libjs-chart.js") == true)
     }
 
     @Test("OPENAI_PROXY_CONSOLE_DIR serves the files from disk, read at each request")
