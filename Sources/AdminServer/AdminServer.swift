@@ -16,7 +16,7 @@ public enum AdminServer {
         let logger = Logger(label: "openai-proxy")
         let database = try ProxyDatabase.open(at: configuration.paths.database, migrate: false)
         let adminToken = try SecretMaterial.adminToken(for: configuration, create: false).value
-        let box = SecretBox(secret: try SecretMaterial.encryptionSecret(for: configuration, create: false))
+        let box = try SecretMaterial.box(for: configuration, create: false)
         let chat = try await ChatGateway.prepare(configuration: configuration, database: database)
         let services = AdminServices(
             database: database, box: box, adminToken: adminToken, configuration: configuration, chat: chat)

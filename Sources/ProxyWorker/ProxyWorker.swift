@@ -12,7 +12,7 @@ public enum ProxyWorker {
     ) async throws {
         let logger = Logger(label: "openai-proxy")
         let database = try ProxyDatabase.open(at: configuration.paths.database, migrate: false)
-        let box = SecretBox(secret: try SecretMaterial.encryptionSecret(for: configuration, create: false))
+        let box = try SecretMaterial.box(for: configuration, create: false)
         let store = SnapshotStore()
         let health = KeyHealthBoard(
             store: KeyHealthStore(database: database, policy: configuration.keyHealth, logger: logger), logger: logger)

@@ -16,6 +16,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
             ("OPENAI_API_BASE_URL", c.upstreamBaseURL.description),
             ("KEY_ROTATION_STRATEGY", c.rotationStrategy.rawValue),
             ("SECRET_KEY", c.secretKey.map { "(set, \($0.count) characters)" } ?? "(from \(c.paths.secretKey))"),
+            ("SECRET_KEY_PREVIOUS", c.secretKeyPrevious.map { "(set, \($0.count) characters)" } ?? "(unset)"),
             ("OPENAI_PROXY_DATA_DIR", c.dataDirectory),
             ("OPENAI_PROXY_LISTEN", c.proxyListen.description),
             ("OPENAI_PROXY_ADMIN_LISTEN", c.adminListen.description),

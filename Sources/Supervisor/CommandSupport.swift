@@ -31,8 +31,7 @@ enum CommandSupport {
     static func keyStore(_ configuration: ProxyConfiguration) throws -> KeyStore {
         let database = try openDatabase(configuration)
         do {
-            let secret = try SecretMaterial.encryptionSecret(for: configuration, create: true)
-            return KeyStore(database: database, box: SecretBox(secret: secret))
+            return KeyStore(database: database, box: try SecretMaterial.box(for: configuration, create: true))
         } catch {
             printError("\(error)")
             throw ExitCode.failure

@@ -65,6 +65,15 @@ class RecordedRequest:
 
 
 @dataclass
+class ScriptedReply:
+    """The answer to a chat whose last user message is its trigger: the streamed pieces (joined for a plain
+    answer) and the seconds between streamed events (None: the upstream's `stream_delay`)."""
+
+    pieces: list[str]
+    delay: float | None = None
+
+
+@dataclass
 class StreamTrace:
     """When the upstream wrote each event of one streamed answer (time.monotonic())."""
 
@@ -113,6 +122,7 @@ class FakeUpstream:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._traces: list[StreamTrace] = []
+        self._scripts: dict[str, ScriptedReply] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -145,6 +155,21 @@ class FakeUpstream:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- scripted answers ------------------------------------------------------------------------------
+
+    def script(self, trigger: str, pieces: list[str], delay: float | None = None) -> None:
+        """Answers chats whose last user message is exactly `trigger` with `pieces` (every other chat keeps
+        the default answer), streamed `delay` seconds apart."""
+        with self._lock:
+            self._scripts[trigger] = ScriptedReply(list(pieces), delay)
+
+    def scripted(self, messages: list[dict[str, Any]]) -> ScriptedReply | None:
+        users = [m.get("content") for m in messages or [] if isinstance(m, dict) and m.get("role") == "user"]
+        if not users or not isinstance(users[-1], str):
+            return None
+        with self._lock:
+            return self._scripts.get(users[-1])
 
     # -- recording ---------------------------------------------------------------------------------------
 
@@ -308,7 +333,11 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             self._chat_stream(model, messages, created, bool((body.get("stream_options") or {}).get("include_usage")))
             return
-        text = self.fake.reply_for(messages) if self.fake.reply_for else chat_reply(messages)
+        script = self.fake.scripted(messages)
+        if script:
+            text = "".join(script.pieces)
+        else:
+            text = self.fake.reply_for(messages) if self.fake.reply_for else chat_reply(messages)
         prompt = prompt_tokens_for(messages)
         completion = len(text.split())
         delay = self.fake.delay()
@@ -359,8 +388,10 @@ class _Handler(BaseHTTPRequestHandler):
             data = payload if isinstance(payload, str) else json.dumps(payload)
             self._write_chunk(f"data: {data}\n\n".encode("utf-8"))
 
-        pieces = STREAM_PIECES
-        if self.fake.reply_for:
+        script = self.fake.scripted(messages)
+        pieces = script.pieces if script else STREAM_PIECES
+        delay = script.delay if script and script.delay is not None else self.fake.stream_delay
+        if self.fake.reply_for and not script:
             text = self.fake.reply_for(messages)
             words = text.split(" ")
             pieces = [word if i == 0 else " " + word for i, word in enumerate(words)]
@@ -371,8 +402,11 @@ class _Handler(BaseHTTPRequestHandler):
         events.append(chunk({}, "stop"))
         for index, event in enumerate(events):
             if index > 0:
-                time.sleep(self.fake.stream_delay)
-            send_event(event)
+                time.sleep(delay)
+            try:
+                send_event(event)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client went away (a stopped chat): nothing more to send
             trace.event_sent_at.append(time.monotonic())
         if include_usage:
             prompt = prompt_tokens_for(messages)

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import GRDB
 import HTTPServing
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import Shared
@@ -41,15 +42,20 @@ struct ChatRoutes {
         let id: Int64
         @NullEncoded var model: String?
         @NullEncoded var keyID: Int64?
+        /// The key's name now; null when it was removed since.
+        @NullEncoded var keyName: String?
         let timestamp: Date
         @NullEncoded var request: String?
         @NullEncoded var response: String?
-        enum CodingKeys: String, CodingKey { case id, model, timestamp, request, response, keyID = "key_id" }
+        enum CodingKeys: String, CodingKey {
+            case id, model, timestamp, request, response, keyID = "key_id", keyName = "key_name"
+        }
 
         init(_ row: Row) {
             id = row["id"]
             model = row["model"]
             keyID = row["key_id"]
+            keyName = row["key_name"]
             timestamp = row["timestamp"]
             request = row["request"]
             response = row["response"]
@@ -102,16 +108,20 @@ struct ChatRoutes {
                 throw APIError.unavailable(.badGateway, "The proxy could not be reached.", code: "proxy_unreachable")
             }
             let requestText = String(decoding: try encoder.encode(body.messages), as: UTF8.self)
+            // Which key served it: the proxy says so to the console's own token only.
+            let keyID = answer.headers.first(name: ClientToken.servedKeyHeader).flatMap { Int64($0) }
+            var servedBy: HTTPFields = [:]
+            if let keyID { servedBy[Self.servedKeyField] = String(keyID) }
             let isStream = answer.headers.first(name: "content-type")?.hasPrefix("text/event-stream") ?? false
             guard answer.status == .ok, isStream else {
                 let collected = try await answer.body.collect(upTo: 16 << 20)
                 let status = Self.clientStatus(Int(answer.status.code))
                 if status == 200 {
                     let text = Self.completionText(Data(collected.readableBytesView))
-                    try await record(model: body.model, request: requestText, response: text)
+                    try await record(model: body.model, keyID: keyID, request: requestText, response: text)
                 }
                 return Response(
-                    status: .init(code: status), headers: [.contentType: "application/json"],
+                    status: .init(code: status), headers: servedBy + [.contentType: "application/json"],
                     body: .init(
                         byteBuffer: status == 502 && answer.status.code != 502
                             ? Self.proxyError(answer.status.code) : collected)
@@ -119,7 +129,7 @@ struct ChatRoutes {
             }
             let recorder = self
             return Response(
-                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                status: .ok, headers: servedBy + [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                 body: ResponseBody { writer in
                     var events = ""
                     for try await chunk in answer.body {
@@ -128,7 +138,7 @@ struct ChatRoutes {
                     }
                     try await writer.finish(nil)
                     try? await recorder.record(
-                        model: body.model, request: requestText, response: Self.streamText(events))
+                        model: body.model, keyID: keyID, request: requestText, response: Self.streamText(events))
                 })
         }
         api.on(.get, "chat/history") { request, _ in
@@ -138,7 +148,7 @@ struct ChatRoutes {
             let page = try await services.database.pool.read { db in
                 UsageRoutes.Page(
                     data: try Row.fetchAll(
-                        db, sql: "SELECT * FROM chat_history ORDER BY timestamp DESC, id DESC LIMIT ? OFFSET ?",
+                        db, sql: "\(Self.conversationQuery) ORDER BY c.timestamp DESC, c.id DESC LIMIT ? OFFSET ?",
                         arguments: [limit, offset]
                     ).map(Conversation.init),
                     total: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chat_history") ?? 0, limit: limit,
@@ -150,19 +160,26 @@ struct ChatRoutes {
             let id = try PathInput.id(context)
             guard
                 let row = try await services.database.pool.read({ db in
-                    try Row.fetchOne(db, sql: "SELECT * FROM chat_history WHERE id = ?", arguments: [id])
+                    try Row.fetchOne(db, sql: "\(Self.conversationQuery) WHERE c.id = ?", arguments: [id])
                 })
             else { throw APIError.notFound("No conversation with id \(id).") }
             return try JSONResponse.make(Conversation(row))
         }
     }
 
+    /// Conversations with the current name of the key that served each.
+    static let conversationQuery =
+        "SELECT c.*, k.name AS key_name FROM chat_history c LEFT JOIN keys k ON k.id = c.key_id"
+
+    /// The header telling the browser which key served a chat (the proxy's, passed on).
+    static let servedKeyField = HTTPField.Name("X-OpenAI-Proxy-Key-Id")!
+
     /// Keeps one exchange in `chat_history`.
-    func record(model: String, request: String, response: String) async throws {
+    func record(model: String, keyID: Int64?, request: String, response: String) async throws {
         try await services.database.pool.write { db in
             try db.execute(
-                sql: "INSERT INTO chat_history (key_id, model, request, response, timestamp) VALUES (NULL, ?, ?, ?, ?)",
-                arguments: [model, request, response, Date()])
+                sql: "INSERT INTO chat_history (key_id, model, request, response, timestamp) VALUES (?, ?, ?, ?, ?)",
+                arguments: [keyID, model, request, response, Date()])
         }
     }
 

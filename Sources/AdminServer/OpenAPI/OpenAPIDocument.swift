@@ -329,7 +329,8 @@ enum OpenAPIDocument {
         ],
         "/api/chat": [
             "post": op(
-                "A chat completion through the proxy (rotation, failover, usage); stream=true answers with SSE.",
+                "A chat completion through the proxy (rotation, failover, usage); stream=true answers with SSE. "
+                    + "Header X-OpenAI-Proxy-Key-Id names the key that served it.",
                 body: S.object(
                     [
                         "model": ["type": "string", "minLength": 1, "maxLength": 200],

@@ -125,7 +125,8 @@ enum OpenAPISchemas {
         "AuditPage": page("AuditEntry"),
         "ChatConversation": S.object([
             "id": S.integer, "model": S.nullable("string"), "key_id": S.nullable("integer"),
-            "timestamp": S.dateTime, "request": S.nullable("string"), "response": S.nullable("string"),
+            "key_name": S.nullable("string"), "timestamp": S.dateTime, "request": S.nullable("string"),
+            "response": S.nullable("string"),
         ]),
         "ChatPage": page("ChatConversation"),
         "ChatCompletion": [

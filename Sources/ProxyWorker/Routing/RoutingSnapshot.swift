@@ -78,7 +78,10 @@ struct RoutingSnapshot: Sendable {
                     .map { token -> (hash: String, entry: TokenEntry) in
                         let limits = token.limits
                         return (
-                            token.tokenHash, TokenEntry(id: token.id ?? 0, limits: limits == .init() ? nil : limits)
+                            token.tokenHash,
+                            TokenEntry(
+                                id: token.id ?? 0, limits: limits == .init() ? nil : limits,
+                                isInternal: token.isInternal)
                         )
                     },
                 try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM models)") == true

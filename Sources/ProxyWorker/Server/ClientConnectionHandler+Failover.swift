@@ -201,6 +201,7 @@ extension ClientConnectionHandler {
         pending.responseStarted = true
         pending.status = Int(held.head.status.code)
         var headers = ForwardedHeaders.downstream(from: held.head.headers)
+        Self.addServedKey(pending, to: &headers)
         headers.replaceOrAdd(name: "content-length", value: String(held.body.readableBytes))
         if !pending.keepAlive { headers.add(name: "connection", value: "close") }
         core.report(pending.exchange, status: pending.status, error: nil)

@@ -64,6 +64,12 @@ extension ClientConnectionHandler: UpstreamDelegate {
         }
     }
 
+    /// Names the key that served an answer to the admin console's own token (and to no one else).
+    static func addServedKey(_ pending: Pending, to headers: inout HTTPHeaders) {
+        guard pending.exchange.fromConsole, let key = pending.exchange.key else { return }
+        headers.add(name: ClientToken.servedKeyHeader, value: String(key.id))
+    }
+
     /// The most of a held error answer kept; error bodies are a few hundred bytes.
     static let heldAnswerLimit = 64 << 10
 
@@ -83,6 +89,7 @@ extension ClientConnectionHandler: UpstreamDelegate {
             core.health.report(.success, key: key, snapshot: core.snapshots.snapshot, now: WallClock.nowMs())
         }
         var headers = ForwardedHeaders.downstream(from: head.headers)
+        Self.addServedKey(pending, to: &headers)
         if !pending.keepAlive { headers.add(name: "connection", value: "close") }
         // Answer in the client's HTTP version: an HTTP/1.0 client gets no chunked encoding.
         context.write(

@@ -49,6 +49,12 @@ public struct ConfigurationLoader: Sendable {
             config.rotationStrategy = v
         }
         if let v = try parse("SECRET_KEY", Self.parseSecret) { config.secretKey = v }
+        if let v = try parse("SECRET_KEY_PREVIOUS", Self.parseSecret) {
+            guard config.secretKey != nil else {
+                throw .missingCompanion(setting: "SECRET_KEY_PREVIOUS", needs: "SECRET_KEY")
+            }
+            config.secretKeyPrevious = v
+        }
         if let v = try parse("OPENAI_PROXY_DATA_DIR", Self.parsePath) { config.dataDirectory = v }
         if let v = try parse("OPENAI_PROXY_LISTEN", ListenAddress.init(parsing:)) { config.proxyListen = v }
         if let v = try parse("OPENAI_PROXY_ADMIN_LISTEN", ListenAddress.init(parsing:)) { config.adminListen = v }

@@ -29,6 +29,10 @@ public struct ConfigurationSetting: Sendable {
             defaultValue: "generated into DATA_DIR/secret.key", accepts: "at least 16 characters",
             summary: "encrypts upstream keys at rest (AES-GCM)"),
         .init(
+            environmentName: "SECRET_KEY_PREVIOUS", fileKey: "secret_key_previous",
+            defaultValue: "unset", accepts: "at least 16 characters; only with SECRET_KEY",
+            summary: "the SECRET_KEY before a rotation: its keys still open until `rotate-secret` re-seals them"),
+        .init(
             environmentName: "OPENAI_PROXY_DATA_DIR", fileKey: "data_dir",
             defaultValue: "./data", accepts: "a directory path",
             summary: "database, secrets, stats socket"),

@@ -9,6 +9,9 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var rotationStrategy: RotationStrategy
     /// Secret that encrypts upstream keys at rest: `SECRET_KEY`; when nil, `DATA_DIR/secret.key` is used (generated once).
     public var secretKey: String?
+    /// The secret `SECRET_KEY` had before a rotation: `SECRET_KEY_PREVIOUS`; values sealed under it still open,
+    /// and `openai-proxy rotate-secret` seals them again under `SECRET_KEY`. Only with `SECRET_KEY`.
+    public var secretKeyPrevious: String?
     /// Directory holding the database, secrets, the stats socket and spools: `OPENAI_PROXY_DATA_DIR`, default `./data`.
     public var dataDirectory: String
     /// Address of the OpenAI-compatible proxy: `OPENAI_PROXY_LISTEN`, default `0.0.0.0:8000`.
@@ -69,6 +72,7 @@ public struct ProxyConfiguration: Sendable, Equatable {
             upstreamBaseURL: UpstreamBaseURL.openAI,
             rotationStrategy: .roundRobin,
             secretKey: nil,
+            secretKeyPrevious: nil,
             dataDirectory: "./data",
             proxyListen: ListenAddress(host: "0.0.0.0", port: 8000),
             adminListen: ListenAddress(host: "127.0.0.1", port: 5000),
@@ -116,6 +120,10 @@ public struct DataPaths: Sendable, Equatable {
     public var database: String { directory + "/openai_proxy.db" }
     /// The generated encryption secret (mode 0600) used when `SECRET_KEY` is unset.
     public var secretKey: String { directory + "/secret.key" }
+    /// The new encryption secret while `openai-proxy rotate-secret` runs; renamed over `secret.key` at its end.
+    public var secretKeyNext: String { directory + "/secret.key.next" }
+    /// Held (flock) by the one `rotate-secret` allowed at a time.
+    public var secretKeyLock: String { directory + "/secret.key.lock" }
     /// The generated admin token (mode 0600) used when `OPENAI_PROXY_ADMIN_TOKEN` is unset.
     public var adminToken: String { directory + "/admin.token" }
     /// The Unix socket the stats collector listens on.

@@ -38,6 +38,10 @@ public struct ClientToken: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     /// The admin server's own token for its chat console: never listed or changed through the API.
     public var isInternal: Bool
 
+    /// The response header the proxy adds for the internal token only: the id of the upstream key that served
+    /// the request, so the console can say which key answered (other clients never see key ids).
+    public static let servedKeyHeader = "x-openai-proxy-key-id"
+
     enum CodingKeys: String, CodingKey {
         case id, name, status, tokenHash = "token_hash", hint = "token_hint", requestCount = "request_count"
         case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", lastUsed = "last_used"

@@ -60,11 +60,15 @@ extension RealService {
             #expect(answered, "chat through the proxy")
             let plain = try await send(.POST, "/api/chat", chat)
             #expect(plain.body.contains("hello from upstream"))
+            // The browser learns which key served it.
+            let servedPlain = try #require(plain.headers.first(name: "x-openai-proxy-key-id").flatMap { Int($0) })
+            #expect((1...3).contains(servedPlain))
             let streamed = try await send(
                 .POST, "/api/chat", #"{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"go"}]}"#)
             #expect(streamed.status == 200)
             #expect(streamed.headers.first(name: "content-type") == "text/event-stream")
             #expect(streamed.body.contains("part2") && streamed.body.contains("data: [DONE]"))
+            let servedStream = try #require(streamed.headers.first(name: "x-openai-proxy-key-id").flatMap { Int($0) })
             let chats = upstream.requests.filter { $0.path == "/v1/chat/completions" }
             #expect(
                 chats.allSatisfy { keys.map { "Bearer \($0)" }.contains($0.authorization ?? "") }, "upstream keys used")
@@ -82,6 +86,10 @@ extension RealService {
             #expect(
                 responses.prefix(3) == ["part0 part1 part2 ", "hello from upstream", "hello from upstream"],
                 "\(conversations)")
+            // Each conversation names the key that served it, by id and current name.
+            #expect(conversations.prefix(2).map { $0["key_id"] as? Int } == [servedStream, servedPlain])
+            let names = Set(["one", "imported-1", "imported-2"])
+            #expect(conversations.prefix(3).allSatisfy { names.contains($0["key_name"] as? String ?? "") })
             let first = try #require(
                 conversations.first { $0["response"] as? String == "hello from upstream" }?["id"] as? Int)
             #expect(try await send(.GET, "/api/chat/history/\(first)").json["model"] as? String == "gpt-test")
@@ -90,6 +98,10 @@ extension RealService {
                 ((try? await send(.GET, "/api/usage").json["total"] as? Int) ?? 0) >= 3
             }
             #expect(usage, "the console's requests are in the request log")
+            // The console's conversations are kept once, by the admin server: the collector, which has now
+            // stored their request-log rows, adds no chat rows of its own for the console's token.
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await send(.GET, "/api/chat/history?limit=10").json["total"] as? Int == 3)
             for path in [
                 "/api/keys", "/api/keys/1", "/api/tokens", "/api/models", "/api/stats/overview", "/api/stats/keys",
                 "/api/stats/usage?period=today", "/api/stats/models", "/api/stats/hourly", "/api/audit",

@@ -46,10 +46,13 @@ extension RealService {
                     return try await group.reduce(into: []) { $0 += $1 }.prefix(300)
                 }
                 #expect(statuses.allSatisfy { $0 == 200 })
+                // Only the admin console's own token learns which key served it.
+                let answer = try await TestHTTP.chat(service, token: token)
+                #expect(answer.status == 200 && answer.headers.first(name: "x-openai-proxy-key-id") == nil)
                 let counts = upstream.keyCounts
                 let total = counts.values.reduce(0, +)
-                #expect(total == 8 * (300 / 8 + 1))
-                // 304 requests were sent (8 × 38); the fairness bound is what matters.
+                #expect(total == 8 * (300 / 8 + 1) + 1)
+                // 305 requests were sent (8 × 38 + 1); the fairness bound is what matters.
                 for key in keys {
                     let count = counts[key] ?? 0
                     #expect(abs(count * 300 - total * 100) <= 2 * total, "\(key): \(count) of \(total) — \(counts)")
