@@ -140,7 +140,7 @@ def test_add_a_key(signed_in: WebDriver, console_service: ProxyService) -> None:
     browser = signed_in
     goto(browser, console_service, "keys")
     click(browser, "#keys-add")
-    wait_visible(browser, ".modal.show #key-name").send_keys("console-added")
+    wait_visible(browser, '.modal[data-shown="1"] #key-name').send_keys("console-added")
     browser.find_element(By.ID, "key-value").send_keys("sk-console-added-0123456789")
     click(browser, "#modal-ok")
     modal_closed(browser)
@@ -158,7 +158,7 @@ def test_import_five_keys_shows_added_and_duplicate(signed_in: WebDriver, consol
     before = len(admin_api(console_service, "GET", "/api/keys"))
     click(browser, "#keys-import")
     pasted = [f"sk-console-import-{i}-0123456789" for i in range(4)] + [UPSTREAM_KEYS[0]]
-    wait_visible(browser, ".modal.show #import-keys").send_keys("\n".join(pasted))
+    wait_visible(browser, '.modal[data-shown="1"] #import-keys').send_keys("\n".join(pasted))
     browser.find_element(By.ID, "import-prefix").send_keys("imported")
     click(browser, "#modal-ok")
     result = wait_visible(browser, "#keys-import-result")
@@ -249,7 +249,7 @@ def test_a_hostile_key_name_renders_as_text(signed_in: WebDriver, console_servic
     assert row is not None, "the literal name is not shown"
     key_id = row.get_attribute("data-key-id")
     press(browser, row.find_element(By.CSS_SELECTOR, '[data-action="delete"]'))
-    dialog = wait_visible(browser, ".modal.show .modal-body")
+    dialog = wait_visible(browser, '.modal[data-shown="1"] .modal-body')
     assert hostile in dialog.text
     click(browser, "#modal-cancel")
     modal_closed(browser)

@@ -8,7 +8,7 @@
  *
  * Pages and routing
  *   OPX.page(name, {title, render})         Registers a page. title: an i18n key. render(root, params) fills
- *                                           root (emptied, a <div>), may be async, and may return (or resolve
+ *                                           root (a new, empty <div> in #page), may be async, and may return (or resolve
  *                                           to) a cleanup function, called when leaving the page or before a
  *                                           re-render (stop timers, abort streams; charts made with OPX.chart
  *                                           inside root are destroyed by the router). params: URLSearchParams
@@ -26,9 +26,10 @@
  *                                           shown and the promise rejects with err.status 401. Other errors
  *                                           reject with an Error: .message (the API's error.message), .status,
  *                                           .code, .param. A network failure rejects with status 0.
- *   OPX.stream(path, body, {onEvent, signal}) → Promise<void>. POSTs body as JSON and reads the
- *                                           text/event-stream answer: onEvent(parsed JSON) per data: event,
- *                                           until [DONE] or the end. Errors as OPX.api; an abort through
+ *   OPX.stream(path, body, {onEvent, signal, onResponse}) → Promise<void>. POSTs body as JSON and reads
+ *                                           the text/event-stream answer: onResponse(response) once with the
+ *                                           fetch Response (status ok; read headers there), then
+ *                                           onEvent(parsed JSON) per data: event, until [DONE] or the end. Errors as OPX.api; an abort through
  *                                           signal rejects with err.name === "AbortError".
  *   OPX.qs(object)                          → "?a=1&b=2" (null/undefined/"" values left out), or "".
  *
@@ -75,7 +76,9 @@
  *                                           and closes the dialog; if it throws, err.message is shown in
  *                                           #modal-error and the dialog stays. Without onOk, OK resolves
  *                                           true. Cancel/close resolves null. okLabel: null → no OK button.
- *                                           size: "lg" | "sm".
+ *                                           size: "lg" | "sm". The dialog (.modal) gets data-shown="1" when
+ *                                           its opening animation has ended; OK or Cancel before that closes
+ *                                           it once open (Bootstrap itself would ignore the close).
  *
  * Text and formats
  *   OPX.t(key, vars?)                       → text in the current language; "{name}" replaced from vars.
@@ -324,11 +327,12 @@
     return text ? JSON.parse(text) : null;
   }
 
-  async function stream(path, body, { onEvent, signal } = {}) {
+  async function stream(path, body, { onEvent, signal, onResponse } = {}) {
     const init = requestInit("POST", body, "text/event-stream");
     init.signal = signal;
     const response = await send(path, init);
     if (!response.ok) throw await failure(response);
+    if (onResponse) onResponse(response);
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
@@ -370,15 +374,22 @@
       const form = h("form", { class: "modal-content", novalidate: true },
         h("div", { class: "modal-header" },
           h("h2", { class: "modal-title fs-5" }, title || ""),
-          h("button", { type: "button", class: "btn-close", "data-bs-dismiss": "modal", "aria-label": t("common.close") })),
+          h("button", { type: "button", class: "btn-close", "aria-label": t("common.close"), on: { click: () => close() } })),
         content,
         h("div", { class: "modal-footer" },
-          h("button", { type: "button", id: "modal-cancel", class: "btn btn-outline-secondary", "data-bs-dismiss": "modal" }, cancelLabel || (ok ? t("common.cancel") : t("common.close"))),
+          h("button", { type: "button", id: "modal-cancel", class: "btn btn-outline-secondary", on: { click: () => close() } }, cancelLabel || (ok ? t("common.cancel") : t("common.close"))),
           ok));
       const el = h("div", { class: "modal fade", tabindex: "-1", "aria-modal": "true", role: "dialog" },
         h("div", { class: ["modal-dialog modal-dialog-scrollable", size ? "modal-" + size : null] }, form));
       if (body) body(content);
       content.appendChild(error);
+      // Bootstrap ignores hide() while the dialog is still opening: remember it and close once open.
+      let opened = false;
+      let closeWhenOpen = false;
+      const close = () => {
+        if (opened) dialog.hide();
+        else closeWhenOpen = true;
+      };
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
         if (!ok || ok.disabled) return;
@@ -386,7 +397,7 @@
         error.hidden = true;
         try {
           result = onOk ? await onOk(content) : true;
-          dialog.hide();
+          close();
         } catch (err) {
           error.textContent = err.message;
           error.hidden = false;
@@ -395,6 +406,9 @@
         }
       });
       el.addEventListener("shown.bs.modal", () => {
+        opened = true;
+        el.dataset.shown = "1";
+        if (closeWhenOpen) return dialog.hide();
         const first = content.querySelector("input, textarea, select") || ok;
         if (first) first.focus();
       });
@@ -537,7 +551,10 @@
     delete body.dataset.ready;
     delete body.dataset.error;
     markNav(name);
-    const root = clear(document.getElementById("page"));
+    // A fresh root per navigation: a render still awaiting the API after its page was left fills its own,
+    // detached root, never the next page's.
+    const root = h("div", { class: "opx-page-root", dataset: { root: name } });
+    clear(document.getElementById("page")).appendChild(root);
     const definition = registry.get(name);
     document.title = t(definition.title) + " · " + t("app.name");
     const shown = { name, params, root, cleanup: null };

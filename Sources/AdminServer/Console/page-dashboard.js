@@ -98,7 +98,8 @@
     const slots = [];
     for (let hour = now - 23; hour <= now; hour++) {
       const totals = byHour.get(hour) || { requests: 0, failures: 0, prompt_tokens: 0, completion_tokens: 0 };
-      const label = new Date(hour * 3600000).toLocaleTimeString(OPX.lang() === "zh" ? "zh-CN" : "en-US", { hour: "2-digit", minute: "2-digit" });
+      // "14:00": short, the same in both languages, and narrow enough for a phone's axis.
+      const label = String(new Date(hour * 3600000).getHours()).padStart(2, "0") + ":00";
       slots.push({ label, requests: totals.requests, failures: totals.failures, tokens: tokensOf(totals) });
     }
     return slots;
@@ -121,7 +122,7 @@
         scales: {
           requests: { position: "left", beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: t("dashboard.chart_requests") } },
           tokens: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false }, title: { display: true, text: t("dashboard.chart_tokens") } },
-          x: { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 12 } },
+          x: { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: window.innerWidth < 576 ? 6 : 12 } },
         },
       },
     };
