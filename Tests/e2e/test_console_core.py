@@ -1,13 +1,15 @@
-"""The web console's core pages in headless Chromium against the real service and the fake upstream: login,
-the keys page (add, import, test, test all, a hostile name), models refreshed from the upstream, the
-dashboard's chart, the language switch, the phone layout; and a scan of the console's files for APIs that
-parse HTML or evaluate code. One service and one browser for the module; every browser test ends with no
-error in the browser's log."""
+"""The web console's core pages in headless Chromium against the real service and the fake upstream: login
+(a wrong token refused), the keys page (add, import, test one, test all, a hostile name shown as text),
+models refreshed from the upstream, the dashboard's chart and its self-refresh, the language and theme
+switches (remembered), the phone layout, the notice when Bootstrap and Chart.js are missing; and a scan of
+the console's files for APIs that parse HTML or evaluate code. One service and one browser for the module;
+every browser test ends with no unexpected error in the browser's log."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -219,6 +221,23 @@ def test_dashboard_draws_its_chart(signed_in: WebDriver, console_service: ProxyS
     assert not unexpected_errors(browser)
 
 
+def test_dashboard_refreshes_itself_and_stops_when_left(signed_in: WebDriver, console_service: ProxyService) -> None:
+    browser = signed_in
+    fetches = "return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/stats/overview')).length"
+    # A full resource-timing buffer would record no more fetches: start from an empty, larger one.
+    browser.execute_script("performance.clearResourceTimings(); performance.setResourceTimingBufferSize(1000)")
+    goto(browser, console_service, "dashboard")
+    first = browser.execute_script(fetches)
+    assert first >= 1
+    # Every 10 s while shown.
+    WebDriverWait(browser, 15, poll_frequency=0.5).until(lambda b: b.execute_script(fetches) > first)
+    goto(browser, console_service, "keys")
+    left = browser.execute_script(fetches)
+    time.sleep(11)
+    assert browser.execute_script(fetches) == left, "the dashboard kept refreshing after it was left"
+    assert not unexpected_errors(browser)
+
+
 def test_language_switch_is_remembered(signed_in: WebDriver, console_service: ProxyService) -> None:
     browser = signed_in
     goto(browser, console_service, "keys")
@@ -235,6 +254,25 @@ def test_language_switch_is_remembered(signed_in: WebDriver, console_service: Pr
     click(browser, "#lang-toggle")
     WebDriverWait(browser, WAIT_SECONDS).until(
         lambda b: b.find_element(By.CSS_SELECTOR, 'a[data-nav="keys"]').text == "Keys")
+    assert not unexpected_errors(browser)
+
+
+def test_dark_theme_is_remembered(signed_in: WebDriver, console_service: ProxyService) -> None:
+    browser = signed_in
+    goto(browser, console_service, "dashboard")
+    dark = "return document.documentElement.classList.contains('opx-dark')"
+    background = "return getComputedStyle(document.body).backgroundColor"
+    light_background = browser.execute_script(background)
+    assert browser.execute_script(dark) is False
+    click(browser, "#theme-toggle")
+    assert browser.execute_script(dark) is True
+    assert browser.execute_script(background) != light_background
+    browser.refresh()
+    wait_for(browser, 'body[data-ready="dashboard"]')
+    assert browser.execute_script(dark) is True
+    wait_for(browser, 'canvas#dash-chart[data-drawn="1"]')
+    click(browser, "#theme-toggle")
+    assert browser.execute_script(dark) is False
     assert not unexpected_errors(browser)
 
 
