@@ -83,13 +83,8 @@ def chat_state(browser: Any) -> str:
 
 
 def modal_ok(browser: Any) -> None:
-    """Clicks the OK button of the open console dialog (OPX.modal / OPX.confirm) once it is fully shown (it
-    then has the focus): Bootstrap ignores a hide() while the dialog is still fading in."""
-    wait_until(
-        lambda: browser.execute_script("return !!(document.activeElement && document.activeElement.closest('.modal.show'));"),
-        what="dialog shown",
-    )
-    click(browser, wait_visible(browser, ".modal.show #modal-ok"))
+    """Clicks the OK button of the open console dialog (OPX.modal / OPX.confirm) once it has opened."""
+    click(browser, wait_visible(browser, '.modal.show[data-shown="1"] #modal-ok'))
     wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, ".modal.show"), what="dialog closed")
 
 
@@ -148,8 +143,11 @@ def test_chat_answer_appears_while_it_streams_and_names_the_key(
     sent = [r for r in fake_upstream.requests_since(mark) if r.path == "/v1/chat/completions"]
     assert len(sent) == 1, sent
     expected = f"e2e-key-{UPSTREAM_KEYS.index(sent[0].authorization.removeprefix('Bearer '))}"
+    # The id comes with the answer's header, the name a moment later from the stored conversation.
     served = wait_for(browser, "#chat-served[data-key-id]:not([data-key-id=''])", timeout=15)
-    assert expected in served.text, (expected, served.text)
+    key_ids = {k["name"]: k["id"] for k in api(service, "GET", "/api/keys")}
+    assert served.get_attribute("data-key-id") == str(key_ids[expected])
+    wait_until(lambda: expected in (text_of(browser, "#chat-served") or ""), timeout=15, what="key name shown")
     assert not console_errors(browser)
 
 
@@ -240,8 +238,8 @@ def test_reopen_a_conversation_from_history(service: ProxyService, browser: Any)
     assert text_of(browser, "#chat-messages [data-role=user] .opx-msg-text") == "remember the blue whale"
     assert answer_text(browser) == "Hello from the fake upstream!"
     # The stored conversation names its key (the admin API's key_name).
-    served = wait_for(browser, "#chat-served[data-key-id]:not([data-key-id=''])")
-    assert "e2e-key-" in served.text, served.text
+    wait_for(browser, "#chat-served[data-key-id]:not([data-key-id=''])")
+    assert "e2e-key-" in text_of(browser, "#chat-served")
     # The reopened conversation goes on from where it was.
     send_chat(browser, "and then?")
     wait_for(browser, '#chat-messages[data-state="done"]', timeout=30)
