@@ -44,7 +44,6 @@ from browser_support import (  # noqa: E402
     login,
     new_browser,
     wait_for,
-    wait_ready,
     wait_until,
 )
 from fake_upstream import FakeUpstream  # noqa: E402
@@ -125,6 +124,10 @@ def seed(service: ProxyService, upstream: FakeUpstream, pool: list[dict], rng: r
     admin.get("/api/models?refresh=true")
     admin.put("/api/models/o3-mini", {"description": "Reasoning model; slower, for hard questions"})
     admin.post("/api/models/text-embedding-3-small/disable")
+    admin.post(
+        "/api/models",
+        {"model_name": "ft:gpt-4o-mini:acme:support-v2", "description": "Our support fine-tune (added by hand)"},
+    )
 
     expires = (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     tokens = {
@@ -251,11 +254,18 @@ def shoot(browser, service: ProxyService, out: Path, kind: str, width: int, seed
         wait_charts(browser)
         full_page_screenshot(browser, out / f"{page}-{kind}.png", width, mobile=mobile)
         written.append(f"{page}-{kind}.png")
-    # The dark theme in Chinese, to show both.
-    browser.execute_script("localStorage.setItem('opx.theme', 'dark'); localStorage.setItem('opx.lang', 'zh');")
+    # The dark theme in Chinese, through the console's own toggles (on a phone they sit in the collapsed
+    # menu, hence clicks from script).
+    browser.execute_script("document.querySelector('#lang-toggle').click();")
+    browser.execute_script("document.querySelector('#theme-toggle').click();")
+    wait_until(
+        lambda: browser.execute_script(
+            "return document.documentElement.classList.contains('opx-dark') && localStorage.getItem('opx.lang') === 'zh';"
+        ),
+        what="the dark theme in Chinese",
+    )
     for page in ["dashboard", "keys"]:
-        browser.get(f"{service.admin_url}/#/{page}")
-        wait_ready(browser, page)
+        goto(browser, service, page)
         wait_charts(browser)
         full_page_screenshot(browser, out / f"{page}-{kind}-dark-zh.png", width, mobile=mobile)
         written.append(f"{page}-{kind}-dark-zh.png")

@@ -191,6 +191,8 @@ def full_page_screenshot(browser: webdriver.Chrome, path: Path, width: int, *, m
     )
     height = max(300, min(int(height), max_height))
     set_viewport(browser, width, height, mobile=mobile)
+    # The pointer stays where the last click was; a hover highlight there would be in the picture.
+    browser.execute_cdp_cmd("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": width - 1, "y": height - 1})
     try:
         # Layout and charts react to the new size; give them a frame or two.
         browser.execute_async_script(

@@ -215,10 +215,10 @@ class FakeUpstream:
         return {
             "x-ratelimit-limit-requests": str(RATE_LIMIT_REQUESTS),
             "x-ratelimit-remaining-requests": str(max(0, RATE_LIMIT_REQUESTS - requests)),
-            "x-ratelimit-reset-requests": "12ms",
+            "x-ratelimit-reset-requests": "8m30s",
             "x-ratelimit-limit-tokens": str(RATE_LIMIT_TOKENS),
             "x-ratelimit-remaining-tokens": str(max(0, RATE_LIMIT_TOKENS - used_tokens)),
-            "x-ratelimit-reset-tokens": "6s",
+            "x-ratelimit-reset-tokens": "6m0s",
         }
 
     def trace_mark(self) -> int:

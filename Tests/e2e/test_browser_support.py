@@ -9,6 +9,8 @@ from selenium.webdriver import Chrome
 from browser_support import (
     PHONE,
     console_errors,
+    goto,
+    login,
     new_browser,
     paint_timings,
     wait_for,
@@ -77,3 +79,17 @@ def test_phone_browser_lays_out_a_390_px_page(console_service: ProxyService) -> 
         assert phone.execute_script("return window.innerWidth;") == 980
     finally:
         phone.quit()
+
+
+def test_login_and_goto_wait_for_the_pages_the_router_renders(browser: Chrome, console_service: ProxyService) -> None:
+    login(browser, console_service)
+    assert browser.execute_script("return document.body.dataset.ready;") == "dashboard"
+    goto(browser, console_service, "keys")
+    assert browser.execute_script("return [document.body.dataset.page, location.hash];") == ["keys", "#/keys"]
+    # The same page again: goto drops data-ready first, so this returns only once the page rendered anew.
+    goto(browser, console_service, "keys")
+    assert browser.execute_script("return document.body.dataset.ready;") == "keys"
+    # A page that never renders ends in a clear failure, not a hang.
+    with pytest.raises(AssertionError, match=r'data-ready="no-such-page"'):
+        goto(browser, console_service, "no-such-page", timeout=1.5)
+    assert not console_errors(browser)
