@@ -63,6 +63,11 @@
  *   OPX.chart.colors                        The series palette (array of CSS colours).
  *   OPX.spinner()                           → a small "Loading…" element.
  *   OPX.errorBox(error)                     → an alert element showing error.message.
+ *   OPX.formErrors(controls, feedback, general) → {clear(), show(error)} for a form's validation messages.
+ *                                           controls / feedback: field → input / its .invalid-feedback
+ *                                           element; general: an alert for anything else. show() marks the
+ *                                           field a 400 names (error.param, or "field[…]" of it; else the
+ *                                           message's first word) and puts the message under it.
  *   OPX.stateBadge(status)                  → a coloured badge for a key state (active, cooling, …).
  *
  * Dialogs and notices
@@ -437,6 +442,30 @@
 
   function errorBox(err) {
     return h("div", { class: "alert alert-danger", role: "alert" }, err && err.message ? err.message : String(err));
+  }
+
+  // Forms fill controls and feedback as they build their fields, so both are read at each call.
+  function formErrors(controls, feedback, general) {
+    const fields = () => Object.keys(controls).filter((field) => feedback[field]);
+    function clear() {
+      general.classList.add("d-none");
+      fields().forEach((field) => {
+        controls[field].classList.remove("is-invalid");
+        feedback[field].textContent = "";
+      });
+    }
+    function show(error) {
+      const param = error.param || (error.message || "").split(" ")[0];
+      const field = fields().find((f) => param === f || param.startsWith(f + "["));
+      if (error.status === 400 && field) {
+        controls[field].classList.add("is-invalid");
+        feedback[field].textContent = error.message;
+      } else {
+        general.textContent = error.message;
+        general.classList.remove("d-none");
+      }
+    }
+    return { clear, show };
   }
 
   function stateBadge(status) {
@@ -818,7 +847,7 @@
 
   window.OPX = {
     page, go, reload, current, api, stream, qs, h, clear, t, messages, table, pager, chart, spinner, errorBox,
-    stateBadge, toast, modal, confirm: confirmDialog, fmt,
+    formErrors, stateBadge, toast, modal, confirm: confirmDialog, fmt,
     lang: () => state.lang,
     theme: () => state.theme,
   };

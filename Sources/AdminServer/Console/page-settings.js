@@ -86,25 +86,8 @@
         });
       }
 
-      function clearErrors() {
-        general.classList.add('d-none');
-        FIELDS.forEach((field) => {
-          controls[field].classList.remove('is-invalid');
-          feedback[field].textContent = '';
-        });
-      }
-
-      /// Puts the API's message next to the field it names (`param`, else the message's first word).
-      function showError(error) {
-        const param = error.param || (error.message || '').split(' ')[0];
-        if (error.status === 400 && FIELDS.includes(param)) {
-          controls[param].classList.add('is-invalid');
-          feedback[param].textContent = error.message;
-        } else {
-          general.textContent = error.message;
-          general.classList.remove('d-none');
-        }
-      }
+      // Validation messages next to the field the API names.
+      const { clear: clearErrors, show: showError } = OPX.formErrors(controls, feedback, general);
 
       async function put(body) {
         clearErrors();

@@ -3,7 +3,6 @@
 (function () {
   'use strict';
   const { h, t } = OPX;
-  const FIELDS = ['name', 'allowed_models', 'rpm_limit', 'token_quota', 'expires_at'];
 
   OPX.messages({
     en: {
@@ -193,26 +192,8 @@
     const general = h('div', { id: 'token-form-error', class: 'alert alert-danger d-none' });
     const controls = { name, allowed_models: allowed, rpm_limit: rpm, token_quota: quota, expires_at: expires };
 
-    function clearErrors() {
-      general.classList.add('d-none');
-      FIELDS.forEach((field) => {
-        controls[field].classList.remove('is-invalid');
-        feedback[field].textContent = '';
-      });
-    }
-
-    /// Puts the API's validation message under the field it names (`param`, else the message's first word).
-    function showError(error) {
-      const param = error.param || (error.message || '').split(' ')[0];
-      const field = FIELDS.find((f) => param === f || param.startsWith(f + '['));
-      if (error.status === 400 && field) {
-        controls[field].classList.add('is-invalid');
-        feedback[field].textContent = error.message;
-      } else {
-        general.textContent = error.message;
-        general.classList.remove('d-none');
-      }
-    }
+    // Validation messages under the field the API names (allowed_models[2] → allowed_models).
+    const { clear: clearErrors, show: showError } = OPX.formErrors(controls, feedback, general);
 
     /// The fields as the API takes them; for an edit only those that changed, so an untouched expiry that
     /// has passed meanwhile is not refused as "not in the future".
