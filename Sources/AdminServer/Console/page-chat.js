@@ -98,18 +98,10 @@
     return { view, text };
   }
 
-  /// The key that served a just-finished answer, from the history row the admin server kept of it (the
-  /// newest conversation of this model with this answer): its key_id and key_name. Used when OPX.stream
-  /// did not hand over the answer's X-OpenAI-Proxy-Key-Id header.
-  async function servingKeyOfAnswer(model, text) {
-    // The admin server writes the row just after the stream's last event: it may take a moment.
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const page = await OPX.api('GET', '/api/chat/history?limit=20');
-      const row = page.data.find((c) => c.model === model && c.response === text);
-      if (row) return { id: row.key_id, name: row.key_name };
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    return null;
+  /// The key `id` that served an answer, with its current name (null when it was removed meanwhile).
+  async function servingKey(id) {
+    const key = await OPX.api('GET', '/api/keys/' + id).catch(() => null);
+    return { id, name: key ? key.name : null };
   }
 
   OPX.page('chat', {
@@ -247,12 +239,8 @@
           answer.view.remove();
         }
         if (log.dataset.state === 'done') {
-          // The header gives the key's id at once (when OPX.stream passes the answer on); the history row gives
-          // its name too.
-          if (servedKeyID) showServed({ id: Number(servedKeyID), name: null });
-          const kept = await servingKeyOfAnswer(model, text).catch(() => null);
-          if (kept && kept.id != null) showServed(kept);
-          else if (!servedKeyID) showServed(null);
+          // The admin server names the serving key in the answer's header; its name comes from the key itself.
+          showServed(servedKeyID ? await servingKey(Number(servedKeyID)) : null);
           loadHistory(false);
         }
       }
