@@ -111,6 +111,8 @@ enum OpenAPIDocument {
 
     private static let id = path("id", ["type": "integer", "minimum": 1])
     private static let modelName = path("model_name", ["type": "string", "minLength": 1, "maxLength": 200])
+    private static let period = query(
+        "period", S.choice(StatsRoutes.periods), "Period (default all; days in UTC).")
     private static let limit = query("limit", S.integer(1...500), "Page size (default 50).")
     private static let offset = query("offset", S.integer(0...10_000_000), "Items to skip (default 0).")
 
@@ -267,13 +269,13 @@ enum OpenAPIDocument {
         "/api/stats/usage": [
             "get": op(
                 "Totals over a period.",
-                parameters: [query("period", S.choice(["all", "today", "7d", "30d"]), "Period (default all).")],
+                parameters: [period],
                 ok: (200, S.ref("PeriodStats")))
         ],
         "/api/stats/statuses": [
             "get": op(
                 "Requests per answer status over a period, from the request log (kept for the retention period).",
-                parameters: [query("period", S.choice(["all", "today", "7d", "30d"]), "Period (default all).")],
+                parameters: [period],
                 ok: (200, S.ref("StatusStats")))
         ],
         "/api/stats/hourly": [

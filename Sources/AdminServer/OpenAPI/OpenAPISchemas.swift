@@ -100,11 +100,11 @@ enum OpenAPISchemas {
         ]),
         "PeriodStats": S.object(
             [
-                "period": S.choice(["all", "today", "7d", "30d"]), "since": S.nullable("string"),
+                "period": S.choice(StatsRoutes.periods), "since": S.nullable("string"),
                 "totals": S.ref("Totals"),
             ]),
         "StatusStats": S.object([
-            "period": S.choice(["all", "today", "7d", "30d"]), "since": S.nullable("string"),
+            "period": S.choice(StatsRoutes.periods), "since": S.nullable("string"),
             "data": S.array(S.object(["status": S.integer, "requests": S.integer])),
         ]),
         "HourlyStats": S.object([

@@ -147,13 +147,17 @@ struct StatsRoutes {
         enum CodingKeys: String, CodingKey { case totals, modelName = "model_name" }
     }
 
-    /// The first second (Unix) a period covers; nil for all time.
-    private static func periodStart(_ period: String, now: Int64) -> Int64? {
-        switch period {
-        case "today": startOfDay(now)
-        case "7d": startOfDay(now) - 6 * 86_400
-        case "30d": startOfDay(now) - 29 * 86_400
-        default: nil
+    /// The periods `?period=` names (days in UTC).
+    static let periods = ["all", "today", "7d", "30d"]
+
+    /// The request's `?period=` (default all) and the first second (Unix) it covers; nil for all time.
+    private static func period(_ request: Request, now: Int64) throws -> (name: String, start: Int64?) {
+        let name = try QueryInput(request).choice("period", periods, default: "all")
+        switch name {
+        case "today": return (name, startOfDay(now))
+        case "7d": return (name, startOfDay(now) - 6 * 86_400)
+        case "30d": return (name, startOfDay(now) - 29 * 86_400)
+        default: return (name, nil)
         }
     }
 
@@ -212,16 +216,13 @@ struct StatsRoutes {
             return try JSONResponse.make(overview)
         }
         api.on(.get, "stats/usage") { request, _ in
-            let period = try QueryInput(request).choice("period", ["all", "today", "7d", "30d"], default: "all")
-            let now = services.now()
-            let since = Self.periodStart(period, now: now)
+            let (period, since) = try Self.period(request, now: services.now())
             let totals = try await services.database.pool.read { db in try Self.totals(db, since: since) }
             return try JSONResponse.make(
                 PeriodView(period: period, since: since.map { ISOTime.format($0 * 1000) }, totals: TotalsView(totals)))
         }
         api.on(.get, "stats/statuses") { request, _ in
-            let period = try QueryInput(request).choice("period", ["all", "today", "7d", "30d"], default: "all")
-            let since = Self.periodStart(period, now: services.now())
+            let (period, since) = try Self.period(request, now: services.now())
             let rows = try await services.database.pool.read { db in
                 try Row.fetchAll(
                     db,
