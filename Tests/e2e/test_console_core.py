@@ -28,6 +28,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from browser_support import console_errors, goto, login, new_browser, set_viewport, wait_for, wait_visible
 from conftest import UPSTREAM_KEYS, ProxyService
 from fake_upstream import MODELS
+from service_traffic import AdminClient
 
 CONSOLE_DIR = Path(__file__).resolve().parents[2] / "Sources" / "AdminServer" / "Console"
 WAIT_SECONDS = 20
@@ -80,12 +81,7 @@ def modal_closed(browser: WebDriver) -> None:
 
 
 def admin_api(service: ProxyService, method: str, path: str, body: object | None = None) -> object:
-    request = urllib.request.Request(
-        service.admin_url + path, method=method, data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {service.admin_token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"null")
+    return AdminClient(service.admin_url, service.admin_token).call(method, path, body)
 
 
 def key_row(browser: WebDriver, name: str):

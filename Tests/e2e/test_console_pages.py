@@ -16,21 +16,14 @@ from selenium.webdriver.support.ui import Select
 from browser_support import console_errors, goto, login, new_browser, wait_for, wait_until, wait_visible
 from conftest import UPSTREAM_KEYS, ProxyService
 from fake_upstream import FakeUpstream
+from service_traffic import AdminClient
 
 MODEL = "gpt-e2e-mini"
 
 
 def api(service: ProxyService, method: str, path: str, body: Any = None) -> Any:
     """The admin API with the admin token (a Bearer token needs no CSRF token)."""
-    request = urllib.request.Request(
-        service.admin_url + path,
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {service.admin_token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        data = response.read()
-    return json.loads(data) if data else None
+    return AdminClient(service.admin_url, service.admin_token).call(method, path, body)
 
 
 def proxy_status(service: ProxyService, token: str, path: str = "/models", body: Any = None) -> int:
