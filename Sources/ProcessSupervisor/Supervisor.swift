@@ -21,7 +21,7 @@ public actor Supervisor: Service {
     private enum Phase { case starting, running, reloading, stopping, stopped }
     private var phase = Phase.starting
     private var current: [ChildRole: pid_t] = [:]
-    private var crashes: [ChildRole: [ContinuousClock.Instant]] = [:]
+    private var crashes: [ChildRole: [RestartPolicy.Crash]] = [:]
     private var roles: [pid_t: ChildRole] = [:]
     private var ready: Set<pid_t> = []
     private var retiring: Set<pid_t> = []
@@ -152,7 +152,7 @@ public actor Supervisor: Service {
             ready.insert(pid)
             if phase == .running { SystemdNotifier.notify("STATUS=\(statusLine)") }
         case .exited(let pid, let status):
-            ready.remove(pid)
+            let served = ready.remove(pid) != nil
             let role = roles.removeValue(forKey: pid)
             if retiring.remove(pid) != nil {
                 logger.info(
@@ -163,15 +163,19 @@ public actor Supervisor: Service {
             guard let role, current[role] == pid else { return }
             current[role] = nil
             if phase == .stopping || phase == .stopped { return }
-            logger.error("\(role) exited unexpectedly", metadata: ["pid": "\(pid)", "status": "\(status)"])
-            await crashed(role)
+            logger.error(
+                "\(role) exited unexpectedly",
+                metadata: ["pid": "\(pid)", "status": "\(status)", "served": "\(served)"])
+            await crashed(role, served: served)
         }
     }
 
-    private func crashed(_ role: ChildRole) async {
-        switch policy.decide(history: &crashes[role, default: []], now: .now) {
+    /// `served`: the child had signalled readiness; only children that never did count towards giving up.
+    private func crashed(_ role: ChildRole, served: Bool) async {
+        switch policy.decide(history: &crashes[role, default: []], now: .now, served: served) {
         case .giveUp(let count):
-            await fail(.crashLoop("\(role) crashed \(count) times within \(policy.window); giving up"))
+            await fail(
+                .crashLoop("\(role) crashed \(count) times within \(policy.window) before it served; giving up"))
         case .restart(let delay):
             if phase == .running { SystemdNotifier.notify("STATUS=\(statusLine)") }
             Task {
@@ -189,7 +193,7 @@ public actor Supervisor: Service {
             logger.info("restarted \(role)", metadata: ["pid": "\(pid)"])
         } catch {
             logger.error("could not restart \(role): \(error)")
-            await crashed(role)
+            await crashed(role, served: false)
         }
     }
 

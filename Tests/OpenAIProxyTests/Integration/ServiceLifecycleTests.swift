@@ -82,25 +82,52 @@ extension RealService {
             #expect(await eventually { children.allSatisfy { !ProcessTable.isAlive($0.pid) } })
         }
 
-        @Test("a child that keeps crashing makes the supervisor give up with a non-zero exit, leaving no child")
+        @Test("a worker that cannot start makes the supervisor give up with a non-zero exit, leaving no child")
         func crashLoop() async throws {
             let upstream = try await FakeUpstream.start()
             defer { upstream.stop() }
             let service = ProxyService(upstream: upstream.baseURL, workers: 1)
             try await service.start()
-            var killed: Set<pid_t> = []
-            for _ in 0..<5 {
-                guard
-                    await eventually(timeout: .seconds(10), { service.workerPIDs().contains { !killed.contains($0) } }),
-                    let worker = service.workerPIDs().first(where: { !killed.contains($0) })
-                else { break }
-                killed.insert(worker)
-                kill(worker, SIGKILL)
-            }
+            let worker = try #require(service.workerPIDs().first)
+            // Without its secret a new worker exits before it serves: every restart fails to start.
+            try FileManager.default.removeItem(atPath: service.directory.file("data") + "/secret.key")
+            kill(worker, SIGKILL)
             #expect(await eventually(timeout: .seconds(30)) { !service.isRunning })
             #expect(service.exitStatus == 1)
-            #expect(service.log.contains("crashed 5 times"))
+            #expect(service.log.contains("worker 0 crashed 5 times within"))
+            #expect(service.log.contains("before it served; giving up"))
             #expect(service.children().isEmpty)
+        }
+
+        @Test("a worker killed after it served, more often than the crash limit in a minute, is always restarted")
+        func servedWorkerAlwaysRestarted() async throws {
+            let upstream = try await FakeUpstream.start()
+            defer { upstream.stop() }
+            let service = ProxyService(upstream: upstream.baseURL, workers: 1)
+            let notify = NotifySocket(path: service.directory.file("notify.sock"))
+            try service.addKeys(keys)
+            let token = try service.createToken()
+            try await service.start(environment: ["NOTIFY_SOCKET": notify.path])
+            let serving = "STATUS=serving 127.0.0.1:\(service.proxyPort): 1/1 workers ready"
+            func servingReports() -> Int {
+                notify.messages.count(where: { $0.split(separator: "\n").contains { $0 == serving } })
+            }
+            #expect(await eventually { servingReports() == 1 })
+            var killed: Set<pid_t> = []
+            for round in 0..<7 {
+                let worker = try #require(service.workerPIDs().first { !killed.contains($0) })
+                killed.insert(worker)
+                let reports = servingReports()
+                kill(worker, SIGKILL)
+                // The supervisor reports the replacement ready only once it signalled readiness: it served.
+                #expect(
+                    await eventually(timeout: .seconds(20)) { servingReports() > reports },
+                    "replacement \(round) never became ready")
+            }
+            #expect(service.isRunning)
+            #expect(try await TestHTTP.chat(service, token: token).status == 200)
+            #expect(!service.log.contains("giving up"))
+            #expect(await service.stop() == 0)
         }
 
         @Test("SIGTERM lets an in-flight stream finish before the worker exits")
