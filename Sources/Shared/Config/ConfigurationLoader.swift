@@ -60,6 +60,8 @@ public struct ConfigurationLoader: Sendable {
         if let v = try parse("OPENAI_PROXY_ADMIN_LISTEN", ListenAddress.init(parsing:)) { config.adminListen = v }
         if let v = try parse("OPENAI_PROXY_WORKERS", { Self.parseInteger($0, in: 1...64) }) { config.workers = v }
         if let v = try parse("OPENAI_PROXY_ADMIN_TOKEN", Self.parseSecret) { config.adminToken = v }
+        if let v = try parse("OPENAI_PROXY_METRICS_PUBLIC", Self.parseSwitch) { config.metricsPublic = v }
+        if let v = try parse("OPENAI_PROXY_ADMIN_HOSTS", Self.parseHostList) { config.adminHosts = v }
         if let v = try parse("OPENAI_PROXY_DRAIN_TIMEOUT", Self.parseDuration) { config.drainTimeout = v }
         if let v = try parse("OPENAI_PROXY_MAX_BODY_BYTES", Self.parseByteSize) { config.maxBodyBytes = v }
         if let v = try parse("OPENAI_PROXY_MAX_ATTEMPTS", { Self.parseInteger($0, in: 1...10) }) {
@@ -201,6 +203,18 @@ public struct ConfigurationLoader: Sendable {
         case "off", "false", "no", "0": return false
         default: return nil
         }
+    }
+
+    /// Comma-separated host names (or `host:port`, `[v6]:port`), lowercased; nil when one is empty or malformed.
+    static func parseHostList(_ text: String) -> [String]? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789.-:[]_")
+        var hosts: [String] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let host = String(part).trimmingWhitespace().lowercased()
+            guard !host.isEmpty, host.allSatisfy(allowed.contains) else { return nil }
+            hosts.append(host)
+        }
+        return hosts
     }
 
     static func parseLogLevel(_ text: String) -> Logger.Level? {

@@ -53,6 +53,14 @@ public struct ConfigurationSetting: Sendable {
             defaultValue: "generated into DATA_DIR/admin.token", accepts: "at least 16 characters",
             summary: "bearer token for the admin API"),
         .init(
+            environmentName: "OPENAI_PROXY_METRICS_PUBLIC", fileKey: "metrics_public",
+            defaultValue: "false", accepts: "true or false",
+            summary: "serve the admin port's /metrics without the admin token"),
+        .init(
+            environmentName: "OPENAI_PROXY_ADMIN_HOSTS", fileKey: "admin_hosts",
+            defaultValue: "none", accepts: "comma-separated host names or host:port values",
+            summary: "more Host values the admin server answers besides its own address, localhost and loopback"),
+        .init(
             environmentName: "OPENAI_PROXY_DRAIN_TIMEOUT", fileKey: "drain_timeout",
             defaultValue: "20s", accepts: "seconds such as 20, 20s or 1500ms, up to 3600s",
             summary: "how long in-flight requests may finish after SIGTERM"),

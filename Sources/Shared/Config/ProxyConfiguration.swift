@@ -22,6 +22,11 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var workers: Int
     /// Admin bearer token: `OPENAI_PROXY_ADMIN_TOKEN`; when nil, `DATA_DIR/admin.token` is used (generated at first start).
     public var adminToken: String?
+    /// Whether `/metrics` answers without the admin token: `OPENAI_PROXY_METRICS_PUBLIC`, default false.
+    public var metricsPublic: Bool
+    /// `Host` values the admin server answers besides its own address, `localhost` and the loopback addresses:
+    /// `OPENAI_PROXY_ADMIN_HOSTS`, default none.
+    public var adminHosts: [String]
     /// How long in-flight requests may run after SIGTERM: `OPENAI_PROXY_DRAIN_TIMEOUT`, default 20 s.
     public var drainTimeout: Duration
     /// Largest request body accepted: `OPENAI_PROXY_MAX_BODY_BYTES`, default 32 MiB.
@@ -78,6 +83,8 @@ public struct ProxyConfiguration: Sendable, Equatable {
             adminListen: ListenAddress(host: "127.0.0.1", port: 5000),
             workers: max(1, cores),
             adminToken: nil,
+            metricsPublic: false,
+            adminHosts: [],
             drainTimeout: .seconds(20),
             maxBodyBytes: 32 * 1024 * 1024,
             maxAttempts: 3,

@@ -20,6 +20,8 @@ struct ConfigurationTests {
         #expect(config.adminListen == ListenAddress(host: "127.0.0.1", port: 5000))
         #expect(config.workers == 3)
         #expect(config.adminToken == nil)
+        #expect(config.metricsPublic == false)
+        #expect(config.adminHosts == [])
         #expect(config.drainTimeout == .seconds(20))
         #expect(config.maxBodyBytes == 32 * 1024 * 1024)
         #expect(config.logLevel == .info)
@@ -37,6 +39,8 @@ struct ConfigurationTests {
             "OPENAI_PROXY_ADMIN_LISTEN": ":5001",
             "OPENAI_PROXY_WORKERS": "4",
             "OPENAI_PROXY_ADMIN_TOKEN": "admin-token-0123456789",
+            "OPENAI_PROXY_METRICS_PUBLIC": "true",
+            "OPENAI_PROXY_ADMIN_HOSTS": " Admin.Example.com , proxy.internal:8443",
             "OPENAI_PROXY_DRAIN_TIMEOUT": "1500ms",
             "OPENAI_PROXY_MAX_BODY_BYTES": "2MiB",
             "LOG_LEVEL": "warn",
@@ -50,6 +54,8 @@ struct ConfigurationTests {
         #expect(config.adminListen == ListenAddress(host: "0.0.0.0", port: 5001))
         #expect(config.workers == 4)
         #expect(config.adminToken == "admin-token-0123456789")
+        #expect(config.metricsPublic == true)
+        #expect(config.adminHosts == ["admin.example.com", "proxy.internal:8443"])
         #expect(config.drainTimeout == .milliseconds(1500))
         #expect(config.maxBodyBytes == 2 << 20)
         #expect(config.logLevel == .warning)
@@ -70,6 +76,9 @@ struct ConfigurationTests {
             ("OPENAI_PROXY_WORKERS", "0"),
             ("OPENAI_PROXY_WORKERS", "65"),
             ("OPENAI_PROXY_ADMIN_TOKEN", "tiny"),
+            ("OPENAI_PROXY_METRICS_PUBLIC", "maybe"),
+            ("OPENAI_PROXY_ADMIN_HOSTS", "a.example,,b.example"),
+            ("OPENAI_PROXY_ADMIN_HOSTS", "evil.example/path"),
             ("OPENAI_PROXY_DRAIN_TIMEOUT", "soon"),
             ("OPENAI_PROXY_DRAIN_TIMEOUT", "2h"),
             ("OPENAI_PROXY_MAX_BODY_BYTES", "12"),
