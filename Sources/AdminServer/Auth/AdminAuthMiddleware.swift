@@ -5,7 +5,8 @@ import Shared
 
 /// Lets a request through with `Authorization: Bearer <admin token>` (compared in constant time) or a live
 /// session cookie; a cookie request that changes something must also carry the session's CSRF token in
-/// `X-CSRF-Token`. Wrong bearer tokens count as failed logins for the client's address.
+/// `X-CSRF-Token`. Wrong bearer tokens count as failed logins for the client's address; the right token is
+/// accepted even while that address is throttled (behind a TLS proxy every operator shares one address).
 struct AdminAuthMiddleware: RouterMiddleware {
     let services: AdminServices
 
@@ -26,16 +27,10 @@ struct AdminAuthMiddleware: RouterMiddleware {
     private func authenticate(_ request: Request, context: AdminRequestContext) async throws -> AdminIdentity {
         let now = services.now()
         if let header = request.headers[.authorization] {
-            if let retry = services.throttle.retryAfter(client: context.client, now: now) {
-                throw Self.throttled(retryAfter: retry)
-            }
             let prefix = "Bearer "
             guard header.hasPrefix(prefix),
                 SecretDigest.constantTimeEquals(String(header.dropFirst(prefix.count)), services.adminToken)
-            else {
-                services.throttle.recordFailure(client: context.client, now: now)
-                throw Self.unauthorized("Incorrect admin token.", code: "invalid_admin_token")
-            }
+            else { throw Self.refuse(client: context.client, now: now, services: services) }
             return .adminToken
         }
         guard let sessionID = request.cookies[Self.cookieName]?.value, !sessionID.isEmpty else {
@@ -67,6 +62,16 @@ struct AdminAuthMiddleware: RouterMiddleware {
     /// Whether `method` may change state (and so needs the CSRF token).
     static func changes(_ method: HTTPRequest.Method) -> Bool {
         ![.get, .head, .options].contains(method)
+    }
+
+    /// The answer to a wrong admin token from `client`: 429 while the address is throttled, else 401, and the
+    /// failure is counted. Only failures are throttled, so a wrong guess never locks out the right token.
+    static func refuse(client: String, now: Int64, services: AdminServices) -> ErrorResponse {
+        if let retry = services.throttle.retryAfter(client: client, now: now) {
+            return throttled(retryAfter: retry)
+        }
+        services.throttle.recordFailure(client: client, now: now)
+        return unauthorized("Incorrect admin token.", code: "invalid_admin_token")
     }
 
     /// 401 with `WWW-Authenticate: Bearer`.

@@ -40,19 +40,14 @@ struct AuthRoutes {
         }
     }
 
-    /// The login route, open to everyone (throttled per address).
+    /// The login route, open to everyone (failures throttled per address; the right token always logs in).
     func registerOpen(on api: APIGroup) {
         api.on(.post, "auth/login") { request, context in
             let now = services.now()
-            if let retry = services.throttle.retryAfter(client: context.client, now: now) {
-                throw AdminAuthMiddleware.throttled(retryAfter: retry)
-            }
             let body = try await JSONBody.decode(LoginBody.self, from: request, context: context)
             guard SecretDigest.constantTimeEquals(body.adminToken, services.adminToken) else {
-                services.throttle.recordFailure(client: context.client, now: now)
-                throw AdminAuthMiddleware.unauthorized("Incorrect admin token.", code: "invalid_admin_token")
+                throw AdminAuthMiddleware.refuse(client: context.client, now: now, services: services)
             }
-            services.throttle.reset(client: context.client)
             let session = try await services.sessions.create(
                 client: context.client, now: now, lifetime: services.sessionLifetime)
             let identity = AdminIdentity.session(

@@ -1,7 +1,8 @@
 import Synchronization
 
 /// Counts failed admin logins (wrong login token or wrong bearer token) per client address: after
-/// `limit` failures within `window` ms, the address is refused (429) until the oldest failure ages out.
+/// `limit` failures within `window` ms, wrong tokens from the address get 429 until the oldest failure ages
+/// out. Successes neither pass nor reset it: the right token is always accepted.
 final class LoginThrottle: Sendable {
     private let failures = Mutex<[String: [Int64]]>([:])
     /// Failures allowed per window.
@@ -32,10 +33,5 @@ final class LoginThrottle: Sendable {
             recent.append(now)
             failures[client] = recent
         }
-    }
-
-    /// Forgets `client`'s failures (after a successful login).
-    func reset(client: String) {
-        _ = failures.withLock { $0.removeValue(forKey: client) }
     }
 }

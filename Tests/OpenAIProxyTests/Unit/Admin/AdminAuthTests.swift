@@ -134,7 +134,7 @@ struct AdminAuthTests {
         }
     }
 
-    @Test("5 failed logins per minute from one address → 429 with Retry-After, for login and bearer alike")
+    @Test("5 failed logins per minute from one address → 429 for wrong tokens; the right token still gets in")
     func throttle() async throws {
         let harness = try AdminHarness()
         try await harness.run { client in
@@ -147,15 +147,25 @@ struct AdminAuthTests {
                 let answer = try await client.call(.get, "/api/keys", headers: [.authorization: "Bearer guess"])
                 #expect(answer.status == .unauthorized)
             }
-            let right = #"{"admin_token":"\#(AdminHarness.adminToken)"}"#
-            let blocked = try await client.call(.post, "/api/auth/login", json: right, headers: [:])
+            let blocked = try await client.call(
+                .post, "/api/auth/login", json: #"{"admin_token":"guess-again"}"#, headers: [:])
             #expect(blocked.status == .tooManyRequests)
             #expect(blocked.errorCode == "too_many_login_attempts")
             #expect(blocked.headers[.retryAfter] == "60")
-            #expect(try await client.call(.get, "/api/keys").status == .tooManyRequests)
-            harness.clock.advance(seconds: 61)
+            #expect(blocked.object.keys.sorted() == ["error"])
+            let wrongBearer = try await client.call(.get, "/api/keys", headers: [.authorization: "Bearer guess"])
+            #expect(wrongBearer.status == .tooManyRequests)
+
+            // Throttled address, right token: the operator behind the same proxy address is not locked out.
+            let right = #"{"admin_token":"\#(AdminHarness.adminToken)"}"#
             #expect(try await client.call(.post, "/api/auth/login", json: right, headers: [:]).status == .ok)
             #expect(try await client.call(.get, "/api/keys").status == .ok)
+            // A success does not reset the count: the next wrong guess is still refused with 429.
+            let after = try await client.call(.get, "/api/keys", headers: [.authorization: "Bearer guess"])
+            #expect(after.status == .tooManyRequests)
+            harness.clock.advance(seconds: 61)
+            let later = try await client.call(.get, "/api/keys", headers: [.authorization: "Bearer guess"])
+            #expect(later.status == .unauthorized)
         }
         let throttle = LoginThrottle()
         for _ in 0..<5 { throttle.recordFailure(client: "10.0.0.1", now: 0) }
