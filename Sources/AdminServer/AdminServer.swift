@@ -36,6 +36,10 @@ public enum AdminServer {
     public static func buildRouter(_ services: AdminServices) -> Router<AdminRequestContext> {
         let router = Router(context: AdminRequestContext.self)
         router.middlewares.add(ErrorBodyMiddleware())
+        router.middlewares.add(
+            AdminHostMiddleware(
+                policy: AdminHostPolicy(
+                    listen: services.configuration.adminListen, extra: services.configuration.adminHosts)))
         router.middlewares.add(InputErrorMiddleware())
         router.get("/healthz") { _, _ in
             Response(
@@ -60,7 +64,7 @@ public enum AdminServer {
         AuditRoutes(services: services).register(on: api)
         SettingsRoutes(services: services).register(on: api)
         ChatRoutes(services: services).register(on: api)
-        MetricsRoutes(database: services.database).register(on: router)
+        MetricsRoutes(services: services).register(on: router)
         services.routes.add(.get, "/metrics")
         // Open: the page logs in through the API, and everything it shows comes from behind the login.
         ConsoleRoutes(configuration: services.configuration, sessions: services.sessions, now: services.now).register(

@@ -6,8 +6,9 @@ import NIOPosix
 import Prometheus
 import Shared
 
-/// `GET /metrics`: Prometheus text covering the whole service, open like `/healthz` (it shows key ids and
-/// counts, never a key, a token or a text; the admin port listens on loopback unless told otherwise).
+/// `GET /metrics`: Prometheus text covering the whole service, behind the admin bearer token unless
+/// `OPENAI_PROXY_METRICS_PUBLIC=true` (it shows key ids and counts, never a key, a token or a text).
+/// Model and key label values are bounded to what the service knows (`MetricsLabelBounds`).
 ///
 /// What every worker served, and how the collector keeps up, comes from the stats collector, which sees
 /// every usage row (asked over the stats socket at each scrape). The key states, the spool and the dropped
@@ -16,18 +17,22 @@ import Shared
 struct MetricsRoutes: Sendable {
     let database: ProxyDatabase
     let paths: DataPaths
+    /// Whose admin token a scrape must carry; nil when `/metrics` is public.
+    let guardedBy: AdminServices?
     /// Every state a key can be in.
     static let keyStates = ["active", "cooling", "quota_exhausted", "invalid", "disabled"]
 
-    /// The routes over `database`, whose directory is the data directory.
-    init(database: ProxyDatabase) {
-        self.database = database
+    /// The routes over `services`' database, whose directory is the data directory.
+    init(services: AdminServices) {
+        database = services.database
         paths = DataPaths(directory: URL(fileURLWithPath: database.pool.path).deletingLastPathComponent().path)
+        guardedBy = services.configuration.metricsPublic ? nil : services
     }
 
     /// Adds `GET /metrics` to `router`.
-    func register<Context: RequestContext>(on router: Router<Context>) {
-        router.get("/metrics") { _, _ in
+    func register(on router: Router<AdminRequestContext>) {
+        router.get("/metrics") { request, context in
+            if let services = guardedBy { try Self.authorize(request, context: context, services: services) }
             var body = ByteBuffer()
             body.writeBytes(await self.render())
             return Response(
@@ -36,9 +41,38 @@ struct MetricsRoutes: Sendable {
         }
     }
 
+    /// Lets a scrape with `Authorization: Bearer <admin token>` through; wrong tokens count as failed logins.
+    static func authorize(_ request: Request, context: AdminRequestContext, services: AdminServices) throws {
+        guard let header = request.headers[.authorization] else {
+            throw AdminAuthMiddleware.unauthorized(
+                "GET /metrics needs 'Authorization: Bearer <admin token>' (or OPENAI_PROXY_METRICS_PUBLIC=true).",
+                code: "invalid_admin_token")
+        }
+        let prefix = "Bearer "
+        guard header.hasPrefix(prefix),
+            SecretDigest.constantTimeEquals(String(header.dropFirst(prefix.count)), services.adminToken)
+        else { throw AdminAuthMiddleware.refuse(client: context.client, now: services.now(), services: services) }
+    }
+
+    /// The model names and key ids whose label values are kept; nil when the database cannot be read.
+    func labelBounds() async -> MetricsLabelBounds? {
+        try? await database.pool.read { db in
+            let models = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT model_name FROM models
+                    UNION SELECT json_each.value FROM keys, json_each(keys.models)
+                    WHERE keys.models IS NOT NULL AND json_valid(keys.models)
+                    """)
+            let keys = try Int64.fetchAll(db, sql: "SELECT id FROM keys").map(String.init)
+            return MetricsLabelBounds(models: models, keys: keys)
+        }
+    }
+
     /// The whole exposition: the collector's metrics, then this process's.
     func render() async -> [UInt8] {
-        let collector = try? await Self.fetchCollectorMetrics(socketPath: paths.statsSocket)
+        let bounds = await labelBounds() ?? MetricsLabelBounds(models: [], keys: [])
+        let collector = (try? await Self.fetchCollectorMetrics(socketPath: paths.statsSocket)).map(bounds.bound)
         let registry = PrometheusCollectorRegistry()
         registry.makeGauge(
             descriptor: metric("openai_proxy_collector_up", "1 when the stats collector answered this scrape, else 0.")

@@ -16,6 +16,8 @@ public enum Startup {
         public let sockets: PreparedSockets
         /// The admin token when this start generated it (to be shown once), else nil.
         public let generatedAdminToken: String?
+        /// The modes this start tightened in the data directory, to be logged.
+        public let tightenedModes: [DataDirectoryModes.Change]
     }
 
     /// Why start-up could not proceed; one line for the operator.
@@ -24,7 +26,8 @@ public enum Startup {
         public let description: String
     }
 
-    /// Binds both ports, then creates the data directory and secrets when missing and migrates the database.
+    /// Binds both ports, then creates the data directory and secrets when missing, migrates the database and
+    /// tightens the data directory's modes (`DataDirectoryModes`).
     /// The ports come first: a start that cannot listen must not generate (and so never show) the admin token.
     public static func prepare(_ configuration: ProxyConfiguration) throws(Failure) -> Prepared {
         let proxy: ListeningSocket
@@ -41,11 +44,13 @@ public enum Startup {
             throw Failure(description: error.description)
         }
         let adminToken: (value: String, created: Bool)
+        let tightened: [DataDirectoryModes.Change]
         do {
             try SecretMaterial.prepareDataDirectory(configuration)
             _ = try SecretMaterial.encryptionSecret(for: configuration, create: true)
             _ = try ProxyDatabase.open(at: configuration.paths.database, migrate: true)
             adminToken = try SecretMaterial.adminToken(for: configuration, create: true)
+            tightened = try DataDirectoryModes.apply(configuration.paths)
         } catch let error as SecretFile.Failure {
             proxy.close()
             admin.close()
@@ -57,6 +62,6 @@ public enum Startup {
         }
         return Prepared(
             sockets: PreparedSockets(proxy: proxy, admin: admin),
-            generatedAdminToken: adminToken.created ? adminToken.value : nil)
+            generatedAdminToken: adminToken.created ? adminToken.value : nil, tightenedModes: tightened)
     }
 }

@@ -30,6 +30,9 @@ struct ServeCommand: AsyncParsableCommand {
             CommandSupport.printLine("Admin token (shown once; saved in \(configuration.paths.adminToken)):\n\(token)")
         }
         let logger = Logger(label: "openai-proxy")
+        for change in prepared.tightenedModes {
+            logger.notice("data directory permissions tightened: \(change)")
+        }
         let supervisor = Supervisor(
             configuration: configuration, sockets: prepared.sockets, executable: Self.executablePath(),
             environment: ProcessInfo.processInfo.environment,

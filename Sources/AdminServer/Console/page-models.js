@@ -100,7 +100,7 @@
 
     async function load(refresh) {
       const [list, stats] = await Promise.all([
-        OPX.api("GET", "/api/models" + (refresh ? "?refresh=true" : "")),
+        refresh ? OPX.api("POST", "/api/models/refresh") : OPX.api("GET", "/api/models"),
         OPX.api("GET", "/api/stats/models"),
       ]);
       models = list;

@@ -139,9 +139,14 @@ enum OpenAPIDocument {
         "/healthz": ["get": op("Liveness of the admin server.", open: true, ok: (200, S.ref("Health")))],
         "/metrics": [
             "get": [
-                "summary": "Prometheus metrics of every process (text exposition format).", "security": [],
+                "summary":
+                    "Prometheus metrics of every process (text exposition format); the admin bearer token "
+                    + "unless OPENAI_PROXY_METRICS_PUBLIC=true.",
+                "security": [["bearer": []]],
                 "responses": [
-                    "200": ["description": "OK", "content": ["text/plain": ["schema": S.string]]]
+                    "200": ["description": "OK", "content": ["text/plain": ["schema": S.string]]],
+                    "401": json(S.ref("Error"), errorDescriptions[401] ?? "Error."),
+                    "429": json(S.ref("Error"), errorDescriptions[429] ?? "Error."),
                 ],
             ]
         ],
@@ -226,9 +231,10 @@ enum OpenAPIDocument {
         ],
         "/api/models": [
             "get": op(
-                "Every model; refresh=true first adds the upstream's models (GET /models with an active key).",
-                parameters: [query("refresh", S.boolean, "Ask the upstream first.")],
-                ok: (200, S.array(S.ref("Model"))), errors: [409, 502]),
+                "Every model; refresh=true first adds the upstream's models (GET /models with an active key). "
+                    + "Bearer token only: console sessions use POST /api/models/refresh.",
+                parameters: [query("refresh", S.boolean, "Ask the upstream first (bearer token only).")],
+                ok: (200, S.array(S.ref("Model"))), errors: [403, 409, 502]),
             "post": op(
                 "Add a model.",
                 body: S.object(
@@ -236,6 +242,11 @@ enum OpenAPIDocument {
                         _, new in new
                     }, required: ["model_name"]),
                 ok: (201, S.ref("Model")), errors: [409]),
+        ],
+        "/api/models/refresh": [
+            "post": op(
+                "Add the upstream's models (GET /models with an active key), then list every model.",
+                ok: (200, S.array(S.ref("Model"))), errors: [409, 502])
         ],
         "/api/models/{model_name}": [
             "get": op("One model.", parameters: [modelName], ok: (200, S.ref("Model")), errors: [404]),

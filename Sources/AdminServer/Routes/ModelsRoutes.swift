@@ -5,7 +5,8 @@ import NIOCore
 import Shared
 
 /// `/api/models`: the models the gateway offers (the proxy's `GET /v1/models` answers from this table) —
-/// list, refresh from the upstream, add, change, enable or disable, remove.
+/// list, refresh from the upstream (`POST /api/models/refresh`; the older `GET ?refresh=true` for bearer
+/// scripts only), add, change, enable or disable, remove.
 struct ModelsRoutes {
     let services: AdminServices
 
@@ -54,11 +55,15 @@ struct ModelsRoutes {
     func register(on api: APIGroup) {
         api.on(.get, "models") { request, context in
             if try QueryInput(request).bool("refresh", default: false) {
-                let added = try await refreshFromUpstream()
-                try await services.audit.record(
-                    services.auditEntry(
-                        context, action: "model.refresh", target: nil, detail: ["added": .int(Int64(added))]))
+                // A GET carries no CSRF token: a cookie session must use the POST, so a cross-site page
+                // cannot make the console's browser change the models table.
+                guard context.identity == .adminToken else { throw Self.refreshNeedsPost }
+                try await refresh(context)
             }
+            return try JSONResponse.make(try await services.models.list().map(ModelView.init))
+        }
+        api.on(.post, "models/refresh") { _, context in
+            try await refresh(context)
             return try JSONResponse.make(try await services.models.list().map(ModelView.init))
         }
         api.on(.get, "models/{model_name}") { _, context in
@@ -123,6 +128,20 @@ struct ModelsRoutes {
         guard let model = try await services.models.update(name, audit: entry, body) else { throw Self.notFound(name) }
         return try JSONResponse.make(ModelView(model))
     }
+
+    /// Adds the upstream's models and records the refresh in the audit log.
+    private func refresh(_ context: AdminRequestContext) async throws {
+        let added = try await refreshFromUpstream()
+        try await services.audit.record(
+            services.auditEntry(context, action: "model.refresh", target: nil, detail: ["added": .int(Int64(added))]))
+    }
+
+    /// `GET /api/models?refresh=true` from a cookie session.
+    static let refreshNeedsPost = ErrorResponse(
+        .forbidden,
+        ErrorBody(
+            message: "From a console session, refresh with POST /api/models/refresh and its X-CSRF-Token header.",
+            type: "permission_error", code: "refresh_requires_post"))
 
     private static func notFound(_ name: String) -> Error {
         APIError.notFound("No model named \(name).", param: "model_name")
