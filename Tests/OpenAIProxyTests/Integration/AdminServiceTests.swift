@@ -27,6 +27,66 @@ extension RealService {
             }
         }
 
+        @Test("start tightens an existing data directory to 0700 and its database and secret files to 0600")
+        func dataDirectoryModes() async throws {
+            let upstream = try await FakeUpstream.start()
+            defer { upstream.stop() }
+            let service = ProxyService(upstream: upstream.baseURL, workers: 1)
+            let data = service.directory.file("data")
+            // A directory made by hand under a loose umask, and files the CLI created there before any start.
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+            chmod(data, 0o755)
+            try service.addKeys([Self.randomKey()])
+            try await service.start()
+            #expect(await service.stop() == 0)
+            let files = ["openai_proxy.db", "secret.key", "admin.token"].map { data + "/" + $0 }
+            for path in files + [data + "/openai_proxy.db-wal", data + "/openai_proxy.db-shm"]
+            where FileManager.default.fileExists(atPath: path) {
+                chmod(path, 0o644)
+            }
+            chmod(data, 0o755)
+
+            try await service.start()
+            #expect(Self.mode(data) == 0o700)
+            for path in files { #expect(Self.mode(path) == 0o600, "\(path)") }
+            for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: service.databasePath + suffix) {
+                #expect(Self.mode(service.databasePath + suffix) == 0o600, "\(suffix)")
+            }
+            #expect(service.log.contains("data directory permissions tightened: \(data): mode 755 -> 700"))
+            #expect(service.log.contains("data directory permissions tightened: \(data)/admin.token: mode 644 -> 600"))
+            #expect(await service.stop() == 0)
+        }
+
+        /// The permission bits of `path`.
+        static func mode(_ path: String) -> mode_t? {
+            var info = stat()
+            return stat(path, &info) == 0 ? info.st_mode & 0o7777 : nil
+        }
+
+        @Test("the admin server answers its own Host values and OPENAI_PROXY_ADMIN_HOSTS; any other Host gets 421")
+        func hostAllowList() async throws {
+            let upstream = try await FakeUpstream.start()
+            defer { upstream.stop() }
+            let service = ProxyService(
+                upstream: upstream.baseURL, workers: 1, extra: ["OPENAI_PROXY_ADMIN_HOSTS": "admin.example.test"])
+            try await service.start()
+            let port = service.adminPort
+            for host in ["127.0.0.1:\(port)", "localhost:\(port)", "localhost", "[::1]:\(port)", "admin.example.test"] {
+                let answer = try await TestHTTP.send(
+                    .GET, service.adminURL + "/api/keys", token: service.adminToken, headers: ["host": host])
+                #expect(answer.status == 200, "Host: \(host)")
+            }
+            for host in ["evil.example:\(port)", "attacker.test", "localhost.evil.example"] {
+                for path in ["/api/keys", "/", "/healthz"] {
+                    let answer = try await TestHTTP.send(
+                        .GET, service.adminURL + path, token: service.adminToken, headers: ["host": host])
+                    #expect(answer.status == 421, "Host: \(host) \(path)")
+                    #expect((answer.json["error"] as? [String: Any])?["code"] as? String == "host_not_allowed")
+                }
+            }
+            #expect(await service.stop() == 0)
+        }
+
         @Test(
             "chat goes through the proxy path; no key value or 8-character piece of one leaves the service or rests in plaintext"
         )

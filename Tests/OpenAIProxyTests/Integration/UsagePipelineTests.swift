@@ -162,21 +162,33 @@ extension RealService {
         }
 
         private func metrics(_ service: ProxyService, token: String) async throws {
+            let metricsURL = service.adminURL + "/metrics"
+            // Only models the service knows keep their label; the one below is in the models table.
+            let known = try await TestHTTP.send(
+                .POST, service.adminURL + "/api/models", token: service.adminToken, json: #"{"model_name":"gpt-metrics"}"#)
+            #expect(known.status == 201)
             for _ in 0..<5 {
                 #expect(try await TestHTTP.chat(service, token: token, model: "gpt-metrics").status == 200)
             }
+            _ = try await TestHTTP.chat(service, token: token, model: "made-up-by-a-client")
             #expect(try await TestHTTP.chat(service, token: "sk-proxy-wrong").status == 401)
+            #expect(try await TestHTTP.send(.GET, metricsURL).status == 401, "/metrics needs the admin token")
             var text = ""
             #expect(
                 await eventually {
-                    text = (try? await TestHTTP.send(.GET, service.adminURL + "/metrics").body) ?? ""
+                    text = (try? await TestHTTP.send(.GET, metricsURL, token: service.adminToken).body) ?? ""
                     return Self.value(in: text, of: #"openai_proxy_request_duration_seconds_count{streamed="false"}"#)
-                        == 6
+                        == 7
                 })
             let requests = ["1", "2", "3"].map { key in
                 Self.value(in: text, of: #"openai_proxy_requests_total{key="\#(key)",model="gpt-metrics"}"#) ?? 0
             }
             #expect(requests.reduce(0, +) == 5)
+            let others = ["none", "1", "2", "3"].map { key in
+                Self.value(in: text, of: #"openai_proxy_requests_total{key="\#(key)",model="other"}"#) ?? 0
+            }
+            #expect(others.reduce(0, +) == 1)
+            #expect(!text.contains("made-up-by-a-client"))
             #expect(
                 Self.value(
                     in: text, of: #"openai_proxy_request_errors_total{key="none",model="none",reason="unauthorized"}"#)
@@ -188,7 +200,7 @@ extension RealService {
             #expect(Self.value(in: text, of: "openai_proxy_usage_spool_bytes") == 0)
             #expect(text.contains(#"openai_proxy_tokens_total{key="2",model="gpt-metrics",kind="prompt"}"#))
             #expect(Self.value(in: text, of: "openai_proxy_usage_rows_dropped_total") == 0)
-            #expect(Self.value(in: text, of: #"openai_proxy_request_duration_seconds_count{streamed="false"}"#) == 6)
+            #expect(Self.value(in: text, of: #"openai_proxy_request_duration_seconds_count{streamed="false"}"#) == 7)
             #expect(text.contains("openai_proxy_collector_commit_seconds_bucket"))
             #expect(text.contains("openai_proxy_collector_batch_rows_count"))
             #expect(text.contains("openai_proxy_collector_lag_seconds"))

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HTTPServing
 import HummingbirdTesting
 import Testing
 
@@ -11,9 +12,13 @@ import Testing
 struct AdminAuthTests {
     /// Routes anyone may call.
     static let open: Set<String> = [
-        "GET /healthz", "GET /metrics", "GET /api/openapi.json", "POST /api/auth/login",
+        "GET /healthz", "GET /api/openapi.json", "POST /api/auth/login",
         "GET /", "GET /assets/{file}", "GET /vendor/bootstrap5/{path}", "GET /vendor/chart.js/{path}",
     ]
+    /// Routes that take the admin bearer token only (tested in MetricsRoutesTests).
+    static let bearerOnly: Set<String> = ["GET /metrics"]
+    /// GET requests that change state: refused to cookie sessions (which send no CSRF token with a GET).
+    static let changingGets = ["/api/models?refresh=true"]
 
     /// `METHOD /path` as a method and a concrete URI.
     static func concrete(_ route: String) -> (HTTPRequest.Method, String) {
@@ -30,7 +35,8 @@ struct AdminAuthTests {
         let harness = try AdminHarness()
         _ = try await harness.test.keys.add(name: "k", value: "sk-matrix-secret-0123456789")
         _ = AdminServer.buildRouter(harness.services)
-        let routes = harness.services.routes.all.filter { !Self.open.contains($0) }
+        let routes = harness.services.routes.all.filter { !Self.open.contains($0) && !Self.bearerOnly.contains($0) }
+        #expect(routes.contains("POST /api/models/refresh"))
         #expect(routes.count > 30)
         let body = #"{"name":"x","key_value":"sk-new-value-0123456789"}"#
         try await harness.run { client in
@@ -68,6 +74,15 @@ struct AdminAuthTests {
                     let wrongCSRF = try await client.call(method, uri, json: body, headers: headers)
                     #expect(wrongCSRF.status == .forbidden, "\(route) cookie with a wrong CSRF token")
                 }
+            }
+            for uri in Self.changingGets {
+                let live = try await harness.services.sessions.create(
+                    client: "t", now: harness.clock.now, lifetime: 3_600_000)
+                var headers = Self.cookie(live.id)
+                headers[AdminAuthMiddleware.csrfHeader] = live.csrfToken
+                let answer = try await client.call(.get, uri, headers: headers)
+                #expect(answer.status == .forbidden, "GET \(uri) from a cookie session")
+                #expect(answer.object.keys.sorted() == ["error"])
             }
         }
     }
@@ -172,5 +187,48 @@ struct AdminAuthTests {
         #expect(throttle.retryAfter(client: "10.0.0.1", now: 30_000) == 30)
         #expect(throttle.retryAfter(client: "10.0.0.2", now: 30_000) == nil, "another address is not throttled")
         #expect(throttle.retryAfter(client: "10.0.0.1", now: 60_001) == nil)
+    }
+
+    @Test("the Host allow-list: own address, localhost, loopback, any IP literal and configured names only")
+    func hostPolicy() {
+        let policy = AdminHostPolicy(
+            listen: ListenAddress(host: "127.0.0.1", port: 5000), extra: ["Admin.Example.com", "proxy.test:8443"])
+        for allowed in [
+            nil, "127.0.0.1:5000", "127.0.0.1", "localhost", "LOCALHOST:1234", "localhost.", "[::1]:5000", "[::1]",
+            "10.1.2.3:5000", "admin.example.com", "admin.example.com:443", "proxy.test:8443",
+        ] as [String?] {
+            #expect(policy.allows(allowed), "\(allowed ?? "no Host")")
+        }
+        for refused in [
+            "evil.example", "evil.example:5000", "localhost.evil.example", "proxy.test", "proxy.test:8444",
+            "127.0.0.1.nip.io", "", ":5000", "[::1", "example.com.admin.example.com",
+        ] {
+            #expect(!policy.allows(refused), "\(refused)")
+        }
+        let named = AdminHostPolicy(listen: ListenAddress(host: "admin.internal", port: 5000), extra: [])
+        #expect(named.allows("admin.internal:5000"))
+        #expect(!named.allows("other.internal:5000"))
+    }
+
+    @Test("the admin router answers 421 with an error body to a Host it does not serve")
+    func hostMiddleware() async throws {
+        let middleware = AdminHostMiddleware(
+            policy: AdminHostPolicy(listen: ListenAddress(host: "127.0.0.1", port: 5000), extra: []))
+        let router = Router(context: AdminRequestContext.self)
+        router.middlewares.add(ErrorBodyMiddleware())
+        router.middlewares.add(middleware)
+        router.get("/probe") { _, _ in "ok" }
+        let app = Application(router: router)
+        try await app.test(.live) { client in
+            let refused = try await client.execute(
+                uri: "/probe", method: .get, headers: [HTTPField.Name("Host")!: "evil.example"]
+            ) { response in (response.status, String(buffer: response.body)) }
+            #expect(refused.0 == .misdirectedRequest)
+            #expect(refused.1.contains(#""code":"host_not_allowed""#))
+            let allowed = try await client.execute(
+                uri: "/probe", method: .get, headers: [HTTPField.Name("Host")!: "localhost"]
+            ) { response in response.status }
+            #expect(allowed == .ok)
+        }
     }
 }

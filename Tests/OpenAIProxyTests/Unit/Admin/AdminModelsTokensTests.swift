@@ -92,6 +92,39 @@ struct AdminModelsTokensTests {
         }
     }
 
+    @Test("POST /api/models/refresh refreshes for bearer and CSRF-carrying sessions; GET ?refresh=true is bearer only")
+    func refreshByPost() async throws {
+        let upstream = try await FakeUpstream.start()
+        defer { upstream.stop() }
+        var configuration = ProxyConfiguration.defaults(cores: 2)
+        configuration.upstreamBaseURL = UpstreamBaseURL(parsing: upstream.baseURL)!
+        let harness = try AdminHarness(configuration: configuration)
+        _ = try await harness.test.keys.add(name: "k", value: "sk-refresh-key-0123456789")
+        let session = try await harness.services.sessions.create(
+            client: "t", now: harness.clock.now, lifetime: 3_600_000)
+        try await harness.run { client in
+            var cookie = AdminAuthTests.cookie(session.id)
+            let viaGet = try await client.call(.get, "/api/models?refresh=true", headers: cookie)
+            #expect(viaGet.status == .forbidden)
+            #expect(viaGet.errorCode == "refresh_requires_post")
+            let noCSRF = try await client.call(.post, "/api/models/refresh", headers: cookie)
+            #expect(noCSRF.status == .forbidden)
+            #expect(noCSRF.errorCode == "csrf_token_invalid")
+            #expect(try await harness.services.models.list().isEmpty, "refused refreshes changed nothing")
+            #expect(upstream.requests.isEmpty, "refused refreshes asked the upstream nothing")
+
+            cookie[AdminAuthMiddleware.csrfHeader] = session.csrfToken
+            let refreshed = try await client.call(.post, "/api/models/refresh", headers: cookie)
+            #expect(refreshed.status == .ok)
+            #expect(refreshed.array.compactMap { $0["model_name"] as? String } == FakeUpstream.defaultModels.sorted())
+            let bearer = try await client.call(.post, "/api/models/refresh")
+            #expect(bearer.status == .ok)
+            let audit = try await client.call(.get, "/api/audit?action=model.refresh")
+            let actors = (audit.object["data"] as? [[String: Any]] ?? []).compactMap { $0["actor"] as? String }
+            #expect(actors.sorted() == ["admin-token", "session:\(SecretDigest.sha256Hex(session.id).prefix(8))"])
+        }
+    }
+
     @Test("tokens: the value is answered once; limits are set, cleared and validated; revoke is final")
     func tokens() async throws {
         let harness = try AdminHarness()
