@@ -39,7 +39,8 @@ public enum DataDirectoryModes {
             guard current != mode else { continue }
             guard chmod(path, mode) == 0 else {
                 throw SecretFile.Failure(
-                    description: "cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
+                    description:
+                        "cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
             }
             changes.append(Change(path: path, before: current, after: mode))
         }

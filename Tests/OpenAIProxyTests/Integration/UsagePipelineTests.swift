@@ -165,7 +165,8 @@ extension RealService {
             let metricsURL = service.adminURL + "/metrics"
             // Only models the service knows keep their label; the one below is in the models table.
             let known = try await TestHTTP.send(
-                .POST, service.adminURL + "/api/models", token: service.adminToken, json: #"{"model_name":"gpt-metrics"}"#)
+                .POST, service.adminURL + "/api/models", token: service.adminToken,
+                json: #"{"model_name":"gpt-metrics"}"#)
             #expect(known.status == 201)
             for _ in 0..<5 {
                 #expect(try await TestHTTP.chat(service, token: token, model: "gpt-metrics").status == 200)

@@ -48,7 +48,8 @@ struct MetricsRoutesTests {
         UsageSpool.remove(segment)
     }
 
-    @Test("/metrics needs the admin bearer token: none, a wrong one or a cookie session → 401; wrong ones are throttled")
+    @Test(
+        "/metrics needs the admin bearer token: none, a wrong one or a cookie session → 401; wrong ones are throttled")
     func needsToken() async throws {
         let harness = try AdminHarness()
         let session = try await harness.services.sessions.create(client: "t", now: harness.clock.now, lifetime: 60_000)
@@ -167,6 +168,7 @@ struct MetricsLabelBoundsTests {
     @Test("a thousand client-chosen model names become one series")
     func bounded() {
         let lines = (0..<1000).map { #"openai_proxy_requests_total{key="1",model="spam-\#($0)"} 1"# }
-        #expect(Self.bounded(lines.joined(separator: "\n")) == #"openai_proxy_requests_total{key="1",model="other"} 1000"#)
+        #expect(
+            Self.bounded(lines.joined(separator: "\n")) == #"openai_proxy_requests_total{key="1",model="other"} 1000"#)
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
+import HTTPServing
 import HTTPTypes
 import Hummingbird
-import HTTPServing
 import HummingbirdTesting
 import Testing
 
