@@ -29,11 +29,12 @@ struct AdminHostPolicy: Sendable, Equatable {
     func allows(_ authority: String?) -> Bool {
         guard let authority else { return true }
         let lowered = authority.lowercased()
-        var (host, port) = Self.split(lowered)
+        let parts = Self.split(lowered)
+        var host = parts.host
         if host.hasSuffix(".") { host.removeLast() }
         if host.isEmpty { return false }
         if Self.isAddressLiteral(host) || names.contains(host) { return true }
-        return authorities.contains(lowered) || authorities.contains(host + (port.map { ":\($0)" } ?? ""))
+        return authorities.contains(lowered) || authorities.contains(host + (parts.port.map { ":\($0)" } ?? ""))
     }
 
     /// `host` and `port` of `name`, `name:port`, `[v6]` or `[v6]:port`; a bracketed host keeps no brackets.

@@ -47,6 +47,8 @@ extension RealService {
             chmod(data, 0o755)
 
             try await service.start()
+            // The log still holds the first start's ready line: wait for the second one.
+            #expect(await eventually { service.log.components(separatedBy: "openai-proxy ready").count == 3 })
             #expect(Self.mode(data) == 0o700)
             for path in files { #expect(Self.mode(path) == 0o600, "\(path)") }
             for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: service.databasePath + suffix) {
