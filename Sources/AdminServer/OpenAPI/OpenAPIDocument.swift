@@ -139,9 +139,9 @@ enum OpenAPIDocument {
         "/healthz": ["get": op("Liveness of the admin server.", open: true, ok: (200, S.ref("Health")))],
         "/metrics": [
             "get": [
-                "summary":
+                "summary": .string(
                     "Prometheus metrics of every process (text exposition format); the admin bearer token "
-                    + "unless OPENAI_PROXY_METRICS_PUBLIC=true.",
+                        + "unless OPENAI_PROXY_METRICS_PUBLIC=true."),
                 "security": [["bearer": []]],
                 "responses": [
                     "200": ["description": "OK", "content": ["text/plain": ["schema": S.string]]],

@@ -39,7 +39,8 @@ struct SupervisorPolicyTests {
         for tenth in 0..<50 {
             decisions.append(policy.decide(history: &history, now: now + .milliseconds(100 * tenth), served: true))
         }
-        #expect(decisions.prefix(5) == policy.delays.map { .restart(after: $0) })
+        let backoff = policy.delays.map { RestartPolicy.Decision.restart(after: $0) }
+        #expect(Array(decisions.prefix(5)) == backoff)
         #expect(decisions.dropFirst(5).allSatisfy { $0 == .restart(after: .seconds(2)) })
     }
 
