@@ -8,6 +8,7 @@ browser's console log is captured (`goog:loggingPrefs`), so every test can end w
     login(browser, service)                # the admin token; waits for body[data-ready="dashboard"]
     goto(browser, service, "keys")         # sets #/keys; waits for body[data-ready="keys"]
     wait_for(browser, "canvas[data-drawn='1']")
+    press(browser, browser.find_element(By.CSS_SELECTOR, "#keys-add"))
     assert not console_errors(browser)
 """
 
@@ -19,7 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    ElementNotInteractableException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -104,6 +109,50 @@ def wait_visible(browser: webdriver.Chrome, css: str, timeout: float = WAIT_SECO
         )
     except TimeoutException:
         raise AssertionError(f"{css!r} is not visible after {timeout:.0f}s\n{page_state(browser)}") from None
+
+
+# Scrolls `element` to the middle of the window at once and names what its centre shows: "" when it is the
+# element itself (or inside it), else a short description of what covers it. Bootstrap turns on
+# `scroll-behavior: smooth`, so a plain scrollIntoView() starts an animation: a click sent right after it aims
+# where the element will be, not where it is, and each further scrollIntoView restarts the animation.
+_ON_TOP = """
+const element = arguments[0];
+element.scrollIntoView({block: "center", inline: "center", behavior: "instant"});
+const box = element.getBoundingClientRect();
+if (box.width === 0 || box.height === 0) return "nothing: the element has no size";
+const top = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+if (top !== null && (top === element || element.contains(top))) return "";
+if (top === null) return "nothing: its centre is outside the window";
+return top.outerHTML.slice(0, 200);
+"""
+
+
+def press(browser: webdriver.Chrome, element: WebElement, timeout: float = WAIT_SECONDS) -> None:
+    """Clicks `element` once it is on top: scrolled to the middle of the window without animation, and nothing
+    else (a fading dialog, a toast, a sticky bar) over its centre. Waits while something covers it; fails with
+    what covered it. The element is scrolled again before each look, as rows above it may grow meanwhile."""
+    covered = ""
+
+    def clicked() -> bool:
+        nonlocal covered
+        covered = browser.execute_script(_ON_TOP, element)
+        if covered:
+            return False
+        try:
+            element.click()
+            return True
+        except (ElementClickInterceptedException, ElementNotInteractableException) as error:
+            # Covered between the look and the click (a toast that just appeared): look again.
+            covered = error.msg.splitlines()[0]
+            return False
+
+    try:
+        wait_until(clicked, timeout, what="element on top")
+    except AssertionError:
+        raise AssertionError(
+            f"could not click {element.get_attribute('outerHTML')[:200]} within {timeout:.0f}s; its centre "
+            f"shows {covered}\n{page_state(browser)}"
+        ) from None
 
 
 def wait_ready(browser: webdriver.Chrome, page: str, timeout: float = WAIT_SECONDS) -> None:

@@ -15,17 +15,13 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from selenium.common.exceptions import (
-    ElementClickInterceptedException,
-    ElementNotInteractableException,
-    NoAlertPresentException,
-)
+from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from browser_support import console_errors, goto, login, new_browser, set_viewport, wait_for, wait_visible
+from browser_support import console_errors, goto, login, new_browser, press, set_viewport, wait_for, wait_visible
 from conftest import UPSTREAM_KEYS, ProxyService
 from fake_upstream import MODELS
 from service_traffic import AdminClient
@@ -54,22 +50,6 @@ def unexpected_errors(browser: WebDriver) -> list[dict]:
 
 
 # --- helpers -----------------------------------------------------------------------------------------
-
-
-def press(browser: WebDriver, element) -> None:
-    """Clicks an element once it can be: scrolled to the middle of the window, and again while a fading dialog
-    or a toast still covers it. It is scrolled again before each try: rows above it may grow meanwhile (keys
-    just added turn invalid with a reason as the service probes them), moving it out of the window."""
-
-    def clicked(_: WebDriver) -> bool:
-        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-        try:
-            element.click()
-            return True
-        except (ElementClickInterceptedException, ElementNotInteractableException):
-            return False
-
-    WebDriverWait(browser, WAIT_SECONDS, poll_frequency=0.1).until(clicked)
 
 
 def click(browser: WebDriver, selector: str) -> None:

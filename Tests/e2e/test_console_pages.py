@@ -13,7 +13,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from browser_support import console_errors, goto, login, new_browser, wait_for, wait_until, wait_visible
+from browser_support import console_errors, goto, login, new_browser, press, wait_for, wait_until, wait_visible
 from conftest import UPSTREAM_KEYS, ProxyService
 from fake_upstream import FakeUpstream
 from service_traffic import AdminClient
@@ -68,7 +68,7 @@ def send_chat(browser: Any, message: str) -> None:
     field = browser.find_element(By.CSS_SELECTOR, "#chat-input")
     field.clear()
     field.send_keys(message)
-    click(browser, browser.find_element(By.CSS_SELECTOR, "#chat-send"))
+    press(browser, browser.find_element(By.CSS_SELECTOR, "#chat-send"))
 
 
 def chat_state(browser: Any) -> str:
@@ -77,28 +77,12 @@ def chat_state(browser: Any) -> str:
 
 def modal_ok(browser: Any) -> None:
     """Clicks the OK button of the open console dialog (OPX.modal / OPX.confirm) once it has opened."""
-    click(browser, wait_visible(browser, '.modal.show[data-shown="1"] #modal-ok'))
+    press(browser, wait_visible(browser, '.modal.show[data-shown="1"] #modal-ok'))
     wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, ".modal.show"), what="dialog closed")
 
 
-def click(browser: Any, element: Any) -> None:
-    """Clicks `element` once it is scrolled to the middle of the window (clear of fixed bars) and nothing else
-    is over it; charts still sizing themselves move what is below them."""
-
-    def on_top() -> bool:
-        return browser.execute_script(
-            "const e = arguments[0]; e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
-            "const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);"
-            "return !!top && (top === e || e.contains(top));",
-            element,
-        )
-
-    wait_until(on_top, what="element clickable")
-    element.click()
-
-
 def pager_next(browser: Any, container: str) -> None:
-    click(browser, browser.find_element(By.CSS_SELECTOR, f"{container} [data-role=next]"))
+    press(browser, browser.find_element(By.CSS_SELECTOR, f"{container} [data-role=next]"))
 
 
 def unexpected_errors(browser: Any, *expected: str) -> list[dict[str, Any]]:
@@ -193,7 +177,7 @@ def test_stop_button_ends_a_stream(service: ProxyService, fake_upstream: FakeUps
     goto(browser, service, "chat")
     send_chat(browser, "a very long story")
     wait_until(lambda: len(answer_text(browser)) >= 6, timeout=20, what="some streamed text")
-    click(browser, browser.find_element(By.CSS_SELECTOR, "#chat-stop"))
+    press(browser, browser.find_element(By.CSS_SELECTOR, "#chat-stop"))
     wait_for(browser, '#chat-messages[data-state="stopped"]', timeout=10)
     stopped_at = answer_text(browser)
     time.sleep(1.5)
@@ -225,7 +209,7 @@ def test_reopen_a_conversation_from_history(service: ProxyService, browser: Any)
 
     item = wait_until(listed, timeout=20, interval=0.5, what="conversation in the history list")
     conversation_id = item.get_attribute("data-id")
-    click(browser, item)
+    press(browser, item)
     wait_for(browser, f'#chat-reopened[data-id="{conversation_id}"]')
     wait_for(browser, 'body[data-ready="chat"]')
     assert text_of(browser, "#chat-messages [data-role=user] .opx-msg-text") == "remember the blue whale"
@@ -251,14 +235,14 @@ def test_create_edit_and_revoke_a_client_token(service: ProxyService, browser: A
     name = f"browser-made-{time.monotonic_ns()}"
     login(browser, service)
     goto(browser, service, "tokens")
-    click(browser, browser.find_element(By.CSS_SELECTOR, "#token-create"))
+    press(browser, browser.find_element(By.CSS_SELECTOR, "#token-create"))
     wait_visible(browser, "#token-name").send_keys(name)
     browser.find_element(By.CSS_SELECTOR, "#token-rpm").send_keys("100")
-    click(browser, browser.find_element(By.CSS_SELECTOR, "#token-save"))
+    press(browser, browser.find_element(By.CSS_SELECTOR, "#token-save"))
 
     value = wait_visible(browser, "#token-value").get_attribute("value")
     assert value.startswith("sk-proxy-"), value
-    click(browser, browser.find_element(By.CSS_SELECTOR, "#token-copy"))
+    press(browser, browser.find_element(By.CSS_SELECTOR, "#token-copy"))
     assert proxy_status(service, value) == 200
     modal_ok(browser)
     # Shown once: after the dialog, the value is nowhere in the page, nor in a fresh rendering of it.
@@ -270,17 +254,17 @@ def test_create_edit_and_revoke_a_client_token(service: ProxyService, browser: A
     assert "100" in row.text
 
     # Limits: the API's message shows next to the field; a good value is saved.
-    click(browser, row.find_element(By.CSS_SELECTOR, "[data-action=edit]"))
+    press(browser, row.find_element(By.CSS_SELECTOR, "[data-action=edit]"))
     rpm = wait_visible(browser, "#token-rpm")
     rpm.clear()
     rpm.send_keys("0")
-    click(browser, browser.find_element(By.CSS_SELECTOR, "#token-save"))
+    press(browser, browser.find_element(By.CSS_SELECTOR, "#token-save"))
     error = wait_visible(browser, "#token-rpm_limit-error")
     assert "rpm_limit" in error.text and "1000000" in error.text, error.text
     assert "is-invalid" in rpm.get_attribute("class")
     rpm.clear()
     rpm.send_keys("42")
-    click(browser, browser.find_element(By.CSS_SELECTOR, "#token-save"))
+    press(browser, browser.find_element(By.CSS_SELECTOR, "#token-save"))
     wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, "#token-form"), what="form closed")
     row_css = f'#token-list tr[data-token-name="{name}"]'
     wait_until(lambda: "42" in (text_of(browser, row_css) or ""), what="new limit listed")
@@ -288,7 +272,7 @@ def test_create_edit_and_revoke_a_client_token(service: ProxyService, browser: A
     assert listed["rpm_limit"] == 42
 
     # Revoke, with confirmation: listed as revoked, refused by the proxy.
-    click(browser, token_row(browser, name).find_element(By.CSS_SELECTOR, "[data-action=revoke]"))
+    press(browser, token_row(browser, name).find_element(By.CSS_SELECTOR, "[data-action=revoke]"))
     modal_ok(browser)
     wait_for(browser, f'#token-list tr[data-token-name="{name}"] [data-status="revoked"]')
     # Workers see the revocation with their next look at the pool (well within a second).
@@ -326,7 +310,7 @@ def test_stats_draws_its_charts_and_pages_the_request_log(service: ProxyService,
 
     # Filtered by status: only 404s.
     browser.find_element(By.CSS_SELECTOR, "#log-status").send_keys("404")
-    click(browser, browser.find_element(By.CSS_SELECTOR, "#log-apply"))
+    press(browser, browser.find_element(By.CSS_SELECTOR, "#log-apply"))
     wait_for(browser, '#log-table[data-offset="0"]')
     statuses = wait_until(
         lambda: {r.find_elements(By.CSS_SELECTOR, "td")[4].text
@@ -351,7 +335,7 @@ def test_settings_change_is_validated_saved_and_reloaded(service: ProxyService, 
     field = wait_visible(browser, "#setting-upstream_connect_timeout_seconds")
     field.clear()
     field.send_keys("0")
-    click(browser, browser.find_element(By.CSS_SELECTOR, "#settings-save"))
+    press(browser, browser.find_element(By.CSS_SELECTOR, "#settings-save"))
     error = wait_visible(browser, "#setting-upstream_connect_timeout_seconds-error")
     assert "1 to 60" in error.text, error.text
     assert api(service, "GET", "/api/settings")["upstream_connect_timeout_seconds"] != 0
@@ -359,7 +343,7 @@ def test_settings_change_is_validated_saved_and_reloaded(service: ProxyService, 
     field.clear()
     field.send_keys("7")
     Select(browser.find_element(By.CSS_SELECTOR, "#setting-rotation_strategy")).select_by_value("least_used")
-    click(browser, browser.find_element(By.CSS_SELECTOR, "#settings-save"))
+    press(browser, browser.find_element(By.CSS_SELECTOR, "#settings-save"))
     wait_until(lambda: api(service, "GET", "/api/settings")["upstream_connect_timeout_seconds"] == 7, what="saved")
 
     browser.refresh()
@@ -371,7 +355,7 @@ def test_settings_change_is_validated_saved_and_reloaded(service: ProxyService, 
     assert {"rotation_strategy", "upstream_connect_timeout_seconds"} <= set(settings["overridden"])
 
     # Back to the configuration's value.
-    click(browser, browser.find_element(By.CSS_SELECTOR, "[data-reset=rotation_strategy]"))
+    press(browser, browser.find_element(By.CSS_SELECTOR, "[data-reset=rotation_strategy]"))
     wait_until(lambda: "rotation_strategy" not in api(service, "GET", "/api/settings")["overridden"], what="reset")
     assert not unexpected_errors(browser, "/api/settings")
 
