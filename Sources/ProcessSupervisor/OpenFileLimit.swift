@@ -28,6 +28,6 @@ public enum OpenFileLimit {
     private static let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 
     private static func count(_ value: rlim_t) -> Int {
-        value == RLIM_INFINITY ? Int.max : Int(clamping: value)
+        value == rlim_t.max ? Int.max : Int(clamping: value)
     }
 }

@@ -90,7 +90,8 @@ extension ClientConnectionHandler {
             ("connection", "close"),
         ])
         context.write(
-            wrapOutboundOut(.head(HTTPResponseHead(version: pending.head.version, status: .serviceUnavailable, headers: headers))),
+            wrapOutboundOut(
+                .head(HTTPResponseHead(version: pending.head.version, status: .serviceUnavailable, headers: headers))),
             promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
         writeEnd(keepAlive: true, context: context)
@@ -99,8 +100,10 @@ extension ClientConnectionHandler {
     /// An error answer on a connection whose request head never completed. NIO's pipelining handler takes an
     /// answer without a request for a broken invariant, so this one goes past it, straight to the response
     /// encoder; the connection closes once it is out.
-    private func answerWithoutRequest(_ status: HTTPResponseStatus, _ error: ErrorBody, context: ChannelHandlerContext) {
-        guard let encoderSide = try? context.pipeline.syncOperations.context(handlerType: HTTPServerPipelineHandler.self)
+    private func answerWithoutRequest(_ status: HTTPResponseStatus, _ error: ErrorBody, context: ChannelHandlerContext)
+    {
+        guard
+            let encoderSide = try? context.pipeline.syncOperations.context(handlerType: HTTPServerPipelineHandler.self)
         else {
             context.close(promise: nil)
             return
@@ -109,8 +112,10 @@ extension ClientConnectionHandler {
         let headers = HTTPHeaders([
             ("content-type", "application/json"), ("content-length", String(text.utf8.count)), ("connection", "close"),
         ])
-        encoderSide.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        encoderSide.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
+        encoderSide.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        encoderSide.write(
+            wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
         encoderSide.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [weak self] _ in
             self?.context?.close(promise: nil)
         }

@@ -68,7 +68,8 @@ struct ProxyServer: Service {
                             try pipeline.configureHTTPServerPipeline(
                                 withPipeliningAssistance: true, withErrorHandling: true)
                             try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                            try pipeline.addHandler(ClientConnectionHandler(core: core, registry: registry, limits: clientLimits))
+                            try pipeline.addHandler(
+                                ClientConnectionHandler(core: core, registry: registry, limits: clientLimits))
                         }
                     }
                     .withConnectedSocket(socket)

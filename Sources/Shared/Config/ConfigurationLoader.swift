@@ -106,9 +106,13 @@ public struct ConfigurationLoader: Sendable {
         if let v = try parse("OPENAI_PROXY_USAGE_BATCH_ROWS", { Self.parseInteger($0, in: 1...100_000) }) {
             config.usageBatchRows = v
         }
-        if let v = try parse("OPENAI_PROXY_CLIENT_HEADER_TIMEOUT", Self.parseDuration) { config.clientHeaderTimeout = v }
+        if let v = try parse("OPENAI_PROXY_CLIENT_HEADER_TIMEOUT", Self.parseDuration) {
+            config.clientHeaderTimeout = v
+        }
         if let v = try parse("OPENAI_PROXY_CLIENT_BODY_TIMEOUT", Self.parseDuration) { config.clientBodyTimeout = v }
-        if let v = try parse("OPENAI_PROXY_WORKER_CONNECTIONS", Self.parseConnectionCount) { config.workerConnections = v }
+        if let v = try parse("OPENAI_PROXY_WORKER_CONNECTIONS", Self.parseConnectionCount) {
+            config.workerConnections = v
+        }
         if let v = try parse("OPENAI_PROXY_BUFFERED_BODY_BYTES", Self.parseByteSize) { config.bufferedBodyBytes = v }
         if let v = try parse("OPENAI_PROXY_CONSOLE_VENDOR_DIR", Self.parsePath) { config.consoleVendorDirectory = v }
         if let v = try parse("OPENAI_PROXY_CONSOLE_DIR", Self.parsePath) { config.consoleDirectory = v }

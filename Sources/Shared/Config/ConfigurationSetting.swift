@@ -131,7 +131,9 @@ public struct ConfigurationSetting: Sendable {
         .init(
             environmentName: "OPENAI_PROXY_CLIENT_HEADER_TIMEOUT", fileKey: "client_header_timeout",
             defaultValue: "60s", accepts: "a duration such as 60s or 500ms, up to 1h",
-            summary: "time to send a request head (from accept, or from its first byte on a kept-alive connection); 408 past it"),
+            summary:
+                "time to send a request head (from accept, or from its first byte on a kept-alive connection); 408 past it"
+        ),
         .init(
             environmentName: "OPENAI_PROXY_CLIENT_BODY_TIMEOUT", fileKey: "client_body_timeout",
             defaultValue: "60s", accepts: "a duration such as 60s or 500ms, up to 1h",
