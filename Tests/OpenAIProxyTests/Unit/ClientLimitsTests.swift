@@ -3,6 +3,7 @@ import Foundation
 import HTTPServing
 import NIOCore
 import NIOHTTP1
+import ProcessSupervisor
 import Testing
 
 @testable import ProxyWorker
@@ -59,6 +60,13 @@ struct ClientLimitsTests {
         #expect(ConnectionCap.defaultLimit(openFileLimit: Int.max) == 16_384)
         #expect(ConnectionCap.defaultLimit(openFileLimit: 64) == 16)
         #expect(ConnectionCap.openFileLimit() > 0)
+    }
+
+    @Test("raising the open-file limit sets the soft limit to the hard one, which the cap default then reads")
+    func openFileLimit() throws {
+        let change = try #require(OpenFileLimit.raiseToHard())
+        #expect(change.after == change.hard && change.before <= change.after)
+        #expect(ConnectionCap.openFileLimit() == change.after)
     }
 
     @Test("at the cap there is no room until a connection closes, and the close wakes a waiting thread")
