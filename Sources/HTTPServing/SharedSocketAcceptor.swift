@@ -18,6 +18,7 @@ public final class SharedSocketAcceptor: Sendable {
     private let logger: Logger
     private let holdBack: @Sendable () -> Bool
     private let onAccept: @Sendable () -> Void
+    private let cap: ConnectionCap?
 
     /// Why the acceptor could not start.
     public struct Failure: Error, CustomStringConvertible {
@@ -27,10 +28,11 @@ public final class SharedSocketAcceptor: Sendable {
     /// An acceptor for `listener`, which it owns and closes when stopped. While `holdBack` says so (this
     /// process holds more than its share of connections), it waits up to a few milliseconds before
     /// accepting, so the other processes take the next connections; `onAccept` runs on the accepting
-    /// thread right after each accept, so counts are current before the next decision.
+    /// thread right after each accept, so counts are current before the next decision. While `cap` has no room
+    /// it does not accept at all: new connections wait in the listen backlog (or go to another process).
     public init(
         listener: Int32, logger: Logger, holdBack: @escaping @Sendable () -> Bool = { false },
-        onAccept: @escaping @Sendable () -> Void = {}
+        onAccept: @escaping @Sendable () -> Void = {}, cap: ConnectionCap? = nil
     ) throws {
         // Every process sharing the socket sets the same blocking mode and wait bound.
         let flags = fcntl(listener, F_GETFL)
@@ -46,13 +48,28 @@ public final class SharedSocketAcceptor: Sendable {
         self.logger = logger
         self.holdBack = holdBack
         self.onAccept = onAccept
+        self.cap = cap
     }
 
     /// Starts accepting; the stream yields each accepted socket and ends after `stop()`.
     public func connections() -> AsyncStream<Int32> {
         let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
         let thread = Thread { [self] in
+            var lastCapReport: ContinuousClock.Instant?
             while !stopping.load(ordering: .relaxed) {
+                if let cap, !cap.hasRoom {
+                    // At most once a minute, not per connection: a busy worker stays at its cap for a while.
+                    let now = ContinuousClock.now
+                    if lastCapReport.map({ now - $0 >= .seconds(60) }) ?? true {
+                        lastCapReport = now
+                        logger.warning(
+                            "connection cap reached: new connections wait in the listen backlog until one closes",
+                            metadata: ["connections": "\(cap.current)", "cap": "\(cap.limit)"])
+                    }
+                    // Woken by the next close (or by stop); the bound is only a safety net.
+                    cap.waitForRoom(bound: .seconds(1))
+                    continue
+                }
                 // Bounded: a busy process still accepts after 8 ms, so a stale count (a worker that
                 // died) can delay connections, never strand them.
                 var waited = 0
@@ -92,5 +109,6 @@ public final class SharedSocketAcceptor: Sendable {
     /// Stops accepting within about 100 ms; connections already accepted are still delivered.
     public func stop() {
         stopping.store(true, ordering: .relaxed)
+        cap?.wake()
     }
 }

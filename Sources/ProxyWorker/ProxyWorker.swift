@@ -1,3 +1,4 @@
+import HTTPServing
 import Logging
 import NIOCore
 import NIOPosix
@@ -41,6 +42,12 @@ public enum ProxyWorker {
         // Done before the supervisor's deadline, with time left to send the last usage rows.
         server.drainLimit = max(
             configuration.workerDrainBudget - .milliseconds(500), configuration.workerDrainBudget * 0.75)
+        server.clientLimits = ClientLimits(
+            headerTimeout: TimeAmount(configuration.clientHeaderTimeout),
+            bodyTimeout: TimeAmount(configuration.clientBodyTimeout),
+            bodyBudget: BodyBudget(limit: configuration.bufferedBodyBytes))
+        let openFiles = ConnectionCap.openFileLimit()
+        server.maxConnections = configuration.workerConnections ?? ConnectionCap.defaultLimit(openFileLimit: openFiles)
 
         // Shut down in reverse: stop accepting and drain first, then stop refreshing, then flush usage rows.
         let group = ServiceGroup(
@@ -51,6 +58,7 @@ public enum ProxyWorker {
             metadata: [
                 "upstream": "\(configuration.upstreamBaseURL)",
                 "strategy": "\(configuration.rotationStrategy.rawValue)",
+                "connections.cap": "\(server.maxConnections)", "open_files.limit": "\(openFiles)",
             ])
         try await group.run()
     }

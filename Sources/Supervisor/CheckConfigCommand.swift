@@ -36,6 +36,10 @@ struct CheckConfigCommand: AsyncParsableCommand {
             ("OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES", String(c.chatHistoryMaxBytes)),
             ("OPENAI_PROXY_USAGE_BATCH_INTERVAL", "\(c.usageBatchInterval)"),
             ("OPENAI_PROXY_USAGE_BATCH_ROWS", String(c.usageBatchRows)),
+            ("OPENAI_PROXY_CLIENT_HEADER_TIMEOUT", "\(c.clientHeaderTimeout)"),
+            ("OPENAI_PROXY_CLIENT_BODY_TIMEOUT", "\(c.clientBodyTimeout)"),
+            ("OPENAI_PROXY_WORKER_CONNECTIONS", c.workerConnections.map(String.init) ?? "auto"),
+            ("OPENAI_PROXY_BUFFERED_BODY_BYTES", String(c.bufferedBodyBytes)),
             ("OPENAI_PROXY_CONSOLE_VENDOR_DIR", c.consoleVendorDirectory),
             ("OPENAI_PROXY_CONSOLE_DIR", c.consoleDirectory ?? "(none: the files compiled in)"),
         ]

@@ -19,6 +19,15 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try CommandSupport.loadConfiguration()
         LogLineHandler.bootstrap(role: "supervisor", format: configuration.logFormat, level: configuration.logLevel)
+        let logger = Logger(label: "openai-proxy")
+        // Before any child starts, so every worker inherits room for its connections.
+        if let limit = OpenFileLimit.raiseToHard() {
+            logger.info(
+                "open-file limit \(limit.after)",
+                metadata: ["soft.before": "\(limit.before)", "soft": "\(limit.after)", "hard": "\(limit.hard)"])
+        } else {
+            logger.warning("could not read the open-file limit (RLIMIT_NOFILE)")
+        }
         let prepared: Startup.Prepared
         do {
             prepared = try Startup.prepare(configuration)
@@ -29,7 +38,6 @@ struct ServeCommand: AsyncParsableCommand {
         if let token = prepared.generatedAdminToken {
             CommandSupport.printLine("Admin token (shown once; saved in \(configuration.paths.adminToken)):\n\(token)")
         }
-        let logger = Logger(label: "openai-proxy")
         for change in prepared.tightenedModes {
             logger.notice("data directory permissions tightened: \(change)")
         }

@@ -50,6 +50,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         var strippingUsage = false
         /// The answer's text is kept for the chat history.
         var keepsTranscript = false
+        /// The worker's body budget this request's body holds `heldBytes` of, given back when the request ends.
+        var budget: BodyBudget?
+        var heldBytes = 0
 
         init(head: HTTPRequestHead, exchange: ProxyExchange, allocator: ByteBufferAllocator) {
             self.head = head
@@ -57,6 +60,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             keepAlive = head.isKeepAlive
             body = allocator.buffer(capacity: 0)
         }
+
+        // Whichever way the request ends (answered, refused, client gone), its body leaves memory with it.
+        deinit { budget?.release(heldBytes) }
     }
 
     /// An upstream error answer held back until its end: it decides whether another key is tried.
@@ -96,6 +102,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     let core: ProxyCore
     private let registry: ConnectionRegistry
+    let limits: ClientLimits
+    /// What is awaited from the client and by when, and the timer that enforces it.
+    var receiveDeadline: ReceiveDeadline
+    var receiveTimer: Scheduled<Void>?
+    /// A request part arrived in the current read.
+    var partInRead = false
+    /// A refused request's body is read and dropped to its end, then the connection closes.
+    var discardingBody = false
     var state = State.idle
     /// The client closed its sending side: the connection closes once the current answer is out.
     var inputClosed = false
@@ -108,13 +122,18 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     // a client sends the same token on every request of a connection, so it is hashed once.
     private var cachedToken: (value: String, generation: Int64, entry: TokenEntry)?
 
-    init(core: ProxyCore, registry: ConnectionRegistry) {
+    init(core: ProxyCore, registry: ConnectionRegistry, limits: ClientLimits = ClientLimits()) {
         self.core = core
         self.registry = registry
+        self.limits = limits
+        receiveDeadline = ReceiveDeadline(headerTimeout: limits.headerTimeout, bodyTimeout: limits.bodyTimeout)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        // Added as the connection is accepted: its first head is due from now.
+        receiveDeadline.headStarted(at: .now())
+        armReceiveTimer(context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -124,26 +143,38 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     // MARK: - Request
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        partInRead = true
         switch unwrapInboundIn(data) {
         case .head(let head):
+            receiveDeadline.headReceived()
             begin(head, context: context)
         case .body(var chunk):
             guard case .receiving(let pending) = state else { return }
             if pending.body.readableBytes + chunk.readableBytes > pending.maxBodyBytes {
                 rejectTooLarge(pending, context: context)
+            } else if !pending.hold(chunk.readableBytes, of: limits.bodyBudget) {
+                rejectBusy(pending, context: context)
             } else {
                 pending.body.writeBuffer(&chunk)
             }
         case .end:
+            receiveDeadline.requestReceived()
             switch state {
             case .receiving(let pending):
                 dispatch(pending, context: context)
             case .answeringLocally(let pending, let answer):
                 answerLocally(pending, answer, context: context)
+            case .closing where discardingBody:
+                context.close(promise: nil)
             default:
                 break
             }
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        noteReadComplete(context: context)
+        context.fireChannelReadComplete()
     }
 
     private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -333,7 +364,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         writeError(status, body, close: !pending.keepAlive, retryAfter: retryAfter, context: context)
     }
 
-    private func writeError(
+    func writeError(
         _ status: HTTPResponseStatus, _ error: ErrorBody, close: Bool, retryAfter: Int? = nil,
         context: ChannelHandlerContext
     ) {
@@ -368,6 +399,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     // MARK: - Connection events
 
     func channelInactive(context: ChannelHandlerContext) {
+        receiveTimer?.cancel()
+        receiveTimer = nil
         switch state {
         case .proxying(let pending, let connection):
             // The answer is mid-flight: the upstream connection cannot be reused, and closing it cancels

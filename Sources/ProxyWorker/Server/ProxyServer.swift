@@ -21,6 +21,10 @@ struct ProxyServer: Service {
     let onServing: @Sendable () -> Void
     /// Close a keep-alive connection that sends nothing for this long.
     var idleTimeout: TimeAmount = .seconds(75)
+    /// What a client may take while it sends a request: head and body deadlines, the body budget.
+    var clientLimits = ClientLimits()
+    /// The most client connections held at once; more wait in the listen backlog.
+    var maxConnections = ConnectionCap.defaultLimit(openFileLimit: ConnectionCap.openFileLimit())
     /// How long in-flight requests may run once draining began; then their connections are closed, so
     /// the worker still exits (and sends their usage rows) before the supervisor would kill it.
     var drainLimit: Duration = .seconds(18)
@@ -29,19 +33,21 @@ struct ProxyServer: Service {
         let core = core
         let idleTimeout = idleTimeout
         let drainLimit = drainLimit
+        let clientLimits = clientLimits
         let board = board
         let slot = core.worker
-        // Connections this worker holds: counted as they are accepted, so the hold-back decision for the
-        // next one already sees them, and uncounted as they close.
-        let open = Counter()
+        // Connections this worker holds: counted as they are accepted, so the hold-back decision and the cap
+        // for the next one already see them, and uncounted as they close.
+        let open = ConnectionCap(limit: maxConnections)
+        let retirement = Retirement()
         let publish: @Sendable (Int) -> Void = { delta in
-            let count = open.change(by: delta)
-            if !open.retired { board?.publish(count, slot: slot) }
+            let count = delta > 0 ? open.opened() : open.closed()
+            if !retirement.retired { board?.publish(count, slot: slot) }
         }
         board?.publish(0, slot: slot)
         let acceptor = try SharedSocketAcceptor(
             listener: descriptor, logger: core.logger, holdBack: { board?.isAhead(slot: slot) ?? false },
-            onAccept: { publish(1) })
+            onAccept: { publish(1) }, cap: open)
         let registry = ConnectionRegistry()
         let group = MultiThreadedEventLoopGroup.singleton
         let accepted = acceptor.connections()
@@ -62,7 +68,8 @@ struct ProxyServer: Service {
                             try pipeline.configureHTTPServerPipeline(
                                 withPipeliningAssistance: true, withErrorHandling: true)
                             try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                            try pipeline.addHandler(ClientConnectionHandler(core: core, registry: registry))
+                            try pipeline.addHandler(
+                                ClientConnectionHandler(core: core, registry: registry, limits: clientLimits))
                         }
                     }
                     .withConnectedSocket(socket)
@@ -86,25 +93,17 @@ struct ProxyServer: Service {
             }
         } onGracefulShutdown: {
             // A replacement worker with the same index owns the slot from now on.
-            open.retire()
+            retirement.retire()
             acceptor.stop()
             registry.quiesceAll()
         }
     }
 }
 
-/// The worker's connection count, shared between the accepting thread and the event loop.
-private final class Counter: Sendable {
-    private let value = Atomic<Int>(0)
+/// Whether the worker still speaks for its slot on the load board, shared by the accepting thread and the
+/// event loops.
+private final class Retirement: Sendable {
     private let retiredFlag = Atomic<Bool>(false)
-
-    /// Connections accepted and not yet closed.
-    var current: Int { value.load(ordering: .relaxed) }
-
-    /// Adds `delta` and returns the new value.
-    func change(by delta: Int) -> Int {
-        value.add(delta, ordering: .relaxed).newValue
-    }
 
     /// Whether the worker is draining and no longer speaks for its slot.
     var retired: Bool { retiredFlag.load(ordering: .relaxed) }

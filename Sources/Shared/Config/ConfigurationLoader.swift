@@ -108,6 +108,14 @@ public struct ConfigurationLoader: Sendable {
         if let v = try parse("OPENAI_PROXY_USAGE_BATCH_ROWS", { Self.parseInteger($0, in: 1...100_000) }) {
             config.usageBatchRows = v
         }
+        if let v = try parse("OPENAI_PROXY_CLIENT_HEADER_TIMEOUT", Self.parseDuration) {
+            config.clientHeaderTimeout = v
+        }
+        if let v = try parse("OPENAI_PROXY_CLIENT_BODY_TIMEOUT", Self.parseDuration) { config.clientBodyTimeout = v }
+        if let v = try parse("OPENAI_PROXY_WORKER_CONNECTIONS", Self.parseConnectionCount) {
+            config.workerConnections = v
+        }
+        if let v = try parse("OPENAI_PROXY_BUFFERED_BODY_BYTES", Self.parseByteSize) { config.bufferedBodyBytes = v }
         if let v = try parse("OPENAI_PROXY_CONSOLE_VENDOR_DIR", Self.parsePath) { config.consoleVendorDirectory = v }
         if let v = try parse("OPENAI_PROXY_CONSOLE_DIR", Self.parsePath) { config.consoleDirectory = v }
         return config
@@ -194,6 +202,12 @@ public struct ConfigurationLoader: Sendable {
         let (bytes, overflow) = value.multipliedReportingOverflow(by: multiplier)
         guard !overflow, bytes >= 1024, bytes <= 2 << 30 else { return nil }
         return bytes
+    }
+
+    /// `auto` (nil: derived from the open-file limit) or a count from 1 to 1,000,000.
+    static func parseConnectionCount(_ text: String) -> Int?? {
+        if text.trimmingWhitespace().lowercased() == "auto" { return .some(nil) }
+        return parseInteger(text, in: 1...1_000_000).map { .some($0) }
     }
 
     /// `on` / `off` (also true/false, yes/no, 1/0).

@@ -137,6 +137,25 @@ public struct ConfigurationSetting: Sendable {
             defaultValue: "1000", accepts: "an integer from 1 to 100000",
             summary: "rows that make the collector commit at once, and the most in one transaction"),
         .init(
+            environmentName: "OPENAI_PROXY_CLIENT_HEADER_TIMEOUT", fileKey: "client_header_timeout",
+            defaultValue: "60s", accepts: "a duration such as 60s or 500ms, up to 1h",
+            summary:
+                "time to send a request head (from accept, or from its first byte on a kept-alive connection); 408 past it"
+        ),
+        .init(
+            environmentName: "OPENAI_PROXY_CLIENT_BODY_TIMEOUT", fileKey: "client_body_timeout",
+            defaultValue: "60s", accepts: "a duration such as 60s or 500ms, up to 1h",
+            summary: "longest silence within a request body; 408 past it"),
+        .init(
+            environmentName: "OPENAI_PROXY_WORKER_CONNECTIONS", fileKey: "worker_connections",
+            defaultValue: "auto: half the open-file limit less 128, at most 16384",
+            accepts: "auto or an integer from 1 to 1000000",
+            summary: "client connections per worker; more wait in the listen backlog until one closes"),
+        .init(
+            environmentName: "OPENAI_PROXY_BUFFERED_BODY_BYTES", fileKey: "buffered_body_bytes",
+            defaultValue: "256MiB", accepts: "bytes such as 1048576, 512KiB or 256MiB, from 1KiB to 2GiB",
+            summary: "request bodies one worker holds in memory at once; past it 503 with Retry-After"),
+        .init(
             environmentName: "OPENAI_PROXY_CONSOLE_VENDOR_DIR", fileKey: "console_vendor_dir",
             defaultValue: "/usr/share/javascript", accepts: "a directory path",
             summary: "where the web console finds Debian's libjs-bootstrap5 and libjs-chart.js (served under /vendor/)"),

@@ -64,6 +64,18 @@ public struct ProxyConfiguration: Sendable, Equatable {
     /// Rows that make the collector commit at once, and the most per transaction: `OPENAI_PROXY_USAGE_BATCH_ROWS`,
     /// default 1000.
     public var usageBatchRows: Int
+    /// Longest a client may take to send a request head, from accept or from its first byte on a kept-alive
+    /// connection: `OPENAI_PROXY_CLIENT_HEADER_TIMEOUT`, default 60 s (nginx's `client_header_timeout`).
+    public var clientHeaderTimeout: Duration
+    /// Longest silence within a request body: `OPENAI_PROXY_CLIENT_BODY_TIMEOUT`, default 60 s (nginx's
+    /// `client_body_timeout`).
+    public var clientBodyTimeout: Duration
+    /// Client connections one worker holds at once, more wait in the listen backlog:
+    /// `OPENAI_PROXY_WORKER_CONNECTIONS`; nil (`auto`) derives it from the open-file limit.
+    public var workerConnections: Int?
+    /// Request bodies one worker holds in memory at once, over all its connections (503 beyond):
+    /// `OPENAI_PROXY_BUFFERED_BODY_BYTES`, default 256 MiB.
+    public var bufferedBodyBytes: Int
     /// Where the web console's Bootstrap and Chart.js come from (Debian's `libjs-bootstrap5`, `libjs-chart.js`):
     /// `OPENAI_PROXY_CONSOLE_VENDOR_DIR`, default `/usr/share/javascript`.
     public var consoleVendorDirectory: String
@@ -102,6 +114,10 @@ public struct ProxyConfiguration: Sendable, Equatable {
             chatHistoryMaxBytes: 32 * 1024,
             usageBatchInterval: .milliseconds(100),
             usageBatchRows: 1000,
+            clientHeaderTimeout: .seconds(60),
+            clientBodyTimeout: .seconds(60),
+            workerConnections: nil,
+            bufferedBodyBytes: 256 * 1024 * 1024,
             consoleVendorDirectory: "/usr/share/javascript",
             consoleDirectory: nil
         )
