@@ -7,6 +7,12 @@ public enum RequestModel: Equatable, Sendable {
     /// A body whose model cannot be told.
     case unreadable(ModelUnreadable)
 
+    /// The model's name, when the body has a readable one.
+    public var name: String? {
+        if case .named(let name) = self { return name }
+        return nil
+    }
+
     /// Whether the body has a model that cannot be told.
     public var isUnreadable: Bool {
         if case .unreadable = self { return true }

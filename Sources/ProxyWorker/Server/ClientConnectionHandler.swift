@@ -303,7 +303,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         // count shared by every worker (one database write, only for tokens with such a limit).
         let now = WallClock.nowMs()
         let decision = ClientTokenPolicy.check(
-            limits, model: pending.exchange.model, modelReadable: !model.isUnreadable,
+            // The whole name: the one kept for the usage row is cut to 200 characters.
+            limits, model: model.name, modelReadable: !model.isUnreadable,
             tokensUsed: core.snapshots.tokensUsed(by: token.id), now: now)
         guard decision == .allow else { return refuse(pending, decision, context: context) }
         guard let rpm = limits.rpmLimit else { return routeAttempt(pending, context: context) }

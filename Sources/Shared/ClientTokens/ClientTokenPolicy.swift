@@ -101,7 +101,10 @@ public enum ClientTokenPolicy {
     ) -> ClientTokenDecision {
         if let expiresAt = limits.expiresAt, now >= expiresAt { return .expired }
         if limits.allowedModels != nil, !modelReadable { return .modelUnreadable }
-        if let allowed = limits.allowedModels, let model, !allowed.contains(model) { return .modelNotAllowed(model) }
+        if let allowed = limits.allowedModels, let model, !allowed.contains(model) {
+            // The answer names the model, cut short: a body may hold a name of megabytes.
+            return .modelNotAllowed(String(model.prefix(200)))
+        }
         if let quota = limits.tokenQuota, tokensUsed >= quota { return .quotaExceeded(quota: quota) }
         return .allow
     }
