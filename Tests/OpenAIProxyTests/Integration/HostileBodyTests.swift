@@ -69,6 +69,8 @@ extension RealService {
                     await eventually {
                         (try? await TestHTTP.chat(service, token: token, model: "gpt-4o").status) == 403
                     })
+                // Requests made before the workers reloaded reached the upstream; only what follows counts.
+                upstream.reset()
 
                 let escaped = try await chat(service, token: token, body: #"{"model":"gpt\u002d4o","messages":[]}"#)
                 #expect(escaped.status == 403 && escaped.errorCode == "model_not_allowed")
