@@ -2,7 +2,7 @@
 SWIFT ?= swift
 DATA_DIR ?= ./data
 
-.PHONY: run test build release lint format bench bench-console screenshots clean
+.PHONY: run test build release lint format fuzz bench bench-console screenshots clean
 
 ## Install what is missing, build in release, start the service on ./data.
 run:
@@ -17,6 +17,7 @@ test:
 	$(SWIFT) format lint --strict --recursive --parallel Package.swift Plugins Sources Tests
 	OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy $(SWIFT) test --skip-build
 	OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy .venv/bin/python -m pytest -q Tests/e2e
+	$(MAKE) fuzz FUZZ_SECONDS=60
 
 build:
 	$(SWIFT) build
@@ -29,6 +30,17 @@ lint:
 
 format:
 	$(SWIFT) format --in-place --recursive --parallel Package.swift Plugins Sources Tests
+
+## libFuzzer over the request scanners for FUZZ_SECONDS, with AddressSanitizer (the console plugin's tool
+## fails to link so and is not needed); a crash fails, its input lands in .build-fuzz/crash-*, and a plain
+## build of the target replays it.
+FUZZ_SECONDS ?= 300
+fuzz:
+	$(SWIFT) build -c release --product request-scanning-fuzz --scratch-path .build-fuzz \
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	mkdir -p .build-fuzz/corpus
+	.build-fuzz/release/request-scanning-fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+		-artifact_prefix=.build-fuzz/ .build-fuzz/corpus Tests/Fuzz/corpus
 
 ## Benchmarks (not tests): openai-proxy against direct and nginx, see bench/run.sh.
 bench:

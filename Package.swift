@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "openai-proxy", targets: ["Supervisor"]),
         .executable(name: "cursor-bench", targets: ["CursorBench"]),
+        .executable(name: "request-scanning-fuzz", targets: ["RequestScanningFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -28,10 +29,20 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        // The JSON and multipart scanners of the request and answer path: stdlib only, so the fuzz target
+        // builds them alone.
+        .target(name: "RequestScanning"),
+        // libFuzzer's entry point over the scanners (`make fuzz`); built plain, it replays its arguments.
+        .executableTarget(
+            name: "RequestScanningFuzz",
+            dependencies: ["RequestScanning"],
+            path: "Tests/Fuzz/RequestScanningFuzz",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ),
         .target(
             name: "Shared",
             dependencies: [
-                "CSystemd",
+                "CSystemd", "RequestScanning",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -57,7 +68,7 @@ let package = Package(
         .target(
             name: "ProxyWorker",
             dependencies: [
-                "Shared", "HTTPServing",
+                "Shared", "HTTPServing", "RequestScanning",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -142,7 +153,7 @@ let package = Package(
             name: "OpenAIProxyTests",
             dependencies: [
                 "Shared", "ProxyWorker", "AdminServer", "StatsCollector", "ProcessSupervisor", "HTTPServing",
-                "KeyProbe",
+                "KeyProbe", "RequestScanning",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,5 +1,5 @@
-import Foundation
 import NIOCore
+import RequestScanning
 
 /// The text of an answer, for the chat history in `full` mode: the message of a JSON answer, or the
 /// content of every delta of an event stream put back together. Only requests whose history is kept
@@ -42,27 +42,18 @@ struct AnswerTranscript {
             if !partialLine.isEmpty { take(line: partialLine) }
             return text.isEmpty ? nil : text
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return nil }
-        if let text = object["output_text"] as? String { return text }
-        let choice = (object["choices"] as? [[String: Any]])?.first
-        return (choice?["message"] as? [String: Any])?["content"] as? String ?? choice?["text"] as? String
+        return body.withUnsafeBytes { AnswerText.message(in: $0) }
     }
 
     private mutating func take(line: [UInt8]) {
-        guard line.starts(with: Array("data:".utf8)), text.utf8.count < limit,
-            let object = try? JSONSerialization.jsonObject(with: Data(line.dropFirst(5))) as? [String: Any]
-        else { return }
-        if let delta = object["delta"] as? String, (object["type"] as? String)?.hasSuffix("output_text.delta") == true {
-            text += delta
-            return
+        guard line.starts(with: Self.dataPrefix), text.utf8.count < limit else { return }
+        let piece = line.withUnsafeBytes { bytes in
+            AnswerText.delta(in: UnsafeRawBufferPointer(rebasing: bytes[Self.dataPrefix.count...]))
         }
-        let choice = (object["choices"] as? [[String: Any]])?.first
-        if let content = (choice?["delta"] as? [String: Any])?["content"] as? String {
-            text += content
-        } else if let piece = choice?["text"] as? String {
-            text += piece
-        }
+        if let piece { text += piece }
     }
+
+    private static let dataPrefix = Array("data:".utf8)
 }
 
 extension AnswerTranscript {
@@ -72,15 +63,14 @@ extension AnswerTranscript {
         guard body.readableBytes > 0 else { return nil }
         return body.withUnsafeReadableBytes { bytes in
             for field in ["messages", "input", "prompt"] {
-                guard let range = JSONScanner.topLevelValueRange(field, in: bytes) else { continue }
-                let raw = UnsafeRawBufferPointer(rebasing: bytes[range])
+                guard let range = JSONScanner.valueRange(at: [.member(field)], in: bytes) else { continue }
                 // A plain string is kept as its text, without the JSON quotes and escapes.
-                if raw.first == UInt8(ascii: "\""),
-                    let text = try? JSONDecoder().decode(String.self, from: Data(raw))
+                if bytes[range.lowerBound] == UInt8(ascii: "\""),
+                    let text = JSONText.decodeString(value: range, in: bytes)
                 {
                     return text
                 }
-                return String(decoding: raw, as: UTF8.self)
+                return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
             }
             return String(decoding: bytes, as: UTF8.self)
         }

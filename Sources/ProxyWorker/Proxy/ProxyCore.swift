@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import RequestScanning
 import Shared
 
 /// What every connection of a worker shares: configuration, the routing snapshot, the key selector,

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RequestScanning
 import Shared
 
 /// What the worker reads from a request: the client token, the path below `/v1`, the model.
@@ -25,12 +26,27 @@ enum RequestParsing {
         return rest
     }
 
-    /// The `model` of a JSON request body, when it has one.
-    static func model(in body: ByteBuffer, contentType: String?) -> String? {
-        guard body.readableBytes > 0, contentType?.containsIgnoringASCIICase("json") ?? true else { return nil }
-        guard let model = body.withUnsafeReadableBytes({ JSONScanner.topLevelString("model", in: $0) }) else {
+    /// The model of a request body (JSON, or multipart/form-data), as the upstream will read it.
+    static func model(in body: ByteBuffer, contentType: String?) -> RequestModel {
+        guard body.readableBytes > 0 else { return .absent }
+        return body.withUnsafeReadableBytes { RequestModelReader.read($0, contentType: contentType) }
+    }
+
+    /// The 400 for a body no request may have, whatever its token: one too deep or malformed to read, or
+    /// one naming two models (the upstream may read another than the one checked); nil for the others.
+    static func rejection(_ reason: ModelUnreadable) -> (code: String, message: String)? {
+        switch reason {
+        case .tooDeep:
+            return (
+                "json_too_deep",
+                "The request body nests JSON deeper than \(JSONScanner.maximumDepth) levels, which this proxy does not read."
+            )
+        case .malformedJSON:
+            return ("invalid_json", "The request body is not a valid JSON object.")
+        case .duplicateModel:
+            return ("duplicate_model", "The request body names the model more than once.")
+        case .modelNotString, .malformedMultipart, .unknownContentType:
             return nil
         }
-        return String(model.prefix(200))
     }
 }

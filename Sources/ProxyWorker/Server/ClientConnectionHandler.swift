@@ -2,6 +2,7 @@ import HTTPServing
 import Logging
 import NIOCore
 import NIOHTTP1
+import RequestScanning
 import Shared
 
 /// Serves one client connection, one request at a time (NIO's pipelining handler queues the next):
@@ -301,8 +302,18 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     // MARK: - Key and upstream
 
     private func dispatch(_ pending: Pending, context: ChannelHandlerContext) {
-        pending.exchange.model = RequestParsing.model(
+        let model = RequestParsing.model(
             in: pending.body, contentType: pending.head.headers.first(name: "content-type"))
+        switch model {
+        case .named(let name):
+            pending.exchange.model = String(name.prefix(200))
+        case .unreadable(let reason):
+            if let (code, message) = RequestParsing.rejection(reason) {
+                return fail(pending, .badRequest, message, code: code, type: "invalid_request_error", context: context)
+            }
+        case .absent:
+            break
+        }
         pending.exchange.requestBytes = pending.body.readableBytes
         if core.chatHistory == .full, !pending.exchange.fromConsole, ChatHistoryMode.recordsPath(pending.exchange.path)
         {
@@ -323,7 +334,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         // count shared by every worker (one database write, only for tokens with such a limit).
         let now = WallClock.nowMs()
         let decision = ClientTokenPolicy.check(
-            limits, model: pending.exchange.model, tokensUsed: core.snapshots.tokensUsed(by: token.id), now: now)
+            // The whole name: the one kept for the usage row is cut to 200 characters.
+            limits, model: model.name, modelReadable: !model.isUnreadable,
+            tokensUsed: core.snapshots.tokensUsed(by: token.id), now: now)
         guard decision == .allow else { return refuse(pending, decision, context: context) }
         guard let rpm = limits.rpmLimit else { return routeAttempt(pending, context: context) }
         state = .waitingForKey(pending)

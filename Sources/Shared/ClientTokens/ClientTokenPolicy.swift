@@ -27,6 +27,10 @@ public enum ClientTokenDecision: Sendable, Equatable {
     case expired
     /// The request names a model the token may not use: 403.
     case modelNotAllowed(String)
+    /// The token has an allow-list and the request's model cannot be read (a `model` that is not a string,
+    /// a multipart body that does not parse, a body of another content type): 403, as the allow-list's
+    /// refusal, since the request may be one the upstream accepts.
+    case modelUnreadable
     /// The token used up its token quota: 429 (the quota never resets by itself, so no `Retry-After`).
     case quotaExceeded(quota: Int64)
     /// Over the requests-per-minute limit: 429 with `Retry-After` (seconds until the minute ends).
@@ -37,7 +41,7 @@ public enum ClientTokenDecision: Sendable, Equatable {
         switch self {
         case .allow: return 200
         case .expired: return 401
-        case .modelNotAllowed: return 403
+        case .modelNotAllowed, .modelUnreadable: return 403
         case .quotaExceeded, .rateLimited: return 429
         }
     }
@@ -47,7 +51,7 @@ public enum ClientTokenDecision: Sendable, Equatable {
         switch self {
         case .allow: return ""
         case .expired: return "invalid_request_error"
-        case .modelNotAllowed: return "invalid_request_error"
+        case .modelNotAllowed, .modelUnreadable: return "invalid_request_error"
         case .quotaExceeded: return "insufficient_quota"
         case .rateLimited: return "rate_limit_error"
         }
@@ -59,6 +63,7 @@ public enum ClientTokenDecision: Sendable, Equatable {
         case .allow: return ""
         case .expired: return "token_expired"
         case .modelNotAllowed: return "model_not_allowed"
+        case .modelUnreadable: return "model_unreadable"
         case .quotaExceeded: return "token_quota_exceeded"
         case .rateLimited: return "rate_limit_exceeded"
         }
@@ -70,6 +75,8 @@ public enum ClientTokenDecision: Sendable, Equatable {
         case .allow: return ""
         case .expired: return "This proxy token has expired."
         case .modelNotAllowed(let model): return "This proxy token may not use the model '\(model)'."
+        case .modelUnreadable:
+            return "This proxy token may use only certain models, and the model of this request cannot be read."
         case .quotaExceeded(let quota): return "This proxy token has used its quota of \(quota) tokens."
         case .rateLimited(let limit, _): return "This proxy token is limited to \(limit) requests per minute."
         }
@@ -87,12 +94,17 @@ public enum ClientTokenDecision: Sendable, Equatable {
 /// allows and the token has an RPM limit, `TokenRateWindows.admit`, which counts across workers.
 public enum ClientTokenPolicy {
     /// Expiry, then model, then quota. `model` is the request body's `model` (nil when it has none);
-    /// `tokensUsed` is the token's recorded prompt plus completion tokens; `now` is Unix ms.
+    /// `modelReadable` is false when the body has a model that cannot be read; `tokensUsed` is the token's
+    /// recorded prompt plus completion tokens; `now` is Unix ms.
     public static func check(
-        _ limits: ClientTokenLimits, model: String?, tokensUsed: Int64, now: Int64
+        _ limits: ClientTokenLimits, model: String?, modelReadable: Bool = true, tokensUsed: Int64, now: Int64
     ) -> ClientTokenDecision {
         if let expiresAt = limits.expiresAt, now >= expiresAt { return .expired }
-        if let allowed = limits.allowedModels, let model, !allowed.contains(model) { return .modelNotAllowed(model) }
+        if limits.allowedModels != nil, !modelReadable { return .modelUnreadable }
+        if let allowed = limits.allowedModels, let model, !allowed.contains(model) {
+            // The answer names the model, cut short: a body may hold a name of megabytes.
+            return .modelNotAllowed(String(model.prefix(200)))
+        }
         if let quota = limits.tokenQuota, tokensUsed >= quota { return .quotaExceeded(quota: quota) }
         return .allow
     }

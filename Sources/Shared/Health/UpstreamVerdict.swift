@@ -1,4 +1,5 @@
 import Foundation
+import RequestScanning
 
 /// Decides what an upstream answer says about the key that was used, from its status, headers and (for
 /// error statuses) its body.
@@ -40,12 +41,10 @@ public enum UpstreamVerdict {
         var code: String?
 
         init(_ body: [UInt8]) {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-                let error = object["error"] as? [String: Any]
-            else { return }
-            message = error["message"] as? String
-            type = error["type"] as? String
-            code = error["code"] as? String
+            let fields = body.withUnsafeBytes { RequestScanning.ErrorFields($0) }
+            message = fields.message
+            type = fields.type
+            code = fields.code
         }
 
         /// A short, single-line account for reasons and logs.

@@ -213,6 +213,13 @@ final class FakeUpstream: Sendable {
             let body = try await record(request, context: context, state: state)
             let chat = (try? JSONDecoder().decode(ChatRequest.self, from: Data(body.utf8))) ?? ChatRequest()
             let model = chat.model ?? "unknown"
+            if body.contains(#""huge_answer":true"#) {
+                // An answer of about 6 MiB whose usage comes last, past any size a reader might keep.
+                let content = String(repeating: "lorem ipsum \\\"usage\\\" ", count: 300_000)
+                return json(
+                    #"{"id":"chatcmpl-huge","choices":[{"index":0,"message":{"role":"assistant","content":""#
+                        + content + #""}}],"usage":{"prompt_tokens":5,"completion_tokens":6000,"total_tokens":6005}}"#)
+            }
             guard chat.stream == true else {
                 return json(
                     """
@@ -264,6 +271,10 @@ final class FakeUpstream: Sendable {
                 {"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2,0.3]}],\
                 "model":"text-embedding-3-small","usage":{"prompt_tokens":4,"total_tokens":4}}
                 """)
+        }
+        router.post("/v1/audio/transcriptions") { request, context in
+            _ = try await record(request, context: context, state: state)
+            return json(#"{"text":"transcribed"}"#)
         }
         router.get("/v1/models") { request, context in
             _ = try await record(request, context: context, state: state)

@@ -23,6 +23,20 @@ struct ClientTokenPolicyTests {
         #expect(ClientTokenPolicy.check(ClientTokenLimits(), model: "any", tokensUsed: .max, now: .max) == .allow)
     }
 
+    @Test("under an allow-list a model that cannot be read → 403; without one, or with no model at all, allowed")
+    func unreadableModel() {
+        let limits = ClientTokenLimits(allowedModels: ["gpt-a"])
+        let unreadable = ClientTokenPolicy.check(limits, model: nil, modelReadable: false, tokensUsed: 0, now: 0)
+        #expect(unreadable == .modelUnreadable)
+        #expect(unreadable.status == 403 && unreadable.code == "model_unreadable")
+        #expect(ClientTokenPolicy.check(limits, model: nil, modelReadable: true, tokensUsed: 0, now: 0) == .allow)
+        #expect(
+            ClientTokenPolicy.check(ClientTokenLimits(), model: nil, modelReadable: false, tokensUsed: 0, now: 0)
+                == .allow)
+        let expired = ClientTokenLimits(allowedModels: ["gpt-a"], expiresAt: 5)
+        #expect(ClientTokenPolicy.check(expired, model: nil, modelReadable: false, tokensUsed: 0, now: 9) == .expired)
+    }
+
     @Test("the RPM limit holds across workers: one shared count per token and minute, Retry-After to the minute's end")
     func rateWindows() async throws {
         let test = try TestDatabase()

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import RequestScanning
 import Testing
 
 @testable import ProxyWorker
@@ -51,14 +52,15 @@ struct ProxyParsingTests {
         #expect(nested.finish()?.totalTokens == 3)
     }
 
-    @Test("answers without usage, too large, or of other types report none")
+    @Test("answers without usage, event lines too long, or of other types report none")
     func noUsage() {
         var none = UsageSniffer(contentType: "text/event-stream")
         none.consume(ByteBuffer(string: "data: {\"usage\":null}\n\ndata: [DONE]\n\n"))
         #expect(none.finish() == nil)
-        var large = UsageSniffer(contentType: "application/json", jsonLimit: 16)
-        large.consume(ByteBuffer(string: #"{"usage":{"prompt_tokens":1,"completion_tokens":1}}"#))
-        #expect(large.finish() == nil)
+        var long = UsageSniffer(contentType: "text/event-stream", lineLimit: 16)
+        long.consume(ByteBuffer(string: #"data: {"usage":{"prompt_tokens":1,"#))
+        long.consume(ByteBuffer(string: #""completion_tokens":1}}"#))
+        #expect(long.finish() == nil)
         var audio = UsageSniffer(contentType: "audio/mpeg")
         audio.consume(ByteBuffer(string: #"{"usage":{"prompt_tokens":1}}"#))
         #expect(audio.finish() == nil)
@@ -111,15 +113,22 @@ struct ProxyParsingTests {
         #expect(RequestParsing.bearerToken(nil) == nil)
     }
 
-    @Test("the model is read from JSON bodies only")
+    @Test("the model is read from JSON and multipart bodies; unreadable bodies are told apart")
     func model() {
         #expect(
             RequestParsing.model(
                 in: ByteBuffer(string: #"{"model":"gpt-4o","messages":[]}"#), contentType: "application/json")
-                == "gpt-4o")
+                == .named("gpt-4o"))
         #expect(
-            RequestParsing.model(in: ByteBuffer(string: #"{"messages":[]}"#), contentType: "application/json") == nil)
-        #expect(RequestParsing.model(in: ByteBuffer(string: "model=x"), contentType: "multipart/form-data") == nil)
-        #expect(RequestParsing.model(in: ByteBuffer(), contentType: "application/json") == nil)
+            RequestParsing.model(in: ByteBuffer(string: #"{"messages":[]}"#), contentType: "application/json")
+                == .absent)
+        #expect(
+            RequestParsing.model(in: ByteBuffer(string: "model=x"), contentType: "multipart/form-data")
+                == .unreadable(.malformedMultipart))
+        #expect(RequestParsing.model(in: ByteBuffer(), contentType: "application/json") == .absent)
+        #expect(RequestParsing.rejection(.tooDeep)?.code == "json_too_deep")
+        #expect(RequestParsing.rejection(.malformedJSON)?.code == "invalid_json")
+        #expect(RequestParsing.rejection(.duplicateModel)?.code == "duplicate_model")
+        #expect(RequestParsing.rejection(.unknownContentType) == nil)
     }
 }

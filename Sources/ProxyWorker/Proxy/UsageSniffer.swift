@@ -1,14 +1,9 @@
 import NIOCore
-
-/// Token counts an upstream reported in a `usage` object.
-struct TokenUsage: Sendable, Equatable {
-    var promptTokens: Int?
-    var completionTokens: Int?
-    var totalTokens: Int?
-}
+import RequestScanning
 
 /// Watches an answer's bytes as they stream past and finds the token usage in them, without holding
-/// up a single byte: whole JSON bodies (up to a size) are scanned at the end, event streams line by line.
+/// up a single byte: JSON bodies byte by byte as they pass (any size, constant memory), event streams line
+/// by line.
 struct UsageSniffer {
     enum Mode {
         case json
@@ -17,13 +12,13 @@ struct UsageSniffer {
     }
 
     private(set) var mode: Mode
-    private var collected: ByteBuffer?
+    private var reader = UsageReader()
     private var partialLine: [UInt8] = []
     private var lastUsage: TokenUsage?
-    private let jsonLimit: Int
+    private let lineLimit: Int
 
-    /// A sniffer for an answer with this content type.
-    init(contentType: String?, jsonLimit: Int = 4 << 20) {
+    /// A sniffer for an answer with this content type; event lines longer than `lineLimit` are not read.
+    init(contentType: String?, lineLimit: Int = 4 << 20) {
         let type = contentType ?? ""
         if type.hasPrefixIgnoringASCIICase("text/event-stream") {
             mode = .eventStream
@@ -32,7 +27,7 @@ struct UsageSniffer {
         } else {
             mode = .ignored
         }
-        self.jsonLimit = jsonLimit
+        self.lineLimit = lineLimit
     }
 
     /// Looks at the next chunk of the body.
@@ -41,16 +36,7 @@ struct UsageSniffer {
         case .ignored:
             return
         case .json:
-            if (collected?.readableBytes ?? 0) + chunk.readableBytes > jsonLimit {
-                mode = .ignored
-                collected = nil
-            } else if collected == nil {
-                // Usually the whole answer is one chunk: keep it (shared, not copied) rather than copy it.
-                collected = chunk
-            } else {
-                var chunk = chunk
-                collected!.writeBuffer(&chunk)
-            }
+            chunk.withUnsafeReadableBytes { reader.consume($0) }
         case .eventStream:
             chunk.withUnsafeReadableBytes { bytes in
                 var start = 0
@@ -63,8 +49,8 @@ struct UsageSniffer {
                     }
                     start = newline + 1
                 }
-                // An event line longer than the JSON limit cannot carry usage we would read anyway.
-                if start < bytes.count, partialLine.count < jsonLimit {
+                // An event line longer than the limit cannot carry usage we would read anyway.
+                if start < bytes.count, partialLine.count < lineLimit {
                     partialLine.append(contentsOf: bytes[start...])
                 }
             }
@@ -75,7 +61,7 @@ struct UsageSniffer {
     mutating func finish() -> TokenUsage? {
         switch mode {
         case .json:
-            return collected?.withUnsafeReadableBytes { JSONScanner.usage(in: $0) }
+            return reader.finish()
         case .eventStream:
             if !partialLine.isEmpty { finishPartialLine() }
             return lastUsage

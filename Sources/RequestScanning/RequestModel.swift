@@ -1,0 +1,104 @@
+/// The model a request names, as the upstream will read it.
+public enum RequestModel: Equatable, Sendable {
+    /// No body, or a body without a `model` member or part.
+    case absent
+    /// The model, escapes decoded.
+    case named(String)
+    /// A body whose model cannot be told.
+    case unreadable(ModelUnreadable)
+
+    /// The model's name, when the body has a readable one.
+    public var name: String? {
+        if case .named(let name) = self { return name }
+        return nil
+    }
+
+    /// Whether the body has a model that cannot be told.
+    public var isUnreadable: Bool {
+        if case .unreadable = self { return true }
+        return false
+    }
+}
+
+/// Why a request's model cannot be told.
+public enum ModelUnreadable: Equatable, Sendable {
+    /// A JSON body that is not JSON.
+    case malformedJSON
+    /// A JSON body nested deeper than `JSONScanner.maximumDepth`.
+    case tooDeep
+    /// More than one top-level `model` member (or `model` part): readers disagree on which counts.
+    case duplicateModel
+    /// A `model` that is not a string.
+    case modelNotString
+    /// A multipart body (or its content type) that does not parse.
+    case malformedMultipart
+    /// A body of a content type that carries no model we know how to read.
+    case unknownContentType
+}
+
+/// Reads the model of a request body: JSON (the content type says JSON, or there is none) or
+/// multipart/form-data.
+public enum RequestModelReader {
+    /// The model of `body`, sent with `contentType`.
+    public static func read(_ body: UnsafeRawBufferPointer, contentType: String?) -> RequestModel {
+        guard !body.isEmpty else { return .absent }
+        guard let contentType else { return json(body) }
+        if ASCII.containsIgnoringCase(contentType, "json") { return json(body) }
+        guard ASCII.hasPrefixIgnoringCase(contentType, "multipart/form-data") else {
+            return .unreadable(.unknownContentType)
+        }
+        guard let boundary = MultipartForm.boundary(contentType: contentType) else {
+            return .unreadable(.malformedMultipart)
+        }
+        return MultipartForm.model(in: body, boundary: boundary)
+    }
+
+    /// The top-level `model` of a JSON document; the whole text is checked, so a repeated `model` or a
+    /// malformed tail is seen.
+    public static func json(_ body: UnsafeRawBufferPointer) -> RequestModel {
+        var scanner = JSONScanner(body)
+        var model: Range<Int>?
+        var repeated = false
+        do {
+            try scanner.forEachMember(wholeText: true) { name, value in
+                guard JSONText.matches(name, "model", in: body) else { return true }
+                repeated = model != nil
+                model = value
+                return true
+            }
+        } catch .tooDeep {
+            return .unreadable(.tooDeep)
+        } catch {
+            return .unreadable(.malformedJSON)
+        }
+        if repeated { return .unreadable(.duplicateModel) }
+        guard let model else { return .absent }
+        guard let name = JSONText.decodeString(value: model, in: body) else { return .unreadable(.modelNotString) }
+        return .named(name)
+    }
+}
+
+/// ASCII case-insensitive matching for header values, without Foundation.
+enum ASCII {
+    static func lowercased(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+    }
+
+    static func equalIgnoringCase<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { lowercased($0) == lowercased($1) }
+    }
+
+    static func hasPrefixIgnoringCase(_ text: String, _ prefix: String) -> Bool {
+        let utf8 = text.utf8
+        return utf8.count >= prefix.utf8.count && equalIgnoringCase(utf8.prefix(prefix.utf8.count), prefix.utf8)
+    }
+
+    static func containsIgnoringCase(_ text: String, _ part: String) -> Bool {
+        let bytes = Array(text.utf8)
+        let wanted = Array(part.utf8)
+        guard bytes.count >= wanted.count else { return false }
+        return (0...(bytes.count - wanted.count)).contains { start in
+            equalIgnoringCase(bytes[start..<start + wanted.count], wanted)
+        }
+    }
+}

@@ -1,0 +1,176 @@
+/// Finds the usage of a JSON answer while its bytes stream past, one byte at a time: it follows strings
+/// and nesting, and keeps only the top-level `usage` value (or `response.usage`), up to `captureLimit`
+/// bytes. Memory stays the same whatever the answer's size, and an answer of any size has its usage read.
+///
+/// Member names written with escapes are not recognised (no OpenAI answer writes `usage` that way).
+public struct UsageReader {
+    /// The most of a `usage` value kept: usage objects are a few hundred bytes, details included.
+    public static let captureLimit = 16 << 10
+
+    /// Which member name a string turned out to be.
+    private enum Name {
+        case other
+        case usage
+        case response
+    }
+
+    private var depth = 0
+    private var inString = false
+    private var escaped = false
+    // Member names are matched as they pass, against "usage" and "response", without keeping them.
+    private var readingName = false
+    private var nameLength = 0
+    private var mayBeUsage = false
+    private var mayBeResponse = false
+    private var lastName = Name.other
+    private var lastNameDepth = 0
+    /// A relevant name and its colon were read: the next byte that is not whitespace starts its value.
+    private var pendingValue: Name?
+    /// A member name comes next in the top-level object, or in the `response` object.
+    private var expectingTopName = false
+    private var expectingResponseName = false
+    private var inResponse = false
+    private var topIsObject = false
+    private var capture: [UInt8] = []
+    private var capturing = false
+    private var captureDepth = 0
+    private var captureOverflowed = false
+    /// The first usage found with counts in it.
+    public private(set) var usage: TokenUsage?
+
+    private static let usageName = Array("usage".utf8)
+    private static let responseName = Array("response".utf8)
+
+    /// A reader at the start of an answer.
+    public init() {}
+
+    /// Takes the next bytes of the answer.
+    public mutating func consume(_ bytes: UnsafeRawBufferPointer) {
+        guard usage == nil else { return }
+        var index = 0
+        while index < bytes.count {
+            if inString, !escaped, !readingName, !capturing {
+                // Most of an answer is the text of strings: skip to the next quote or backslash.
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
+                    index += 1
+                }
+                if index == bytes.count { return }
+            }
+            take(bytes[index])
+            index += 1
+        }
+    }
+
+    /// The usage found, once the answer has ended (a usage value the answer ended in is read as it is).
+    public mutating func finish() -> TokenUsage? {
+        if capturing { endCapture() }
+        return usage
+    }
+
+    private mutating func take(_ byte: UInt8) {
+        if capturing {
+            if !inString, depth == captureDepth, byte == UInt8(ascii: ",") || byte == UInt8(ascii: "}") {
+                endCapture()
+            } else if capture.count < Self.captureLimit {
+                capture.append(byte)
+            } else {
+                captureOverflowed = true
+            }
+        }
+        if inString {
+            if escaped {
+                escaped = false
+            } else if byte == UInt8(ascii: "\\") {
+                escaped = true
+                mayBeUsage = false
+                mayBeResponse = false
+            } else if byte == UInt8(ascii: "\"") {
+                inString = false
+                if readingName { endName() }
+            } else if readingName {
+                mayBeUsage = mayBeUsage && nameLength < 5 && Self.usageName[nameLength] == byte
+                mayBeResponse = mayBeResponse && nameLength < 8 && Self.responseName[nameLength] == byte
+                nameLength += 1
+            }
+            return
+        }
+        if JSONScanner.isWhitespace(byte) { return }
+        if let pending = pendingValue, byte != UInt8(ascii: ":") {
+            pendingValue = nil
+            startValue(pending, byte)
+        }
+        switch byte {
+        case UInt8(ascii: "\""):
+            inString = true
+            readingName = (depth == 1 && expectingTopName) || (depth == 2 && inResponse && expectingResponseName)
+            if readingName {
+                if depth == 1 { expectingTopName = false } else { expectingResponseName = false }
+                nameLength = 0
+                mayBeUsage = true
+                mayBeResponse = true
+            }
+        case UInt8(ascii: ":"):
+            if lastNameDepth == depth, lastName != .other { pendingValue = lastName }
+            lastName = .other
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            if depth == 0 {
+                topIsObject = byte == UInt8(ascii: "{")
+                expectingTopName = topIsObject
+            }
+            depth += 1
+        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+            depth -= 1
+            if depth <= 1 {
+                inResponse = false
+                expectingResponseName = false
+            }
+            if depth < 1 { expectingTopName = false }
+        case UInt8(ascii: ","):
+            if depth == 1, topIsObject { expectingTopName = true }
+            if depth == 2, inResponse { expectingResponseName = true }
+        default:
+            break
+        }
+    }
+
+    private mutating func endName() {
+        readingName = false
+        lastNameDepth = depth
+        if mayBeUsage, nameLength == 5 {
+            lastName = .usage
+        } else if mayBeResponse, nameLength == 8, depth == 1 {
+            lastName = .response
+        } else {
+            lastName = .other
+        }
+    }
+
+    /// The first byte of a `usage` or `response` value.
+    private mutating func startValue(_ name: Name, _ byte: UInt8) {
+        switch name {
+        case .usage:
+            capturing = true
+            captureDepth = depth
+            captureOverflowed = false
+            capture.removeAll(keepingCapacity: true)
+            capture.append(byte)
+        case .response:
+            // The object's members (one level down) are read for its `usage`.
+            if byte == UInt8(ascii: "{") {
+                inResponse = true
+                expectingResponseName = true
+            }
+        case .other:
+            break
+        }
+    }
+
+    private mutating func endCapture() {
+        capturing = false
+        guard !captureOverflowed else { return }
+        let found = capture.withUnsafeBytes { bytes in
+            JSONScanner.readUsage(0..<bytes.count, in: bytes, depth: captureDepth + 1)
+        }
+        if usage == nil { usage = found }
+    }
+}
