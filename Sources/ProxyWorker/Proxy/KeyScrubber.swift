@@ -51,6 +51,7 @@ enum KeyScrubber {
     }
 
     private static let redaction = Array("***".utf8)
+    private static let ellipsis = Array("…".utf8)
     private static let prefixes = [Array("sk-".utf8), Array("org-".utf8), Array("proj_".utf8)]
 
     /// The end of an id token (`sk-…`, `org-…`, `proj_…` and at least one more character) starting at
@@ -62,9 +63,20 @@ enum KeyScrubber {
             while end < bytes.count {
                 if isTokenByte(bytes[end]) {
                     end += 1
-                } else if bytes[end] == UInt8(ascii: "."), end + 1 < bytes.count, isTokenByte(bytes[end + 1]) {
-                    // `sk-abc...wxyz`: dots inside a token, not the full stop after it.
-                    end += 1
+                } else if bytes[end] == UInt8(ascii: ".") || hasPrefix(bytes, ellipsis, at: end) {
+                    // `sk-abc...wxyz`, `sk-abc…wxyz`: elisions inside a token, not the full stop after it.
+                    var after = end
+                    while after < bytes.count {
+                        if bytes[after] == UInt8(ascii: ".") {
+                            after += 1
+                        } else if hasPrefix(bytes, ellipsis, at: after) {
+                            after += ellipsis.count
+                        } else {
+                            break
+                        }
+                    }
+                    guard after < bytes.count, isTokenByte(bytes[after]) else { break }
+                    end = after
                 } else {
                     break
                 }

@@ -57,6 +57,7 @@ struct KeyExposureTests {
             #"{"error":{"message":"Project `proj_JMo3Q9spNIEWhSxusokLegJY` of org-ubsawDRy4AbBC9m8 does not have access to model `gpt-4.1`; key sk-abc...ZXY","code":"model_not_found"}}"#
         #expect(
             error(scrub(body))?["message"] == "Project `***` of *** does not have access to model `gpt-4.1`; key ***")
+        #expect(error(scrub(#"{"error":{"message":"bad sk-ab…YZ1.","code":"x"}}"#))?["message"] == "bad ***.")
         #expect(scrub(#"{"error":{"message":"disk-io and task-force are fine","code":"x"}}"#) == nil)
         #expect(scrub(#"{"error":{"message":"Rate limit reached","code":"rate_limit_exceeded"}}"#) == nil)
         #expect(scrub("") == nil)
