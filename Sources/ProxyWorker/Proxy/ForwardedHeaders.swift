@@ -1,7 +1,8 @@
 import NIOHTTP1
 import Shared
 
-/// Which headers cross the proxy: hop-by-hop headers never do, and the client's credentials are replaced.
+/// Which headers cross the proxy: hop-by-hop headers never do, the client's credentials are replaced, and
+/// nothing that chooses or names the pool's accounts crosses in either direction.
 enum ForwardedHeaders {
     /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those we set ourselves.
     private static let notForwardedUpstream = HeaderNameSet([
@@ -9,10 +10,16 @@ enum ForwardedHeaders {
         "trailer", "transfer-encoding", "upgrade", "host", "content-length", "authorization", "expect",
         // Ask for identity encoding: usage is read from the answer as it streams past.
         "accept-encoding",
+        // These choose the account a request runs in: the pool's key alone decides that, and a client's
+        // wrong one gets 401 mismatched_organization from OpenAI.
+        "openai-organization", "openai-project",
     ])
 
     private static let notForwardedDownstream = HeaderNameSet([
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        // These name the pool's accounts (OpenAI sends its organization and project on every answer) or
+        // carry the upstream's cookies for the gateway's own connection.
+        "set-cookie", "set-cookie2", "openai-organization", "openai-project",
     ])
 
     private static let connection = HeaderNameSet(["connection"])

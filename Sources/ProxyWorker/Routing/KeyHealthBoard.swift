@@ -94,16 +94,27 @@ final class KeyHealthBoard: Sendable {
         }
     }
 
-    /// Applies what a request learned about `key` here at once, and writes it to the database.
-    func report(_ outcome: KeyOutcome, key: RoutableKey, snapshot: RoutingSnapshot, now: Int64) {
+    /// Applies what a request of client token `token` learned about `key` here at once, and writes it to
+    /// the database. False when a refusal marks nothing: a key that token's requests marked awaits its
+    /// probe (as this worker knows; the database decides again for every worker).
+    @discardableResult
+    func report(
+        _ outcome: KeyOutcome, key: RoutableKey, snapshot: RoutingSnapshot, now: Int64, token: Int64? = nil
+    ) -> Bool {
         let stored = snapshot.keys.first { $0.key.id == key.id }
         let policy = store.policy
-        let changed = state.withLock { state -> Bool in
+        let decision = state.withLock { state -> Bool? in
+            if case .refused = outcome, let token,
+                !KeyHealthPolicy.refusalMayMark(
+                    keyID: key.id, token: token, marks: Self.marks(snapshot, now: now, in: &state))
+            {
+                return nil
+            }
             let current =
                 stored.map { Self.effective($0, generation: snapshot.generation, now: now, in: &state) }
                 ?? state.overrides[key.id]?.health ?? .healthy
             if outcome == .success, !current.successChangesSomething { return false }
-            let (next, _) = policy.apply(outcome, to: current, now: now)
+            let (next, _) = policy.apply(outcome, to: current, now: now, token: token)
             var override = state.overrides[key.id] ?? Override(health: next)
             override.health = next
             override.pendingWrites += 1
@@ -111,13 +122,17 @@ final class KeyHealthBoard: Sendable {
             state.overrides[key.id] = override
             return true
         }
-        guard changed else { return }
+        guard let changed = decision else { return false }
+        guard changed else { return true }
         let store = store
         let logger = logger
         Task {
             var shownAt: Int64?
+            var stored: KeyHealth?
             do {
-                shownAt = try await store.record(outcome, keyID: key.id, now: now)?.generation
+                let applied = try await store.record(outcome, keyID: key.id, token: token, now: now)
+                shownAt = applied?.generation
+                stored = applied?.health
             } catch {
                 logger.warning(
                     "key health not saved: \(error)", metadata: ["key.id": "\(key.id)", "key.hint": "\(key.hint)"])
@@ -125,6 +140,10 @@ final class KeyHealthBoard: Sendable {
             state.withLock { state in
                 guard var override = state.overrides[key.id] else { return }
                 override.pendingWrites -= 1
+                // Another worker's mark for the same token may have made the database decline this one.
+                if case .refused = outcome, token != nil, override.pendingWrites == 0, let stored {
+                    override.health = stored
+                }
                 if let shownAt {
                     override.shownAtGeneration = max(override.shownAtGeneration ?? shownAt, shownAt)
                 } else {
@@ -133,6 +152,19 @@ final class KeyHealthBoard: Sendable {
                 state.overrides[key.id] = override
             }
         }
+        return true
+    }
+
+    /// The marks that await their probe, as this worker knows them: (key id, client token).
+    private static func marks(
+        _ snapshot: RoutingSnapshot, now: Int64, in state: inout State
+    ) -> [(key: Int64, token: Int64)] {
+        var marks: [(key: Int64, token: Int64)] = []
+        for pooled in snapshot.keys {
+            let health = effective(pooled, generation: snapshot.generation, now: now, in: &state)
+            if health.awaitsConfirmation, let token = health.markedByToken { marks.append((pooled.key.id, token)) }
+        }
+        return marks
     }
 
     /// Keeps the rate-limit figures an answer carried for key `id`.

@@ -61,7 +61,7 @@ struct RoutingSnapshot: Sendable {
                     db,
                     sql: """
                         SELECT id, key_hint, key_value, status, status_reason, status_code, status_since,
-                        next_probe_at, consecutive_failures, cooling_level, models
+                        next_probe_at, consecutive_failures, cooling_level, marked_by_token, models
                         FROM keys WHERE status <> 'disabled' ORDER BY id
                         """
                 ).map { row -> StoredKey in
@@ -71,7 +71,7 @@ struct RoutingSnapshot: Sendable {
                             status: KeyStatus(rawValue: row["status"]) ?? .active, reason: row["status_reason"],
                             statusCode: row["status_code"], since: row["status_since"] ?? 0,
                             nextProbeAt: row["next_probe_at"], consecutiveFailures: row["consecutive_failures"],
-                            coolingLevel: row["cooling_level"]),
+                            coolingLevel: row["cooling_level"], markedByToken: row["marked_by_token"]),
                         models: row["models"])
                 },
                 try ClientToken.filter(Column("status") == "active").fetchAll(db)

@@ -151,14 +151,22 @@ extension ClientConnectionHandler {
     }
 
     /// An attempt failed before any byte reached the client, with what `outcome` says of its key: the key
-    /// is marked, and the request moves on to another key while attempts and keys are left.
+    /// is marked, and the request moves on to another key while attempts and keys are left. A refusal that
+    /// may not mark the key (a key this client token's requests marked awaits its probe) is taken as the
+    /// request's: the client gets it as it came.
     func attemptFailed(
         _ pending: Pending, _ failure: AttemptFailure, outcome: KeyOutcome, context: ChannelHandlerContext
     ) {
         pending.firstByteDeadline?.cancel()
         pending.lastFailure = failure
         if let key = pending.exchange.key {
-            core.health.report(outcome, key: key, snapshot: core.snapshots.snapshot, now: WallClock.nowMs())
+            let marked = core.health.report(
+                outcome, key: key, snapshot: core.snapshots.snapshot, now: WallClock.nowMs(),
+                token: pending.exchange.tokenID)
+            if !marked, case .answer(let held) = failure {
+                passOn(held, pending: pending, context: context)
+                return
+            }
             core.logger.info(
                 "upstream attempt failed",
                 metadata: [
@@ -196,18 +204,23 @@ extension ClientConnectionHandler {
         }
     }
 
-    /// Sends a held upstream answer to the client as it came.
+    /// Sends a held upstream answer to the client as it came, but for what names the pool's keys or
+    /// accounts (`KeyScrubber`).
     func passOn(_ held: HeldAnswer, pending: Pending, context: ChannelHandlerContext) {
         pending.responseStarted = true
         pending.status = Int(held.head.status.code)
+        var body = held.body
+        if let scrubbed = KeyScrubber.scrubbed(Array(buffer: held.body), servingKey: pending.exchange.key?.value) {
+            body = context.channel.allocator.buffer(bytes: scrubbed)
+        }
         var headers = ForwardedHeaders.downstream(from: held.head.headers)
         Self.addServedKey(pending, to: &headers)
-        headers.replaceOrAdd(name: "content-length", value: String(held.body.readableBytes))
+        headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
         if !pending.keepAlive { headers.add(name: "connection", value: "close") }
         core.report(pending.exchange, status: pending.status, error: nil)
         finishResponse(
             head: HTTPResponseHead(version: pending.head.version, status: held.head.status, headers: headers),
-            body: held.body, keepAlive: pending.keepAlive, context: context)
+            body: body, keepAlive: pending.keepAlive, context: context)
     }
 
     private func describe(_ failure: AttemptFailure) -> String {

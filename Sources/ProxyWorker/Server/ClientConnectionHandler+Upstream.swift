@@ -4,8 +4,9 @@ import NIOHTTP1
 import Shared
 
 /// The answer side of a proxied request: parts from the upstream connection go to the client as they
-/// arrive, flushed at the end of each upstream read. An answer whose status may mean the key failed is
-/// held until its end instead, so that another key can still be tried.
+/// arrive, flushed at the end of each upstream read. An error answer is held until its end instead, so
+/// that another key can still be tried when it may be the key's, and so that what it says of the pool's
+/// keys is scrubbed before the client sees it.
 extension ClientConnectionHandler: UpstreamDelegate {
     func upstream(_ connection: UpstreamConnection, received part: HTTPClientResponsePart) {
         guard case .proxying(let pending, let current) = state, current === connection, let context else { return }
@@ -22,7 +23,7 @@ extension ClientConnectionHandler: UpstreamDelegate {
             {
                 core.health.observe(figures, keyID: key.id)
             }
-            if UpstreamVerdict.mayBeKeyFailure(status: status) {
+            if status >= 400 {
                 pending.heldAnswer = HeldAnswer(head: head, body: context.channel.allocator.buffer(capacity: 0))
                 return
             }
@@ -99,11 +100,20 @@ extension ClientConnectionHandler: UpstreamDelegate {
     }
 
     /// A held error answer ended: the key failed, so the request moves on to another key; or the error is
-    /// not the key's (a region block), and the client gets it as it came.
+    /// not the key's (the request's own, a region block), and the client gets it as it came.
     private func answerHeld(_ pending: Pending, _ held: HeldAnswer, context: ChannelHandlerContext) {
+        let status = Int(held.head.status.code)
+        guard UpstreamVerdict.mayBeKeyFailure(status: status) else {
+            // 400, 404, 422 …: the key served the request (its few bytes came at once: the end is the first byte).
+            pending.exchange.ttfbMs = pending.exchange.milliseconds()
+            if let key = pending.exchange.key {
+                core.health.report(.success, key: key, snapshot: core.snapshots.snapshot, now: WallClock.nowMs())
+            }
+            passOn(held, pending: pending, context: context)
+            return
+        }
         let outcome = UpstreamVerdict.outcome(
-            status: Int(held.head.status.code), body: Array(buffer: held.body),
-            header: { held.head.headers.first(name: $0) })
+            status: status, body: Array(buffer: held.body), header: { held.head.headers.first(name: $0) })
         if outcome == .success {
             passOn(held, pending: pending, context: context)
         } else {

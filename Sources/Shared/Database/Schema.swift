@@ -17,6 +17,9 @@ public enum Schema {
         migrator.registerMigration("v4: admin sessions, audit log, settings, client token limits") { db in
             try createVersion4(db)
         }
+        migrator.registerMigration("v5: invalid keys a request marked, awaiting a probe") { db in
+            try createVersion5(db)
+        }
         return migrator
     }
 

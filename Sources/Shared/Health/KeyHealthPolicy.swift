@@ -38,11 +38,13 @@ public struct KeyHealth: Sendable, Equatable {
     public var consecutiveFailures: Int
     /// Cool-downs in a row without a success.
     public var coolingLevel: Int
+    /// The client token whose request's answer made the key invalid, while no probe has confirmed it.
+    public var markedByToken: Int64?
 
     /// Health fields from their parts.
     public init(
         status: KeyStatus, reason: String? = nil, statusCode: Int? = nil, since: Int64 = 0, nextProbeAt: Int64? = nil,
-        consecutiveFailures: Int = 0, coolingLevel: Int = 0
+        consecutiveFailures: Int = 0, coolingLevel: Int = 0, markedByToken: Int64? = nil
     ) {
         self.status = status
         self.reason = reason
@@ -51,6 +53,7 @@ public struct KeyHealth: Sendable, Equatable {
         self.nextProbeAt = nextProbeAt
         self.consecutiveFailures = consecutiveFailures
         self.coolingLevel = coolingLevel
+        self.markedByToken = markedByToken
     }
 
     /// A key in rotation with nothing against it.
@@ -64,6 +67,9 @@ public struct KeyHealth: Sendable, Equatable {
         case .quotaExhausted, .invalid, .disabled: return false
         }
     }
+
+    /// Whether a request made the key invalid and a probe has yet to confirm it.
+    public var awaitsConfirmation: Bool { status == .invalid && markedByToken != nil }
 
     /// Whether a success must be written down: it would reset a count or bring the key back.
     public var successChangesSomething: Bool {
@@ -90,9 +96,20 @@ public struct KeyTransition: Sendable, Equatable {
 /// - `cooling` → `active`: its time is up (the prober writes it; workers use the key from that moment),
 ///   or a request or probe through it succeeded.
 /// - any → `quota_exhausted`: a 429 with `insufficient_quota`; probed every `quotaProbeInterval`.
-/// - any → `invalid`: a 401, or a 403 for the key; probed every `invalidProbeInterval`.
+/// - any → `invalid`: a 401, or a 403 for the key (not one that blames the request: `UpstreamVerdict`);
+///   probed every `invalidProbeInterval`.
+/// - A request's answer only suspects a key: it enters `invalid` marked with the request's client token
+///   and is probed `confirmDelay` later (not after `invalidProbeInterval`). The probe decides: a pass
+///   brings it back to `active`, a refusal confirms it (the mark goes, the normal interval applies), no
+///   answer probes again `confirmDelay` later.
+/// - One client token takes at most one key out of rotation before a probe agrees: while a key its
+///   request marked awaits its probe, further refusals of that token's requests mark no other key
+///   (`refusalMayMark`); the request gets the upstream's answer as it came. The marks live in
+///   `keys.marked_by_token`, and the store checks them in the transaction that would mark, so the rule
+///   holds across worker processes; each worker also checks its own view first.
 /// - `quota_exhausted` / `invalid` → `active`: a successful probe (or request).
-/// - `disabled`: set and cleared by an operator only; outcomes never touch it.
+/// - `disabled`: set and cleared by an operator only; outcomes never touch it. Leaving `invalid` by any
+///   way (an operator's too) drops the mark.
 public struct KeyHealthPolicy: Sendable, Equatable {
     /// Transient failures in a row that send a key cooling.
     public var failureThreshold: Int
@@ -104,17 +121,30 @@ public struct KeyHealthPolicy: Sendable, Equatable {
     public var quotaProbeInterval: Duration
     /// How often an invalid key is probed.
     public var invalidProbeInterval: Duration
+    /// How soon a key a request's answer made invalid is probed to confirm it.
+    public var confirmDelay: Duration
 
     /// A policy from its parts; defaults as documented.
     public init(
         failureThreshold: Int = 3, coolingBase: Duration = .seconds(5), coolingMax: Duration = .seconds(600),
-        quotaProbeInterval: Duration = .seconds(3600), invalidProbeInterval: Duration = .seconds(6 * 3600)
+        quotaProbeInterval: Duration = .seconds(3600), invalidProbeInterval: Duration = .seconds(6 * 3600),
+        confirmDelay: Duration = .seconds(2)
     ) {
         self.failureThreshold = failureThreshold
         self.coolingBase = coolingBase
         self.coolingMax = coolingMax
         self.quotaProbeInterval = quotaProbeInterval
         self.invalidProbeInterval = invalidProbeInterval
+        self.confirmDelay = confirmDelay
+    }
+
+    /// Whether a refusal of key `keyID` answered to a request of client token `token` may take the key out
+    /// of rotation, given the marks that await their probe (key id, token): not while a mark of the same
+    /// token on another key does.
+    public static func refusalMayMark(
+        keyID: Int64, token: Int64, marks: some Sequence<(key: Int64, token: Int64)>
+    ) -> Bool {
+        !marks.contains { $0.token == token && $0.key != keyID }
     }
 
     /// The cool-down after `level` cool-downs in a row: base × 2^level, at most the maximum.
@@ -125,8 +155,11 @@ public struct KeyHealthPolicy: Sendable, Equatable {
         return min(base << Int64(level), maximum)
     }
 
-    /// The health after `outcome` at `now`, and the transition if the state changed.
-    public func apply(_ outcome: KeyOutcome, to health: KeyHealth, now: Int64) -> (KeyHealth, KeyTransition?) {
+    /// The health after `outcome` at `now`, and the transition if the state changed. `token`: the client
+    /// token of the request whose answer it was; nil for a probe's, which is confirmed.
+    public func apply(
+        _ outcome: KeyOutcome, to health: KeyHealth, now: Int64, token: Int64? = nil
+    ) -> (KeyHealth, KeyTransition?) {
         var next = health
         if health.status == .disabled { return (health, nil) }
         switch outcome {
@@ -138,9 +171,20 @@ public struct KeyHealthPolicy: Sendable, Equatable {
             }
             return (next, nil)
         case .refused(let status, let message):
-            return enter(
+            if let token {
+                // Out of rotation already: the probe that is due decides, at its time.
+                if health.status == .invalid { return (health, nil) }
+                var (marked, transition) = enter(
+                    .invalid, reason: "upstream answered \(status) to a request: \(message); a probe confirms",
+                    statusCode: status, nextProbeAt: now + Int64(confirmDelay.inMilliseconds), next, now)
+                marked.markedByToken = token
+                return (marked, transition)
+            }
+            var (confirmed, transition) = enter(
                 .invalid, reason: "upstream answered \(status): \(message)", statusCode: status,
                 nextProbeAt: now + Int64(invalidProbeInterval.inMilliseconds), next, now)
+            confirmed.markedByToken = nil
+            return (confirmed, transition)
         case .quotaExhausted(let message):
             return enter(
                 .quotaExhausted, reason: "upstream answered 429 insufficient_quota: \(message)", statusCode: 429,
@@ -187,8 +231,11 @@ public struct KeyHealthPolicy: Sendable, Equatable {
         }
         var (next, transition) = apply(outcome, to: health, now: now)
         if transition == nil {
-            // Still out of rotation: probe again after the state's interval.
+            // Still out of rotation: probe again after the state's interval; a mark no probe could confirm
+            // (no answer) is probed again soon.
             switch next.status {
+            case .invalid where next.markedByToken != nil:
+                next.nextProbeAt = now + Int64(confirmDelay.inMilliseconds)
             case .invalid: next.nextProbeAt = now + Int64(invalidProbeInterval.inMilliseconds)
             case .quotaExhausted: next.nextProbeAt = now + Int64(quotaProbeInterval.inMilliseconds)
             case .active, .cooling, .disabled: break
@@ -205,6 +252,7 @@ public struct KeyHealthPolicy: Sendable, Equatable {
         next.reason = reason
         next.statusCode = statusCode
         next.nextProbeAt = nextProbeAt
+        if status != .invalid { next.markedByToken = nil }
         guard health.status != status else { return (next, nil) }
         next.status = status
         next.since = now

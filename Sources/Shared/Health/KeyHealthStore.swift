@@ -28,14 +28,27 @@ public struct KeyHealthStore: Sendable {
         public let generation: Int64
     }
 
-    /// Applies what a request learned about key `id`; nil when the key no longer exists.
+    /// Applies what a request of client token `token` learned about key `id`; nil when the key no longer
+    /// exists. A refusal marks nothing while another key that token's requests marked awaits its probe
+    /// (checked in the writing transaction, so it holds across workers): the health stored is returned.
     @discardableResult
     public func record(
-        _ outcome: KeyOutcome, keyID id: Int64, now: Int64 = WallClock.nowMs()
+        _ outcome: KeyOutcome, keyID id: Int64, token: Int64? = nil, now: Int64 = WallClock.nowMs()
     ) async throws
         -> Applied?
     {
-        try await update(keyID: id, now: now) { health in policy.apply(outcome, to: health, now: now) }
+        let policy = policy
+        return try await update(keyID: id, now: now) { db, health in
+            if case .refused = outcome, let token {
+                let marks = try Int64.fetchAll(
+                    db, sql: "SELECT id FROM keys WHERE status = 'invalid' AND marked_by_token = ?", arguments: [token]
+                ).map { (key: $0, token: token) }
+                guard KeyHealthPolicy.refusalMayMark(keyID: id, token: token, marks: marks) else {
+                    return (health, nil)
+                }
+            }
+            return policy.apply(outcome, to: health, now: now, token: token)
+        }
     }
 
     /// Brings every cooling key whose time is up back to active; returns how many.
@@ -48,7 +61,7 @@ public struct KeyHealthStore: Sendable {
         }
         var released = 0
         for id in due {
-            let applied = try await update(keyID: id, now: now) { health in policy.coolingElapsed(health, now: now) }
+            let applied = try await update(keyID: id, now: now) { _, health in policy.coolingElapsed(health, now: now) }
             if applied?.transition != nil { released += 1 }
         }
         return released
@@ -100,7 +113,7 @@ public struct KeyHealthStore: Sendable {
                 arguments += [id]
                 try db.execute(sql: sql, arguments: arguments)
             }
-        ) { health in policy.probed(probe.outcome, health: health, now: now) }
+        ) { _, health in policy.probed(probe.outcome, health: health, now: now) }
     }
 
     /// Keys whose probe is due at `now`: quota_exhausted and invalid keys past their next-probe time.
@@ -150,7 +163,7 @@ public struct KeyHealthStore: Sendable {
     /// Reads, changes and writes one key's health in one transaction, with its event row and log line.
     private func update(
         keyID id: Int64, now: Int64, extra: (@Sendable (Database) throws -> Void)? = nil,
-        _ change: @escaping @Sendable (KeyHealth) -> (KeyHealth, KeyTransition?)
+        _ change: @escaping @Sendable (Database, KeyHealth) throws -> (KeyHealth, KeyTransition?)
     ) async throws -> Applied? {
         let result = try await database.pool.write { db -> (Applied, String)? in
             guard
@@ -158,7 +171,7 @@ public struct KeyHealthStore: Sendable {
                     db,
                     sql: """
                         SELECT key_hint, status, status_reason, status_code, status_since, next_probe_at,
-                        consecutive_failures, cooling_level FROM keys WHERE id = ?
+                        consecutive_failures, cooling_level, marked_by_token FROM keys WHERE id = ?
                         """,
                     arguments: [id])
             else { return nil }
@@ -166,18 +179,19 @@ public struct KeyHealthStore: Sendable {
             let health = KeyHealth(
                 status: KeyStatus(rawValue: row["status"]) ?? .active, reason: row["status_reason"],
                 statusCode: row["status_code"], since: row["status_since"] ?? 0, nextProbeAt: row["next_probe_at"],
-                consecutiveFailures: row["consecutive_failures"], coolingLevel: row["cooling_level"])
-            let (next, transition) = change(health)
+                consecutiveFailures: row["consecutive_failures"], coolingLevel: row["cooling_level"],
+                markedByToken: row["marked_by_token"])
+            let (next, transition) = try change(db, health)
             try extra?(db)
             if next != health {
                 try db.execute(
                     sql: """
                         UPDATE keys SET status = ?, status_reason = ?, status_code = ?, status_since = ?,
-                        next_probe_at = ?, consecutive_failures = ?, cooling_level = ? WHERE id = ?
+                        next_probe_at = ?, consecutive_failures = ?, cooling_level = ?, marked_by_token = ? WHERE id = ?
                         """,
                     arguments: [
                         next.status, next.reason, next.statusCode, next.since, next.nextProbeAt,
-                        next.consecutiveFailures, next.coolingLevel, id,
+                        next.consecutiveFailures, next.coolingLevel, next.markedByToken, id,
                     ])
             }
             if let transition {

@@ -10,18 +10,16 @@ public enum UpstreamVerdict {
         status == 401 || status == 402 || status == 403 || status == 408 || status == 429 || status >= 500
     }
 
-    /// The outcome for the key. The request's own errors (400, 404, 413, 422 …) are `.success` for the key:
-    /// they go back to the client as they are.
+    /// The outcome for the key. The request's own errors (400, 404, 413, 422 …, and the 401s and 403s of
+    /// `blamesRequest`) are `.success` for the key: they go back to the client as they are.
     public static func outcome(status: Int, body: [UInt8], header: (String) -> String?) -> KeyOutcome {
         guard mayBeKeyFailure(status: status) else { return .success }
         let error = ErrorFields(body)
         switch status {
-        case 401:
-            return .refused(status: 401, message: error.summary)
-        case 403:
-            // A region block applies to the gateway's address, not the key: every key would get it.
-            if error.code == "unsupported_country_region_territory" { return .success }
-            return .refused(status: 403, message: error.summary)
+        case 401, 403:
+            // A refusal that blames the request (its headers, its model, the gateway's region) is the client's.
+            if blamesRequest(error) { return .success }
+            return .refused(status: status, message: error.summary)
         case 402:
             return .quotaExhausted(message: error.summary)
         case 429:

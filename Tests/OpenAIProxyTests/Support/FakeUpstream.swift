@@ -13,7 +13,10 @@ import Synchronization
 /// after the test calls `release(event:)`, which proves streaming without timing; model `slow` spaces
 /// events 200 ms apart. Upstream keys steer it too: `behave(_:for:)` makes every request with a key
 /// answer 401, 429 with `Retry-After`, 429 `insufficient_quota` or 500, wait before the first byte, cut
-/// a stream after k events, or carry rate-limit headers.
+/// a stream after k events, or carry rate-limit headers. Like OpenAI, it refuses any request that carries
+/// an `OpenAI-Organization` or `OpenAI-Project` header with 401 `mismatched_organization` (the client's
+/// organization is never the pool key's); `identifyingAccounts()` makes it name its account in answer
+/// headers (`openai-organization`, `openai-project`, `set-cookie`) and quote the key in error messages.
 final class FakeUpstream: Sendable {
     /// How requests carrying one upstream key are answered.
     enum Behaviour: Sendable {
@@ -21,6 +24,11 @@ final class FakeUpstream: Sendable {
         case normal
         /// 401 `invalid_api_key`.
         case unauthorized
+        /// 401 `invalid_api_key` with OpenAI's message quoting the key; `GET /v1/models` (the probe)
+        /// answers normally when `probesPass`.
+        case refusedQuotingKey(probesPass: Bool)
+        /// 401 `mismatched_organization`, as OpenAI answers a request with another organization's header.
+        case mismatchedOrganization
         /// 429 `rate_limit_exceeded` with `Retry-After: seconds`.
         case rateLimited(retryAfter: String)
         /// 429 `insufficient_quota`, except `GET /v1/models`, which answers (as OpenAI's does).
@@ -98,6 +106,15 @@ final class FakeUpstream: Sendable {
         requests.filter { $0.path == path && $0.authorization == "Bearer " + key }.count
     }
 
+    /// From now on every answer names the account (`openai-organization`, `openai-project`, a cookie) and
+    /// every error message quotes the key that was used, as OpenAI's do.
+    func identifyingAccounts() {
+        state.identifiesAccounts.withLock { $0 = true }
+    }
+
+    /// The organization, project and cookie the fake names when it identifies accounts.
+    static let accountNames = ["org-FakeOrganization7", "proj_FakeProject9", "__cf_bm=FakeCookie3"]
+
     /// Forgets the requests received so far.
     func reset() {
         state.received.withLock { $0.removeAll() }
@@ -141,6 +158,7 @@ final class FakeUpstream: Sendable {
         let behaviours = Mutex<[String: Behaviour]>([:])
         let models = Mutex<[String: [String]]>([:])
         let listsModels = Mutex(true)
+        let identifiesAccounts = Mutex(false)
 
         func behaviour(_ request: Request) -> Behaviour {
             guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return .normal }
@@ -167,28 +185,69 @@ final class FakeUpstream: Sendable {
             _ request: Request, context: BasicRequestContext,
             next: (Request, BasicRequestContext) async throws -> Response
         ) async throws -> Response {
+            var response = try await respond(request, context: context, next: next)
+            if state.identifiesAccounts.withLock({ $0 }) {
+                response.headers[HTTPField.Name("openai-organization")!] = FakeUpstream.accountNames[0]
+                response.headers[HTTPField.Name("openai-project")!] = FakeUpstream.accountNames[1]
+                response.headers.append(
+                    HTTPField(name: .setCookie, value: FakeUpstream.accountNames[2] + "; path=/; HttpOnly"))
+            }
+            return response
+        }
+
+        private func respond(
+            _ request: Request, context: BasicRequestContext,
+            next: (Request, BasicRequestContext) async throws -> Response
+        ) async throws -> Response {
+            let key = request.headers[.authorization].map { String($0.dropFirst("Bearer ".count)) } ?? ""
             func error(
-                _ status: HTTPResponse.Status, _ type: String, _ code: String, _ extra: HTTPFields = [:]
+                _ status: HTTPResponse.Status, _ type: String, _ code: String, _ extra: HTTPFields = [:],
+                message: String? = nil
             )
                 async throws -> Response
             {
                 _ = try await record(request, context: context, state: state)
                 var headers = extra
                 headers[.contentType] = "application/json"
+                var text = message ?? "fake upstream: \(code)"
+                if state.identifiesAccounts.withLock({ $0 }) {
+                    // As OpenAI quotes a key: its start, stars, its last four characters.
+                    text +=
+                        " Key \(key.prefix(8))****\(key.suffix(4)) (ending …\(key.suffix(4))) of \(FakeUpstream.accountNames[0])."
+                }
                 let body =
-                    #"{"error":{"message":"fake upstream: \#(code)","type":"\#(type)","param":null,"code":"\#(code)"}}"#
+                    #"{"error":{"message":"\#(text)","type":"\#(type)","param":null,"code":"\#(code)"}}"#
                 return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+            }
+            let probe = request.method == .get && request.uri.path == "/v1/models"
+            if request.headers[HTTPField.Name("OpenAI-Organization")!] != nil
+                || request.headers[HTTPField.Name("OpenAI-Project")!] != nil
+            {
+                return try await error(
+                    .unauthorized, "invalid_request_error", "mismatched_organization",
+                    message: "OpenAI-Organization header should match organization for API key")
             }
             switch state.behaviour(request) {
             case .normal, .resetAfter:
                 return try await next(request, context)
             case .unauthorized:
                 return try await error(.unauthorized, "invalid_request_error", "invalid_api_key")
+            case .refusedQuotingKey(let probesPass):
+                if probe, probesPass { return try await next(request, context) }
+                return try await error(
+                    .unauthorized, "invalid_request_error", "invalid_api_key",
+                    message:
+                        "Incorrect API key provided: \(key.prefix(8))****\(key.suffix(4)). You can find your API key at https://platform.openai.com/account/api-keys."
+                )
+            case .mismatchedOrganization:
+                return try await error(
+                    .unauthorized, "invalid_request_error", "mismatched_organization",
+                    message: "OpenAI-Organization header should match organization for API key")
             case .rateLimited(let retryAfter):
                 return try await error(
                     .tooManyRequests, "requests", "rate_limit_exceeded", [HTTPField.Name("Retry-After")!: retryAfter])
             case .quotaExhausted:
-                if request.uri.path == "/v1/models" { return try await next(request, context) }
+                if probe { return try await next(request, context) }
                 return try await error(.tooManyRequests, "insufficient_quota", "insufficient_quota")
             case .failing:
                 return try await error(.internalServerError, "server_error", "server_error")
