@@ -29,6 +29,8 @@ public enum ClientTokenDecision: Sendable, Equatable {
     case modelNotAllowed(String)
     /// The token used up its token quota: 429 (the quota never resets by itself, so no `Retry-After`).
     case quotaExceeded(quota: Int64)
+    /// What is left of the quota is reserved by the token's requests in flight: 429, `Retry-After: 1`.
+    case quotaReserved(quota: Int64)
     /// Over the requests-per-minute limit: 429 with `Retry-After` (seconds until the minute ends).
     case rateLimited(limit: Int, retryAfterSeconds: Int)
 
@@ -38,7 +40,7 @@ public enum ClientTokenDecision: Sendable, Equatable {
         case .allow: return 200
         case .expired: return 401
         case .modelNotAllowed: return 403
-        case .quotaExceeded, .rateLimited: return 429
+        case .quotaExceeded, .quotaReserved, .rateLimited: return 429
         }
     }
 
@@ -49,6 +51,7 @@ public enum ClientTokenDecision: Sendable, Equatable {
         case .expired: return "invalid_request_error"
         case .modelNotAllowed: return "invalid_request_error"
         case .quotaExceeded: return "insufficient_quota"
+        case .quotaReserved: return "rate_limit_error"
         case .rateLimited: return "rate_limit_error"
         }
     }
@@ -60,6 +63,7 @@ public enum ClientTokenDecision: Sendable, Equatable {
         case .expired: return "token_expired"
         case .modelNotAllowed: return "model_not_allowed"
         case .quotaExceeded: return "token_quota_exceeded"
+        case .quotaReserved: return "token_quota_reserved"
         case .rateLimited: return "rate_limit_exceeded"
         }
     }
@@ -71,14 +75,21 @@ public enum ClientTokenDecision: Sendable, Equatable {
         case .expired: return "This proxy token has expired."
         case .modelNotAllowed(let model): return "This proxy token may not use the model '\(model)'."
         case .quotaExceeded(let quota): return "This proxy token has used its quota of \(quota) tokens."
+        case .quotaReserved(let quota):
+            return
+                "The rest of this proxy token's quota of \(quota) tokens is reserved by its requests in progress; "
+                + "retry when they finish."
         case .rateLimited(let limit, _): return "This proxy token is limited to \(limit) requests per minute."
         }
     }
 
     /// Seconds for the `Retry-After` header, when there is one.
     public var retryAfterSeconds: Int? {
-        if case .rateLimited(_, let seconds) = self { return seconds }
-        return nil
+        switch self {
+        case .rateLimited(_, let seconds): return seconds
+        case .quotaReserved: return 1
+        default: return nil
+        }
     }
 }
 
@@ -94,6 +105,15 @@ public enum ClientTokenPolicy {
         if let expiresAt = limits.expiresAt, now >= expiresAt { return .expired }
         if let allowed = limits.allowedModels, let model, !allowed.contains(model) { return .modelNotAllowed(model) }
         if let quota = limits.tokenQuota, tokensUsed >= quota { return .quotaExceeded(quota: quota) }
+        return .allow
+    }
+
+    /// The decision on a request of a token with `quota`, which `used` tokens so far while its requests in
+    /// flight reserved `reserved` more: it starts only while both together stay below the quota, so
+    /// parallel requests overshoot it by at most the last one admitted.
+    public static func quota(used: Int64, reserved: Int64, quota: Int64) -> ClientTokenDecision {
+        if used >= quota { return .quotaExceeded(quota: quota) }
+        if used + reserved >= quota { return .quotaReserved(quota: quota) }
         return .allow
     }
 

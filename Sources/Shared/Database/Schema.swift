@@ -17,6 +17,9 @@ public enum Schema {
         migrator.registerMigration("v4: admin sessions, audit log, settings, client token limits") { db in
             try createVersion4(db)
         }
+        migrator.registerMigration("v5: refused-request counts, token quota reservations") { db in
+            try createVersion5(db)
+        }
         return migrator
     }
 
