@@ -26,6 +26,10 @@ public enum ProxyWorker {
             socketPath: configuration.paths.statsSocket, spoolDirectory: configuration.paths.spool,
             spoolCapacity: configuration.spoolMaxBytes / configuration.workers, worker: index,
             drops: try UsageDropBoard(path: configuration.paths.usageDrops), logger: logger)
+        // Named per process start, so the counts of a restarted worker are never taken for its predecessor's.
+        let refused = RefusedRequests(
+            source: "w\(index)-\(String(UInt64.random(in: .min ... .max), radix: 36))",
+            usage: configuration.usageEnabled ? usage : nil, logger: logger)
         let core = ProxyCore(
             worker: index, upstream: configuration.upstreamBaseURL, maxBodyBytes: configuration.maxBodyBytes,
             snapshots: store, selector: KeySelector(strategy: configuration.rotationStrategy, database: database),
@@ -36,7 +40,9 @@ public enum ProxyWorker {
                 group: MultiThreadedEventLoopGroup.singleton, target: try UpstreamTarget(configuration.upstreamBaseURL),
                 connectTimeout: TimeAmount(configuration.connectTimeout),
                 readTimeout: TimeAmount(configuration.streamIdleTimeout)),
-            logger: logger, recording: UsageRecording(configuration))
+            logger: logger, recording: UsageRecording(configuration), refused: refused,
+            // Without usage rows nothing counts what a token used, and nothing would drop a reservation.
+            quotaReservations: configuration.usageEnabled ? TokenQuotaReservations(database: database) : nil)
         let board = try WorkerLoadBoard(path: configuration.paths.workerLoad, slots: configuration.workers)
         var server = ProxyServer(descriptor: listener, core: core, board: board, onServing: onServing)
         // Done before the supervisor's deadline, with time left to send the last usage rows.
@@ -49,10 +55,12 @@ public enum ProxyWorker {
         let openFiles = ConnectionCap.openFileLimit()
         server.maxConnections = configuration.workerConnections ?? ConnectionCap.defaultLimit(openFileLimit: openFiles)
 
-        // Shut down in reverse: stop accepting and drain first, then stop refreshing, then flush usage rows.
+        // Shut down in reverse: stop accepting and drain first, then stop refreshing, then send the last
+        // refused counts, then flush usage rows.
         let group = ServiceGroup(
             configuration: .init(
-                services: [usage, refresher, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [usage, refused, refresher, server], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         logger.info(
             "worker serving",
             metadata: [

@@ -5,8 +5,9 @@ import Logging
 import ServiceLifecycle
 import Shared
 
-/// Keeps the database in shape while the service runs: prunes the request log and the chat history past
-/// the retention (the hourly aggregates stay), and checkpoints the WAL so it does not grow without bound.
+/// Keeps the database in shape while the service runs: prunes the request log, the chat history and the
+/// refused-request counts past the retention (the hourly aggregates stay), and checkpoints the WAL so it
+/// does not grow without bound.
 ///
 /// SQLite's own automatic checkpoints copy the WAL into the database but cannot start the WAL over while
 /// readers are using it; with a reader open at every moment (overlapping read transactions) it grows
@@ -73,6 +74,11 @@ struct LogMaintenance: Service {
                 total += removed
                 if removed < chunk { break }
             }
+        }
+        // The refused-request counts are kept as long as the log (a few rows per minute at most).
+        total += try await database.pool.write { db in
+            try db.execute(sql: "DELETE FROM refused_requests WHERE minute < ?", arguments: [cutoff])
+            return db.changesCount
         }
         return total
     }

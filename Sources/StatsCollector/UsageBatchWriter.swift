@@ -27,6 +27,8 @@ final class UsageBatchWriter: Service, Sendable {
         var row: UsageRow?
         var source: UsageSource?
         var line: UInt64
+        /// A count of refused requests, when the line carried one instead of a row.
+        var refused: RefusedCount? = nil
     }
 
     private struct Queue {
@@ -55,6 +57,20 @@ final class UsageBatchWriter: Service, Sendable {
             return queue.rows == batchSize
         }
         if full { ring.yield() }
+    }
+
+    /// Queues a line received from a worker, whatever it carried; nil (malformed) is only acknowledged.
+    func enqueue(_ record: UsageWire.Record?, from source: UsageSource? = nil, line: UInt64 = 0) {
+        switch record {
+        case .usage(let row): enqueue(row, from: source, line: line)
+        case .refused(let count):
+            let full = queue.withLock { queue in
+                queue.lines.append(Received(row: nil, source: source, line: line, refused: count))
+                return queue.rows == batchSize
+            }
+            if full { ring.yield() }
+        case nil: enqueue(nil as UsageRow?, from: source, line: line)
+        }
     }
 
     /// Lines received and not yet committed.
@@ -88,10 +104,17 @@ final class UsageBatchWriter: Service, Sendable {
             }
             guard !batch.isEmpty else { break }
             let rows = batch.compactMap(\.row)
+            let counts = batch.compactMap(\.refused)
             let started = ContinuousClock.now
             let new: [UsageRow]
+            let refused: [RefusalReason: Int64]
             do {
-                new = try await database.pool.write { db in try Self.commit(rows, db) }
+                (new, refused) = try await database.pool.write { db in
+                    // The real usage replaces a request's quota reservation in the same transaction.
+                    try TokenQuotaReservations.release(
+                        requestIDs: rows.lazy.filter { $0.tokenID != nil }.map(\.requestID), db)
+                    return (try Self.commit(rows, db), try Self.commit(counts, db))
+                }
             } catch {
                 logger.error(
                     "usage batch failed; will retry", metadata: ["rows": "\(rows.count)", "error": "\(error)"])
@@ -108,6 +131,7 @@ final class UsageBatchWriter: Service, Sendable {
             }
             Self.acknowledge(batch)
             metrics?.recordBatch(new: new, received: rows.count, took: took, nowMs: Self.nowMs())
+            if !refused.isEmpty { metrics?.recordRefused(refused) }
             logger.trace(
                 "usage batch committed", metadata: ["rows": "\(rows.count)", "new": "\(new.count)", "took": "\(took)"])
         }

@@ -122,10 +122,12 @@ private final class UsageLineHandler: ChannelInboundHandler {
             return
         }
         lines += 1
-        let row = line.withUnsafeReadableBytes { UsageWire.decode($0) }
-        if row == nil { logger.warning("malformed usage line dropped", metadata: ["bytes": "\(line.readableBytes)"]) }
+        let record = line.withUnsafeReadableBytes { UsageWire.decodeRecord($0) }
+        if record == nil {
+            logger.warning("malformed usage line dropped", metadata: ["bytes": "\(line.readableBytes)"])
+        }
         // A malformed line is queued too, without a row, so that it is acknowledged in its turn.
-        writer.enqueue(row, from: source, line: lines)
+        writer.enqueue(record, from: source, line: lines)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -131,6 +131,18 @@ final class UsageMetrics: Sendable {
         }
     }
 
+    /// Counts requests refused before a token was known, by how much each reason's stored total grew.
+    func recordRefused(_ grown: [RefusalReason: Int64]) {
+        for (reason, count) in grown {
+            registry.makeCounter(
+                descriptor: metric(
+                    "openai_proxy_refused_requests_total",
+                    "Requests refused before a client token was known (counted, not logged one by one), by reason."),
+                labels: [("reason", reason.rawValue)]
+            ).increment(by: count)
+        }
+    }
+
     /// Publishes how many rows wait to be committed.
     func setPending(_ rows: Int) {
         pending.set(Double(rows))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -195,6 +196,25 @@ def test_dashboard_draws_its_chart(signed_in: WebDriver, console_service: ProxyS
         lambda b: b.find_element(By.CSS_SELECTOR, '#dash-requests [data-role="value"]').text not in ("…", "0"))
     assert browser.find_element(By.CSS_SELECTOR, '#dash-keys [data-role="value"]').text.isdigit()
     assert "ms" in browser.find_element(By.CSS_SELECTOR, '#dash-latency [data-role="value"]').text
+    assert not unexpected_errors(browser)
+
+
+def test_dashboard_shows_requests_refused_before_auth(signed_in: WebDriver, console_service: ProxyService) -> None:
+    browser = signed_in
+    request = urllib.request.Request(
+        console_service.base_url + "/chat/completions", method="POST", data=b"{}",
+        headers={"Authorization": "Bearer sk-not-a-proxy-token", "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 401
+    goto(browser, console_service, "dashboard")
+    # Counted per minute by the worker (sent within a second), then shown at the page's next refresh (10 s).
+    WebDriverWait(browser, 30).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, '#dash-refused [data-role="value"]').text not in ("…", "0"))
+    split = browser.find_element(By.CSS_SELECTOR, '#dash-refused [data-role="refused-split"]').text
+    wrong = re.search(r"wrong token (\d+)", split)
+    assert wrong and int(wrong.group(1)) >= 1, split
     assert not unexpected_errors(browser)
 
 

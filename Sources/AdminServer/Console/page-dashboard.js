@@ -1,9 +1,9 @@
 /* Dashboard: the pool at a glance. Cards (keys by state, requests and success rate today, tokens today,
- * p50/p95 latency), the last 24 hours of requests and tokens, the top models and keys; refreshes itself
+ * p50/p95 latency, requests refused before a token was known today), the last 24 hours of requests and tokens, the top models and keys; refreshes itself
  * every 10 s while shown.
  *
- * Only the stats endpoints are read (GET /api/stats/overview, /hourly, /models, /keys), which answer from
- * hourly aggregates; the overview's latency percentiles come from at most 10,000 of today's latest
+ * Only the stats endpoints are read (GET /api/stats/overview, /hourly, /models, /keys, /refused), which
+ * answer from hourly or per-minute aggregates; the overview's latency percentiles come from at most 10,000 of today's latest
  * request-log rows: the page stays quick however long the log is. */
 "use strict";
 
@@ -28,6 +28,8 @@
       "dashboard.col_model": "Model", "dashboard.col_key": "Key", "dashboard.col_requests": "Requests",
       "dashboard.col_success": "Success", "dashboard.col_tokens": "Tokens", "dashboard.col_state": "State",
       "dashboard.no_usage": "No requests yet.",
+      "dashboard.refused_today": "Refused before auth today",
+      "dashboard.refused_split": "no token {missing} · wrong token {invalid} · unknown path {unknown}",
     },
     zh: {
       "dashboard.title": "仪表盘",
@@ -44,6 +46,8 @@
       "dashboard.col_model": "模型", "dashboard.col_key": "密钥", "dashboard.col_requests": "请求数",
       "dashboard.col_success": "成功率", "dashboard.col_tokens": "令牌数", "dashboard.col_state": "状态",
       "dashboard.no_usage": "暂无请求。",
+      "dashboard.refused_today": "今日认证前拒绝",
+      "dashboard.refused_split": "缺少令牌 {missing} · 令牌错误 {invalid} · 未知路径 {unknown}",
     },
   });
 
@@ -76,6 +80,13 @@
       cards.latency.set(fmt.ms(latency.p50_ms) + " / " + fmt.ms(latency.p95_ms),
         t("dashboard.latency_sample", { count: fmt.number(latency.samples), avg: fmt.ms(today.avg_latency_ms) }));
     }
+  }
+
+  function fillRefused(card, refused) {
+    const by = refused.by_reason || {};
+    card.set(fmt.number(refused.total), h("span", { dataset: { role: "refused-split" } }, t("dashboard.refused_split", {
+      missing: fmt.number(by.missing_token || 0), invalid: fmt.number(by.invalid_token || 0), unknown: fmt.number(by.unknown_path || 0),
+    })));
   }
 
   /** 24 hourly slots ending with the current hour; hours without traffic count zero. */
@@ -150,6 +161,7 @@
       success: card("dash-success", t("dashboard.success_today")),
       tokens: card("dash-tokens", t("dashboard.tokens_today")),
       latency: card("dash-latency", t("dashboard.latency")),
+      refused: card("dash-refused", t("dashboard.refused_today")),
     };
     const updated = h("span", { class: "small opx-muted", id: "dash-updated" });
     const canvas = h("canvas", { id: "dash-chart", "aria-label": t("dashboard.chart_title"), role: "img" });
@@ -159,7 +171,7 @@
     root.append(
       h("div", { class: "opx-toolbar" }, h("h1", { class: "opx-page-title opx-grow" }, t("dashboard.title")), updated),
       failure,
-      h("div", { class: "row row-cols-2 row-cols-lg-3 row-cols-xl-5 g-2 g-md-3 mb-3" }, Object.values(cards).map((c) => c.el)),
+      h("div", { class: "row row-cols-2 row-cols-lg-3 row-cols-xl-6 g-2 g-md-3 mb-3" }, Object.values(cards).map((c) => c.el)),
       h("div", { class: "card mb-3" },
         h("div", { class: "card-header" }, h("h2", { class: "h6 mb-0" }, t("dashboard.chart_title"))),
         h("div", { class: "card-body" }, h("div", { class: "opx-chart-box" }, canvas))),
@@ -174,6 +186,7 @@
     // Each part paints as soon as its own answer arrives; render resolves when all have.
     async function load() {
       const overview = OPX.api("GET", "/api/stats/overview").then((o) => fillCards(cards, o));
+      const refused = OPX.api("GET", "/api/stats/refused?period=today").then((r) => fillRefused(cards.refused, r));
       const hourly = OPX.api("GET", "/api/stats/hourly?hours=24").then((data) => {
         if (stopped) return;
         const config = chartConfig(hourlySeries(data));
@@ -189,7 +202,7 @@
         OPX.clear(models).appendChild(topModels(m));
         OPX.clear(keys).appendChild(topKeys(k));
       });
-      await Promise.all([overview, hourly, tops]);
+      await Promise.all([overview, refused, hourly, tops]);
       OPX.clear(failure);
       updated.textContent = t("dashboard.updated", { time: new Date().toLocaleTimeString(OPX.lang() === "zh" ? "zh-CN" : "en-US") });
     }

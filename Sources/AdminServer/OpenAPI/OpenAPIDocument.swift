@@ -289,6 +289,12 @@ enum OpenAPIDocument {
                 parameters: [period],
                 ok: (200, S.ref("StatusStats")))
         ],
+        "/api/stats/refused": [
+            "get": op(
+                "Requests refused before a client token was known (missing or wrong token, unknown path), by reason.",
+                parameters: [period],
+                ok: (200, S.ref("RefusedStats")))
+        ],
         "/api/stats/hourly": [
             "get": op(
                 "Totals per hour for the last hours.",

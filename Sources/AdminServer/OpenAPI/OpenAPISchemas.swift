@@ -1,3 +1,5 @@
+import Shared
+
 /// The `components.schemas` of the OpenAPI document: every body the admin API answers with or takes.
 enum OpenAPISchemas {
     private typealias S = JSONSchema
@@ -103,6 +105,11 @@ enum OpenAPISchemas {
                 "period": S.choice(StatsRoutes.periods), "since": S.nullable("string"),
                 "totals": S.ref("Totals"),
             ]),
+        "RefusedStats": S.object([
+            "period": S.choice(StatsRoutes.periods), "since": S.nullable("string"), "total": S.integer,
+            "by_reason": S.object(
+                Dictionary(uniqueKeysWithValues: RefusalReason.allCases.map { ($0.rawValue, S.integer) })),
+        ]),
         "StatusStats": S.object([
             "period": S.choice(StatsRoutes.periods), "since": S.nullable("string"),
             "data": S.array(S.object(["status": S.integer, "requests": S.integer])),

@@ -151,7 +151,7 @@ struct StatsRoutes {
     static let periods = ["all", "today", "7d", "30d"]
 
     /// The request's `?period=` (default all) and the first second (Unix) it covers; nil for all time.
-    private static func period(_ request: Request, now: Int64) throws -> (name: String, start: Int64?) {
+    static func period(_ request: Request, now: Int64) throws -> (name: String, start: Int64?) {
         let name = try QueryInput(request).choice("period", periods, default: "all")
         switch name {
         case "today": return (name, startOfDay(now))
@@ -281,5 +281,6 @@ struct StatsRoutes {
             }
             return try JSONResponse.make(rows)
         }
+        registerRefused(on: api)
     }
 }

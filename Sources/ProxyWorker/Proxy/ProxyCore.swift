@@ -26,12 +26,17 @@ final class ProxyCore: Sendable {
     let logger: Logger
     /// What usage is recorded: on or off, and what the chat history keeps.
     let recording: UsageRecording
+    /// Requests refused before a token was known, counted per minute.
+    let refused: RefusedRequests
+    /// In-flight reservations against client tokens' quotas, shared by every worker.
+    let quotaReservations: TokenQuotaReservations?
 
     init(
         worker: Int, upstream: UpstreamBaseURL, maxBodyBytes: Int, snapshots: SnapshotStore, selector: KeySelector,
         health: KeyHealthBoard, maxAttempts: Int, firstByteTimeout: TimeAmount, usage: UsageSender,
         rateWindows: TokenRateWindows, pools: UpstreamPools, logger: Logger,
-        recording: UsageRecording = UsageRecording()
+        recording: UsageRecording = UsageRecording(), refused: RefusedRequests? = nil,
+        quotaReservations: TokenQuotaReservations? = nil
     ) {
         self.worker = worker
         self.upstream = upstream
@@ -46,6 +51,9 @@ final class ProxyCore: Sendable {
         self.pools = pools
         self.logger = logger
         self.recording = recording
+        self.refused =
+            refused ?? RefusedRequests(source: "w\(worker)", usage: recording.enabled ? usage : nil, logger: logger)
+        self.quotaReservations = quotaReservations
     }
 
     /// The largest request body accepted now: the live setting, else the configuration's.

@@ -87,7 +87,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         case health
         /// A JSON answer made here (the model list).
         case json(String)
-        /// `usageError` nil: not a proxied request (an unknown path), so no usage row.
+        /// `usageError` nil: refused before a token was known (counted by `RefusedRequests`), so no usage row.
         case error(HTTPResponseStatus, ErrorBody, usageError: String?)
     }
 
@@ -203,6 +203,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         guard path == "/v1" || path.hasPrefix("/v1/") else {
+            core.refused.refused(.unknownPath, client: context.remoteAddress, method: head.method.rawValue, path: path)
             state = .answeringLocally(
                 pending,
                 .error(
@@ -214,16 +215,21 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
         // Authentication comes first: nothing else is revealed to an unknown caller.
         guard let token = authenticate(head.headers.first(name: "authorization"), snapshot: snapshot) else {
+            let presented = head.headers.contains(name: "authorization")
             let message =
-                head.headers.contains(name: "authorization")
+                presented
                 ? "Incorrect or revoked proxy token."
                 : "Missing bearer token. Send your proxy token as 'Authorization: Bearer <token>'."
+            // Counted per minute, not a request-log row each: a flood of them must not fill the database.
+            core.refused.refused(
+                presented ? .invalidToken : .missingToken, client: context.remoteAddress,
+                method: head.method.rawValue, path: path)
             state = .answeringLocally(
                 pending,
                 .error(
                     .unauthorized,
                     ErrorBody(message: message, type: "invalid_request_error", code: "invalid_api_key"),
-                    usageError: "unauthorized"))
+                    usageError: nil))
             return
         }
         exchange.tokenID = token.id
@@ -338,24 +344,43 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             limits, model: model.name, modelReadable: !model.isUnreadable,
             tokensUsed: core.snapshots.tokensUsed(by: token.id), now: now)
         guard decision == .allow else { return refuse(pending, decision, context: context) }
-        guard let rpm = limits.rpmLimit else { return routeAttempt(pending, context: context) }
+        // A quota also reserves this request's estimate against what the token's requests in flight hold,
+        // in the same shared count (one write; the collector drops it when it counts the real usage).
+        let quota = limits.tokenQuota.flatMap { limit in core.quotaReservations.map { (limit, $0) } }
+        let rpm = limits.rpmLimit
+        guard rpm != nil || quota != nil else { return routeAttempt(pending, context: context) }
         state = .waitingForKey(pending)
         let windows = core.rateWindows
-        context.eventLoop.makeFutureWithTask { try await windows.admit(tokenID: token.id, limit: rpm, now: now) }
-            .assumeIsolated().whenComplete { [self] result in
-                guard case .waitingForKey(let current) = state, current === pending, let context = self.context
-                else { return }
-                switch result {
-                case .success(.allow):
-                    routeAttempt(pending, context: context)
-                case .success(let refusal):
-                    refuse(pending, refusal, context: context)
-                case .failure(let error):
-                    // The count could not be kept: serve rather than refuse on the proxy's own trouble.
-                    core.logger.warning("token rate count failed: \(error)")
-                    routeAttempt(pending, context: context)
-                }
+        let requestID = pending.exchange.requestID
+        let estimate =
+            quota == nil
+            ? 0
+            : QuotaEstimate.tokens(
+                requestBytes: pending.exchange.requestBytes,
+                completionLimit: QuotaEstimate.completionLimit(in: pending.body))
+        context.eventLoop.makeFutureWithTask { () async throws -> ClientTokenDecision in
+            if case let (limit, reservations)? = quota {
+                let reserved = try await reservations.reserve(
+                    tokenID: token.id, requestID: requestID, tokens: estimate, quota: limit, now: now)
+                guard reserved == .allow else { return reserved }
             }
+            guard let rpm else { return .allow }
+            return try await windows.admit(tokenID: token.id, limit: rpm, now: now)
+        }
+        .assumeIsolated().whenComplete { [self] result in
+            guard case .waitingForKey(let current) = state, current === pending, let context = self.context
+            else { return }
+            switch result {
+            case .success(.allow):
+                routeAttempt(pending, context: context)
+            case .success(let refusal):
+                refuse(pending, refusal, context: context)
+            case .failure(let error):
+                // The count could not be kept: serve rather than refuse on the proxy's own trouble.
+                core.logger.warning("token limit count failed: \(error)")
+                routeAttempt(pending, context: context)
+            }
+        }
     }
 
     /// Answers a request its client token may not make.

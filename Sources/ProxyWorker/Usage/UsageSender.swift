@@ -61,6 +61,11 @@ final class UsageSender: Service, Sendable {
         note(delivery.withLock { $0.take(line) })
     }
 
+    /// Hands a per-minute count of refused requests to the collector, or to the spool, like a row.
+    func record(_ count: RefusedCount) {
+        note(delivery.withLock { $0.take(UsageWire.encode(count)) })
+    }
+
     /// Rows recorded and not yet acknowledged by the collector.
     var pending: Int { queued.count }
 

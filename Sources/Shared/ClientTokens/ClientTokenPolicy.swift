@@ -33,6 +33,8 @@ public enum ClientTokenDecision: Sendable, Equatable {
     case modelUnreadable
     /// The token used up its token quota: 429 (the quota never resets by itself, so no `Retry-After`).
     case quotaExceeded(quota: Int64)
+    /// What is left of the quota is reserved by the token's requests in flight: 429, `Retry-After: 1`.
+    case quotaReserved(quota: Int64)
     /// Over the requests-per-minute limit: 429 with `Retry-After` (seconds until the minute ends).
     case rateLimited(limit: Int, retryAfterSeconds: Int)
 
@@ -42,7 +44,7 @@ public enum ClientTokenDecision: Sendable, Equatable {
         case .allow: return 200
         case .expired: return 401
         case .modelNotAllowed, .modelUnreadable: return 403
-        case .quotaExceeded, .rateLimited: return 429
+        case .quotaExceeded, .quotaReserved, .rateLimited: return 429
         }
     }
 
@@ -53,6 +55,7 @@ public enum ClientTokenDecision: Sendable, Equatable {
         case .expired: return "invalid_request_error"
         case .modelNotAllowed, .modelUnreadable: return "invalid_request_error"
         case .quotaExceeded: return "insufficient_quota"
+        case .quotaReserved: return "rate_limit_error"
         case .rateLimited: return "rate_limit_error"
         }
     }
@@ -65,6 +68,7 @@ public enum ClientTokenDecision: Sendable, Equatable {
         case .modelNotAllowed: return "model_not_allowed"
         case .modelUnreadable: return "model_unreadable"
         case .quotaExceeded: return "token_quota_exceeded"
+        case .quotaReserved: return "token_quota_reserved"
         case .rateLimited: return "rate_limit_exceeded"
         }
     }
@@ -78,14 +82,21 @@ public enum ClientTokenDecision: Sendable, Equatable {
         case .modelUnreadable:
             return "This proxy token may use only certain models, and the model of this request cannot be read."
         case .quotaExceeded(let quota): return "This proxy token has used its quota of \(quota) tokens."
+        case .quotaReserved(let quota):
+            return
+                "The rest of this proxy token's quota of \(quota) tokens is reserved by its requests in progress; "
+                + "retry when they finish."
         case .rateLimited(let limit, _): return "This proxy token is limited to \(limit) requests per minute."
         }
     }
 
     /// Seconds for the `Retry-After` header, when there is one.
     public var retryAfterSeconds: Int? {
-        if case .rateLimited(_, let seconds) = self { return seconds }
-        return nil
+        switch self {
+        case .rateLimited(_, let seconds): return seconds
+        case .quotaReserved: return 1
+        default: return nil
+        }
     }
 }
 
@@ -106,6 +117,15 @@ public enum ClientTokenPolicy {
             return .modelNotAllowed(String(model.prefix(200)))
         }
         if let quota = limits.tokenQuota, tokensUsed >= quota { return .quotaExceeded(quota: quota) }
+        return .allow
+    }
+
+    /// The decision on a request of a token with `quota`, which `used` tokens so far while its requests in
+    /// flight reserved `reserved` more: it starts only while both together stay below the quota, so
+    /// parallel requests overshoot it by at most the last one admitted.
+    public static func quota(used: Int64, reserved: Int64, quota: Int64) -> ClientTokenDecision {
+        if used >= quota { return .quotaExceeded(quota: quota) }
+        if used + reserved >= quota { return .quotaReserved(quota: quota) }
         return .allow
     }
 

@@ -20,6 +20,9 @@ public enum Schema {
         migrator.registerMigration("v5: invalid keys a request marked, awaiting a probe") { db in
             try createVersion5(db)
         }
+        migrator.registerMigration("v6: refused-request counts, token quota reservations") { db in
+            try createVersion6(db)
+        }
         return migrator
     }
 

@@ -1,6 +1,8 @@
 /// The stats-socket protocol.
 ///
 /// Worker → collector: one row per line, tab-separated fields led by a version tag, ending in `\n`.
+/// A line led by `r1` is a `RefusedCount` instead (`r1 source minute reason count`): requests refused
+/// before a token was known, counted per minute rather than sent one row each.
 /// Hand-written because every request sends one: `JSONEncoder`/`JSONDecoder` cost more per row than the
 /// rest of a request's handling. Absent values are empty fields; text fields escape `\\`, tab, newline
 /// and carriage return, so a row is always exactly one line.
@@ -20,6 +22,9 @@ public enum UsageWire {
     /// The line that asks the collector for its metrics.
     public static let metricsRequest = "metrics"
     private static let version = Array("u2".utf8)
+    private static let refusedVersion = Array("r1".utf8)
+    /// Longest source name a refused-count line may carry.
+    private static let maximumSourceBytes = 64
     private static let fieldCount = 21
 
     /// `row` as one newline-terminated line.
@@ -67,6 +72,49 @@ public enum UsageWire {
         field(row.chatResponse, limit: maximumChatFieldBytes)
         line.append(UInt8(ascii: "\n"))
         return line
+    }
+
+    /// `count` as one newline-terminated line.
+    public static func encode(_ count: RefusedCount) -> [UInt8] {
+        var line = refusedVersion
+        line.reserveCapacity(64 + count.source.utf8.count)
+        for field in [
+            String(decoding: prefix(count.source, bytes: maximumSourceBytes), as: UTF8.self), String(count.minute),
+            count.reason.rawValue, String(count.count),
+        ] {
+            line.append(UInt8(ascii: "\t"))
+            // Sources are made of letters, digits and dashes: nothing to escape, but no separator gets in.
+            line.append(contentsOf: field.utf8.filter { $0 != UInt8(ascii: "\t") && $0 != UInt8(ascii: "\n") })
+        }
+        line.append(UInt8(ascii: "\n"))
+        return line
+    }
+
+    /// What one line carries.
+    public enum Record: Sendable, Equatable {
+        /// A proxied request's usage row.
+        case usage(UsageRow)
+        /// Requests refused before a token was known, counted for one minute.
+        case refused(RefusedCount)
+    }
+
+    /// The record in one line (without its newline), or nil when it is neither a valid row nor a valid count.
+    public static func decodeRecord(_ line: UnsafeRawBufferPointer) -> Record? {
+        guard line.starts(with: refusedVersion) else { return decode(line).map(Record.usage) }
+        let fields = line.split(separator: UInt8(ascii: "\t"), omittingEmptySubsequences: false)
+        guard fields.count == 5, fields[0].elementsEqual(refusedVersion), !fields[1].isEmpty,
+            fields[1].count <= maximumSourceBytes, let minute = parseInteger(fields[2]),
+            let reason = RefusalReason(rawValue: String(decoding: fields[3], as: UTF8.self)),
+            let count = parseInteger(fields[4]), count >= 0
+        else { return nil }
+        return .refused(
+            RefusedCount(
+                source: String(decoding: fields[1], as: UTF8.self), minute: minute, reason: reason, count: count))
+    }
+
+    /// The record in one line held in an array (tests and tools).
+    public static func decodeRecord(_ line: [UInt8]) -> Record? {
+        line.withUnsafeBytes { decodeRecord($0) }
     }
 
     /// The UTF-8 bytes of `text`, cut to at most `bytes` at a character boundary.

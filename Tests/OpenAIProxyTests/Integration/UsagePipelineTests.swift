@@ -179,7 +179,9 @@ extension RealService {
                 await eventually {
                     text = (try? await TestHTTP.send(.GET, metricsURL, token: service.adminToken).body) ?? ""
                     return Self.value(in: text, of: #"openai_proxy_request_duration_seconds_count{streamed="false"}"#)
-                        == 7
+                        == 6
+                        && Self.value(in: text, of: #"openai_proxy_refused_requests_total{reason="invalid_token"}"#)
+                            == 1
                 })
             let requests = ["1", "2", "3"].map { key in
                 Self.value(in: text, of: #"openai_proxy_requests_total{key="\#(key)",model="gpt-metrics"}"#) ?? 0
@@ -190,10 +192,10 @@ extension RealService {
             }
             #expect(others.reduce(0, +) == 1)
             #expect(!text.contains("made-up-by-a-client"))
+            // Refused before a token was known: counted by reason, not as a served request.
             #expect(
-                Self.value(
-                    in: text, of: #"openai_proxy_request_errors_total{key="none",model="none",reason="unauthorized"}"#)
-                    == 1)
+                Self.value(in: text, of: #"openai_proxy_refused_requests_total{reason="invalid_token"}"#) == 1)
+            #expect(!text.contains(#"reason="unauthorized""#))
             #expect(Self.value(in: text, of: #"openai_proxy_keys{status="active"}"#) == 3)
             #expect(Self.value(in: text, of: #"openai_proxy_key_status{key="1",status="active"}"#) == 1)
             #expect(Self.value(in: text, of: #"openai_proxy_key_status{key="1",status="cooling"}"#) == 0)
@@ -201,7 +203,7 @@ extension RealService {
             #expect(Self.value(in: text, of: "openai_proxy_usage_spool_bytes") == 0)
             #expect(text.contains(#"openai_proxy_tokens_total{key="2",model="gpt-metrics",kind="prompt"}"#))
             #expect(Self.value(in: text, of: "openai_proxy_usage_rows_dropped_total") == 0)
-            #expect(Self.value(in: text, of: #"openai_proxy_request_duration_seconds_count{streamed="false"}"#) == 7)
+            #expect(Self.value(in: text, of: #"openai_proxy_request_duration_seconds_count{streamed="false"}"#) == 6)
             #expect(text.contains("openai_proxy_collector_commit_seconds_bucket"))
             #expect(text.contains("openai_proxy_collector_batch_rows_count"))
             #expect(text.contains("openai_proxy_collector_lag_seconds"))

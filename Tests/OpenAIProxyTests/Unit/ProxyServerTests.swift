@@ -18,6 +18,7 @@ struct ProxyServerTests {
         let test: TestDatabase
         let usage: UsageSender
         let store: SnapshotStore
+        let core: ProxyCore
         let token: String
         let url: String
     }
@@ -51,7 +52,8 @@ struct ProxyServerTests {
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
         let running = Task { try await group.run() }
         let fixture = Fixture(
-            test: test, usage: usage, store: store, token: token, url: "http://127.0.0.1:\(socket.address.port)")
+            test: test, usage: usage, store: store, core: core, token: token,
+            url: "http://127.0.0.1:\(socket.address.port)")
         do {
             try await body(fixture)
         } catch {
@@ -134,8 +136,11 @@ struct ProxyServerTests {
                 #expect(error.keys.sorted() == ["code", "message", "param", "type"])
             }
             #expect(upstream.requests.isEmpty)
-            #expect(fixture.usage.queued.count == 3)
-            #expect(fixture.usage.queued.allSatisfy { $0.status == 401 && $0.tokenID == nil })
+            // Counted per minute and reason instead of a usage row each.
+            #expect(fixture.usage.queued.isEmpty)
+            let counts = fixture.core.refused.take(now: WallClock.nowMs())
+            #expect(counts.filter { $0.reason == .missingToken }.map(\.count).reduce(0, +) == 1)
+            #expect(counts.filter { $0.reason == .invalidToken }.map(\.count).reduce(0, +) == 2)
         }
     }
 
