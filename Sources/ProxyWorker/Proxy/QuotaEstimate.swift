@@ -1,4 +1,5 @@
 import NIOCore
+import RequestScanning
 
 /// What a request of a client token with a quota reserves against it while in flight: the prompt at
 /// about four bytes of body per token (as the stream estimate counts it), plus the completion the
@@ -25,7 +26,7 @@ enum QuotaEstimate {
         guard body.readableBytes > 0 else { return nil }
         return body.withUnsafeReadableBytes { bytes -> Int64? in
             for field in limitFields {
-                guard let range = JSONScanner.topLevelValueRange(field, in: bytes) else { continue }
+                guard let range = JSONScanner.valueRange(at: [.member(field)], in: bytes) else { continue }
                 let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
                 if let value = Int64(text) { return value }
             }
