@@ -10,19 +10,7 @@ extension RealService {
     @Suite("Hostile bodies", .serialized)
     struct HostileBodyTests {
         private func running(_ body: (ProxyService, FakeUpstream, String) async throws -> Void) async throws {
-            let upstream = try await FakeUpstream.start()
-            defer { upstream.stop() }
-            let service = ProxyService(upstream: upstream.baseURL, workers: 2)
-            try service.addKeys(["sk-hostile-bodies-0001"])
-            let token = try service.createToken()
-            try await service.start()
-            do {
-                try await body(service, upstream, token)
-            } catch {
-                print(service.log)
-                throw error
-            }
-            #expect(await service.stop() == 0)
+            try await ProxyService.serving(keys: ["sk-hostile-bodies-0001"], body)
         }
 
         private func chat(_ service: ProxyService, token: String, body: String) async throws -> TestResponse {

@@ -12,22 +12,8 @@ extension RealService {
 
         private func running(
             workers: Int = 2, _ body: (ProxyService, FakeUpstream, String) async throws -> Void
-        )
-            async throws
-        {
-            let upstream = try await FakeUpstream.start()
-            defer { upstream.stop() }
-            let service = ProxyService(upstream: upstream.baseURL, workers: workers)
-            try service.addKeys(keys)
-            let token = try service.createToken()
-            try await service.start()
-            do {
-                try await body(service, upstream, token)
-            } catch {
-                print(service.log)
-                throw error
-            }
-            #expect(await service.stop() == 0)
+        ) async throws {
+            try await ProxyService.serving(keys: keys, workers: workers, body)
         }
 
         @Test("3 keys, 2 workers, 300 requests from 8 concurrent clients: each key used 100 ± 2 times")

@@ -15,19 +15,7 @@ extension RealService {
         private func running(
             workers: Int, _ extra: [String: String], _ body: (ProxyService, FakeUpstream, String) async throws -> Void
         ) async throws {
-            let upstream = try await FakeUpstream.start()
-            defer { upstream.stop() }
-            let service = ProxyService(upstream: upstream.baseURL, workers: workers, extra: extra)
-            try service.addKeys(keys)
-            let token = try service.createToken()
-            try await service.start()
-            do {
-                try await body(service, upstream, token)
-            } catch {
-                print(service.log)
-                throw error
-            }
-            #expect(await service.stop() == 0)
+            try await ProxyService.serving(keys: keys, workers: workers, extra: extra, body)
         }
 
         private func usageRows(_ service: ProxyService, error: String) async throws -> Int {

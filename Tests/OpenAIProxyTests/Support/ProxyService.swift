@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import Testing
 
 /// The real `openai-proxy` binary run as a test subject: its own data directory and ports, the CLI, and
 /// `serve` as a real process tree.
@@ -243,5 +244,28 @@ enum TestHTTP {
         try await send(
             .POST, service.proxyURL + "/v1/chat/completions", token: token,
             json: #"{"model":"\#(model)","messages":[{"role":"user","content":"hi"}]}"#, headers: headers)
+    }
+}
+
+extension ProxyService {
+    /// Runs `body` with a service (`workers`, `extra` settings) in front of a new fake upstream, holding
+    /// `keys` and one client token; prints the service's log when `body` throws, then expects a clean stop.
+    static func serving(
+        keys: [String], workers: Int = 2, extra: [String: String] = [:],
+        _ body: (ProxyService, FakeUpstream, String) async throws -> Void
+    ) async throws {
+        let upstream = try await FakeUpstream.start()
+        defer { upstream.stop() }
+        let service = ProxyService(upstream: upstream.baseURL, workers: workers, extra: extra)
+        try service.addKeys(keys)
+        let token = try service.createToken()
+        try await service.start()
+        do {
+            try await body(service, upstream, token)
+        } catch {
+            print(service.log)
+            throw error
+        }
+        #expect(await service.stop() == 0)
     }
 }
