@@ -14,7 +14,12 @@ public enum ProxyWorker {
         let logger = Logger(label: "openai-proxy")
         let database = try ProxyDatabase.open(at: configuration.paths.database, migrate: false)
         let box = try SecretMaterial.box(for: configuration, create: false)
-        let store = SnapshotStore()
+        let store = SnapshotStore(
+            defaults: RequestSettings(
+                maxBodyBytes: configuration.maxBodyBytes, firstByteTimeout: TimeAmount(configuration.firstByteTimeout),
+                connectTimeout: nil,
+                selector: KeySelector(strategy: configuration.rotationStrategy, database: database),
+                maxAttempts: configuration.maxAttempts))
         let health = KeyHealthBoard(
             store: KeyHealthStore(database: database, policy: configuration.keyHealth, logger: logger), logger: logger)
         let refresher = SnapshotRefresher(
@@ -30,11 +35,8 @@ public enum ProxyWorker {
         let refused = RefusedRequests(
             source: "w\(index)-\(String(UInt64.random(in: .min ... .max), radix: 36))",
             usage: configuration.usageEnabled ? usage : nil, logger: logger)
-        let core = ProxyCore(
-            worker: index, upstream: configuration.upstreamBaseURL, maxBodyBytes: configuration.maxBodyBytes,
-            snapshots: store, selector: KeySelector(strategy: configuration.rotationStrategy, database: database),
-            health: health, maxAttempts: configuration.maxAttempts,
-            firstByteTimeout: TimeAmount(configuration.firstByteTimeout), usage: usage,
+        let core = WorkerContext(
+            worker: index, upstream: configuration.upstreamBaseURL, snapshots: store, health: health, usage: usage,
             rateWindows: TokenRateWindows(database: database),
             pools: try await UpstreamPools(
                 group: MultiThreadedEventLoopGroup.singleton, target: try UpstreamTarget(configuration.upstreamBaseURL),

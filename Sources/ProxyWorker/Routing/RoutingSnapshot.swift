@@ -143,10 +143,19 @@ final class OpenedKeys: Sendable {
     }
 }
 
-/// The current snapshot, swapped atomically by the refresher and read by every request.
+/// The current snapshot with the request settings resolved for it, swapped atomically by the refresher and
+/// read once by every request.
 final class SnapshotStore: Sendable {
-    private let current = Mutex(RoutingSnapshot.empty)
+    /// The configuration's request settings, which a snapshot's live settings override.
+    let defaults: RequestSettings
+    private let current: Mutex<RequestSnapshot>
     private let used = Mutex<[Int64: Int64]>([:])
+
+    /// A store holding the empty snapshot, with `defaults` in force until one with live settings loads.
+    init(defaults: RequestSettings) {
+        self.defaults = defaults
+        current = Mutex(RequestSnapshot(routing: .empty, settings: defaults))
+    }
 
     /// Tokens (prompt + completion) each client token with a quota has used, as of the last refresh.
     func tokensUsed(by id: Int64) -> Int64 {
@@ -159,10 +168,14 @@ final class SnapshotStore: Sendable {
     }
 
     /// The snapshot in force.
-    var snapshot: RoutingSnapshot { current.withLock { $0 } }
+    var snapshot: RoutingSnapshot { current.withLock { $0.routing } }
 
-    /// Replaces the snapshot.
+    /// The snapshot in force with its request settings: what a request reads once, at its head.
+    var forRequest: RequestSnapshot { current.withLock { $0 } }
+
+    /// Replaces the snapshot; its request settings are resolved here, once per load.
     func replace(with snapshot: RoutingSnapshot) {
-        current.withLock { $0 = snapshot }
+        let resolved = RequestSnapshot(routing: snapshot, settings: defaults.overridden(by: snapshot.settings))
+        current.withLock { $0 = resolved }
     }
 }

@@ -3,19 +3,18 @@ import NIOCore
 import NIOHTTP1
 import Shared
 
-/// The receiving side's limits: a client that is slow with its request head or falls silent within its body
-/// gets 408 and the connection closes; a body that would take the worker past its body budget gets 503.
+/// The receiving side's deadlines: a client that is slow with its request head or falls silent within its
+/// body gets 408 and the connection closes.
 extension ClientConnectionHandler {
     /// Notes the end of a read: an incomplete body's silence starts again, and bytes that did not make a
     /// request part on an idle kept-alive connection start the next head's deadline.
     func noteReadComplete(context: ChannelHandlerContext) {
         defer { partInRead = false }
-        switch state {
-        case .receiving, .answeringLocally:
+        if let state = request?.state, state == .receiving || state == .answeringLocally {
             receiveDeadline.bodyProgress(at: .now())
-        case .idle where !partInRead:
+        } else if isIdle, !partInRead {
             receiveDeadline.headStarted(at: .now())
-        default:
+        } else {
             return
         }
         armReceiveTimer(context: context)
@@ -40,7 +39,7 @@ extension ClientConnectionHandler {
     }
 
     /// The client was too slow: 408 and the connection closes. Only a request that had authenticated leaves a
-    /// usage row; a head that never completed leaves none.
+    /// usage row (the machine decides); a head that never completed leaves none.
     private func receiveTimedOut(_ phase: ReceiveDeadline.Phase, context: ChannelHandlerContext) {
         receiveDeadline.requestReceived()
         let body =
@@ -53,48 +52,14 @@ extension ClientConnectionHandler {
                 message:
                     "The request body sent nothing for \(Self.seconds(limits.bodyTimeout)) (OPENAI_PROXY_CLIENT_BODY_TIMEOUT).",
                 type: "invalid_request_error", code: "client_timeout")
-        switch state {
-        case .idle:
-            state = .closing
-            answerWithoutRequest(.requestTimeout, body, context: context)
-        case .receiving(let pending):
-            core.report(pending.exchange, status: 408, error: "client_timeout")
-            state = .closing
-            writeError(.requestTimeout, body, close: true, context: context)
-        case .answeringLocally(let pending, _):
-            if pending.token != nil { core.report(pending.exchange, status: 408, error: "client_timeout") }
-            state = .closing
-            writeError(.requestTimeout, body, close: true, context: context)
-        case .closing:
-            // A refused body that stopped coming before its end.
+        if request != nil {
+            feed { $0.receiveTimedOut(body) }
+        } else if closing {
             context.close(promise: nil)
-        case .waitingForKey, .connecting, .proxying:
-            break
+        } else {
+            closing = true
+            answerWithoutRequest(.requestTimeout, body, context: context)
         }
-    }
-
-    /// 503 with `Retry-After: 1`: the worker holds as many request bodies as its budget allows. The rest of
-    /// this body is read and dropped before the connection closes (within the body timeout): closing with
-    /// unread bytes would reset the connection and could take the answer with it.
-    func rejectBusy(_ pending: Pending, context: ChannelHandlerContext) {
-        core.report(pending.exchange, status: 503, error: "server_busy")
-        state = .closing
-        discardingBody = true
-        let text = ErrorBody(
-            message:
-                "The proxy holds as many request bodies in memory as it may (OPENAI_PROXY_BUFFERED_BODY_BYTES); retry shortly.",
-            type: "server_error", code: "server_busy"
-        ).json
-        let headers = HTTPHeaders([
-            ("content-type", "application/json"), ("content-length", String(text.utf8.count)), ("retry-after", "1"),
-            ("connection", "close"),
-        ])
-        context.write(
-            wrapOutboundOut(
-                .head(HTTPResponseHead(version: pending.head.version, status: .serviceUnavailable, headers: headers))),
-            promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
-        writeEnd(keepAlive: true, context: context)
     }
 
     /// An error answer on a connection whose request head never completed. NIO's pipelining handler takes an
@@ -125,16 +90,5 @@ extension ClientConnectionHandler {
     private static func seconds(_ amount: TimeAmount) -> String {
         let milliseconds = amount.nanoseconds / 1_000_000
         return milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(Double(milliseconds) / 1000) s"
-    }
-}
-
-extension ClientConnectionHandler.Pending {
-    /// Takes `bytes` more of the worker's `budget` for this request's body (given back when the request ends);
-    /// false, and nothing taken, when the worker already holds its fill.
-    func hold(_ bytes: Int, of budget: BodyBudget) -> Bool {
-        guard budget.reserve(bytes) else { return false }
-        if self.budget == nil { self.budget = budget }
-        heldBytes += bytes
-        return true
     }
 }

@@ -15,7 +15,7 @@ import Synchronization
 /// connection has closed.
 struct ProxyServer: Service {
     let descriptor: Int32
-    let core: ProxyCore
+    let core: WorkerContext
     /// Where this worker publishes its connection count, to spread connections across workers.
     var board: WorkerLoadBoard? = nil
     let onServing: @Sendable () -> Void
@@ -69,7 +69,7 @@ struct ProxyServer: Service {
                                 withPipeliningAssistance: true, withErrorHandling: true)
                             try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                             try pipeline.addHandler(
-                                ClientConnectionHandler(core: core, registry: registry, limits: clientLimits))
+                                ClientConnectionHandler(worker: core, registry: registry, limits: clientLimits))
                         }
                     }
                     .withConnectedSocket(socket)

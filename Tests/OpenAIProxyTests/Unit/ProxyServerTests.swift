@@ -18,7 +18,7 @@ struct ProxyServerTests {
         let test: TestDatabase
         let usage: UsageSender
         let store: SnapshotStore
-        let core: ProxyCore
+        let core: WorkerContext
         let token: String
         let url: String
     }
@@ -31,17 +31,19 @@ struct ProxyServerTests {
         _ = try await test.keys.add(name: "b", value: "sk-router-bbbbbbbb-0002")
         let (_, token) = try await test.tokens.create(name: "client")
         let logger = Logger(label: "test")
-        let store = SnapshotStore()
+        let store = SnapshotStore(
+            defaults: RequestSettings(
+                maxBodyBytes: maxBodyBytes, firstByteTimeout: .seconds(30), connectTimeout: nil,
+                selector: KeySelector(strategy: .roundRobin, database: test.database), maxAttempts: 3))
         store.replace(with: try await RoutingSnapshot.load(from: test.database, box: test.box, logger: logger))
         let usage = UsageSender(socketPath: test.directory.file("absent.sock"), logger: logger)
         let base = try #require(UpstreamBaseURL(parsing: upstream))
-        let core = ProxyCore(
-            worker: 7, upstream: base, maxBodyBytes: maxBodyBytes, snapshots: store,
-            selector: KeySelector(strategy: .roundRobin, database: test.database),
+        let core = WorkerContext(
+            worker: 7, upstream: base, snapshots: store,
             health: KeyHealthBoard(
                 store: KeyHealthStore(database: test.database, policy: KeyHealthPolicy(), logger: logger),
                 logger: logger),
-            maxAttempts: 3, firstByteTimeout: .seconds(30), usage: usage,
+            usage: usage,
             rateWindows: TokenRateWindows(database: test.database),
             pools: try await UpstreamPools(
                 group: MultiThreadedEventLoopGroup.singleton, target: try UpstreamTarget(base),

@@ -1,0 +1,146 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import RequestScanning
+import Shared
+
+/// What every connection of a worker shares: configuration, the routing snapshots (with the request settings
+/// resolved for each), key health, the usage sender and the upstream pools. Immutable after start;
+/// everything in it is thread-safe.
+final class WorkerContext: Sendable {
+    let worker: Int
+    let upstream: UpstreamBaseURL
+    /// The routing snapshot and request settings in force; a request reads them once.
+    let snapshots: SnapshotStore
+    /// Key health as this worker sees it; picks the keys a request may use.
+    let health: KeyHealthBoard
+    let usage: UsageSender
+    /// Per-minute request counts of client tokens with a limit, shared by every worker.
+    let rateWindows: TokenRateWindows
+    let requestIDs = RequestIDs()
+    let pools: UpstreamPools
+    let logger: Logger
+    /// What usage is recorded: on or off, and what the chat history keeps.
+    let recording: UsageRecording
+    /// Requests refused before a token was known, counted per minute.
+    let refused: RefusedRequests
+    /// In-flight reservations against client tokens' quotas, shared by every worker.
+    let quotaReservations: TokenQuotaReservations?
+    /// `{"status":"ok","worker":N}`, the health answer, made once.
+    let healthAnswer: String
+
+    init(
+        worker: Int, upstream: UpstreamBaseURL, snapshots: SnapshotStore, health: KeyHealthBoard, usage: UsageSender,
+        rateWindows: TokenRateWindows, pools: UpstreamPools, logger: Logger,
+        recording: UsageRecording = UsageRecording(), refused: RefusedRequests? = nil,
+        quotaReservations: TokenQuotaReservations? = nil
+    ) {
+        self.worker = worker
+        self.upstream = upstream
+        self.snapshots = snapshots
+        self.health = health
+        self.usage = usage
+        self.rateWindows = rateWindows
+        self.pools = pools
+        self.logger = logger
+        self.recording = recording
+        self.refused =
+            refused ?? RefusedRequests(source: "w\(worker)", usage: recording.enabled ? usage : nil, logger: logger)
+        self.quotaReservations = quotaReservations
+        healthAnswer = "{\"status\":\"ok\",\"worker\":\(worker)}"
+    }
+
+    /// What the chat history keeps (`OPENAI_PROXY_CHAT_HISTORY`): capture the texts only when `.full`.
+    var chatHistory: ChatHistoryMode { recording.enabled ? recording.chatHistory : .off }
+
+    /// Size each chat-history text is cut to (`OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES`).
+    var chatHistoryMaxBytes: Int { recording.chatHistoryMaxBytes }
+
+    /// Sends the usage row of a finished request to the collector. Call it before the answer's end is
+    /// written: the row is then in the kernel's hands (socket or spool) before the client sees the end.
+    func record(_ draft: inout UsageDraft, _ outcome: RequestOutcome, now: ContinuousClock.Instant) {
+        guard recording.enabled else { return }
+        var usage = draft.sniffer?.finish()
+        var estimated = false
+        if usage == nil, draft.key != nil, let sniffer = draft.sniffer, sniffer.mode == .eventStream {
+            // A stream that ended without its usage event (cancelled, cut): an estimate, marked as such —
+            // about one token per event (OpenAI streams a token per chunk), four bytes of request per
+            // prompt token.
+            let completion = sniffer.dataEvents
+            let prompt = (draft.requestBytes + 3) / 4
+            usage = TokenUsage(promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion)
+            estimated = true
+        }
+        var row = UsageRow(
+            requestID: draft.requestID, timestamp: draft.timestamp, worker: worker, keyID: draft.key?.id,
+            tokenID: draft.tokenID, model: draft.model, method: draft.method, path: draft.path,
+            status: outcome.status, latencyMs: draft.milliseconds(at: now), ttfbMs: draft.ttfbMs,
+            streamed: draft.sniffer?.mode == .eventStream, promptTokens: usage?.promptTokens,
+            completionTokens: usage?.completionTokens, totalTokens: usage?.totalTokens, error: outcome.error,
+            tokensEstimated: estimated)
+        // Proxied traffic only: a request that reached an upstream key.
+        let mode = chatHistory
+        if mode != .off, draft.key != nil, !draft.fromConsole, ChatHistoryMode.recordsPath(draft.path) {
+            row.keepsChatHistory = true
+            if mode == .full {
+                let limit = recording.chatHistoryMaxBytes
+                row.chatRequest = draft.chatRequest.map { UsageWire.truncated($0, bytes: limit) }
+                row.chatResponse = draft.transcript?.finish().map { UsageWire.truncated($0, bytes: limit) }
+            }
+        }
+        self.usage.record(row)
+    }
+}
+
+/// What a worker records of each request: `OPENAI_PROXY_USAGE` and the chat-history settings.
+struct UsageRecording: Sendable {
+    /// Whether usage rows are recorded at all.
+    var enabled = true
+    /// What the chat history keeps.
+    var chatHistory = ChatHistoryMode.metadata
+    /// Size each chat-history text is cut to.
+    var chatHistoryMaxBytes = 32 * 1024
+
+    /// The settings of `configuration`.
+    init(_ configuration: ProxyConfiguration) {
+        enabled = configuration.usageEnabled
+        chatHistory = configuration.chatHistory
+        chatHistoryMaxBytes = configuration.chatHistoryMaxBytes
+    }
+
+    /// The defaults.
+    init() {}
+}
+
+/// One upstream pool per event loop of the worker.
+struct UpstreamPools: Sendable {
+    /// Where every pool connects.
+    let target: UpstreamTarget
+    private let pools: [ObjectIdentifier: NIOLoopBound<UpstreamPool>]
+
+    /// Pools for every loop of `group`, each made on its own loop.
+    init(
+        group: any EventLoopGroup, target: UpstreamTarget, connectTimeout: TimeAmount, readTimeout: TimeAmount
+    )
+        async throws
+    {
+        var pools: [ObjectIdentifier: NIOLoopBound<UpstreamPool>] = [:]
+        for loop in group.makeIterator() {
+            pools[ObjectIdentifier(loop)] = try await loop.submit {
+                NIOLoopBound(
+                    UpstreamPool(loop: loop, target: target, connectTimeout: connectTimeout, readTimeout: readTimeout),
+                    eventLoop: loop)
+            }.get()
+        }
+        self.pools = pools
+        self.target = target
+    }
+
+    /// The pool of `loop`; call on that loop.
+    func pool(for loop: any EventLoop) -> UpstreamPool {
+        guard let pool = pools[ObjectIdentifier(loop)] else {
+            preconditionFailure("no upstream pool for this event loop")
+        }
+        return pool.value
+    }
+}

@@ -1,0 +1,29 @@
+import NIOCore
+import NIOHTTP1
+
+/// A request in progress on a client connection: what the client sent and what was decided about it.
+struct InFlightRequest {
+    let head: HTTPRequestHead
+    /// What its usage row will say.
+    var draft: UsageDraft
+    let keepAlive: Bool
+    /// The path the upstream is asked for, without its `/v1`.
+    var upstreamPath = ""
+    var query: Substring?
+    /// The client token that authenticated the request.
+    var token: TokenEntry?
+    var body = ByteBuffer()
+    /// Bytes of the worker's body budget this body holds, given back when the request ends.
+    var heldBytes = 0
+    /// The proxy asked the upstream for the stream's usage: its usage-only event is not passed on.
+    var strippingUsage = false
+    /// The answer's text is kept for the chat history.
+    var keepsTranscript = false
+
+    /// A request that began with `head`.
+    init(head: HTTPRequestHead, draft: UsageDraft) {
+        self.head = head
+        self.draft = draft
+        keepAlive = head.isKeepAlive
+    }
+}
