@@ -11,9 +11,9 @@ extension ClientConnectionHandler {
     func noteReadComplete(context: ChannelHandlerContext) {
         defer { partInRead = false }
         if let state = request?.state, state == .receiving || state == .answeringLocally {
-            receiveDeadline.bodyProgress(at: .now())
+            receiveDeadline.bodyProgress(at: context.eventLoop.now)
         } else if isIdle, !partInRead {
-            receiveDeadline.headStarted(at: .now())
+            receiveDeadline.headStarted(at: context.eventLoop.now)
         } else {
             return
         }
@@ -27,7 +27,7 @@ extension ClientConnectionHandler {
         receiveTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: receiveDeadline.due) { [self] in
             receiveTimer = nil
             guard let context = self.context else { return }
-            switch receiveDeadline.check(at: .now()) {
+            switch receiveDeadline.check(at: context.eventLoop.now) {
             case .nothingAwaited:
                 break
             case .wait:

@@ -54,8 +54,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        // Added as the connection is accepted: its first head is due from now.
-        receiveDeadline.headStarted(at: .now())
+        // Added as the connection is accepted: its first head is due from now (the loop's clock, which a test
+        // can move).
+        receiveDeadline.headStarted(at: context.eventLoop.now)
         armReceiveTimer(context: context)
     }
 

@@ -1,0 +1,184 @@
+import HTTPServing
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import NIOPosix
+import Testing
+
+@testable import ProxyWorker
+@testable import Shared
+
+/// The handler on an `EmbeddedChannel`: whole exchanges that need no upstream, with the rows and counts they
+/// leave and the body budget they give back.
+@Suite("Client connection handler")
+struct ClientConnectionHandlerTests {
+    struct Fixture {
+        let channel: EmbeddedChannel
+        let loop: EmbeddedEventLoop
+        let worker: WorkerContext
+        let budget: BodyBudget
+        let test: TestDatabase
+
+        /// Usage rows recorded so far.
+        var rows: [UsageRow] { worker.usage.queued }
+
+        /// Sends a request part as the client.
+        func send(_ part: HTTPServerRequestPart) throws {
+            try channel.writeInbound(part)
+        }
+
+        /// The parts written to the client so far.
+        func answer() throws -> [HTTPServerResponsePart] {
+            var parts: [HTTPServerResponsePart] = []
+            while let part = try channel.readOutbound(as: HTTPServerResponsePart.self) { parts.append(part) }
+            return parts
+        }
+    }
+
+    static let token = "sk-proxy-handler-test"
+
+    func fixture(maxBodyBytes: Int = 1 << 20, bodyTimeout: TimeAmount = .seconds(10)) async throws -> Fixture {
+        let test = try TestDatabase()
+        let logger = Logger(label: "test")
+        let store = SnapshotStore(
+            defaults: RequestSettings(
+                maxBodyBytes: maxBodyBytes, firstByteTimeout: .seconds(5), connectTimeout: nil,
+                selector: KeySelector(strategy: .roundRobin, database: test.database), maxAttempts: 3))
+        store.replace(
+            with: RoutingSnapshot(
+                generation: 1, keys: [], tokens: [SecretDigest.sha256Hex(Self.token): TokenEntry(id: 5, limits: nil)]))
+        let base = try #require(UpstreamBaseURL(parsing: "http://127.0.0.1:9"))
+        let usage = UsageSender(socketPath: test.directory.file("absent.sock"), logger: logger)
+        let worker = WorkerContext(
+            worker: 3, upstream: base, snapshots: store,
+            health: KeyHealthBoard(
+                store: KeyHealthStore(database: test.database, policy: KeyHealthPolicy(), logger: logger),
+                logger: logger),
+            usage: usage, rateWindows: TokenRateWindows(database: test.database),
+            pools: try await UpstreamPools(
+                group: MultiThreadedEventLoopGroup.singleton, target: try UpstreamTarget(base),
+                connectTimeout: .seconds(1), readTimeout: .seconds(1)),
+            logger: logger)
+        let budget = BodyBudget(limit: 1 << 20)
+        let loop = EmbeddedEventLoop()
+        let handler = ClientConnectionHandler(
+            worker: worker, registry: ConnectionRegistry(),
+            limits: ClientLimits(headerTimeout: .seconds(10), bodyTimeout: bodyTimeout, bodyBudget: budget))
+        let channel = EmbeddedChannel(handler: handler, loop: loop)
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
+        return Fixture(channel: channel, loop: loop, worker: worker, budget: budget, test: test)
+    }
+
+    func head(
+        _ method: HTTPMethod = .POST, _ uri: String = "/v1/chat/completions", token: String? = token,
+        _ extra: [(String, String)] = []
+    ) -> HTTPServerRequestPart {
+        var headers = HTTPHeaders(extra)
+        if let token { headers.add(name: "authorization", value: "Bearer \(token)") }
+        return .head(HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: headers))
+    }
+
+    /// The status and body of a whole answer.
+    func whole(_ parts: [HTTPServerResponsePart]) -> (status: UInt, headers: HTTPHeaders, body: String, ended: Bool)? {
+        guard case .head(let head)? = parts.first else { return nil }
+        var body = ""
+        var ended = false
+        for part in parts.dropFirst() {
+            switch part {
+            case .body(.byteBuffer(let bytes)): body += String(buffer: bytes)
+            case .end: ended = true
+            default: break
+            }
+        }
+        return (head.status.code, head.headers, body, ended)
+    }
+
+    @Test("health and a missing token are answered here on one kept-alive connection, with no usage row")
+    func localAnswers() async throws {
+        let fixture = try await fixture()
+        try fixture.send(head(.GET, "/healthz", token: nil))
+        try fixture.send(.end(nil))
+        let health = try #require(whole(try fixture.answer()))
+        #expect(health.status == 200 && health.body == #"{"status":"ok","worker":3}"# && health.ended)
+
+        try fixture.send(head(token: nil))
+        try fixture.send(.end(nil))
+        let refused = try #require(whole(try fixture.answer()))
+        #expect(refused.status == 401 && refused.body.contains("invalid_api_key"))
+        #expect(refused.headers.first(name: "www-authenticate") == "Bearer")
+        #expect(fixture.channel.isActive)
+        #expect(fixture.rows.isEmpty)
+        #expect(fixture.worker.refused.take(now: WallClock.nowMs()).map(\.reason) == [.missingToken])
+    }
+
+    @Test("a request no key can serve gets 503 and one usage row, and its body leaves the budget")
+    func noKeys() async throws {
+        let fixture = try await fixture()
+        try fixture.send(head())
+        try fixture.send(.body(ByteBuffer(string: #"{"model":"gpt-x","messages":[]}"#)))
+        #expect(fixture.budget.current > 0)
+        try fixture.send(.end(nil))
+        let answer = try #require(whole(try fixture.answer()))
+        #expect(answer.status == 503 && answer.body.contains("no_available_key"))
+        #expect(fixture.budget.current == 0)
+        let row = try #require(fixture.rows.first)
+        #expect(fixture.rows.count == 1)
+        #expect(row.status == 503 && row.error == "no_available_key" && row.tokenID == 5 && row.model == "gpt-x")
+    }
+
+    @Test("a declared body past the limit is 413 at once, with a row, and the connection closes after it")
+    func tooLarge() async throws {
+        let fixture = try await fixture(maxBodyBytes: 100)
+        try fixture.send(head(.POST, "/v1/chat/completions", token: Self.token, [("content-length", "5000")]))
+        let answer = try #require(whole(try fixture.answer()))
+        #expect(answer.status == 413 && answer.headers.first(name: "connection") == "close")
+        #expect(fixture.rows.map(\.status) == [413])
+        fixture.loop.run()
+        #expect(!fixture.channel.isActive)
+    }
+
+    @Test("100 Continue goes out as soon as the head is accepted")
+    func continueSent() async throws {
+        let fixture = try await fixture()
+        try fixture.send(head(.POST, "/v1/chat/completions", token: Self.token, [("expect", "100-continue")]))
+        guard case .head(let head)? = try fixture.answer().first else {
+            Issue.record("no 100 Continue")
+            return
+        }
+        #expect(head.status == .continue)
+    }
+
+    @Test("a body that falls silent gets 408 with a row, then the connection closes")
+    func bodyTimeout() async throws {
+        let fixture = try await fixture(bodyTimeout: .seconds(2))
+        try fixture.send(head())
+        try fixture.send(.body(ByteBuffer(string: "{")))
+        fixture.channel.pipeline.fireChannelReadComplete()
+        // The timer armed for the head (10 s) finds the body's deadline (2 s after its last byte) passed.
+        fixture.loop.advanceTime(by: .seconds(11))
+        let answer = try #require(whole(try fixture.answer()))
+        #expect(answer.status == 408 && answer.body.contains("client_timeout"))
+        #expect(fixture.rows.map(\.status) == [408])
+        #expect(fixture.budget.current == 0)
+        #expect(!fixture.channel.isActive)
+    }
+
+    @Test("a client gone mid-body leaves a 499 row; one cut by the drain deadline says drain_timeout")
+    func clientGone() async throws {
+        let cancelled = try await fixture()
+        try cancelled.send(head())
+        try cancelled.send(.body(ByteBuffer(string: "{")))
+        try await cancelled.channel.close().get()
+        #expect(cancelled.rows.map(\.status) == [499])
+        #expect(cancelled.rows.first?.error == "client_cancelled")
+        #expect(cancelled.budget.current == 0)
+
+        let drained = try await fixture()
+        try drained.send(head())
+        drained.channel.pipeline.fireUserInboundEventTriggered(DrainDeadlineEvent())
+        try await drained.channel.close().get()
+        #expect(drained.rows.first?.error == "drain_timeout")
+        #expect(drained.rows.count == 1)
+    }
+}
