@@ -21,7 +21,9 @@ struct RequestSettings: Sendable {
         guard let live else { return self }
         var settings = self
         settings.maxBodyBytes = live.maxBodyBytes
-        if live.rotationStrategy != selector.strategy { settings.selector = selector.with(strategy: live.rotationStrategy) }
+        if live.rotationStrategy != selector.strategy {
+            settings.selector = selector.with(strategy: live.rotationStrategy)
+        }
         // A timeout not set live keeps the configuration's (which may be below a second).
         if live.overridden.contains(.firstByteTimeoutSeconds) {
             settings.firstByteTimeout = .seconds(Int64(live.firstByteTimeoutSeconds))

@@ -118,7 +118,8 @@ extension RequestStateMachine {
             event = ErrorBody(message: message, type: "server_error", code: reason)
         }
         return .cutAnswer(
-            key: request.draft.key, reason: reason, event: event, outcome: RequestOutcome(status: status, error: reason))
+            key: request.draft.key, reason: reason, event: event, outcome: RequestOutcome(status: status, error: reason)
+        )
     }
 }
 

@@ -113,9 +113,11 @@ extension RequestStateMachine {
                 .badGateway, "The upstream \(upstreamHost) closed the connection before answering.",
                 code: "upstream_closed")
         case .transport(.firstByteTimeout), .transport(.readTimeout):
-            return fail(.gatewayTimeout, "The upstream \(upstreamHost) did not answer in time.", code: "upstream_timeout")
+            return fail(
+                .gatewayTimeout, "The upstream \(upstreamHost) did not answer in time.", code: "upstream_timeout")
         case nil:
-            return fail(.internalServerError, "The proxy could not select an upstream key.", code: "key_selection_failed")
+            return fail(
+                .internalServerError, "The proxy could not select an upstream key.", code: "key_selection_failed")
         }
     }
 

@@ -209,7 +209,8 @@ struct RequestStateMachine {
                 message: "Invalid request path \(path).", type: "invalid_request_error", code: "invalid_path")
             return answerLocally(
                 .error(
-                    ErrorAnswer(status: .badRequest, body: body), outcome: RequestOutcome(status: 400, error: "invalid_path")
+                    ErrorAnswer(status: .badRequest, body: body),
+                    outcome: RequestOutcome(status: 400, error: "invalid_path")
                 ))
         }
         request.upstreamPath = upstreamPath
@@ -276,7 +277,8 @@ struct RequestStateMachine {
             switch local {
             case .health: return .answerJSON(nil)
             case .json(let text): return .answerJSON(text)
-            case .error(let answer, let outcome): return .answerError(answer, close: !request.keepAlive, outcome: outcome)
+            case .error(let answer, let outcome):
+                return .answerError(answer, close: !request.keepAlive, outcome: outcome)
             case nil: return .close
             }
         case .discarding:
@@ -290,7 +292,8 @@ struct RequestStateMachine {
     /// The whole request is here: reads its model, prepares the body, then checks the token's limits or
     /// goes for a key.
     private mutating func dispatch(keepsTexts: Bool) -> Action {
-        let model = RequestParsing.model(in: request.body, contentType: request.head.headers.first(name: "content-type"))
+        let model = RequestParsing.model(
+            in: request.body, contentType: request.head.headers.first(name: "content-type"))
         switch model {
         case .named(let name):
             request.draft.model = String(name.prefix(200))
@@ -340,7 +343,8 @@ struct RequestStateMachine {
     ) -> Action {
         state = .finished
         return .answerError(
-            ErrorAnswer(status: status, body: ErrorBody(message: message, type: type, code: code), retryAfter: retryAfter),
+            ErrorAnswer(
+                status: status, body: ErrorBody(message: message, type: type, code: code), retryAfter: retryAfter),
             close: !request.keepAlive, outcome: RequestOutcome(status: Int(status.code), error: code))
     }
 

@@ -56,7 +56,7 @@ extension ClientConnectionHandler: UpstreamDelegate {
         firstByteTimer = context.eventLoop.assumeIsolated().scheduleTask(
             in: request!.snapshot.settings.firstByteTimeout
         ) { [self] in
-            guard number == requestNumber, upstream === connection else { return }
+            guard number == requestNumber, upstream === connection, request?.state == .awaitingHead else { return }
             firstByteTimer = nil
             dropUpstream()
             feed { $0.firstByteTimedOut() }
@@ -156,7 +156,8 @@ extension ClientConnectionHandler: UpstreamDelegate {
         endRequest(keepAlive: false)
         if let event {
             let text = "data: " + event.json + "\n\n"
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
             writeEnd(keepAlive: false, context: context)
         } else {
             context.flush()

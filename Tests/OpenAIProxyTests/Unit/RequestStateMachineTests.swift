@@ -61,7 +61,8 @@ struct RequestStateMachineTests {
         #expect(label(machine.routed(.candidates(Array(Self.keys.dropFirst())))) == "pick")
         #expect(label(machine.keyPicked(Self.keys[1])) == "connect(2)")
         #expect(label(machine.connected()) == "send(2)")
-        #expect(label(machine.upstreamHeadReceived(Self.head(200), now: .now, transcriptLimit: 0)) == "forwardHead(200)")
+        #expect(
+            label(machine.upstreamHeadReceived(Self.head(200), now: .now, transcriptLimit: 0)) == "forwardHead(200)")
         var part = ByteBuffer(string: "{}")
         #expect(label(machine.upstreamBodyReceived(&part)) == "forwardBody({})")
         let end = machine.upstreamEndReceived(now: .now)
@@ -221,13 +222,19 @@ struct RequestStateMachineTests {
     @Test("a client that goes away is a 499 before the answer, the answer's status after it; drain says so")
     func clientGone() {
         var before = sent()
-        #expect(before.clientGone(reason: "client_cancelled").outcome == RequestOutcome(status: 499, error: "client_cancelled"))
+        #expect(
+            before.clientGone(reason: "client_cancelled").outcome
+                == RequestOutcome(status: 499, error: "client_cancelled"))
         var streaming = sent()
         _ = streaming.upstreamHeadReceived(Self.head(200, eventStream: true), now: .now, transcriptLimit: 0)
-        #expect(streaming.clientGone(reason: "drain_timeout").outcome == RequestOutcome(status: 200, error: "drain_timeout"))
+        #expect(
+            streaming.clientGone(reason: "drain_timeout").outcome == RequestOutcome(status: 200, error: "drain_timeout")
+        )
         #expect(label(streaming.clientGone(reason: "client_cancelled")) == "none")
         var (receiving, _) = machine()
-        #expect(receiving.clientGone(reason: "drain_timeout").outcome == RequestOutcome(status: 499, error: "drain_timeout"))
+        #expect(
+            receiving.clientGone(reason: "drain_timeout").outcome == RequestOutcome(status: 499, error: "drain_timeout")
+        )
     }
 
     @Test("local answers: health, unknown path and missing token are counted as refused and leave no row")
@@ -267,7 +274,14 @@ struct RequestStateMachineTests {
         var (busy, _) = machine()
         var taken = 0
         var part = ByteBuffer(string: "abc")
-        #expect(label(busy.bodyReceived(&part, reserve: { taken += $0; return true })) == "none")
+        #expect(
+            label(
+                busy.bodyReceived(
+                    &part,
+                    reserve: {
+                        taken += $0
+                        return true
+                    })) == "none")
         #expect(busy.request.heldBytes == 3 && taken == 3)
         var refused = ByteBuffer(string: "def")
         let answer = busy.bodyReceived(&refused, reserve: { _ in false })
@@ -314,7 +328,8 @@ struct RequestStateMachineTests {
                     case .route:
                         actions.append(
                             machine.routed(
-                                random.next(6) == 0 ? .exhausted : .candidates(Array(Self.keys.dropFirst(nextKey % 4)))))
+                                random.next(6) == 0 ? .exhausted : .candidates(Array(Self.keys.dropFirst(nextKey % 4))))
+                        )
                     case .pick(let candidates):
                         nextKey += 1
                         actions.append(random.next(5) == 0 ? machine.noKeyPicked() : machine.keyPicked(candidates[0]))
