@@ -1,0 +1,181 @@
+import HTTPServing
+import NIOCore
+import NIOHTTP1
+import RequestScanning
+import Shared
+
+/// The request side: its head decides whether it is answered here, refused or read on; its body is held
+/// within the limits; its end reads the model and prepares the body before a key is chosen.
+extension RequestStateMachine {
+    /// The head arrived (`path` is its target without the query): decides whether the request is answered
+    /// here, refused, or read on. `authenticate` looks a bearer header up among the snapshot's tokens.
+    mutating func headReceived(path: Substring, authenticate: (String?) -> TokenEntry?) -> Action {
+        let head = request.head
+        if path == "/healthz" {
+            return answerLocally(.health)
+        }
+        guard path == "/v1" || path.hasPrefix("/v1/") else {
+            local = .error(
+                ErrorAnswer(
+                    status: .notFound,
+                    body: ErrorBody(
+                        message: "Unknown path \(head.method.rawValue) \(path).", type: "invalid_request_error",
+                        code: "not_found")), outcome: nil)
+            state = .answeringLocally
+            return .countRefused(.unknownPath)
+        }
+        // Authentication comes first: nothing else is revealed to an unknown caller.
+        let header = head.headers.first(name: "authorization")
+        guard let token = authenticate(header) else {
+            let message =
+                header != nil
+                ? "Incorrect or revoked proxy token."
+                : "Missing bearer token. Send your proxy token as 'Authorization: Bearer <token>'."
+            local = .error(
+                ErrorAnswer(
+                    status: .unauthorized,
+                    body: ErrorBody(message: message, type: "invalid_request_error", code: "invalid_api_key")),
+                outcome: nil)
+            state = .answeringLocally
+            // Counted per minute, not a request-log row each: a flood of them must not fill the database.
+            return .countRefused(header != nil ? .invalidToken : .missingToken)
+        }
+        request.draft.tokenID = token.id
+        request.draft.fromConsole = token.isInternal
+        request.token = token
+        if head.method == .GET, path == "/v1/models", let list = snapshot.routing.modelList {
+            // The operator's model list (the models table), in OpenAI's format.
+            return answerLocally(.json(list))
+        }
+        guard let upstreamPath = RequestParsing.upstreamPath(path) else {
+            let body = ErrorBody(
+                message: "Invalid request path \(path).", type: "invalid_request_error", code: "invalid_path")
+            return answerLocally(
+                .error(
+                    ErrorAnswer(status: .badRequest, body: body),
+                    outcome: RequestOutcome(status: 400, error: "invalid_path")
+                ))
+        }
+        request.upstreamPath = upstreamPath
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init),
+            length > snapshot.settings.maxBodyBytes
+        {
+            return tooLarge()
+        }
+        // A client waiting for `100 Continue` before it sends the body (curl does above 1 KiB) is told to go
+        // on now that the request is accepted, instead of sending it after a wait of its own.
+        if head.version != .http1_0, head.headers.first(name: "expect")?.equalsIgnoringASCIICase("100-continue") == true
+        {
+            return .sendContinue
+        }
+        return .none
+    }
+
+    private mutating func answerLocally(_ answer: LocalAnswer) -> Action {
+        local = answer
+        state = .answeringLocally
+        return .none
+    }
+
+    /// A part of the body arrived. `reserve` takes its bytes from the worker's body budget (false: the
+    /// budget is full, nothing taken).
+    mutating func bodyReceived(_ chunk: inout ByteBuffer, reserve: (Int) -> Bool) -> Action {
+        guard state == .receiving else { return .none }
+        let count = chunk.readableBytes
+        if request.body.readableBytes + count > snapshot.settings.maxBodyBytes { return tooLarge() }
+        guard reserve(count) else {
+            state = .discarding
+            let body = ErrorBody(
+                message:
+                    "The proxy holds as many request bodies in memory as it may (OPENAI_PROXY_BUFFERED_BODY_BYTES); retry shortly.",
+                type: "server_error", code: "server_busy")
+            return .refuseBusy(
+                ErrorAnswer(status: .serviceUnavailable, body: body, retryAfter: 1),
+                outcome: RequestOutcome(status: 503, error: "server_busy"))
+        }
+        request.heldBytes += count
+        request.body.writeBuffer(&chunk)
+        return .none
+    }
+
+    /// 413 at once, without reading the rest of the body, and the connection is closed.
+    private mutating func tooLarge() -> Action {
+        state = .finished
+        let body = ErrorBody(
+            message:
+                "Request body is larger than the limit of \(snapshot.settings.maxBodyBytes) bytes (OPENAI_PROXY_MAX_BODY_BYTES).",
+            type: "invalid_request_error", code: "request_too_large")
+        return .answerError(
+            ErrorAnswer(status: .payloadTooLarge, body: body), close: true,
+            outcome: RequestOutcome(status: 413, error: "request_too_large"))
+    }
+
+    /// The request's end arrived. `keepsTexts`: the chat history stores the texts of requests.
+    mutating func endReceived(keepsTexts: Bool) -> Action {
+        switch state {
+        case .receiving:
+            return dispatch(keepsTexts: keepsTexts)
+        case .answeringLocally:
+            state = .finished
+            switch local {
+            case .health: return .answerJSON(nil)
+            case .json(let text): return .answerJSON(text)
+            case .error(let answer, let outcome):
+                return .answerError(answer, close: !request.keepAlive, outcome: outcome)
+            case nil: return .close
+            }
+        case .discarding:
+            state = .finished
+            return .close
+        default:
+            return .none
+        }
+    }
+
+    /// The whole request is here: reads its model, prepares the body, then checks the token's limits or
+    /// goes for a key.
+    private mutating func dispatch(keepsTexts: Bool) -> Action {
+        let model = RequestParsing.model(
+            in: request.body, contentType: request.head.headers.first(name: "content-type"))
+        switch model {
+        case .named(let name):
+            request.draft.model = String(name.prefix(200))
+        case .unreadable(let reason):
+            if let (code, message) = RequestParsing.rejection(reason) {
+                return fail(.badRequest, message, code: code, type: "invalid_request_error")
+            }
+        case .absent:
+            break
+        }
+        request.draft.requestBytes = request.body.readableBytes
+        if keepsTexts, !request.draft.fromConsole, ChatHistoryMode.recordsPath(request.draft.path) {
+            request.draft.chatRequest = AnswerTranscript.requestText(request.body)
+            request.keepsTranscript = true
+        }
+        if StreamUsage.applies(toUpstreamPath: request.upstreamPath),
+            let rewritten = StreamUsage.requestingUsage(request.body)
+        {
+            request.body = rewritten
+            request.strippingUsage = true
+        }
+        if let limits = request.token?.limits {
+            state = .checkingLimits
+            return .checkTokenLimits(limits, model: model)
+        }
+        state = .routing
+        return .route
+    }
+
+    /// What the client token's limits decided (`.allow` also when the count could not be kept: the proxy
+    /// serves rather than refuse on its own trouble).
+    mutating func tokenLimitsChecked(_ decision: ClientTokenDecision) -> Action {
+        guard state == .checkingLimits else { return .none }
+        guard decision == .allow else {
+            return fail(
+                HTTPResponseStatus(statusCode: decision.status), decision.message, code: decision.code,
+                type: decision.type, retryAfter: decision.retryAfterSeconds)
+        }
+        state = .routing
+        return .route
+    }
+}
