@@ -159,6 +159,28 @@ struct RequestStateMachine {
         self.upstreamHost = upstreamHost
     }
 
+    /// A machine with no request, in place until the first one (a connection's handler holds one always).
+    static func idle(snapshot: RequestSnapshot) -> RequestStateMachine {
+        var machine = RequestStateMachine(
+            request: InFlightRequest(
+                head: HTTPRequestHead(version: .http1_1, method: .GET, uri: ""),
+                draft: UsageDraft(requestID: "", started: .now, timestamp: 0, method: "", path: "")),
+            snapshot: snapshot, upstreamHost: "")
+        machine.state = .finished
+        return machine
+    }
+
+    /// Lets go of what an ended request holds in memory (its body, a held answer, an event's start).
+    mutating func dropBuffers() {
+        state = .finished
+        request.body = ByteBuffer()
+        request.draft.sniffer = nil
+        request.draft.transcript = nil
+        held = nil
+        eventTail = nil
+        lastFailure = nil
+    }
+
     /// Whether the answer is an event stream, passed on whole events at a time.
     var eventStream: Bool { request.draft.sniffer?.mode == .eventStream }
 

@@ -16,15 +16,15 @@ extension ClientConnectionHandler {
         case .none:
             break
         case .sendContinue:
-            guard let version = request?.request.head.version else { return }
+            let version = request.request.head.version
             context.writeAndFlush(
                 wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .continue))), promise: nil)
         case .countRefused(let reason):
-            guard let draft = request?.request.draft else { return }
             worker.refused.refused(
-                reason, client: context.remoteAddress, method: draft.method, path: Substring(draft.path))
+                reason, client: context.remoteAddress, method: request.request.draft.method,
+                path: Substring(request.request.draft.path))
         case .answerJSON(let json):
-            let keepAlive = request?.request.keepAlive ?? false
+            let keepAlive = request.request.keepAlive
             let text = json ?? worker.healthAnswer
             var headers = HTTPHeaders([
                 ("content-type", "application/json"), ("content-length", String(text.utf8.count)),
@@ -43,10 +43,10 @@ extension ClientConnectionHandler {
         case .checkTokenLimits(let limits, let model):
             checkTokenLimits(limits, model: model, context: context)
         case .route:
-            guard request != nil else { return }
+            guard serving else { return }
             // Read in place: a copy of the machine would make its next change copy its buffers.
             let route = worker.health.route(
-                request!.snapshot.routing, model: request!.request.draft.model, excluding: request!.tried,
+                request.snapshot.routing, model: request.request.draft.model, excluding: request.tried,
                 now: WallClock.nowMs())
             feed { $0.routed(route) }
         case .pick(let candidates):
@@ -65,7 +65,7 @@ extension ClientConnectionHandler {
             passOn(held, keySucceeded: keySucceeded, context: context)
         case .endAnswer(let tail, _):
             if let tail { context.write(wrapOutboundOut(.body(.byteBuffer(tail))), promise: nil) }
-            let keepAlive = request?.request.keepAlive ?? false
+            let keepAlive = request.request.keepAlive
             endRequest(keepAlive: keepAlive)
             writeEnd(keepAlive: keepAlive, context: context)
         case .cutAnswer(let key, let reason, let event, _):
@@ -78,15 +78,18 @@ extension ClientConnectionHandler {
 
     /// Sends the finished request's usage row.
     private func finish(_ outcome: RequestOutcome) {
-        guard request != nil else { return }
-        worker.record(&request!.request.draft, outcome, now: .now)
+        guard serving else { return }
+        worker.record(&request.request.draft, outcome, now: .now)
     }
 
     /// The request is over: its body's share of the worker's budget is given back, and the connection
     /// closes after this answer unless it is kept alive.
     func endRequest(keepAlive: Bool) {
-        if let held = request?.request.heldBytes, held > 0 { limits.bodyBudget.release(held) }
-        request = nil
+        if serving {
+            serving = false
+            if request.request.heldBytes > 0 { limits.bodyBudget.release(request.request.heldBytes) }
+            request.dropBuffers()
+        }
         firstByteTimer?.cancel()
         firstByteTimer = nil
         if !keepAlive { closing = true }
@@ -138,10 +141,10 @@ extension ClientConnectionHandler {
     /// this body is read and dropped before the connection closes (within the body timeout): closing with
     /// unread bytes would reset the connection and could take the answer with it.
     private func refuseBusy(_ answer: RequestStateMachine.ErrorAnswer, context: ChannelHandlerContext) {
-        guard let version = request?.request.head.version else { return }
-        if let held = request?.request.heldBytes, held > 0 {
-            limits.bodyBudget.release(held)
-            request?.request.heldBytes = 0
+        let version = request.request.head.version
+        if request.request.heldBytes > 0 {
+            limits.bodyBudget.release(request.request.heldBytes)
+            request.request.heldBytes = 0
         }
         closing = true
         let text = answer.body.json
@@ -163,7 +166,8 @@ extension ClientConnectionHandler {
     private func checkTokenLimits(
         _ limits: ClientTokenLimits, model: RequestModel, context: ChannelHandlerContext
     ) {
-        guard let tokenID = request?.request.token?.id, let requestID = request?.request.draft.requestID else { return }
+        guard let tokenID = request.request.token?.id else { return }
+        let requestID = request.request.draft.requestID
         let now = WallClock.nowMs()
         let decision = ClientTokenPolicy.check(
             // The whole name: the one kept for the usage row is cut to 200 characters.
@@ -182,8 +186,8 @@ extension ClientConnectionHandler {
             quota == nil
             ? 0
             : QuotaEstimate.tokens(
-                requestBytes: request?.request.draft.requestBytes ?? 0,
-                completionLimit: QuotaEstimate.completionLimit(in: request!.request.body))
+                requestBytes: request.request.draft.requestBytes,
+                completionLimit: QuotaEstimate.completionLimit(in: request.request.body))
         let number = requestNumber
         context.eventLoop.makeFutureWithTask { () async throws -> ClientTokenDecision in
             if case let (limit, reservations)? = quota {
@@ -208,7 +212,7 @@ extension ClientConnectionHandler {
     }
 
     private func pick(from candidates: [RoutableKey], context: ChannelHandlerContext) {
-        guard let selector = request?.snapshot.settings.selector else { return }
+        let selector = request.snapshot.settings.selector
         switch selector.pickWithoutWaiting(from: candidates) {
         case .key(let key):
             feed { $0.keyPicked(key) }
@@ -234,20 +238,20 @@ extension ClientConnectionHandler {
 
     /// Reports a failed attempt's key to key health, and goes on with what the machine makes of it.
     private func reportKeyFailure(_ key: RoutableKey, _ outcome: KeyOutcome) {
-        guard request != nil else { return }
+        guard serving else { return }
         let marked = worker.health.report(
-            outcome, key: key, snapshot: request!.snapshot.routing, now: WallClock.nowMs(),
-            token: request!.request.draft.tokenID)
-        if let failure = request!.lastFailure {
+            outcome, key: key, snapshot: request.snapshot.routing, now: WallClock.nowMs(),
+            token: request.request.draft.tokenID)
+        if let failure = request.lastFailure {
             var passedOn = false
             if !marked, case .answer = failure { passedOn = true }
             if !passedOn {
                 worker.logger.info(
                     "upstream attempt failed",
                     metadata: [
-                        "request.id": "\(request!.request.draft.requestID)", "key.id": "\(key.id)",
-                        "key.hint": "\(key.hint)", "attempt": "\(request!.tried.count)",
-                        "failure": "\(request!.describe(failure))",
+                        "request.id": "\(request.request.draft.requestID)", "key.id": "\(key.id)",
+                        "key.hint": "\(key.hint)", "attempt": "\(request.tried.count)",
+                        "failure": "\(request.describe(failure))",
                     ])
             }
         }

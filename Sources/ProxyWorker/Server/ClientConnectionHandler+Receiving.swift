@@ -10,7 +10,7 @@ extension ClientConnectionHandler {
     /// request part on an idle kept-alive connection start the next head's deadline.
     func noteReadComplete(context: ChannelHandlerContext) {
         defer { partInRead = false }
-        if let state = request?.state, state == .receiving || state == .answeringLocally {
+        if serving, request.state == .receiving || request.state == .answeringLocally {
             receiveDeadline.bodyProgress(at: context.eventLoop.now)
         } else if isIdle, !partInRead {
             receiveDeadline.headStarted(at: context.eventLoop.now)
@@ -52,7 +52,7 @@ extension ClientConnectionHandler {
                 message:
                     "The request body sent nothing for \(Self.seconds(limits.bodyTimeout)) (OPENAI_PROXY_CLIENT_BODY_TIMEOUT).",
                 type: "invalid_request_error", code: "client_timeout")
-        if request != nil {
+        if serving {
             feed { $0.receiveTimedOut(body) }
         } else if closing {
             context.close(promise: nil)

@@ -10,11 +10,11 @@ extension ClientConnectionHandler: UpstreamDelegate {
     /// turned out closed.
     func connect(_ key: RoutableKey, fresh: Bool, context: ChannelHandlerContext) {
         let pool = worker.pools.pool(for: context.eventLoop)
-        let timeout = request?.snapshot.settings.connectTimeout
+        let timeout = request.snapshot.settings.connectTimeout
         let connecting = fresh ? pool.connect(timeout: timeout) : pool.acquire(connectTimeout: timeout)
         let number = requestNumber
         connecting.assumeIsolated().whenComplete { [self] result in
-            guard number == requestNumber, request?.state == .connecting, self.context != nil else {
+            guard number == requestNumber, request.state == .connecting, self.context != nil else {
                 // The client went away meanwhile; an unused connection goes back to the pool.
                 if case .success(let connection) = result { pool.release(connection) }
                 return
@@ -31,15 +31,15 @@ extension ClientConnectionHandler: UpstreamDelegate {
 
     /// Sends the request with `key` over the attempt's connection and starts its first-byte timer.
     func send(_ key: RoutableKey, context: ChannelHandlerContext) {
-        guard let connection = upstream, request != nil else { return }
+        guard let connection = upstream, serving else { return }
         connection.delegate = self
         connection.awaitingHead = true
-        let head = request!.request.head
-        var uri = worker.pools.target.pathPrefix + request!.request.upstreamPath
-        if let query = request!.request.query { uri += "?" + query }
+        let head = request.request.head
+        var uri = worker.pools.target.pathPrefix + request.request.upstreamPath
+        if let query = request.request.query { uri += "?" + query }
         var headers = ForwardedHeaders.upstream(
             from: head.headers, key: key.value, authority: worker.pools.target.authority)
-        let bodyBytes = request!.request.body.readableBytes
+        let bodyBytes = request.request.body.readableBytes
         if bodyBytes > 0 || head.method == .POST || head.method == .PUT || head.method == .PATCH {
             headers.add(name: "content-length", value: String(bodyBytes))
         }
@@ -49,14 +49,14 @@ extension ClientConnectionHandler: UpstreamDelegate {
                 HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers)),
             promise: nil)
         if bodyBytes > 0 {
-            channel.write(HTTPClientRequestPart.body(.byteBuffer(request!.request.body)), promise: nil)
+            channel.write(HTTPClientRequestPart.body(.byteBuffer(request.request.body)), promise: nil)
         }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         let number = requestNumber
         firstByteTimer = context.eventLoop.assumeIsolated().scheduleTask(
-            in: request!.snapshot.settings.firstByteTimeout
+            in: request.snapshot.settings.firstByteTimeout
         ) { [self] in
-            guard number == requestNumber, upstream === connection, request?.state == .awaitingHead else { return }
+            guard number == requestNumber, upstream === connection, request.state == .awaitingHead else { return }
             firstByteTimer = nil
             dropUpstream()
             feed { $0.firstByteTimedOut() }
@@ -64,14 +64,14 @@ extension ClientConnectionHandler: UpstreamDelegate {
     }
 
     func upstream(_ connection: UpstreamConnection, received part: HTTPClientResponsePart) {
-        guard connection === upstream, request != nil, let context else { return }
+        guard connection === upstream, serving, let context else { return }
         switch part {
         case .head(let head):
             if head.status.code >= 200 {
                 firstByteTimer?.cancel()
                 firstByteTimer = nil
                 connection.awaitingHead = false
-                if let key = request!.request.draft.key,
+                if let key = request.request.draft.key,
                     let figures = RateLimitHeaders.state(
                         now: WallClock.nowMs(), header: { head.headers.first(name: $0) })
                 {
@@ -86,7 +86,7 @@ extension ClientConnectionHandler: UpstreamDelegate {
             connection.delegate = nil
             upstream = nil
             let pool = worker.pools.pool(for: context.eventLoop)
-            if request!.upstreamKeepAlive { pool.release(connection) } else { connection.channel.close(promise: nil) }
+            if request.upstreamKeepAlive { pool.release(connection) } else { connection.channel.close(promise: nil) }
             feed { $0.upstreamEndReceived(now: .now) }
         }
     }
@@ -97,7 +97,7 @@ extension ClientConnectionHandler: UpstreamDelegate {
     }
 
     func upstream(_ connection: UpstreamConnection, failed error: UpstreamError) {
-        guard connection === upstream, request != nil else { return }
+        guard connection === upstream, serving else { return }
         firstByteTimer?.cancel()
         firstByteTimer = nil
         upstream = nil
@@ -106,27 +106,27 @@ extension ClientConnectionHandler: UpstreamDelegate {
 
     /// The answer is the client's: the key served, its head goes out now, its body as it comes.
     func forwardHead(_ head: HTTPResponseHead, context: ChannelHandlerContext) {
-        guard request != nil else { return }
-        if let key = request!.request.draft.key {
-            worker.health.report(.success, key: key, snapshot: request!.snapshot.routing, now: WallClock.nowMs())
+        guard serving else { return }
+        if let key = request.request.draft.key {
+            worker.health.report(.success, key: key, snapshot: request.snapshot.routing, now: WallClock.nowMs())
         }
         var headers = ForwardedHeaders.downstream(from: head.headers)
         addServedKey(to: &headers)
-        if !request!.request.keepAlive { headers.add(name: "connection", value: "close") }
+        if !request.request.keepAlive { headers.add(name: "connection", value: "close") }
         // Answer in the client's HTTP version: an HTTP/1.0 client gets no chunked encoding.
         context.write(
             wrapOutboundOut(
-                .head(HTTPResponseHead(version: request!.request.head.version, status: head.status, headers: headers))),
+                .head(HTTPResponseHead(version: request.request.head.version, status: head.status, headers: headers))),
             promise: nil)
     }
 
     /// Sends a held upstream answer to the client as it came, but for what names the pool's keys or accounts
     /// (`KeyScrubber`).
     func passOn(_ held: RequestStateMachine.HeldAnswer, keySucceeded: Bool, context: ChannelHandlerContext) {
-        guard request != nil else { return }
-        let key = request!.request.draft.key
+        guard serving else { return }
+        let key = request.request.draft.key
         if keySucceeded, let key {
-            worker.health.report(.success, key: key, snapshot: request!.snapshot.routing, now: WallClock.nowMs())
+            worker.health.report(.success, key: key, snapshot: request.snapshot.routing, now: WallClock.nowMs())
         }
         var body = held.body
         if let scrubbed = KeyScrubber.scrubbed(Array(buffer: held.body), servingKey: key?.value) {
@@ -135,10 +135,10 @@ extension ClientConnectionHandler: UpstreamDelegate {
         var headers = ForwardedHeaders.downstream(from: held.head.headers)
         addServedKey(to: &headers)
         headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
-        let keepAlive = request!.request.keepAlive
+        let keepAlive = request.request.keepAlive
         if !keepAlive { headers.add(name: "connection", value: "close") }
         respond(
-            HTTPResponseHead(version: request!.request.head.version, status: held.head.status, headers: headers),
+            HTTPResponseHead(version: request.request.head.version, status: held.head.status, headers: headers),
             body: body, keepAlive: keepAlive, context: context)
     }
 
@@ -147,9 +147,9 @@ extension ClientConnectionHandler: UpstreamDelegate {
     func cutAnswer(key: RoutableKey?, reason: String, event: ErrorBody?, context: ChannelHandlerContext) {
         worker.logger.info(
             "upstream answer ended early", metadata: ["reason": "\(reason)", "key.hint": "\(key?.hint ?? "-")"])
-        if let key, let snapshot = request?.snapshot.routing {
+        if let key {
             worker.health.report(
-                .transient(status: nil, reason: "answer cut: \(reason)"), key: key, snapshot: snapshot,
+                .transient(status: nil, reason: "answer cut: \(reason)"), key: key, snapshot: request.snapshot.routing,
                 now: WallClock.nowMs())
         }
         dropUpstream()
@@ -167,7 +167,7 @@ extension ClientConnectionHandler: UpstreamDelegate {
 
     /// Names the key that served an answer to the admin console's own token (and to no one else).
     private func addServedKey(to headers: inout HTTPHeaders) {
-        guard request?.request.draft.fromConsole == true, let key = request?.request.draft.key else { return }
+        guard request.request.draft.fromConsole, let key = request.request.draft.key else { return }
         headers.add(name: ClientToken.servedKeyHeader, value: String(key.id))
     }
 }
