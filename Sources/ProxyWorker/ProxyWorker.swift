@@ -55,11 +55,11 @@ public enum ProxyWorker {
         let openFiles = ConnectionCap.openFileLimit()
         server.maxConnections = configuration.workerConnections ?? ConnectionCap.defaultLimit(openFileLimit: openFiles)
 
-        // Shut down in reverse: stop accepting and drain first, then stop refreshing, then send the last
-        // refused counts, then flush usage rows.
+        // Shut down in reverse: stop accepting and drain first, then stop refreshing, then write the last
+        // key-health changes, then send the last refused counts, then flush usage rows.
         let group = ServiceGroup(
             configuration: .init(
-                services: [usage, refused, refresher, server], gracefulShutdownSignals: [.sigterm, .sigint],
+                services: [usage, refused, health, refresher, server], gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         logger.info(
             "worker serving",
