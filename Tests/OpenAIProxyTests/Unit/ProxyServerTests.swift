@@ -241,7 +241,7 @@ struct ProxyServerTests {
                     .POST, fixture.url + "/v1/chat/completions", token: fixture.token,
                     json: #"{"model":"gated","stream":true,"messages":[]}"#)
             }
-            #expect(try await eventually { upstream.requests.count == 1 })
+            #expect(await eventually { upstream.requests.count == 1 })
             await fixture.group.triggerGracefulShutdown()
             for index in 0..<3 { upstream.release(event: index) }
             let streamed = try await answer.value
