@@ -29,6 +29,7 @@ final class BackgroundKeyTests: Service, Sendable {
         return true
     }
 
+    /// Probes the runs started, each as a child task, until a graceful shutdown and the probes in flight end.
     func run() async {
         await withDiscardingTaskGroup { running in
             await withGracefulShutdownHandler {

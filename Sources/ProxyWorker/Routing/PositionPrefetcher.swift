@@ -6,6 +6,7 @@ import Shared
 struct PositionPrefetcher: Service {
     let lease: PositionLease
 
+    /// Leases the blocks asked for ahead, until a graceful shutdown and the lease under way end.
     func run() async {
         await withGracefulShutdownHandler {
             await lease.prefetch()
