@@ -30,9 +30,11 @@ public enum ProxyWorker {
         let refused = RefusedRequests(
             source: "w\(index)-\(String(UInt64.random(in: .min ... .max), radix: 36))",
             usage: configuration.usageEnabled ? usage : nil, logger: logger)
+        let lease = PositionLease(cursor: RotationCursor(database: database))
         let core = ProxyCore(
             worker: index, upstream: configuration.upstreamBaseURL, maxBodyBytes: configuration.maxBodyBytes,
-            snapshots: store, selector: KeySelector(strategy: configuration.rotationStrategy, database: database),
+            snapshots: store,
+            selector: KeySelector(strategy: configuration.rotationStrategy, database: database, lease: lease),
             health: health, maxAttempts: configuration.maxAttempts,
             firstByteTimeout: TimeAmount(configuration.firstByteTimeout), usage: usage,
             rateWindows: TokenRateWindows(database: database),
@@ -55,11 +57,12 @@ public enum ProxyWorker {
         let openFiles = ConnectionCap.openFileLimit()
         server.maxConnections = configuration.workerConnections ?? ConnectionCap.defaultLimit(openFileLimit: openFiles)
 
-        // Shut down in reverse: stop accepting and drain first, then stop refreshing, then send the last
-        // refused counts, then flush usage rows.
+        // Shut down in reverse: stop accepting and drain first, then stop refreshing and leasing ahead, then
+        // write the last key-health changes, then send the last refused counts, then flush usage rows.
         let group = ServiceGroup(
             configuration: .init(
-                services: [usage, refused, refresher, server], gracefulShutdownSignals: [.sigterm, .sigint],
+                services: [usage, refused, health, PositionPrefetcher(lease: lease), refresher, server],
+                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         logger.info(
             "worker serving",

@@ -155,7 +155,9 @@ final class SnapshotStore: Sendable {
 
     /// Replaces the tokens used per client token.
     func replaceTokensUsed(with figures: [Int64: Int64]) {
-        used.withLock { $0 = figures }
+        var figures = figures
+        used.withLock { swap(&$0, &figures) }
+        // The old figures are freed here, after the lock: freeing a large table may unmap memory.
     }
 
     /// The snapshot in force.
@@ -163,6 +165,8 @@ final class SnapshotStore: Sendable {
 
     /// Replaces the snapshot.
     func replace(with snapshot: RoutingSnapshot) {
-        current.withLock { $0 = snapshot }
+        var snapshot = snapshot
+        current.withLock { swap(&$0, &snapshot) }
+        // The old snapshot is freed here, after the lock every request takes: freeing a large one may unmap memory.
     }
 }
