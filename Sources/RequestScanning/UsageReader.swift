@@ -55,10 +55,38 @@ public struct UsageReader {
                     index += 1
                 }
                 if index == bytes.count { return }
+            } else if !inString, depth >= 2, !inResponse, !capturing, pendingValue == nil, lastName == .other {
+                // Nested below anything read (`choices`, `message` …): only strings and nesting matter here
+                // until the depth is back at 1, so the bytes are stepped over without the reader's full state.
+                index = skipNested(bytes, from: index)
+                if index == bytes.count { return }
             }
             take(bytes[index])
             index += 1
         }
+    }
+
+    /// The index of the next byte `take` must see (a quote, or the bracket that closes to depth 1), counting
+    /// the nesting it steps over; `bytes.count` when the bytes end first.
+    private mutating func skipNested(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var index = start
+        var depth = depth
+        defer { self.depth = depth }
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
+                return index
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if depth <= 2 { return index }
+                depth -= 1
+            default:
+                break
+            }
+            index += 1
+        }
+        return index
     }
 
     /// The usage found, once the answer has ended (a usage value the answer ended in is read as it is).

@@ -8,8 +8,13 @@ enum RequestParsing {
     /// The token in `Bearer <token>`, or nil.
     static func bearerToken(_ header: String?) -> String? {
         guard let header, header.hasPrefixIgnoringASCIICase("bearer ") else { return nil }
-        let token = header.dropFirst("bearer ".count).trimmingWhitespace()
-        return token.isEmpty ? nil : token
+        // On the UTF-8 bytes: every request authenticates, and stepping over characters costs several times more.
+        let bytes = header.utf8
+        var start = bytes.index(bytes.startIndex, offsetBy: 7)
+        var end = bytes.endIndex
+        while start != end, bytes[start].isASCIIWhitespace { bytes.formIndex(after: &start) }
+        while start != end, bytes[bytes.index(before: end)].isASCIIWhitespace { bytes.formIndex(before: &end) }
+        return start == end ? nil : String(header[start..<end])
     }
 
     /// The path below `/v1` (`/v1/chat/completions` → `/chat/completions`), or nil when it is not a clean

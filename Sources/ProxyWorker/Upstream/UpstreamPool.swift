@@ -81,8 +81,11 @@ final class UpstreamPool {
             return
         }
         connection.idleSince = .now()
-        // Reading may have been paused while the client could not keep up (backpressure).
-        connection.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        // Reading may have been paused while the client could not keep up (backpressure). Synchronously, on
+        // this loop: the future-returning `setOption` allocated a promise and a callback per request.
+        if let options = connection.channel.syncOptions, (try? options.getOption(ChannelOptions.autoRead)) == false {
+            try? options.setOption(ChannelOptions.autoRead, value: true)
+        }
         idle.append(connection)
     }
 
