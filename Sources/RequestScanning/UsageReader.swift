@@ -38,8 +38,8 @@ public struct UsageReader {
     /// The first usage found with counts in it.
     public private(set) var usage: TokenUsage?
 
-    private static let usageName = Array("usage".utf8)
-    private static let responseName = Array("response".utf8)
+    private static let usageName: StaticString = "usage"
+    private static let responseName: StaticString = "response"
 
     /// A reader at the start of an answer.
     public init() {}
@@ -49,7 +49,11 @@ public struct UsageReader {
         guard usage == nil else { return }
         var index = 0
         while index < bytes.count {
-            if inString, !escaped, !readingName, !capturing {
+            if capturing {
+                // The usage value: copied in runs up to the byte that may end it.
+                index = captureRun(bytes, from: index)
+                if index == bytes.count { return }
+            } else if inString, !escaped, !readingName {
                 // Most of an answer is the text of strings: skip to the next quote or backslash.
                 while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
                     index += 1
@@ -64,6 +68,44 @@ public struct UsageReader {
             take(bytes[index])
             index += 1
         }
+    }
+
+    /// Copies the captured value's bytes up to the next one that may end it (a `,`, `}` or `]` outside
+    /// strings at the value's own depth), following strings and nesting as `take` would; returns that byte's
+    /// index, or `bytes.count` when the bytes end first.
+    private mutating func captureRun(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var index = start
+        defer {
+            let room = Self.captureLimit - capture.count
+            if index - start > room { captureOverflowed = true }
+            capture.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + min(room, index - start))]))
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+            } else {
+                switch byte {
+                case UInt8(ascii: "\""):
+                    inString = true
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: ","):
+                    if depth == captureDepth { return index }
+                    if byte != UInt8(ascii: ",") { depth -= 1 }
+                default:
+                    break
+                }
+            }
+            index += 1
+        }
+        return index
     }
 
     /// The index of the next byte `take` must see (a quote, or the bracket that closes to depth 1), counting
@@ -116,8 +158,8 @@ public struct UsageReader {
                 inString = false
                 if readingName { endName() }
             } else if readingName {
-                mayBeUsage = mayBeUsage && nameLength < 5 && Self.usageName[nameLength] == byte
-                mayBeResponse = mayBeResponse && nameLength < 8 && Self.responseName[nameLength] == byte
+                mayBeUsage = mayBeUsage && nameLength < 5 && Self.usageName.utf8Start[nameLength] == byte
+                mayBeResponse = mayBeResponse && nameLength < 8 && Self.responseName.utf8Start[nameLength] == byte
                 nameLength += 1
             }
             return

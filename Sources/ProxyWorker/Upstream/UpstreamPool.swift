@@ -82,10 +82,9 @@ final class UpstreamPool {
         }
         connection.idleSince = .now()
         // Reading may have been paused while the client could not keep up (backpressure). Synchronously, on
-        // this loop: the future-returning `setOption` allocated a promise and a callback per request.
-        if let options = connection.channel.syncOptions, (try? options.getOption(ChannelOptions.autoRead)) == false {
-            try? options.setOption(ChannelOptions.autoRead, value: true)
-        }
+        // this loop: the future-returning `setOption` allocated a promise and a callback per request (and
+        // setting it when it is on already does nothing).
+        try? connection.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
         idle.append(connection)
     }
 
