@@ -78,7 +78,8 @@ public struct UsageReader {
         defer {
             let room = Self.captureLimit - capture.count
             if index - start > room { captureOverflowed = true }
-            capture.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + min(room, index - start))]))
+            let end = start + min(room, index - start)
+            capture.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
         }
         while index < bytes.count {
             let byte = bytes[index]
