@@ -53,6 +53,11 @@ public struct UsageReader {
                 // The usage value: copied in runs up to the byte that may end it.
                 index = captureRun(bytes, from: index)
                 if index == bytes.count { return }
+                take(bytes[index])
+                index += 1
+                // Found: nothing after it is read.
+                if usage != nil { return }
+                continue
             } else if inString, !escaped, !readingName {
                 // Most of an answer is the text of strings: skip to the next quote or backslash.
                 while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
