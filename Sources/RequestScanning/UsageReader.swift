@@ -58,6 +58,19 @@ public struct UsageReader {
                 // Found: nothing after it is read.
                 if usage != nil { return }
                 continue
+            } else if inString, readingName, !escaped, nameLength == 0, mayBeUsage || mayBeResponse {
+                // A member name just opened: matched whole when it ends in these bytes, else byte by byte.
+                var end = index
+                while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") {
+                    end += 1
+                }
+                if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+                    let name = UnsafeRawBufferPointer(rebasing: bytes[index..<end])
+                    nameLength = name.count
+                    mayBeUsage = Self.equal(name, Self.usageName)
+                    mayBeResponse = Self.equal(name, Self.responseName)
+                    index = end
+                }
             } else if inString, !escaped, !readingName {
                 // Most of an answer is the text of strings: skip to the next quote or backslash.
                 while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
@@ -114,8 +127,9 @@ public struct UsageReader {
         return index
     }
 
-    /// The index of the next byte `take` must see (a quote, or the bracket that closes to depth 1), counting
-    /// the nesting it steps over; `bytes.count` when the bytes end first.
+    /// The index of the next byte `take` must see (the bracket that closes to depth 1), counting the nesting
+    /// and stepping over the strings in between; `bytes.count` when the bytes end first (within a string, the
+    /// reader's state says so).
     private mutating func skipNested(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
         var index = start
         var depth = depth
@@ -123,7 +137,23 @@ public struct UsageReader {
         while index < bytes.count {
             switch bytes[index] {
             case UInt8(ascii: "\""):
-                return index
+                // No string down here is a name that matters: stepped over to its closing quote.
+                index += 1
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                    if bytes[index] == UInt8(ascii: "\\") {
+                        guard index + 1 < bytes.count else {
+                            inString = true
+                            escaped = true
+                            return bytes.count
+                        }
+                        index += 1
+                    }
+                    index += 1
+                }
+                if index == bytes.count {
+                    inString = true
+                    return index
+                }
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 depth += 1
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
@@ -207,6 +237,13 @@ public struct UsageReader {
         default:
             break
         }
+    }
+
+    /// Whether `bytes` are the text of `literal`.
+    private static func equal(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        guard bytes.count == literal.utf8CodeUnitCount else { return false }
+        for index in 0..<bytes.count where bytes[index] != literal.utf8Start[index] { return false }
+        return true
     }
 
     private mutating func endName() {
