@@ -153,6 +153,11 @@ struct ProxyParsingTests {
         #expect(RequestParsing.upstreamPath("/v1/%2E%2e/admin") == nil)
         #expect(RequestParsing.upstreamPath("/v2/chat") == nil)
         #expect(RequestParsing.upstreamPath("/v1beta/models") == nil)
+        #expect(RequestParsing.upstreamPath("/v") == nil)
+        #expect(RequestParsing.upstreamPath("") == nil)
+        // The handler passes the path as a slice of the request target.
+        let target = "/v1/models/é?x=1"
+        #expect(RequestParsing.upstreamPath(target[..<target.firstIndex(of: "?")!]) == "/models/é")
         #expect(RequestParsing.bearerToken("Bearer abc") == "abc")
         #expect(RequestParsing.bearerToken("bearer  abc ") == "abc")
         #expect(RequestParsing.bearerToken("BEARER abc") == "abc")
