@@ -56,6 +56,8 @@ final class KeyHealthBoard: Sendable {
         guard !snapshot.keys.isEmpty else { return .noKeys }
         return state.withLock { state in
             var preferred: [RoutableKey] = []
+            // Room for every key at once: grown one append at a time, it was reallocated on every request.
+            preferred.reserveCapacity(snapshot.keys.count)
             // Keys to use only when no preferred key is left: no rate-limit headroom, or failing (on a retry).
             var spent: [RoutableKey] = []
             var reachable = false

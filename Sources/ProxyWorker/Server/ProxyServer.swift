@@ -67,6 +67,9 @@ struct ProxyServer: Service {
                             let pipeline = channel.pipeline.syncOperations
                             try pipeline.configureHTTPServerPipeline(
                                 withPipeliningAssistance: true, withErrorHandling: true)
+                            try pipeline.addHandler(
+                                ReadAheadHandler(),
+                                position: .before(pipeline.handler(type: HTTPServerPipelineHandler.self)))
                             try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                             try pipeline.addHandler(
                                 ClientConnectionHandler(core: core, registry: registry, limits: clientLimits))
