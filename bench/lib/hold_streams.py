@@ -132,6 +132,7 @@ class Streams:
         self.opened = 0
         self.errors = {}
         self.ended_early = 0
+        self.settled = 0  # streams whose opening is over, opened or failed
         self.closing = False
         self.writers = []
 
@@ -140,44 +141,12 @@ class Streams:
 
     async def open_one(self, gate, deadline):
         """Opens one stream (bounded by the gate and the deadline); then reads it until the client closes."""
-        writer = None
-        async with gate:
-            try:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self.fail("not opened before the deadline")
-                    return
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection("127.0.0.1", self.port), remaining)
-                self.writers.append(writer)
-                writer.write(self.request)
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), deadline - time.monotonic())
-                status = head.split(b" ", 2)[1].decode("latin-1") if head.count(b" ") >= 2 else "?"
-                if status != "200":
-                    self.fail(f"status {status}")
-                    writer.close()
-                    return
-                tail = b""
-                while True:
-                    data = await asyncio.wait_for(reader.read(65536), deadline - time.monotonic())
-                    if not data:
-                        self.fail("closed before the first event")
-                        return
-                    seen = (tail + data).count(MARK)
-                    tail = data[-(len(MARK) - 1):]
-                    if seen:
-                        self.events += seen
-                        break
-            except asyncio.TimeoutError:
-                self.fail("no first event before the deadline")
-                if writer:
-                    writer.close()
-                return
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
-                self.fail(type(e).__name__)
-                if writer:
-                    writer.close()
-                return
+        try:
+            opened, reader, tail = await self.open_stream(gate, deadline)
+        finally:
+            self.settled += 1
+        if not opened:
+            return
         self.opened += 1
         try:
             while True:
@@ -190,6 +159,44 @@ class Streams:
             pass
         if not self.closing:
             self.ended_early += 1
+
+    async def open_stream(self, gate, deadline):
+        """Connects, sends the request, reads the head and the first event: (opened, reader, unread tail)."""
+        writer = None
+        async with gate:
+            try:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.fail("not opened before the deadline")
+                    return False, None, b""
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", self.port), remaining)
+                self.writers.append(writer)
+                writer.write(self.request)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), deadline - time.monotonic())
+                status = head.split(b" ", 2)[1].decode("latin-1") if head.count(b" ") >= 2 else "?"
+                if status != "200":
+                    self.fail(f"status {status}")
+                    writer.close()
+                    return False, None, b""
+                tail = b""
+                while True:
+                    data = await asyncio.wait_for(reader.read(65536), deadline - time.monotonic())
+                    if not data:
+                        self.fail("closed before the first event")
+                        return False, None, b""
+                    seen = (tail + data).count(MARK)
+                    tail = data[-(len(MARK) - 1):]
+                    if seen:
+                        self.events += seen
+                        return True, reader, tail
+            except asyncio.TimeoutError:
+                self.fail("no first event before the deadline")
+            except Exception as e:  # connection refused or reset, a malformed head: one failed stream
+                self.fail(type(e).__name__)
+            if writer:
+                writer.close()
+            return False, None, b""
 
     def close_all(self):
         self.closing = True
@@ -210,7 +217,7 @@ async def run(a):
     deadline = time.monotonic() + a.open_timeout
     tasks = [asyncio.create_task(streams.open_one(gate, deadline)) for _ in range(a.streams)]
     # Open: until every stream is open or has failed (each is bounded by the deadline).
-    while streams.opened + sum(streams.errors.values()) < a.streams:
+    while streams.settled < a.streams:
         await asyncio.sleep(0.05)
     opened = Sample(a.proxy_pid)
     events_before = streams.events
