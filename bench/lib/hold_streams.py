@@ -251,7 +251,8 @@ async def run(a):
     per_event = record["hold"]["cpu_ms"] * 1000 / events_window if events_window else float("nan")
     print(f"  {a.target:<13} {a.streams:>5} streams: {streams.opened} open, {failed} failed"
           f"{' ' + json.dumps(streams.errors) if streams.errors else ''}; RSS {idle_end.rss / 1024:.0f} → "
-          f"{held.rss / 1024:.0f} MB; {per_event:.1f} µs CPU per event ({events_window} events in {a.window:g} s);"
+          f"{held.rss / 1024:.0f} MB; {per_event:.1f} µs CPU per event, idle CPU included"
+          f" ({events_window} events in {a.window:g} s);"
           f" open {record['open']['seconds']:.1f} s (machine busy {record['hold']['machine_busy']:.0%})",
           file=sys.stderr, flush=True)
 
