@@ -8,7 +8,9 @@ extension UsageSender {
     func withClaim(_ body: () -> UsageDelivery.Report) {
         while !delivery.withLock({ $0.claim() }) { sched_yield() }
         var report = body()
-        note(finishClaim(report: &report))
+        let flushing = finishClaim(report: &report)
+        for channel in flushing { channel.flush() }
+        note(report)
     }
 
     /// Sends what is owed, then spooled rows, as far as the socket takes them without blocking and the

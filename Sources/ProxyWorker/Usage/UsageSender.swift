@@ -145,18 +145,22 @@ final class UsageSender: Service, Sendable {
     private func deliver(_ lines: UsageLines, flushing channels: [any Channel]) {
         guard delivery.withLock({ $0.claim(orQueue: lines, flushing: channels) }) else { return }
         var report = write(lines)
+        // Flushed once the claim is let go: a flush runs handlers, which may record rows again.
+        let others = finishClaim(report: &report)
         for channel in channels { channel.flush() }
-        note(finishClaim(report: &report))
+        for channel in others { channel.flush() }
+        note(report)
     }
 
-    /// With the claim held: writes what others left in the outbox meanwhile and flushes their channels, until
-    /// it is empty; then lets go of the claim.
-    func finishClaim(report: inout UsageDelivery.Report) -> UsageDelivery.Report {
+    /// With the claim held: writes what others left in the outbox meanwhile, until it is empty; then lets go
+    /// of the claim. Returns the channels to flush now that their rows are written.
+    func finishClaim(report: inout UsageDelivery.Report) -> [any Channel] {
+        var flushing: [any Channel] = []
         while let (lines, channels) = delivery.withLock({ $0.nextOrRelease() }) {
             report.merge(write(lines))
-            for channel in channels { channel.flush() }
+            flushing += channels
         }
-        return report
+        return flushing
     }
 
     /// With the claim held: `lines` to the socket when it takes rows directly, else (or for what it did not
