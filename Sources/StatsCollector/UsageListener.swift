@@ -1,6 +1,5 @@
 import Logging
 import NIOCore
-import NIOExtras
 import NIOPosix
 import ServiceLifecycle
 import Shared
@@ -32,9 +31,6 @@ struct UsageListener: Service {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     connections.insert(channel)
-                    // A line longer than any row could be is not buffered without bound: the connection is closed.
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: UsageWire.maximumLineBytes))
                     try channel.pipeline.syncOperations.addHandler(
                         UsageLineHandler(writer: writer, metrics: metrics, logger: logger))
                 }
@@ -128,6 +124,10 @@ private final class UsageLineHandler: ChannelInboundHandler {
     let logger: Logger
     private var source: UsageSource?
     private var lines: UInt64 = 0
+    /// A line longer than any row could be is not buffered without bound: the connection is closed.
+    private var splitter = UsageLineSplitter(maximumLineBytes: UsageWire.maximumLineBytes)
+    /// The connection asked for the metrics: nothing else is read from it.
+    private var answeringMetrics = false
     /// The lines of the current read, handed to the writer together (one lock, not one per row).
     private var received: [UsageBatchWriter.Received] = []
 
@@ -155,8 +155,22 @@ private final class UsageLineHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let line = unwrapInboundIn(data)
-        if lines == 0, line.readableBytesView.elementsEqual(UsageWire.metricsRequest.utf8) {
+        let bytes = unwrapInboundIn(data)
+        guard !answeringMetrics else { return }
+        let whole = bytes.withUnsafeReadableBytes { bytes in
+            splitter.split(bytes) { line in take(line, context: context) }
+        }
+        if !whole {
+            // An overlong line: the worker reconnects and sends what is unacknowledged again.
+            logger.warning("usage connection closed: a line longer than \(UsageWire.maximumLineBytes) bytes")
+            context.close(promise: nil)
+        }
+    }
+
+    private func take(_ line: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
+        guard !answeringMetrics else { return }
+        if lines == 0, line.elementsEqual(UsageWire.metricsRequest.utf8) {
+            answeringMetrics = true
             let text = context.channel.allocator.buffer(bytes: metrics.exposition())
             context.writeAndFlush(wrapOutboundOut(text)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
@@ -164,9 +178,9 @@ private final class UsageLineHandler: ChannelInboundHandler {
             return
         }
         lines += 1
-        let record = line.withUnsafeReadableBytes { UsageWire.decodeRecord($0) }
+        let record = UsageWire.decodeRecord(line)
         if record == nil {
-            logger.warning("malformed usage line dropped", metadata: ["bytes": "\(line.readableBytes)"])
+            logger.warning("malformed usage line dropped", metadata: ["bytes": "\(line.count)"])
         }
         // A malformed line is queued too, without a row, so that it is acknowledged in its turn.
         received.append(UsageBatchWriter.Received(record, source: source, line: lines))
@@ -184,7 +198,7 @@ private final class UsageLineHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // An overlong line or a broken connection: the worker reconnects and sends what is unacknowledged again.
+        // A broken connection: the worker reconnects and sends what is unacknowledged again.
         logger.warning("usage connection closed: \(error)")
         context.close(promise: nil)
     }
