@@ -259,6 +259,10 @@ struct UsageDelivery {
         return (closing, unacknowledged)
     }
 
+    /// Whether the sender's thread has anything to send: on a live connection, rows do not go direct yet
+    /// (something is owed, or the spool is being sent).
+    var needsPump: Bool { socket >= 0 && !broken && !direct }
+
     /// What to send next from the spool (or what is owed), as far as the in-flight limit allows; once the spool
     /// is all sent, rows go straight to the socket again.
     mutating func pumpStep() -> PumpStep {

@@ -17,6 +17,9 @@ extension UsageSender {
     /// in-flight limit allows; once the spool is all sent, rows go straight to the socket again. Returns
     /// true when it stopped because the socket was full.
     func pump() -> Bool {
+        // Rows going direct: nothing to send, and the claim is left to the event loops. A thread that took it
+        // and was then descheduled would hold up every answer of the worker meanwhile.
+        guard delivery.withLock({ $0.needsPump }) else { return false }
         var full = false
         withClaim {
             while true {
