@@ -92,8 +92,12 @@ final class ProxyCore: Sendable {
 
     /// Sends the usage row of a finished exchange to the collector. Call it before the answer's end is
     /// written: the row is then in the kernel's hands (socket or spool) before the client sees the end.
-    func report(_ exchange: ProxyExchange, status: Int, error: String?) {
-        guard recording.enabled else { return }
+    /// With `channel`, the row leaves with the others of this event-loop tick and the sender flushes
+    /// `channel` right after: true then, and the caller writes the end without flushing it.
+    @discardableResult
+    func report(_ exchange: ProxyExchange, status: Int, error: String?, flushing channel: (any Channel)? = nil) -> Bool
+    {
+        guard recording.enabled else { return false }
         var usage = exchange.sniffer?.finish()
         if usage == nil, exchange.key != nil, let sniffer = exchange.sniffer, sniffer.mode == .eventStream {
             // A stream that ended without its usage event (cancelled, cut): an estimate, marked as such —
@@ -124,7 +128,12 @@ final class ProxyCore: Sendable {
                 row.chatResponse = exchange.chatResponse.map { UsageWire.truncated($0, bytes: limit) }
             }
         }
-        self.usage.record(row)
+        guard let channel else {
+            self.usage.record(row)
+            return false
+        }
+        self.usage.record(row, flushing: channel)
+        return true
     }
 }
 

@@ -217,10 +217,11 @@ extension ClientConnectionHandler {
         Self.addServedKey(pending, to: &headers)
         headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
         if !pending.keepAlive { headers.add(name: "connection", value: "close") }
-        core.report(pending.exchange, status: pending.status, error: nil)
+        let flushedByUsage = core.report(
+            pending.exchange, status: pending.status, error: nil, flushing: context.channel)
         finishResponse(
             head: HTTPResponseHead(version: pending.head.version, status: held.head.status, headers: headers),
-            body: body, keepAlive: pending.keepAlive, context: context)
+            body: body, keepAlive: pending.keepAlive, flushedByUsage: flushedByUsage, context: context)
     }
 
     private func describe(_ failure: AttemptFailure) -> String {

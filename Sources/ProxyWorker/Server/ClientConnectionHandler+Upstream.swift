@@ -59,9 +59,10 @@ extension ClientConnectionHandler: UpstreamDelegate {
                 pending.eventTail = nil
                 context.write(wrapOutboundOut(.body(.byteBuffer(tail))), promise: nil)
             }
-            core.report(pending.exchange, status: pending.status, error: nil)
+            let flushedByUsage = core.report(
+                pending.exchange, status: pending.status, error: nil, flushing: context.channel)
             state = pending.keepAlive ? .idle : .closing
-            writeEnd(keepAlive: pending.keepAlive, context: context)
+            writeEnd(keepAlive: pending.keepAlive, flushedByUsage: flushedByUsage, context: context)
         }
     }
 

@@ -398,13 +398,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         type: String = "server_error", retryAfter: Int? = nil, context: ChannelHandlerContext
     ) {
         let body = ErrorBody(message: message, type: type, code: code)
-        core.report(pending.exchange, status: Int(status.code), error: code)
-        writeError(status, body, close: !pending.keepAlive, retryAfter: retryAfter, context: context)
+        let flushedByUsage = core.report(
+            pending.exchange, status: Int(status.code), error: code, flushing: context.channel)
+        writeError(
+            status, body, close: !pending.keepAlive, retryAfter: retryAfter, flushedByUsage: flushedByUsage,
+            context: context)
     }
 
     func writeError(
         _ status: HTTPResponseStatus, _ error: ErrorBody, close: Bool, retryAfter: Int? = nil,
-        context: ChannelHandlerContext
+        flushedByUsage: Bool = false, context: ChannelHandlerContext
     ) {
         let text = error.json
         var headers = HTTPHeaders([("content-type", "application/json"), ("content-length", String(text.utf8.count))])
@@ -413,22 +416,26 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         if close { headers.add(name: "connection", value: "close") }
         finishResponse(
             head: HTTPResponseHead(version: .http1_1, status: status, headers: headers),
-            body: context.channel.allocator.buffer(string: text), keepAlive: !close, context: context)
+            body: context.channel.allocator.buffer(string: text), keepAlive: !close, flushedByUsage: flushedByUsage,
+            context: context)
     }
 
     func finishResponse(
-        head: HTTPResponseHead, body: ByteBuffer, keepAlive: Bool, context: ChannelHandlerContext
+        head: HTTPResponseHead, body: ByteBuffer, keepAlive: Bool, flushedByUsage: Bool = false,
+        context: ChannelHandlerContext
     ) {
         if case .closing = state {} else { state = keepAlive ? .idle : .closing }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        writeEnd(keepAlive: keepAlive, context: context)
+        writeEnd(keepAlive: keepAlive, flushedByUsage: flushedByUsage, context: context)
     }
 
     /// Ends the answer; the connection closes once it is out if it may not be kept alive or the client
-    /// already closed its side.
-    func writeEnd(keepAlive: Bool, context: ChannelHandlerContext) {
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+    /// already closed its side. `flushedByUsage`: the usage sender flushes the channel once the request's
+    /// row is in the kernel's hands (`ProxyCore.report(_:status:error:flushing:)`), so the end is only written.
+    func writeEnd(keepAlive: Bool, flushedByUsage: Bool = false, context: ChannelHandlerContext) {
+        let written = context.write(wrapOutboundOut(.end(nil)))
+        if !flushedByUsage { context.flush() }
         if !keepAlive || inputClosed {
             written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
         }
