@@ -23,6 +23,9 @@ import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import measure  # noqa: E402  (bench/lib, beside this file)
+
 BODY = json.dumps({
     "model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True},
     "messages": [{"role": "user", "content": "Tell me a long story."}],
@@ -31,24 +34,8 @@ MARK = b"data:"
 
 
 def tree(root):
-    """Pids of root and all its descendants (from /proc/*/stat)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read().decode("latin-1")
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
+    """Pids of root and all its descendants (the process table measure.py reads)."""
+    return list(measure.tree(root, measure.proc_table()))
 
 
 def cpu_ns(pids):
