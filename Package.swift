@@ -32,6 +32,7 @@ let package = Package(
         // The JSON and multipart scanners of the request and answer path: stdlib only, so the fuzz target
         // builds them alone.
         .target(name: "RequestScanning"),
+        .target(name: "EventWaiting"),
         // libFuzzer's entry point over the scanners (`make fuzz`); built plain, it replays its arguments.
         .executableTarget(
             name: "RequestScanningFuzz",
@@ -54,7 +55,7 @@ let package = Package(
         .target(
             name: "HTTPServing",
             dependencies: [
-                "CSystemd",
+                "CSystemd", "EventWaiting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -129,7 +130,7 @@ let package = Package(
         .target(
             name: "ProcessSupervisor",
             dependencies: [
-                "Shared", "CSystemd",
+                "Shared", "CSystemd", "EventWaiting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -153,7 +154,7 @@ let package = Package(
             name: "OpenAIProxyTests",
             dependencies: [
                 "Shared", "ProxyWorker", "AdminServer", "StatsCollector", "ProcessSupervisor", "HTTPServing",
-                "KeyProbe", "RequestScanning",
+                "KeyProbe", "RequestScanning", "EventWaiting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -7,6 +7,7 @@
 #                   BENCH_TTFB_REQUESTS=200  BENCH_CURSOR_SECONDS=3  BENCH_KEEP_TMP=0  NGINX_BIN=nginx
 #                   BENCH_PERF=0 (1: also profile openai-proxy with perf under load; needs perf)
 #                   BENCH_COLLECTOR_ROWS=200000  BENCH_SOAK_SECONDS=0 (600: the 10-minute WAL soak)
+#                   BENCH_STREAMS="100 1000 5000" (open streams held at once; "" skips)  BENCH_STREAM_WINDOW=10
 set -Eeuo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,6 +24,8 @@ CURSOR_SECONDS=${BENCH_CURSOR_SECONDS:-3}
 KEEP_TMP=${BENCH_KEEP_TMP:-0}
 COLLECTOR_ROWS=${BENCH_COLLECTOR_ROWS:-200000}
 SOAK_SECONDS=${BENCH_SOAK_SECONDS:-0}
+STREAMS=${BENCH_STREAMS-100 1000 5000}
+STREAM_WINDOW=${BENCH_STREAM_WINDOW:-10}
 KEYS=3
 READY_TIMEOUT=90    # seconds; a debug build with a cold page cache can take a while to start
 
@@ -38,6 +41,23 @@ python3 -c 'import asyncio, sqlite3, statistics' 2>/dev/null || die "python3 lac
 [[ -x $PROXY_BIN ]] || die "openai-proxy binary not found at $PROXY_BIN (swift build -c release, or set OPENAI_PROXY_BIN)"
 [[ -x $CURSOR_BIN ]] || die "cursor-bench binary not found at $CURSOR_BIN (swift build -c release, or set CURSOR_BENCH_BIN)"
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPS must be a positive integer, got '$REPS'"
+for n in $STREAMS; do [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_STREAMS must list positive integers, got '$STREAMS'"; done
+[[ $STREAM_WINDOW =~ ^[1-9][0-9]*$ ]] || die "BENCH_STREAM_WINDOW must be whole seconds, got '$STREAM_WINDOW'"
+
+# Open streams held at once need file descriptors: the client and the SSE upstream one per stream, an nginx
+# worker two (client and upstream side, and the kernel may hand every connection to one worker); openai-proxy
+# raises its own limit. Take the hard limit, and leave out the sizes it cannot hold.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FILE_LIMIT=$(ulimit -n)
+[[ $FILE_LIMIT == unlimited ]] && FILE_LIMIT=1048576
+STREAM_SIZES=()
+for n in $STREAMS; do
+    if ((2 * n + 256 <= FILE_LIMIT)); then STREAM_SIZES+=("$n"); else
+        say "bench: warning: $n open streams need about $((2 * n + 256)) open files, the limit is $FILE_LIMIT; skipped"
+    fi
+done
+MAX_STREAMS=0
+for n in "${STREAM_SIZES[@]}"; do ((n > MAX_STREAMS)) && MAX_STREAMS=$n; done
 
 # The proxy reads its whole configuration from the environment: start from a clean slate.
 unset OPENAI_PROXY_CONFIG OPENAI_API_BASE_URL KEY_ROTATION_STRATEGY SECRET_KEY OPENAI_PROXY_DATA_DIR \
@@ -176,9 +196,10 @@ PROXY_EXE=$TMP/bin/openai-proxy
 CURSOR_EXE=$TMP/bin/cursor-bench
 
 # ------------------------------------------------------------------------------------------ environment
-read -r P_UP P_SSE P_NGX P_NGX_SSE P_OP P_OP_ADMIN P_OP2 P_OP2_ADMIN P_OFF P_OFF_ADMIN < <(python3 -c '
+read -r P_UP P_SSE P_NGX P_NGX_SSE P_OP P_OP_ADMIN P_OP2 P_OP2_ADMIN P_OFF P_OFF_ADMIN \
+    P_HOLD P_NGX_HOLD P_OP3 P_OP3_ADMIN < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(10)]
+socks = [socket.socket() for _ in range(14)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -198,7 +219,7 @@ binary_line() {  # binary_line ORIGINAL COPY
     echo "- cursor-bench: $(binary_line "$CURSOR_BIN" "$CURSOR_EXE")"
     echo "- repo: $REPO at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo ' (working tree modified)')"
     echo "- $("$NGINX" -v 2>&1 | head -1); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2); $(python3 --version 2>&1)"
-    echo "- settings: $REPS runs per configuration, wrk -t2 -c{${CONNECTIONS// /,}} -d$DURATION --latency, $WORKERS openai-proxy workers / nginx worker_processes, $KEYS upstream keys (round_robin), LOG_LEVEL=warning, $TTFB_REQUESTS streamed requests per target, cursor runs of ${CURSOR_SECONDS}s"
+    echo "- settings: $REPS runs per configuration, wrk -t2 -c{${CONNECTIONS// /,}} -d$DURATION --latency, $WORKERS openai-proxy workers / nginx worker_processes, $KEYS upstream keys (round_robin), LOG_LEVEL=warning, $TTFB_REQUESTS streamed requests per target, cursor runs of ${CURSOR_SECONDS}s, open streams held at once: ${STREAM_SIZES[*]:-none} (${STREAM_WINDOW}s each, open-file limit $FILE_LIMIT)"
 } >"$RAW/env.md"
 say "bench: environment"
 cat "$RAW/env.md" >&2
@@ -438,6 +459,68 @@ start_proxy "$P_OP2" "$P_OP2_ADMIN" "http://127.0.0.1:$P_SSE/v1" "$TMP/op/serve-
 python3 "$LIB/ttfb.py" --out "$RAW/ttfb.json" --requests "$TTFB_REQUESTS" --warmup 10 --token "$TOKEN" \
     "direct=127.0.0.1:$P_SSE" "nginx=127.0.0.1:$P_NGX_SSE" "openai-proxy=127.0.0.1:$P_OP2" || die "the TTFB client failed"
 stop_service "$OP_PID" 15
+
+# ------------------------------------------------------------------------------- open streams held at once
+# The scaling figure: N streams open together through nginx and through openai-proxy (usage on), events paced
+# one a second by a second SSE upstream that keeps every stream open until the client goes; see hold_streams.py.
+if ((${#STREAM_SIZES[@]} > 0)); then
+    say "bench: open streams held at once: ${STREAM_SIZES[*]} (${STREAM_WINDOW}s window each)"
+    mkdir -p "$TMP/nginx-hold"
+    {
+        # A worker may get every stream, and holds two connections for each.
+        echo "daemon off;"
+        echo "master_process on;"
+        echo "pid $TMP/nginx-hold/nginx.pid;"
+        echo "error_log $TMP/nginx-hold/error.log warn;"
+        echo "worker_processes $WORKERS;"
+        echo "worker_rlimit_nofile $((2 * MAX_STREAMS + 256));"
+        echo "events { worker_connections $((2 * MAX_STREAMS + 128)); }"
+        echo "http {"
+        nginx_http_common "$TMP/nginx-hold"
+        cat <<CONF
+    upstream hold_sse { server 127.0.0.1:$P_HOLD; keepalive 128; keepalive_requests 1000000; keepalive_timeout 300s; }
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering off;
+    server {
+        listen 127.0.0.1:$P_NGX_HOLD backlog=4096;
+        location / { proxy_pass http://hold_sse; }
+    }
+}
+CONF
+    } >"$TMP/nginx-hold/nginx.conf"
+    "$NGINX" -t -q -p "$TMP/nginx-hold" -c "$TMP/nginx-hold/nginx.conf" -e "$TMP/nginx-hold/error.log" \
+        >"$TMP/nginx-hold/test.log" 2>&1 || fail_with_log "$TMP/nginx-hold/test.log" "nginx rejected the streams config"
+    start_service "hold upstream" "$TMP/hold.log" python3 "$LIB/sse_upstream.py" "$P_HOLD" 1000000 1
+    HOLD_PID=$SERVICE_PID
+    start_service "nginx streams" "$TMP/nginx-hold/stdout.log" \
+        "$NGINX" -p "$TMP/nginx-hold" -c "$TMP/nginx-hold/nginx.conf" -e "$TMP/nginx-hold/error.log"
+    NGX_HOLD_PID=$SERVICE_PID
+    wait_port "hold upstream" "$HOLD_PID" "$P_HOLD" "$TMP/hold.log"
+    wait_port "nginx streams" "$NGX_HOLD_PID" "$P_NGX_HOLD" "$TMP/nginx-hold/error.log"
+    # The per-worker connection cap (auto: half the open-file limit less 128) must not refuse a stream even
+    # if one worker gets them all.
+    start_proxy "$P_OP3" "$P_OP3_ADMIN" "http://127.0.0.1:$P_HOLD/v1" "$TMP/op/serve-hold.log" \
+        OPENAI_PROXY_WORKER_CONNECTIONS=$((MAX_STREAMS + 256))
+    OP_HOLD_PID=$OP_PID
+    : >"$RAW/streams.jsonl"
+    hold_targets=(nginx openai-proxy)
+    declare -A HOLD_PORT=([nginx]=$P_NGX_HOLD [openai-proxy]=$P_OP3)
+    declare -A HOLD_ROOT=([nginx]=$NGX_HOLD_PID [openai-proxy]=$OP_HOLD_PID)
+    i=0
+    for n in "${STREAM_SIZES[@]}"; do
+        for ((k = 0; k < ${#hold_targets[@]}; k++)); do
+            t=${hold_targets[$(((k + i) % ${#hold_targets[@]}))]}
+            python3 "$LIB/hold_streams.py" --jsonl "$RAW/streams.jsonl" --target "$t" --port "${HOLD_PORT[$t]}" \
+                --token "$TOKEN" --proxy-pid "${HOLD_ROOT[$t]}" --streams "$n" --window "$STREAM_WINDOW" ||
+                die "the open-streams client failed ($t, $n streams)"
+        done
+        i=$((i + 1))
+    done
+    stop_service "$OP_HOLD_PID" 15
+    stop_service "$NGX_HOLD_PID" 10
+    stop_service "$HOLD_PID" 10
+fi
 
 # ---------------------------------------------------------------------------------- cursor contention
 say "bench: rotation cursor under contention (${CURSOR_SECONDS}s per run)"

@@ -26,9 +26,11 @@ public enum AdminServer {
             descriptor: listener, responder: router.buildResponder(), logger: logger, onServing: onServing)
         // The one background prober of the service lives here: one admin process per service.
         let prober = KeyProbeService(runner: services.probes, logger: logger)
+        // Shut down in reverse: the prober stops, the server drains, then the key tests it started finish.
         let group = ServiceGroup(
             configuration: .init(
-                services: [server, prober], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [services.keyTests, server, prober], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         try await group.run()
     }
 

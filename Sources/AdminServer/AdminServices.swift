@@ -24,7 +24,9 @@ public struct AdminServices: Sendable {
     /// Every route registered, for the OpenAPI document test.
     let routes = RouteRegistry()
     /// Progress of `POST /api/keys/test-all` runs.
-    let testRuns = KeyTestRuns()
+    let testRuns: KeyTestRuns
+    /// Runs `POST /api/keys/test-all` in the background; a service of the admin server's group.
+    let keyTests: BackgroundKeyTests
 
     /// Services over `database`.
     public init(
@@ -37,6 +39,10 @@ public struct AdminServices: Sendable {
         self.configuration = configuration
         self.chat = chat
         self.now = now
+        let runs = KeyTestRuns()
+        testRuns = runs
+        keyTests = BackgroundKeyTests(
+            probes: KeyProbeRunner(configuration: configuration, database: database, box: box), runs: runs)
     }
 
     /// The system clock in Unix ms.

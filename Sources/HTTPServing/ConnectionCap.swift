@@ -1,4 +1,5 @@
 import Dispatch
+import EventWaiting
 import Glibc
 import Synchronization
 
@@ -11,6 +12,9 @@ public final class ConnectionCap: Sendable {
     private let open = Atomic<Int>(0)
     private let waiting = Atomic<Bool>(false)
     private let room = DispatchSemaphore(value: 0)
+    /// Whether a drain waits for the count to reach zero, so a close takes the lock only then.
+    private let drainWaiting = Atomic<Bool>(false)
+    private let emptied = Mutex<[OneShot<Bool>]>([])
 
     /// A cap of `limit` connections (at least 1).
     public init(limit: Int) {
@@ -37,7 +41,32 @@ public final class ConnectionCap: Sendable {
         if waiting.load(ordering: .sequentiallyConsistent), waiting.exchange(false, ordering: .sequentiallyConsistent) {
             room.signal()
         }
+        if count == 0, drainWaiting.load(ordering: .sequentiallyConsistent) {
+            let waiters = emptied.withLock { waiters in
+                defer { waiters.removeAll() }
+                return waiters
+            }
+            for waiter in waiters { waiter.deliver(true) }
+        }
         return count
+    }
+
+    /// Waits until no connection is open (true) or `timeout` passes first (false); returns at once when none
+    /// is. Woken by the close that brings the count to zero, not by polling it.
+    public func waitUntilEmpty(timeout: Duration) async -> Bool {
+        let empty = OneShot<Bool>()
+        // The flag is set before the count is read, and `closed` lowers the count before it reads the flag:
+        // whichever comes second sees the other, so the last close cannot slip by unseen.
+        drainWaiting.store(true, ordering: .sequentiallyConsistent)
+        let registered = emptied.withLock { waiters -> Bool in
+            guard current > 0 else { return false }
+            waiters.append(empty)
+            return true
+        }
+        guard registered else { return true }
+        let result = await empty.value(timeout: timeout, fallback: false)
+        emptied.withLock { waiters in waiters.removeAll { $0 === empty } }
+        return result
     }
 
     /// Blocks the calling thread until a connection closes, `wake()` is called or `bound` passes; returns at

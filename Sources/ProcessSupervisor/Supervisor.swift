@@ -1,3 +1,4 @@
+import EventWaiting
 import Foundation
 import Glibc
 import Logging
@@ -26,9 +27,12 @@ public actor Supervisor: Service {
     private var ready: Set<pid_t> = []
     private var retiring: Set<pid_t> = []
     private var events: AsyncStream<ChildEvent>.Continuation?
+    private var jobs: AsyncStream<@Sendable () async -> Void>.Continuation?
+    private var waits: [(awaited: Awaited, signal: OneShot<Bool>)] = []
     private var finished: CheckedContinuation<Void, any Error>?
     private var outcome: Result<Void, SupervisorError>?
-    private var drainTask: Task<Void, Never>?
+    /// Delivered when the drain is done; set when it begins, so a second `stop` waits for the first.
+    private var drained: OneShot<Void>?
 
     /// A supervisor for `configuration` over sockets bound by `prepare`.
     public init(
@@ -55,23 +59,34 @@ public actor Supervisor: Service {
     public func run() async throws {
         let (stream, continuation) = AsyncStream.makeStream(of: ChildEvent.self)
         events = continuation
+        let (jobStream, jobContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
+        jobs = jobContinuation
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { for await event in stream { await self.handle(event) } }
+            group.addTask {
+                await withDiscardingTaskGroup { running in
+                    for await job in jobStream { running.addTask { await job() } }
+                }
+            }
             group.addTask { await self.reloadOnHangup() }
             if let interval = SystemdNotifier.watchdogInterval() {
                 group.addTask { await self.keepWatchdogFed(every: interval / 2) }
             }
-            try await withGracefulShutdownHandler {
-                await self.startAll()
-                try await self.untilFinished()
-            } onGracefulShutdown: {
-                Task {
-                    await self.stop(reason: "shutdown requested")
-                    await self.finish(.success(()))
-                }
+            group.addTask {
+                // Throws (and nothing is stopped here) when the group ends because the supervisor gave up.
+                guard (try? await gracefulShutdown()) != nil else { return }
+                await self.stop(reason: "shutdown requested")
+                await self.finish(.success(()))
             }
+            await self.startAll()
+            try await self.untilFinished()
             group.cancelAll()
         }
+    }
+
+    /// Runs `job` as a child of `run()`'s task group: nothing the supervisor starts outlives it.
+    private func background(_ job: @escaping @Sendable () async -> Void) {
+        jobs?.yield(job)
     }
 
     // MARK: - Starting
@@ -123,29 +138,65 @@ public actor Supervisor: Service {
         return pid
     }
 
-    private func awaitReady(_ role: ChildRole, timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+    // MARK: - Waiting on children
+
+    /// What a wait of the supervisor waits for; decided by the child events `handle` takes in.
+    private enum Awaited {
+        /// The role's current child signalled readiness (a restarted one counts); false once stopping.
+        case ready(ChildRole)
+        /// This child signalled readiness; false when it ended first or stopping began.
+        case readyPID(pid_t)
+        /// Every one of these children was reaped.
+        case gone([pid_t])
+    }
+
+    /// True or false once decided, nil while still open.
+    private func outcome(_ awaited: Awaited) -> Bool? {
+        switch awaited {
+        case .ready(let role):
             if phase == .stopping || phase == .stopped { return false }
             if let pid = current[role], ready.contains(pid) { return true }
-            try? await Task.sleep(for: .milliseconds(10))
+            return nil
+        case .readyPID(let pid):
+            if ready.contains(pid) { return true }
+            if roles[pid] == nil || phase == .stopping { return false }
+            return nil
+        case .gone(let pids):
+            return pids.allSatisfy { roles[$0] == nil } ? true : nil
         }
-        return false
+    }
+
+    /// Waits until `awaited` is decided, woken by the event that decides it; false at `timeout`.
+    private func wait(for awaited: Awaited, timeout: Duration) async -> Bool {
+        if let decided = outcome(awaited) { return decided }
+        let signal = OneShot<Bool>()
+        waits.append((awaited, signal))
+        let result = await signal.value(timeout: max(.zero, timeout), fallback: false)
+        waits.removeAll { $0.signal === signal }
+        return result
+    }
+
+    /// Wakes the waits the last change decided.
+    private func settleWaits() {
+        waits.removeAll { wait in
+            guard let decided = outcome(wait.awaited) else { return false }
+            wait.signal.deliver(decided)
+            return true
+        }
+    }
+
+    private func awaitReady(_ role: ChildRole, timeout: Duration) async -> Bool {
+        await wait(for: .ready(role), timeout: timeout)
     }
 
     private func awaitReady(pid: pid_t, timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if ready.contains(pid) { return true }
-            if roles[pid] == nil || phase == .stopping { return false }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return false
+        await wait(for: .readyPID(pid), timeout: timeout)
     }
 
     // MARK: - Children ending
 
-    private func handle(_ event: ChildEvent) async {
+    private func handle(_ event: ChildEvent) {
+        defer { settleWaits() }
         switch event {
         case .ready(let pid):
             guard roles[pid] != nil else { return }
@@ -166,20 +217,24 @@ public actor Supervisor: Service {
             logger.error(
                 "\(role) exited unexpectedly",
                 metadata: ["pid": "\(pid)", "status": "\(status)", "served": "\(served)"])
-            await crashed(role, served: served)
+            crashed(role, served: served)
         }
     }
 
     /// `served`: the child had signalled readiness; only children that never did count towards giving up.
-    private func crashed(_ role: ChildRole, served: Bool) async {
+    /// Never waits itself: `handle` must keep taking events, which the stop that giving up starts waits on.
+    private func crashed(_ role: ChildRole, served: Bool) {
         switch policy.decide(history: &crashes[role, default: []], now: .now, served: served) {
         case .giveUp(let count):
-            await fail(
-                .crashLoop("\(role) crashed \(count) times within \(policy.window) before it served; giving up"))
+            let error = SupervisorError.crashLoop(
+                "\(role) crashed \(count) times within \(policy.window) before it served; giving up")
+            background { await self.fail(error) }
         case .restart(let delay):
             if phase == .running { SystemdNotifier.notify("STATUS=\(statusLine)") }
-            Task {
+            background {
+                // The backoff; cancelled only when the supervisor ends, and then nothing is restarted.
                 if delay > .zero { try? await Task.sleep(for: delay) }
+                guard !Task.isCancelled else { return }
                 await self.restart(role)
             }
         }
@@ -193,7 +248,7 @@ public actor Supervisor: Service {
             logger.info("restarted \(role)", metadata: ["pid": "\(pid)"])
         } catch {
             logger.error("could not restart \(role): \(error)")
-            await crashed(role, served: false)
+            crashed(role, served: false)
         }
     }
 
@@ -279,9 +334,9 @@ public actor Supervisor: Service {
         kill(pid, SIGTERM)
         // It drains on its own within the budget; this is the backstop for one that does not exit.
         let limit = configuration.drainTimeout
-        Task {
-            try? await Task.sleep(for: limit)
-            self.killIfStillRetiring(pid)
+        background {
+            guard await !self.wait(for: .gone([pid]), timeout: limit), !Task.isCancelled else { return }
+            await self.killIfStillRetiring(pid)
         }
     }
 
@@ -298,14 +353,20 @@ public actor Supervisor: Service {
     /// Drains in order: workers finish in-flight requests (up to most of the drain timeout), then the admin
     /// server stops, then the collector commits the last rows. Every child is gone within the drain timeout.
     func stop(reason: String) async {
-        if drainTask == nil {
-            drainTask = Task { await self.drain(reason: reason) }
+        if let drained {
+            await drained.value
+            return
         }
-        await drainTask?.value
+        let done = OneShot<Void>()
+        drained = done
+        await drain(reason: reason)
+        done.deliver(())
     }
 
     private func drain(reason: String) async {
         phase = .stopping
+        // Start-up and reload waits for readiness end now.
+        settleWaits()
         SystemdNotifier.notify("STOPPING=1\nSTATUS=draining")
         logger.info("stopping: \(reason)")
         let start = ContinuousClock.now
@@ -324,9 +385,7 @@ public actor Supervisor: Service {
     private func terminate(where matches: (ChildRole) -> Bool, until deadline: ContinuousClock.Instant) async {
         let pids = roles.filter { matches($0.value) }.map(\.key)
         for pid in pids { kill(pid, SIGTERM) }
-        while ContinuousClock.now < deadline, pids.contains(where: { roles[$0] != nil }) {
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+        _ = await wait(for: .gone(pids), timeout: deadline - .now)
         let stubborn = pids.filter { roles[$0] != nil }
         for pid in stubborn {
             logger.warning(
@@ -334,10 +393,7 @@ public actor Supervisor: Service {
                 metadata: ["pid": "\(pid)"])
             kill(pid, SIGKILL)
         }
-        let reapDeadline = ContinuousClock.now + .seconds(1)
-        while ContinuousClock.now < reapDeadline, stubborn.contains(where: { roles[$0] != nil }) {
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+        _ = await wait(for: .gone(stubborn), timeout: .seconds(1))
     }
 
     private func fail(_ error: SupervisorError) async {

@@ -14,11 +14,12 @@ public enum ProxyWorker {
         let logger = Logger(label: "openai-proxy")
         let database = try ProxyDatabase.open(at: configuration.paths.database, migrate: false)
         let box = try SecretMaterial.box(for: configuration, create: false)
+        let lease = PositionLease(cursor: RotationCursor(database: database))
         let store = SnapshotStore(
             defaults: RequestSettings(
                 maxBodyBytes: configuration.maxBodyBytes, firstByteTimeout: TimeAmount(configuration.firstByteTimeout),
                 connectTimeout: nil,
-                selector: KeySelector(strategy: configuration.rotationStrategy, database: database),
+                selector: KeySelector(strategy: configuration.rotationStrategy, database: database, lease: lease),
                 maxAttempts: configuration.maxAttempts))
         let health = KeyHealthBoard(
             store: KeyHealthStore(database: database, policy: configuration.keyHealth, logger: logger), logger: logger)
@@ -57,11 +58,12 @@ public enum ProxyWorker {
         let openFiles = ConnectionCap.openFileLimit()
         server.maxConnections = configuration.workerConnections ?? ConnectionCap.defaultLimit(openFileLimit: openFiles)
 
-        // Shut down in reverse: stop accepting and drain first, then stop refreshing, then send the last
-        // refused counts, then flush usage rows.
+        // Shut down in reverse: stop accepting and drain first, then stop refreshing and leasing ahead, then
+        // write the last key-health changes, then send the last refused counts, then flush usage rows.
         let group = ServiceGroup(
             configuration: .init(
-                services: [usage, refused, refresher, server], gracefulShutdownSignals: [.sigterm, .sigint],
+                services: [usage, refused, health, PositionPrefetcher(lease: lease), refresher, server],
+                gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         logger.info(
             "worker serving",

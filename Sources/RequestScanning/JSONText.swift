@@ -3,7 +3,12 @@ public enum JSONText {
     /// Whether the string at `name` reads as `key` once its escapes are decoded.
     public static func matches(_ name: JSONStringRange, _ key: String, in bytes: UnsafeRawBufferPointer) -> Bool {
         let raw = UnsafeRawBufferPointer(rebasing: bytes[name.range])
-        guard name.escaped else { return raw.elementsEqual(key.utf8) }
+        guard name.escaped else {
+            // Lengths first: most names compared are not the one looked for, and differ in length.
+            let key = key.utf8
+            guard raw.count == key.count else { return false }
+            return key.withContiguousStorageIfAvailable { raw.elementsEqual($0) } ?? raw.elementsEqual(key)
+        }
         return decode(raw).map { $0.utf8.elementsEqual(key.utf8) } ?? false
     }
 

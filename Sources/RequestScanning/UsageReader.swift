@@ -38,8 +38,8 @@ public struct UsageReader {
     /// The first usage found with counts in it.
     public private(set) var usage: TokenUsage?
 
-    private static let usageName = Array("usage".utf8)
-    private static let responseName = Array("response".utf8)
+    private static let usageName: StaticString = "usage"
+    private static let responseName: StaticString = "response"
 
     /// A reader at the start of an answer.
     public init() {}
@@ -49,16 +49,122 @@ public struct UsageReader {
         guard usage == nil else { return }
         var index = 0
         while index < bytes.count {
-            if inString, !escaped, !readingName, !capturing {
+            if capturing {
+                // The usage value: copied in runs up to the byte that may end it.
+                index = captureRun(bytes, from: index)
+                if index == bytes.count { return }
+                take(bytes[index])
+                index += 1
+                // Found: nothing after it is read.
+                if usage != nil { return }
+                continue
+            } else if inString, readingName, !escaped, nameLength == 0, mayBeUsage || mayBeResponse {
+                // A member name just opened: matched whole when it ends in these bytes, else byte by byte.
+                var end = index
+                while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") {
+                    end += 1
+                }
+                if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+                    let name = UnsafeRawBufferPointer(rebasing: bytes[index..<end])
+                    nameLength = name.count
+                    mayBeUsage = Self.equal(name, Self.usageName)
+                    mayBeResponse = Self.equal(name, Self.responseName)
+                    index = end
+                }
+            } else if inString, !escaped, !readingName {
                 // Most of an answer is the text of strings: skip to the next quote or backslash.
                 while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
                     index += 1
                 }
                 if index == bytes.count { return }
+            } else if !inString, depth >= 2, !inResponse, !capturing, pendingValue == nil, lastName == .other {
+                // Nested below anything read (`choices`, `message` …): only strings and nesting matter here
+                // until the depth is back at 1, so the bytes are stepped over without the reader's full state.
+                index = skipNested(bytes, from: index)
+                if index == bytes.count { return }
             }
             take(bytes[index])
             index += 1
         }
+    }
+
+    /// Copies the captured value's bytes up to the next one that may end it (a `,`, `}` or `]` outside
+    /// strings at the value's own depth), following strings and nesting as `take` would; returns that byte's
+    /// index, or `bytes.count` when the bytes end first.
+    private mutating func captureRun(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var index = start
+        defer {
+            let room = Self.captureLimit - capture.count
+            if index - start > room { captureOverflowed = true }
+            let end = start + min(room, index - start)
+            capture.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+            } else {
+                switch byte {
+                case UInt8(ascii: "\""):
+                    inString = true
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: ","):
+                    if depth == captureDepth { return index }
+                    if byte != UInt8(ascii: ",") { depth -= 1 }
+                default:
+                    break
+                }
+            }
+            index += 1
+        }
+        return index
+    }
+
+    /// The index of the next byte `take` must see (the bracket that closes to depth 1), counting the nesting
+    /// and stepping over the strings in between; `bytes.count` when the bytes end first (within a string, the
+    /// reader's state says so).
+    private mutating func skipNested(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var index = start
+        var depth = depth
+        defer { self.depth = depth }
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
+                // No string down here is a name that matters: stepped over to its closing quote.
+                index += 1
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                    if bytes[index] == UInt8(ascii: "\\") {
+                        guard index + 1 < bytes.count else {
+                            inString = true
+                            escaped = true
+                            return bytes.count
+                        }
+                        index += 1
+                    }
+                    index += 1
+                }
+                if index == bytes.count {
+                    inString = true
+                    return index
+                }
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if depth <= 2 { return index }
+                depth -= 1
+            default:
+                break
+            }
+            index += 1
+        }
+        return index
     }
 
     /// The usage found, once the answer has ended (a usage value the answer ended in is read as it is).
@@ -88,8 +194,8 @@ public struct UsageReader {
                 inString = false
                 if readingName { endName() }
             } else if readingName {
-                mayBeUsage = mayBeUsage && nameLength < 5 && Self.usageName[nameLength] == byte
-                mayBeResponse = mayBeResponse && nameLength < 8 && Self.responseName[nameLength] == byte
+                mayBeUsage = mayBeUsage && nameLength < 5 && Self.usageName.utf8Start[nameLength] == byte
+                mayBeResponse = mayBeResponse && nameLength < 8 && Self.responseName.utf8Start[nameLength] == byte
                 nameLength += 1
             }
             return
@@ -131,6 +237,13 @@ public struct UsageReader {
         default:
             break
         }
+    }
+
+    /// Whether `bytes` are the text of `literal`.
+    private static func equal(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        guard bytes.count == literal.utf8CodeUnitCount else { return false }
+        for index in 0..<bytes.count where bytes[index] != literal.utf8Start[index] { return false }
+        return true
     }
 
     private mutating func endName() {

@@ -1,4 +1,3 @@
-import Foundation
 import GRDB
 import Shared
 
@@ -35,6 +34,7 @@ extension UsageBatchWriter {
     /// caller's transaction; returns the rows that were new (a row sent twice is stored and counted once).
     static func commit(_ rows: [UsageRow], _ db: Database) throws -> [UsageRow] {
         let insert = try UsageLogInsert(db)
+        var chatHistory: ChatHistoryInsert?
         var hourly: [HourlyKey: Totals] = [:]
         var perKeyModel: [HourlyKey: Totals] = [:]
         var perKey: [Int64: Totals] = [:]
@@ -56,7 +56,10 @@ extension UsageBatchWriter {
                     .add(row)
             }
             if let tokenID = row.tokenID { perToken[tokenID, default: Totals()].add(row) }
-            if row.keepsChatHistory { try insertChatHistory(row, db) }
+            if row.keepsChatHistory {
+                if chatHistory == nil { chatHistory = try ChatHistoryInsert(db) }
+                try chatHistory?.insert(row)
+            }
         }
         for (key, totals) in hourly {
             try db.cachedStatement(
@@ -116,24 +119,8 @@ extension UsageBatchWriter {
         return new
     }
 
-    /// The chat-history row of a new usage row; its texts are there only when the worker sent them (`full`).
-    private static func insertChatHistory(_ row: UsageRow, _ db: Database) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT OR IGNORE INTO chat_history (request_id, ts, timestamp, key_id, token_id, model, path, status,
-                    streamed, prompt_tokens, completion_tokens, total_tokens, tokens_estimated, latency_ms, ttfb_ms,
-                    request, response)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        ).execute(
-            arguments: [
-                row.requestID, row.timestamp, Self.date(row.timestamp), row.keyID, row.tokenID, row.model, row.path,
-                row.status, row.streamed, row.promptTokens, row.completionTokens, row.totalTokens,
-                row.tokensEstimated, row.latencyMs, row.ttfbMs, row.chatRequest, row.chatResponse,
-            ])
-    }
-
-    private static func date(_ milliseconds: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    /// The time as GRDB stores a `Date`, made without `DateFormatter`.
+    private static func date(_ milliseconds: Int64) -> String {
+        SQLiteDateText.format(milliseconds: milliseconds)
     }
 }

@@ -20,6 +20,9 @@ final class UsageBatchWriter: Service, Sendable {
     private let queue = Mutex(Queue())
     private let doorbell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
+    /// Rung by the first row after the queue was empty: the interval runs from there.
+    private let armed: AsyncStream<Void>
+    private let arm: AsyncStream<Void>.Continuation
 
     /// One received line: its row (nil when the line was malformed), the connection it came on and its
     /// number there.
@@ -29,6 +32,24 @@ final class UsageBatchWriter: Service, Sendable {
         var line: UInt64
         /// A count of refused requests, when the line carried one instead of a row.
         var refused: RefusedCount? = nil
+
+        /// What one line carried (nil: it was malformed, and is only acknowledged).
+        init(_ record: UsageWire.Record?, source: UsageSource?, line: UInt64) {
+            self.source = source
+            self.line = line
+            switch record {
+            case .usage(let row): self.row = row
+            case .refused(let count): refused = count
+            case nil: break
+            }
+        }
+
+        /// A line that carried `row` (nil: malformed).
+        init(row: UsageRow?, source: UsageSource?, line: UInt64) {
+            self.row = row
+            self.source = source
+            self.line = line
+        }
     }
 
     private struct Queue {
@@ -48,47 +69,55 @@ final class UsageBatchWriter: Service, Sendable {
         self.metrics = metrics
         self.logger = logger
         (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (armed, arm) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Queues lines received from a worker, in their order; the batch is committed once it is full or the
+    /// interval since the first of them has passed.
+    func enqueue(_ lines: [Received]) {
+        guard !lines.isEmpty else { return }
+        let (first, full) = queue.withLock { queue in
+            let before = queue.rows
+            queue.lines += lines
+            return (before == 0, before < batchSize && queue.rows >= batchSize)
+        }
+        if full {
+            ring.yield()
+        } else if first {
+            arm.yield()
+        }
     }
 
     /// Queues a line received from a worker; a malformed line (nil row) is only acknowledged.
     func enqueue(_ row: UsageRow?, from source: UsageSource? = nil, line: UInt64 = 0) {
-        let full = queue.withLock { queue in
-            queue.lines.append(Received(row: row, source: source, line: line))
-            return queue.rows == batchSize
-        }
-        if full { ring.yield() }
+        enqueue([Received(row: row, source: source, line: line)])
     }
 
     /// Queues a line received from a worker, whatever it carried; nil (malformed) is only acknowledged.
     func enqueue(_ record: UsageWire.Record?, from source: UsageSource? = nil, line: UInt64 = 0) {
-        switch record {
-        case .usage(let row): enqueue(row, from: source, line: line)
-        case .refused(let count):
-            let full = queue.withLock { queue in
-                queue.lines.append(Received(row: nil, source: source, line: line, refused: count))
-                return queue.rows == batchSize
-            }
-            if full { ring.yield() }
-        case nil: enqueue(nil as UsageRow?, from: source, line: line)
-        }
+        enqueue([Received(record, source: source, line: line)])
     }
 
     /// Lines received and not yet committed.
     var pending: Int { queue.withLock { $0.rows } }
 
     func run() async throws {
-        let ticker = Task { [interval, ring] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                ring.yield()
+        await withDiscardingTaskGroup { group in
+            // The interval runs from the first row after the queue was empty: an idle collector sleeps.
+            group.addTask { [interval, armed, ring] in
+                for await _ in armed {
+                    try? await Task.sleep(for: interval)
+                    ring.yield()
+                }
             }
+            await withGracefulShutdownHandler {
+                for await _ in doorbell { await flush() }
+            } onGracefulShutdown: {
+                self.ring.finish()
+            }
+            arm.finish()
+            group.cancelAll()
         }
-        await withGracefulShutdownHandler {
-            for await _ in doorbell { await flush() }
-        } onGracefulShutdown: {
-            self.ring.finish()
-        }
-        ticker.cancel()
         // Last out: commit whatever arrived before the workers stopped.
         await flush()
         if pending > 0 { logger.error("usage rows not committed at exit", metadata: ["rows": "\(pending)"]) }
@@ -118,6 +147,8 @@ final class UsageBatchWriter: Service, Sendable {
             } catch {
                 logger.error(
                     "usage batch failed; will retry", metadata: ["rows": "\(rows.count)", "error": "\(error)"])
+                // Rows wait in the queue, so new ones do not start the interval: start it for the retry.
+                arm.yield()
                 break
             }
             let took = ContinuousClock.now - started

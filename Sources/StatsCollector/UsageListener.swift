@@ -1,10 +1,9 @@
-import HTTPServing
 import Logging
 import NIOCore
-import NIOExtras
 import NIOPosix
 import ServiceLifecycle
 import Shared
+import Synchronization
 
 /// Accepts worker connections on the stats Unix socket, hands each received row to the batch writer, and
 /// answers a `metrics` request with the collector's metrics.
@@ -22,7 +21,7 @@ struct UsageListener: Service {
         let writer = writer
         let metrics = metrics
         let logger = logger
-        let connections = ConnectionRegistry()
+        let connections = CollectorConnections()
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelOption(ChannelOptions.autoRead, value: false)
             .childChannelOption(
@@ -32,9 +31,6 @@ struct UsageListener: Service {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     connections.insert(channel)
-                    // A line longer than any row could be is not buffered without bound: the connection is closed.
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: UsageWire.maximumLineBytes))
                     try channel.pipeline.syncOperations.addHandler(
                         UsageLineHandler(writer: writer, metrics: metrics, logger: logger))
                 }
@@ -50,9 +46,48 @@ struct UsageListener: Service {
         } onGracefulShutdown: {
             server.close(promise: nil)
         }
-        let deadline = ContinuousClock.now + .seconds(2)
-        while connections.count > 0, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
+        await connections.closed(within: .seconds(2))
+    }
+}
+
+/// The worker connections open on the collector's socket, so that shutdown can wait for them to end.
+final class CollectorConnections: Sendable {
+    private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
+
+    /// Tracks `channel` until it closes.
+    func insert(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        open.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { _ in _ = self.open.withLock { $0.removeValue(forKey: id) } }
+    }
+
+    /// Connections open now.
+    var count: Int { open.withLock { $0.count } }
+
+    /// Returns once every connection open now has closed (its worker sent its last rows and hung up), or
+    /// after `limit`, when those left are closed.
+    func closed(within limit: Duration) async {
+        let channels = open.withLock { Array($0.values) }
+        guard let loop = channels.first?.eventLoop else { return }
+        let allClosed = EventLoopFuture.andAllComplete(channels.map(\.closeFuture), on: loop)
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try? await allClosed.get()
+                return true
+            }
+            group.addTask {
+                do {
+                    try await Task.sleep(for: limit)
+                    return false
+                } catch {
+                    return true
+                }
+            }
+            if await group.next() == false {
+                // Closing what is left completes the wait above.
+                for channel in channels { channel.close(promise: nil) }
+            }
+            group.cancelAll()
         }
     }
 }
@@ -89,6 +124,12 @@ private final class UsageLineHandler: ChannelInboundHandler {
     let logger: Logger
     private var source: UsageSource?
     private var lines: UInt64 = 0
+    /// A line longer than any row could be is not buffered without bound: the connection is closed.
+    private var splitter = UsageLineSplitter(maximumLineBytes: UsageWire.maximumLineBytes)
+    /// The connection asked for the metrics: nothing else is read from it.
+    private var answeringMetrics = false
+    /// The lines of the current read, handed to the writer together (one lock, not one per row).
+    private var received: [UsageBatchWriter.Received] = []
 
     init(writer: UsageBatchWriter, metrics: UsageMetrics, logger: Logger) {
         self.writer = writer
@@ -106,6 +147,7 @@ private final class UsageLineHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        handOver()
         context.eventLoop.assumeIsolated().scheduleTask(in: Self.readInterval) {
             if context.channel.isActive { context.read() }
         }
@@ -113,8 +155,22 @@ private final class UsageLineHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let line = unwrapInboundIn(data)
-        if lines == 0, line.readableBytesView.elementsEqual(UsageWire.metricsRequest.utf8) {
+        let bytes = unwrapInboundIn(data)
+        guard !answeringMetrics else { return }
+        let whole = bytes.withUnsafeReadableBytes { bytes in
+            splitter.split(bytes) { line in take(line, context: context) }
+        }
+        if !whole {
+            // An overlong line: the worker reconnects and sends what is unacknowledged again.
+            logger.warning("usage connection closed: a line longer than \(UsageWire.maximumLineBytes) bytes")
+            context.close(promise: nil)
+        }
+    }
+
+    private func take(_ line: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
+        guard !answeringMetrics else { return }
+        if lines == 0, line.elementsEqual(UsageWire.metricsRequest.utf8) {
+            answeringMetrics = true
             let text = context.channel.allocator.buffer(bytes: metrics.exposition())
             context.writeAndFlush(wrapOutboundOut(text)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
@@ -122,16 +178,27 @@ private final class UsageLineHandler: ChannelInboundHandler {
             return
         }
         lines += 1
-        let record = line.withUnsafeReadableBytes { UsageWire.decodeRecord($0) }
+        let record = UsageWire.decodeRecord(line)
         if record == nil {
-            logger.warning("malformed usage line dropped", metadata: ["bytes": "\(line.readableBytes)"])
+            logger.warning("malformed usage line dropped", metadata: ["bytes": "\(line.count)"])
         }
         // A malformed line is queued too, without a row, so that it is acknowledged in its turn.
-        writer.enqueue(record, from: source, line: lines)
+        received.append(UsageBatchWriter.Received(record, source: source, line: lines))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        handOver()
+        context.fireChannelInactive()
+    }
+
+    private func handOver() {
+        guard !received.isEmpty else { return }
+        writer.enqueue(received)
+        received.removeAll(keepingCapacity: true)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // An overlong line or a broken connection: the worker reconnects and sends what is unacknowledged again.
+        // A broken connection: the worker reconnects and sends what is unacknowledged again.
         logger.warning("usage connection closed: \(error)")
         context.close(promise: nil)
     }

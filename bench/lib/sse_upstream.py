@@ -6,6 +6,9 @@ response head and the first `data:` event go out in one write as soon as the req
 event every INTERVAL seconds, a final usage event, `data: [DONE]` and the last chunk. Anything else is a 404.
 
 usage: sse_upstream.py PORT [EVENTS] [INTERVAL]     (defaults: 4 events, 0.05 s)
+
+With many events and a long interval (the scaling figure: 1000000 events, 1 s) it holds every stream open
+until the client side goes away; a stream whose connection has closed stops at its next event.
 """
 import asyncio
 import json
@@ -77,6 +80,8 @@ async def handle(reader, writer):
             await writer.drain()
             for i in range(1, EVENTS):
                 await asyncio.sleep(INTERVAL)
+                if writer.transport.is_closing() or reader.at_eof():
+                    return
                 writer.write(chunk(delta(i, " there" if i < EVENTS - 1 else "!", "stop" if i == EVENTS - 1 else None)))
                 await writer.drain()
             writer.write(TAIL)

@@ -76,22 +76,10 @@ struct KeyTestRoutes {
                 services.auditEntry(
                     context, action: "key.test_all", target: nil,
                     detail: ["run_id": .string(run), "total": .int(Int64(ids.count))]))
-            let probes = services.probes
-            let runs = services.testRuns
-            Task {
-                await withTaskGroup(of: Void.self) { group in
-                    var pending = ids[...]
-                    // Eight probes at a time: quick for a large pool, gentle on the upstream.
-                    for _ in 0..<8 {
-                        guard let id = pending.popFirst() else { break }
-                        group.addTask { await Self.probe(id, run: run, probes: probes, runs: runs) }
-                    }
-                    while await group.next() != nil {
-                        guard let id = pending.popFirst() else { continue }
-                        group.addTask { await Self.probe(id, run: run, probes: probes, runs: runs) }
-                    }
-                }
-                await runs.finish(run)
+            guard services.keyTests.start(.init(id: run, keys: ids)) else {
+                throw APIError.unavailable(
+                    .serviceUnavailable, "The admin server is shutting down; start the key test again.",
+                    code: "shutting_down")
             }
             return try JSONResponse.make(
                 RunView(
@@ -107,7 +95,8 @@ struct KeyTestRoutes {
         }
     }
 
-    private static func probe(_ id: Int64, run: String, probes: KeyProbeRunner, runs: KeyTestRuns) async {
+    /// Probes key `id` for test-all run `run` and records the result there.
+    static func probe(_ id: Int64, run: String, probes: KeyProbeRunner, runs: KeyTestRuns) async {
         let result: ProbeResult
         do {
             guard let report = try await probes.probe(keyID: id) else {

@@ -27,28 +27,50 @@ enum ForwardedHeaders {
     /// The client's headers as sent upstream, with `Authorization` carrying the upstream key and `Host`
     /// naming the upstream.
     static func upstream(from headers: HTTPHeaders, key: String, authority: String) -> HTTPHeaders {
-        let named = connectionListed(headers)
-        var forwarded = HTTPHeaders()
-        forwarded.reserveCapacity(headers.count + 2)
-        forwarded.add(name: "host", value: authority)
-        for (name, value) in headers {
-            if notForwardedUpstream.contains(name) || named?.contains(name) == true { continue }
-            forwarded.add(name: name, value: value)
+        func build(_ named: HeaderNameSet?, detecting: Bool) -> HTTPHeaders? {
+            var forwarded = HTTPHeaders()
+            forwarded.reserveCapacity(headers.count + 2)
+            forwarded.add(name: "host", value: authority)
+            guard copy(headers, except: notForwardedUpstream, named: named, detecting: detecting, into: &forwarded)
+            else { return nil }
+            forwarded.add(name: "authorization", value: "Bearer " + key)
+            return forwarded
         }
-        forwarded.add(name: "authorization", value: "Bearer " + key)
-        return forwarded
+        return build(nil, detecting: true) ?? build(connectionListed(headers), detecting: false)!
     }
 
     /// The upstream's headers as sent to the client.
     static func downstream(from headers: HTTPHeaders) -> HTTPHeaders {
-        let named = connectionListed(headers)
-        var forwarded = HTTPHeaders()
-        forwarded.reserveCapacity(headers.count)
+        func build(_ named: HeaderNameSet?, detecting: Bool) -> HTTPHeaders? {
+            var forwarded = HTTPHeaders()
+            forwarded.reserveCapacity(headers.count)
+            guard copy(headers, except: notForwardedDownstream, named: named, detecting: detecting, into: &forwarded)
+            else { return nil }
+            return forwarded
+        }
+        return build(nil, detecting: true) ?? build(connectionListed(headers), detecting: false)!
+    }
+
+    /// Appends to `forwarded` the headers neither in `dropped` nor in `named`, in one pass. With `detecting`,
+    /// false as soon as a `Connection` header turns out to name other headers (rare): the caller then
+    /// starts again with those names, instead of every request paying a second pass to look for them.
+    private static func copy(
+        _ headers: HTTPHeaders, except dropped: HeaderNameSet, named: HeaderNameSet?, detecting: Bool,
+        into forwarded: inout HTTPHeaders
+    ) -> Bool {
         for (name, value) in headers {
-            if notForwardedDownstream.contains(name) || named?.contains(name) == true { continue }
+            if dropped.contains(name) {
+                if detecting, connection.contains(name), !value.equalsIgnoringASCIICase("keep-alive"),
+                    !value.equalsIgnoringASCIICase("close")
+                {
+                    return false
+                }
+                continue
+            }
+            if named?.contains(name) == true { continue }
             forwarded.add(name: name, value: value)
         }
-        return forwarded
+        return true
     }
 
     /// Header names a `Connection` header lists other than its usual `keep-alive` or `close` (which name
@@ -64,7 +86,7 @@ enum ForwardedHeaders {
 }
 
 /// A set of header names matched without regard to ASCII case and without allocating: every request
-/// checks each of its headers against these sets, twice.
+/// checks each of its headers against one of these sets.
 struct HeaderNameSet {
     /// Lowercase names, indexed by their length.
     private var byLength: [[[UInt8]]] = []

@@ -58,8 +58,14 @@ final class WorkerContext: Sendable {
 
     /// Sends the usage row of a finished request to the collector. Call it before the answer's end is
     /// written: the row is then in the kernel's hands (socket or spool) before the client sees the end.
-    func record(_ draft: inout UsageDraft, _ outcome: RequestOutcome, now: ContinuousClock.Instant) {
-        guard recording.enabled else { return }
+    /// With `channel`, the row leaves with the others of this event-loop tick and the sender flushes
+    /// `channel` right after: true then, and the caller writes the end without flushing it.
+    @discardableResult
+    func record(
+        _ draft: inout UsageDraft, _ outcome: RequestOutcome, now: ContinuousClock.Instant,
+        flushing channel: (any Channel)? = nil
+    ) -> Bool {
+        guard recording.enabled else { return false }
         var usage = draft.sniffer?.finish()
         var estimated = false
         if usage == nil, draft.key != nil, let sniffer = draft.sniffer, sniffer.mode == .eventStream {
@@ -88,7 +94,12 @@ final class WorkerContext: Sendable {
                 row.chatResponse = draft.transcript?.finish().map { UsageWire.truncated($0, bytes: limit) }
             }
         }
-        self.usage.record(row)
+        guard let channel else {
+            self.usage.record(row)
+            return false
+        }
+        self.usage.record(row, flushing: channel)
+        return true
     }
 }
 

@@ -116,6 +116,14 @@ struct RequestStateMachine {
         /// The client went away: drop the upstream connection, if any.
         case abandon(outcome: RequestOutcome)
 
+        /// Whether the action ends with an answer's end written to the client (its flush may wait for the row).
+        var endsWithAnswer: Bool {
+            switch self {
+            case .answerError, .passOn, .endAnswer: return true
+            default: return false
+            }
+        }
+
         /// The outcome of the request when this action finishes it: the one place a usage row is made from.
         var outcome: RequestOutcome? {
             switch self {

@@ -3,8 +3,8 @@ import Shared
 import Synchronization
 
 /// A worker's live view of key health: what this worker learned about keys before the snapshot shows it
-/// (its own failures take effect at once; the database write follows), and the rate-limit figures seen
-/// by every worker. It also picks the keys a request may use.
+/// (its own failures take effect at once; the database write follows, from the board's own service), and
+/// the rate-limit figures seen by every worker. It also picks the keys a request may use.
 final class KeyHealthBoard: Sendable {
     /// Where routing a request leads.
     enum Route: Equatable {
@@ -40,11 +40,15 @@ final class KeyHealthBoard: Sendable {
 
     private let state = Mutex(State())
     let store: KeyHealthStore
-    private let logger: Logger
+    let logger: Logger
+    /// Changes on their way to the database, taken by `run()` in the order reported.
+    let writes: AsyncStream<HealthWrite>
+    let writeQueue: AsyncStream<HealthWrite>.Continuation
 
     init(store: KeyHealthStore, logger: Logger) {
         self.store = store
         self.logger = logger
+        (writes, writeQueue) = AsyncStream.makeStream(of: HealthWrite.self)
     }
 
     /// The keys a request for `model` may use at `now`, never one in `tried`.
@@ -52,6 +56,8 @@ final class KeyHealthBoard: Sendable {
         guard !snapshot.keys.isEmpty else { return .noKeys }
         return state.withLock { state in
             var preferred: [RoutableKey] = []
+            // Room for every key at once: grown one append at a time, it was reallocated on every request.
+            preferred.reserveCapacity(snapshot.keys.count)
             // Keys to use only when no preferred key is left: no rate-limit headroom, or failing (on a retry).
             var spent: [RoutableKey] = []
             var reachable = false
@@ -124,35 +130,28 @@ final class KeyHealthBoard: Sendable {
         }
         guard let changed = decision else { return false }
         guard changed else { return true }
-        let store = store
-        let logger = logger
-        Task {
-            var shownAt: Int64?
-            var stored: KeyHealth?
-            do {
-                let applied = try await store.record(outcome, keyID: key.id, token: token, now: now)
-                shownAt = applied?.generation
-                stored = applied?.health
-            } catch {
-                logger.warning(
-                    "key health not saved: \(error)", metadata: ["key.id": "\(key.id)", "key.hint": "\(key.hint)"])
-            }
-            state.withLock { state in
-                guard var override = state.overrides[key.id] else { return }
-                override.pendingWrites -= 1
-                // Another worker's mark for the same token may have made the database decline this one.
-                if case .refused = outcome, token != nil, override.pendingWrites == 0, let stored {
-                    override.health = stored
-                }
-                if let shownAt {
-                    override.shownAtGeneration = max(override.shownAtGeneration ?? shownAt, shownAt)
-                } else {
-                    override.expiresAt = WallClock.nowMs() + 5000
-                }
-                state.overrides[key.id] = override
-            }
-        }
+        enqueue(HealthWrite(outcome: outcome, key: key, token: token, now: now))
         return true
+    }
+
+    /// Settles what this worker knows once `write` ran: `shownAt` is the generation whose snapshot shows it and
+    /// `stored` what the database holds now (both nil when it was not saved: the change then holds for a while).
+    func settle(_ write: HealthWrite, shownAt: Int64?, stored: KeyHealth?) {
+        let now = WallClock.nowMs()
+        state.withLock { state in
+            guard var override = state.overrides[write.key.id] else { return }
+            override.pendingWrites -= 1
+            // Another worker's mark for the same token may have made the database decline this one.
+            if case .refused = write.outcome, write.token != nil, override.pendingWrites == 0, let stored {
+                override.health = stored
+            }
+            if let shownAt {
+                override.shownAtGeneration = max(override.shownAtGeneration ?? shownAt, shownAt)
+            } else {
+                override.expiresAt = now + 5000
+            }
+            state.overrides[write.key.id] = override
+        }
     }
 
     /// The marks that await their probe, as this worker knows them: (key id, client token).

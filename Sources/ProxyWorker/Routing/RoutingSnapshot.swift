@@ -164,7 +164,9 @@ final class SnapshotStore: Sendable {
 
     /// Replaces the tokens used per client token.
     func replaceTokensUsed(with figures: [Int64: Int64]) {
-        used.withLock { $0 = figures }
+        var figures = figures
+        used.withLock { swap(&$0, &figures) }
+        // The old figures are freed here, after the lock: freeing a large table may unmap memory.
     }
 
     /// The snapshot in force.
@@ -175,7 +177,8 @@ final class SnapshotStore: Sendable {
 
     /// Replaces the snapshot; its request settings are resolved here, once per load.
     func replace(with snapshot: RoutingSnapshot) {
-        let resolved = RequestSnapshot(routing: snapshot, settings: defaults.overridden(by: snapshot.settings))
-        current.withLock { $0 = resolved }
+        var resolved = RequestSnapshot(routing: snapshot, settings: defaults.overridden(by: snapshot.settings))
+        current.withLock { swap(&$0, &resolved) }
+        // The old snapshot is freed here, after the lock every request takes: freeing a large one may unmap memory.
     }
 }

@@ -11,7 +11,7 @@ extension ClientConnectionHandler {
     func perform(_ action: RequestStateMachine.Action, context: ChannelHandlerContext) {
         // The one place a usage row leaves, before the answer's end is written: the row is then in the
         // kernel's hands (socket or spool) before the client sees the end.
-        if let outcome = action.outcome { finish(outcome) }
+        if let outcome = action.outcome { finish(outcome, answered: action.endsWithAnswer, context: context) }
         switch action {
         case .none:
             break
@@ -76,10 +76,13 @@ extension ClientConnectionHandler {
         }
     }
 
-    /// Sends the finished request's usage row.
-    private func finish(_ outcome: RequestOutcome) {
+    /// Sends the finished request's usage row. When an answer's end follows (`answered`), the row leaves with
+    /// the others of this event-loop tick and the usage sender flushes the client's channel right after it,
+    /// so `writeEnd` only writes the end.
+    private func finish(_ outcome: RequestOutcome, answered: Bool, context: ChannelHandlerContext) {
         guard serving else { return }
-        worker.record(&request.request.draft, outcome, now: .now)
+        endFlushedByUsage = worker.record(
+            &request.request.draft, outcome, now: .now, flushing: answered ? context.channel : nil)
     }
 
     /// The request is over: its body's share of the worker's budget is given back, and the connection
@@ -131,7 +134,8 @@ extension ClientConnectionHandler {
     /// Ends the answer; the connection closes once it is out if it may not be kept alive or the client
     /// already closed its side.
     func writeEnd(keepAlive: Bool, context: ChannelHandlerContext) {
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        let written = context.write(wrapOutboundOut(.end(nil)))
+        if endFlushedByUsage { endFlushedByUsage = false } else { context.flush() }
         if !keepAlive || inputClosed {
             written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
         }

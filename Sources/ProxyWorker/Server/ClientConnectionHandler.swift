@@ -38,6 +38,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     var closing = false
     /// The client closed its sending side: the connection closes once the current answer is out.
     var inputClosed = false
+    /// The usage sender flushes this channel once the finished request's row is out: the end is only written.
+    var endFlushedByUsage = false
     /// The worker closed this connection when its drain timeout ran out.
     var cutByServer = false
     var context: ChannelHandlerContext?

@@ -67,6 +67,9 @@ struct ProxyServer: Service {
                             let pipeline = channel.pipeline.syncOperations
                             try pipeline.configureHTTPServerPipeline(
                                 withPipeliningAssistance: true, withErrorHandling: true)
+                            try pipeline.addHandler(
+                                ReadAheadHandler(),
+                                position: .before(pipeline.handler(type: HTTPServerPipelineHandler.self)))
                             try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                             try pipeline.addHandler(
                                 ClientConnectionHandler(worker: core, registry: registry, limits: clientLimits))
@@ -78,18 +81,13 @@ struct ProxyServer: Service {
                         core.logger.warning("could not set up a connection: \(error)")
                     }
             }
-            // Accepting stopped: wait for the open connections to finish, up to the drain limit. Counted
-            // from accept, so a socket whose channel is still being set up is waited for too.
-            let clock = ContinuousClock()
-            let deadline = clock.now + drainLimit
-            while open.current > 0, !Task.isCancelled, clock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(10))
-            }
-            if open.current > 0, !Task.isCancelled {
+            // Accepting stopped: wait for the open connections to finish, up to the drain limit; the last close
+            // ends the wait. Counted from accept, so a socket whose channel is still being set up is waited for too.
+            let drained = await open.waitUntilEmpty(timeout: drainLimit)
+            if !drained, !Task.isCancelled {
                 let cut = registry.closeAll()
                 core.logger.warning("drain timeout: closed \(cut) connection(s) with requests still in flight")
-                let grace = clock.now + .milliseconds(500)
-                while open.current > 0, clock.now < grace { try? await Task.sleep(for: .milliseconds(10)) }
+                _ = await open.waitUntilEmpty(timeout: .milliseconds(500))
             }
         } onGracefulShutdown: {
             // A replacement worker with the same index owns the slot from now on.

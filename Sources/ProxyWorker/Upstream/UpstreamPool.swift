@@ -81,8 +81,10 @@ final class UpstreamPool {
             return
         }
         connection.idleSince = .now()
-        // Reading may have been paused while the client could not keep up (backpressure).
-        connection.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        // Reading may have been paused while the client could not keep up (backpressure). Synchronously, on
+        // this loop: the future-returning `setOption` allocated a promise and a callback per request (and
+        // setting it when it is on already does nothing).
+        try? connection.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
         idle.append(connection)
     }
 

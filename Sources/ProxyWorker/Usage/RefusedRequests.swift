@@ -12,29 +12,33 @@ import Synchronization
 /// The records go through the usage sender (socket or spool, kept until acknowledged), and each carries
 /// the minute's running total, so a record sent twice or out of order counts once.
 final class RefusedRequests: Service, Sendable {
-    /// How long counts gather before they are sent: many refusals, one record.
-    static let sendDelay = Duration.seconds(1)
+    /// How long counts gather before they are sent, by default: many refusals, one record.
+    static let defaultSendDelay = Duration.seconds(1)
     /// The start of a path kept for the logged sample.
     static let samplePathBytes = 80
 
     private let tally: Mutex<RefusedTally>
     private let usage: UsageSender?
+    private let sendDelay: Duration
     private let logger: Logger
     private let doorbell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
 
     /// Counts sent through `usage` (nil: counted and logged only, as with `OPENAI_PROXY_USAGE=off`),
-    /// under the source name `source`.
-    init(source: String, usage: UsageSender?, logger: Logger) {
+    /// under the source name `source`, gathered for `sendDelay` after the first refusal.
+    init(source: String, usage: UsageSender?, logger: Logger, sendDelay: Duration = defaultSendDelay) {
         tally = Mutex(RefusedTally(source: source))
         self.usage = usage
+        self.sendDelay = sendDelay
         self.logger = logger
         (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Counts one refused request; called on the connection's event loop, costs one short lock.
     func refused(_ reason: RefusalReason, client: SocketAddress?, method: String, path: Substring) {
-        let counted = tally.withLock { $0.count(reason, now: WallClock.nowMs()) }
+        // The clock is read before the lock, which every event loop takes.
+        let now = WallClock.nowMs()
+        let counted = tally.withLock { $0.count(reason, now: now) }
         if counted.becameDirty { ring.yield() }
         guard counted.sample else { return }
         let shown = UsageWire.truncated(String(path), bytes: Self.samplePathBytes)
@@ -60,10 +64,12 @@ final class RefusedRequests: Service, Sendable {
     }
 
     func run() async throws {
-        // Woken by the first refusal after a send; the delay gathers the ones that follow into one record.
+        // Woken by the first refusal after a send; the delay gathers the ones that follow into one record. A
+        // graceful shutdown ends the delay at once: the drain does not wait for it.
         await withGracefulShutdownHandler {
             for await _ in doorbell {
-                try? await Task.sleep(for: Self.sendDelay)
+                let delay = sendDelay
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
                 send()
             }
         } onGracefulShutdown: {

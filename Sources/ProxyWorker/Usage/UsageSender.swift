@@ -1,6 +1,8 @@
 import Foundation
 import Glibc
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Shared
 import Synchronization
@@ -9,19 +11,23 @@ import Synchronization
 /// acknowledges that it is committed: in memory while it is on its way, in the spool (on disk) while the
 /// collector cannot take it.
 ///
-/// `record` never blocks a request and costs one non-blocking `send` (or, with the collector away, one
-/// `write` to the spool), made before the answer's end is written, so a row survives the worker being
-/// killed right after. A thread of its own reconnects, reads acknowledgements, replays the spool and takes
-/// over the spool files of workers that died. At the spool's cap rows are dropped, counted and logged.
+/// `record(_:flushing:)` gathers the rows of one event-loop tick and writes them in one non-blocking `send`
+/// (or, with the collector away, one `write` to the spool) once the tick's events are handled, then flushes
+/// the channels whose answers they belong to: a row is in the kernel's hands before its answer's end leaves,
+/// so it survives the worker being killed right after. The lock guarding the delivery state is never held
+/// across a system call (`UsageDelivery`). A thread of its own reconnects, reads acknowledgements, replays
+/// the spool and takes over the spool files of workers that died. At the spool's cap rows are dropped,
+/// counted and logged.
 final class UsageSender: Service, Sendable {
     private let socketPath: String
     private let worker: Int
     private let drops: UsageDropBoard?
-    private let logger: Logger
-    private let delivery: Mutex<UsageDelivery>
-    private let bell: (read: Int32, write: Int32)
-    private let finishing = Atomic<Bool>(false)
-    private let shutdownGrace: Duration
+    let logger: Logger
+    let delivery: Mutex<UsageDelivery>
+    let bell: (read: Int32, write: Int32)
+    let finishing = Atomic<Bool>(false)
+    let shutdownGrace: Duration
+    private let ticks = ThreadSpecificVariable<UsageTickBatch>()
 
     /// A sender to the collector at `socketPath`, spooling to `spoolDirectory` (default: `spool` beside the
     /// socket) up to `spoolCapacity` bytes, counting drops for worker slot `worker` on `drops`.
@@ -55,15 +61,31 @@ final class UsageSender: Service, Sendable {
         close(bell.write)
     }
 
-    /// Hands a finished request's row to the collector, or to the spool; never blocks.
+    /// Hands a finished request's row to the collector, or to the spool, with the other rows of this
+    /// event-loop tick; `channel` is flushed right after they are in the kernel's hands. Call it on
+    /// `channel`'s event loop, and write the answer's end without flushing it.
+    func record(_ row: UsageRow, flushing channel: any Channel) {
+        channel.eventLoop.assertInEventLoop()
+        let tick: UsageTickBatch
+        if let current = ticks.currentValue {
+            tick = current
+        } else {
+            tick = UsageTickBatch()
+            ticks.currentValue = tick
+        }
+        guard tick.add(row, flushing: channel) else { return }
+        // The first row of this tick: the batch leaves once the loop has handled the tick's other events.
+        channel.eventLoop.execute { self.send(tick) }
+    }
+
+    /// Hands a finished request's row to the collector, or to the spool, at once; never blocks.
     func record(_ row: UsageRow) {
-        let line = UsageWire.encode(row)
-        note(delivery.withLock { $0.take(line) })
+        deliver(UsageLines(line: UsageWire.encode(row)), flushing: [])
     }
 
     /// Hands a per-minute count of refused requests to the collector, or to the spool, like a row.
     func record(_ count: RefusedCount) {
-        note(delivery.withLock { $0.take(UsageWire.encode(count)) })
+        deliver(UsageLines(line: UsageWire.encode(count)), flushing: [])
     }
 
     /// Rows recorded and not yet acknowledged by the collector.
@@ -77,6 +99,15 @@ final class UsageSender: Service, Sendable {
 
     /// Bytes in the spool held by this worker.
     var spooledBytes: Int { delivery.withLock { $0.spooledBytes } }
+
+    /// `send` calls that carried new rows (tests: one per tick's batch).
+    var directSends: Int { delivery.withLock { $0.directSends } }
+
+    /// Appends of rows to the spool (tests: one per tick's batch while the collector is away).
+    var spoolAppends: Int { delivery.withLock { $0.spoolAppends } }
+
+    /// Whether rows go straight to the collector's socket now (tests).
+    var sendsDirectly: Bool { delivery.withLock { $0.direct } }
 
     func run() async throws {
         await withGracefulShutdownHandler {
@@ -102,24 +133,100 @@ final class UsageSender: Service, Sendable {
         ring()
     }
 
-    private func note(_ outcome: UsageDelivery.Outcome) {
-        switch outcome {
-        case .sent, .spooled(wake: false):
-            return
-        case .spooled(wake: true):
-            ring()
-        case .dropped(let total, let reason):
-            drops?.add(1, slot: worker)
-            // Logged on the first drop and then every 10,000th, not once per request.
-            if total == 1 || total % 10_000 == 0 {
-                logger.warning("usage row dropped", metadata: ["reason": "\(reason)", "rows.dropped": "\(total)"])
+    // MARK: - Writing rows (whoever holds the claim)
+
+    /// Sends a tick's batch and flushes its channels.
+    private func send(_ tick: UsageTickBatch) {
+        let (lines, channels) = tick.take()
+        deliver(lines, flushing: channels)
+    }
+
+    /// Writes `lines` and flushes `channels` after them, or, when another party is writing, leaves them to it.
+    private func deliver(_ lines: UsageLines, flushing channels: [any Channel]) {
+        guard delivery.withLock({ $0.claim(orQueue: lines, flushing: channels) }) else { return }
+        var report = write(lines)
+        // Flushed once the claim is let go: a flush runs handlers, which may record rows again.
+        let others = finishClaim(report: &report)
+        for channel in channels { channel.flush() }
+        for channel in others { channel.flush() }
+        note(report)
+    }
+
+    /// With the claim held: writes what others left in the outbox meanwhile, until it is empty; then lets go
+    /// of the claim. Returns the channels to flush now that their rows are written.
+    func finishClaim(report: inout UsageDelivery.Report) -> [any Channel] {
+        var flushing: [any Channel] = []
+        while let (lines, channels) = delivery.withLock({ $0.nextOrRelease() }) {
+            report.merge(write(lines))
+            flushing += channels
+        }
+        return flushing
+    }
+
+    /// With the claim held: `lines` to the socket when it takes rows directly, else (or for what it did not
+    /// take) to the spool.
+    func write(_ lines: UsageLines) -> UsageDelivery.Report {
+        guard !lines.isEmpty else { return UsageDelivery.Report() }
+        guard case .socket(let socket) = delivery.withLock({ $0.route() }) else { return spool(lines, wake: false) }
+        let written = lines.bytes.withUnsafeBytes {
+            Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+        }
+        let error = written < 0 ? errno : 0
+        guard let rest = delivery.withLock({ $0.sent(lines, written: written, error: error) }) else {
+            return UsageDelivery.Report()
+        }
+        return spool(lines.suffix(from: rest), wake: true)
+    }
+
+    /// With the claim held: appends `lines` to the spool in one write, as many whole lines as its cap allows.
+    func spool(_ lines: UsageLines, wake: Bool) -> UsageDelivery.Report {
+        let plan = delivery.withLock { $0.spoolPlan() }
+        let fit =
+            lines.bytes.count <= plan.room
+            ? (end: lines.bytes.count, lines: lines.count) : lines.wholeLines(from: 0, before: plan.room)
+        var segment = plan.segment
+        var spool = plan.spool
+        var created = false
+        var appended = 0
+        var droppedLines = lines.count - fit.lines
+        var reason = "spool full"
+        if fit.lines > 0 {
+            do {
+                if segment == nil {
+                    segment = try spool.create()
+                    created = true
+                }
+                try UsageSpool.append(lines.bytes[..<fit.end], to: &segment!)
+                appended = fit.end
+            } catch {
+                droppedLines = lines.count
+                reason = error.description
             }
+        }
+        return delivery.withLock {
+            $0.spooled(
+                into: segment, created: created, spool: spool, bytes: appended, droppedLines: droppedLines,
+                reason: reason, wake: wake)
         }
     }
 
-    private func ring() {
+    /// Acts on what became of rows: wakes the sender's thread, counts and logs drops.
+    func note(_ report: UsageDelivery.Report) {
+        if report.wake { ring() }
+        guard report.dropped > 0 else { return }
+        drops?.add(report.dropped, slot: worker)
+        // Logged on the first drop and then about every 10,000th, not once per request.
+        let before = report.droppedTotal - report.dropped
+        if before == 0 || report.droppedTotal / 10_000 != before / 10_000 {
+            logger.warning(
+                "usage row dropped", metadata: ["reason": "\(report.reason)", "rows.dropped": "\(report.droppedTotal)"])
+        }
+    }
+
+    /// Wakes the sender's thread.
+    func ring() {
         var byte: UInt8 = 1
-        _ = write(bell.write, &byte, 1)
+        _ = Glibc.write(bell.write, &byte, 1)
     }
 
     // MARK: - The sender's thread
@@ -144,7 +251,7 @@ final class UsageSender: Service, Sendable {
                 continue
             }
             guard socket >= 0 else {
-                if let connection = connect() {
+                if let connection = UsageCollectorSocket.connect(to: socketPath) {
                     delivery.withLock { $0.connected(connection) }
                     reader = AcknowledgementReader()
                     backoff = .milliseconds(50)
@@ -159,107 +266,17 @@ final class UsageSender: Service, Sendable {
                 nextAdoption = clock.now + .seconds(2)
                 adoptOrphans()
             }
-            let full = delivery.withLock { $0.pump() }
+            let full = pump()
             guard wait(for: socket, writable: full, timeout: .milliseconds(200)) else { continue }
             switch reader.read(socket) {
-            case .acknowledged(let lines): delivery.withLock { $0.acknowledge(lines) }
+            case .acknowledged(let lines):
+                let done = delivery.withLock { $0.acknowledge(lines) }
+                done.forEach(UsageSpool.remove)
             case .nothing: break
             case .closed: disconnect()
             }
         }
-        let outcomes = delivery.withLock { $0.release() }
-        outcomes.forEach(note)
-        let left = outcomes.count
+        let left = release()
         if left > 0 { logger.notice("usage rows left in the spool for the next worker", metadata: ["rows": "\(left)"]) }
-    }
-
-    private func disconnect() {
-        let outcomes = delivery.withLock { $0.disconnect() }
-        outcomes.forEach(note)
-        logger.debug("stats collector connection lost", metadata: ["rows.respooled": "\(outcomes.count)"])
-    }
-
-    private func adoptOrphans() {
-        let (spool, held, budget) = delivery.withLock {
-            ($0.spool, Set($0.segments.map(\.file.path)), $0.spoolCapacity - $0.spooledBytes)
-        }
-        let orphans = spool.adoptOrphans(excluding: held, budget: budget)
-        guard !orphans.isEmpty else { return }
-        delivery.withLock { $0.adopt(orphans) }
-        logger.info(
-            "replaying usage rows spooled by a worker that is gone",
-            metadata: ["files": "\(orphans.count)", "bytes": "\(orphans.reduce(0) { $0 + $1.size })"])
-    }
-
-    /// A non-blocking connection to the collector's socket, or nil when it is not there.
-    private func connect() -> Int32? {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let path = Array(socketPath.utf8CString)
-        guard path.count <= MemoryLayout.size(ofValue: address.sun_path) else {
-            close(fd)
-            return nil
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            path.withUnsafeBytes { raw.copyMemory(from: $0) }
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard result == 0 else {
-            close(fd)
-            return nil
-        }
-        return fd
-    }
-
-    /// Waits until `socket` has something to read (true), it can be written when `writable`, the bell
-    /// rings, or `timeout` passes.
-    private func wait(for socket: Int32, writable: Bool, timeout: Duration) -> Bool {
-        var fds = [pollfd(fd: bell.read, events: Int16(POLLIN), revents: 0)]
-        if socket >= 0 {
-            fds.append(pollfd(fd: socket, events: Int16(POLLIN) | (writable ? Int16(POLLOUT) : 0), revents: 0))
-        }
-        let ready = poll(&fds, nfds_t(fds.count), Int32(timeout.inMilliseconds))
-        guard ready > 0 else { return false }
-        if fds[0].revents != 0 {
-            var scratch = [UInt8](repeating: 0, count: 64)
-            while read(bell.read, &scratch, scratch.count) > 0 {}
-        }
-        return fds.count > 1 && fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0
-    }
-}
-
-/// Reads `a<N>\n` acknowledgements from the collector's socket, across partial reads.
-private struct AcknowledgementReader {
-    enum Result {
-        /// The highest acknowledgement read.
-        case acknowledged(UInt64)
-        /// Nothing complete yet.
-        case nothing
-        /// The collector closed the connection (or sent something that is no acknowledgement).
-        case closed
-    }
-
-    private var partial: [UInt8] = []
-
-    /// Reads what the socket has, without blocking.
-    mutating func read(_ socket: Int32) -> Result {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = Glibc.read(socket, &buffer, buffer.count)
-        if count == 0 { return .closed }
-        if count < 0 { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? .nothing : .closed }
-        partial += buffer[..<count]
-        var highest: UInt64?
-        while let end = partial.firstIndex(of: UInt8(ascii: "\n")) {
-            guard let lines = UsageWire.decodeAcknowledgement(partial[..<end]) else { return .closed }
-            highest = max(highest ?? 0, lines)
-            partial.removeFirst(end + 1)
-        }
-        return highest.map { .acknowledged($0) } ?? .nothing
     }
 }

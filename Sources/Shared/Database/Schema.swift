@@ -20,8 +20,11 @@ public enum Schema {
         migrator.registerMigration("v5: invalid keys a request marked, awaiting a probe") { db in
             try createVersion5(db)
         }
-        migrator.registerMigration("v6: refused-request counts, token quota reservations") { db in
+        migrator.registerMigration(version6Name) { db in
             try createVersion6(db)
+        }
+        migrator.registerMigration("v7: only the indexes the request log and chat history are read by") { db in
+            try createVersion7(db)
         }
         return migrator
     }

@@ -5,12 +5,15 @@ import Synchronization
 /// Light traffic leases one position per request, so keys are used in strict turn across workers. Heavy traffic
 /// leases blocks that are a multiple of the key count, so a fully used block gives every key the same share and
 /// a partly used one at most one extra use per key; the cursor write then happens about `leasesPerSecond`
-/// times a second instead of once per request. A block is prefetched before the last one runs out.
+/// times a second instead of once per request. A block is prefetched before the last one runs out, by
+/// `prefetch()`, which the worker runs as a service; without it, blocks are leased when they are needed.
 public final class PositionLease: Sendable {
     private let cursor: RotationCursor
     private let leasesPerSecond: Double
     private let maximumBlock: Int
     private let state = Mutex(State())
+    private let prefetches: AsyncStream<Int>
+    private let prefetchQueue: AsyncStream<Int>.Continuation
 
     private struct State {
         var blocks: [Range<Int64>] = []
@@ -61,6 +64,7 @@ public final class PositionLease: Sendable {
         self.cursor = cursor
         self.leasesPerSecond = leasesPerSecond
         self.maximumBlock = maximumBlock
+        (prefetches, prefetchQueue) = AsyncStream.makeStream(of: Int.self)
     }
 
     /// The block size for the current rate: 1 when light, else a multiple of `keyCount`.
@@ -74,8 +78,10 @@ public final class PositionLease: Sendable {
     /// The next position if one is already leased (the common case under load), without waiting; nil when
     /// a lease is needed first, and then `next` must be awaited.
     public func nextWithoutWaiting(keyCount: Int) -> Int64? {
+        // Read before the lock, which event loops take: no clock call while holding it.
+        let now = ContinuousClock.now
         let step = state.withLock { state -> (Int64, prefetch: Int?)? in
-            state.updateRate(at: .now)
+            state.updateRate(at: now)
             let size = Self.blockSize(
                 rate: state.rate, keyCount: keyCount, leasesPerSecond: leasesPerSecond, maximum: maximumBlock)
             state.dropLeftovers(blockSize: size, keyCount: keyCount)
@@ -98,8 +104,9 @@ public final class PositionLease: Sendable {
             case position(Int64, prefetch: Int?)
             case lease(Int)
         }
+        let now = ContinuousClock.now
         let step = state.withLock { state -> Step in
-            state.updateRate(at: .now)
+            state.updateRate(at: now)
             state.windowPicks += 1
             let size = Self.blockSize(
                 rate: state.rate, keyCount: keyCount, leasesPerSecond: leasesPerSecond, maximum: maximumBlock)
@@ -124,13 +131,29 @@ public final class PositionLease: Sendable {
         }
     }
 
-    private func startPrefetch(_ size: Int) {
-        Task {
+    /// Whether a block asked for ahead of need is not leased yet.
+    var isPrefetching: Bool { state.withLock { $0.prefetching } }
+
+    /// Leases the blocks asked for ahead of need, one after another, until `stopPrefetching()`; the worker
+    /// runs it as a service of its group, so no lease is left running outside it.
+    public func prefetch() async {
+        for await size in prefetches {
             let block = try? await cursor.lease(size)
             state.withLock { state in
                 if let block { state.blocks.append(block) }
                 state.prefetching = false
             }
+        }
+    }
+
+    /// Ends `prefetch()` once the blocks already asked for are leased.
+    public func stopPrefetching() {
+        prefetchQueue.finish()
+    }
+
+    private func startPrefetch(_ size: Int) {
+        if case .terminated = prefetchQueue.yield(size) {
+            state.withLock { $0.prefetching = false }
         }
     }
 }

@@ -55,6 +55,12 @@ public struct UsageSpool: Sendable {
 
     /// Appends `line` to `segment`; on a short write (a full disk) the segment is cut back to whole lines.
     public static func append(_ line: [UInt8], to segment: inout Segment) throws(Failure) {
+        try append(line[...], to: &segment)
+    }
+
+    /// Appends `lines` (whole lines, back to back) to `segment` in one write; on a short write (a full disk)
+    /// the segment is cut back to whole lines.
+    public static func append(_ line: ArraySlice<UInt8>, to segment: inout Segment) throws(Failure) {
         var written = 0
         while written < line.count {
             let result = line.withUnsafeBytes { bytes in

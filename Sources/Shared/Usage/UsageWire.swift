@@ -29,24 +29,41 @@ public enum UsageWire {
 
     /// `row` as one newline-terminated line.
     public static func encode(_ row: UsageRow) -> [UInt8] {
-        var line: [UInt8] = version
+        var line: [UInt8] = []
         line.reserveCapacity(
             160 + row.path.utf8.count + (row.model?.utf8.count ?? 0) + (row.chatRequest?.utf8.count ?? 0)
                 + (row.chatResponse?.utf8.count ?? 0))
+        encode(row, into: &line)
+        return line
+    }
+
+    /// Appends `row` as one newline-terminated line to `line`: a worker gathers the rows of one event-loop
+    /// tick in one buffer, with no allocation per row once the buffer has grown to a tick's size.
+    public static func encode(_ row: UsageRow, into line: inout [UInt8]) {
+        line.append(contentsOf: version)
         func field(_ text: String?, limit: Int = maximumFieldBytes) {
             line.append(UInt8(ascii: "\t"))
             guard let text else { return }
             for byte in prefix(text, bytes: limit) {
+                let escaped: UInt8
                 switch byte {
-                case UInt8(ascii: "\\"): line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-                case UInt8(ascii: "\t"): line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-                case UInt8(ascii: "\n"): line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                case UInt8(ascii: "\r"): line.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                default: line.append(byte)
+                case UInt8(ascii: "\\"): escaped = UInt8(ascii: "\\")
+                case UInt8(ascii: "\t"): escaped = UInt8(ascii: "t")
+                case UInt8(ascii: "\n"): escaped = UInt8(ascii: "n")
+                case UInt8(ascii: "\r"): escaped = UInt8(ascii: "r")
+                default:
+                    line.append(byte)
+                    continue
                 }
+                line.append(UInt8(ascii: "\\"))
+                line.append(escaped)
             }
         }
-        func number<N: LosslessStringConvertible>(_ value: N?) {
+        func number<N: BinaryInteger>(_ value: N?) {
+            line.append(UInt8(ascii: "\t"))
+            if let value { appendDecimal(Int64(value), to: &line) }
+        }
+        func real(_ value: Double?) {
             line.append(UInt8(ascii: "\t"))
             if let value { line.append(contentsOf: value.description.utf8) }
         }
@@ -59,8 +76,8 @@ public enum UsageWire {
         field(row.method)
         field(row.path)
         number(row.status)
-        number(row.latencyMs)
-        number(row.ttfbMs)
+        real(row.latencyMs)
+        real(row.ttfbMs)
         number(row.streamed ? 1 : 0)
         number(row.promptTokens)
         number(row.completionTokens)
@@ -71,7 +88,23 @@ public enum UsageWire {
         field(row.chatRequest, limit: maximumChatFieldBytes)
         field(row.chatResponse, limit: maximumChatFieldBytes)
         line.append(UInt8(ascii: "\n"))
-        return line
+    }
+
+    /// Appends `value` in decimal without making a `String` first.
+    private static func appendDecimal(_ value: Int64, to line: inout [UInt8]) {
+        if value < 0 { line.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        // 24 bytes of scratch: room for the 20 digits of the largest magnitude.
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            var index = scratch.count
+            repeat {
+                index -= 1
+                scratch[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            line.append(contentsOf: scratch[index...])
+        }
     }
 
     /// `count` as one newline-terminated line.

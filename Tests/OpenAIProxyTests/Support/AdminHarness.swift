@@ -37,9 +37,9 @@ struct AdminHarness {
             chat: chat, now: { clock.now })
     }
 
-    /// Runs `body` with a client of the real router.
+    /// Runs `body` with a client of the real router, the admin server's background key tests running.
     func run(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: AdminServer.buildRouter(services))
+        let app = Application(router: AdminServer.buildRouter(services), services: [services.keyTests])
         try await app.test(.router) { client in try await body(client) }
     }
 

@@ -250,10 +250,12 @@ enum TestHTTP {
 extension ProxyService {
     /// Runs `body` with a service (`workers`, `extra` settings) in front of a new fake upstream, holding
     /// `keys` and one client token; prints the service's log when `body` throws, then expects a clean stop.
+    /// Returns the stopped service, for what only its exit shows (its whole log).
+    @discardableResult
     static func serving(
         keys: [String], workers: Int = 2, extra: [String: String] = [:],
         _ body: (ProxyService, FakeUpstream, String) async throws -> Void
-    ) async throws {
+    ) async throws -> ProxyService {
         let upstream = try await FakeUpstream.start()
         defer { upstream.stop() }
         let service = ProxyService(upstream: upstream.baseURL, workers: workers, extra: extra)
@@ -267,5 +269,6 @@ extension ProxyService {
             throw error
         }
         #expect(await service.stop() == 0)
+        return service
     }
 }

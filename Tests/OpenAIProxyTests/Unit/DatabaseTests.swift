@@ -51,6 +51,46 @@ struct DatabaseTests {
         }
     }
 
+    @Test("a v6 database migrates to v7: the unread indexes go, the rows and the indexes read by stay")
+    func version7Migration() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("v6.db")
+        let indexes = "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%'"
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try Schema.migrator.migrate(queue, upTo: Schema.version6Name)
+            try await queue.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO usage_log (request_id, ts, worker, key_id, method, path, status, latency_ms)
+                        VALUES ('r1', 1700000000000, 0, 1, 'POST', '/v1/chat/completions', 200, 1.5);
+                        INSERT INTO chat_history (request_id, ts, timestamp, key_id, model)
+                        VALUES ('r1', 1700000000000, '2023-11-14 22:13:20.000', 1, 'm');
+                        """)
+                let names = try String.fetchAll(db, sql: indexes)
+                #expect(names.contains("usage_log_key_ts") && names.contains("chat_history_request_id"))
+            }
+        }
+        let database = try ProxyDatabase.open(at: path, migrate: true)
+        try await database.pool.read { db in
+            let names = Set(try String.fetchAll(db, sql: indexes))
+            #expect(!names.contains("usage_log_key_ts"))
+            #expect(!names.contains("chat_history_request_id"))
+            #expect(names.isSuperset(of: ["usage_log_ts", "chat_history_ts", "chat_history_timestamp"]))
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage_log") == 1)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chat_history") == 1)
+        }
+        // The request log still stores a request id once: what makes a row sent twice count once.
+        try await database.pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO usage_log (request_id, ts, worker, method, path, status, latency_ms)
+                    VALUES ('r1', 1700000000001, 1, 'POST', '/v1/chat/completions', 200, 2)
+                    """)
+            #expect(db.changesCount == 0)
+        }
+    }
+
     @Test("keys are stored sealed and hinted; duplicates are reported, not stored")
     func addKeys() async throws {
         let test = try TestDatabase()

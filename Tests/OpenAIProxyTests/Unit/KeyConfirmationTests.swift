@@ -172,17 +172,19 @@ struct KeyConfirmationTests {
         #expect(keys.count == 2)
         let refusal = KeyOutcome.refused(status: 401, message: "Incorrect API key")
         let now = WallClock.nowMs()
-        #expect(board.report(refusal, key: keys[0], snapshot: snapshot, now: now, token: 7))
-        #expect(!board.report(refusal, key: keys[1], snapshot: snapshot, now: now, token: 7))
-        guard case .candidates(let left) = board.route(snapshot, model: nil, excluding: [], now: now) else {
-            Issue.record("no candidates")
-            return
+        try await withRunningServices([board]) { () async throws in
+            #expect(board.report(refusal, key: keys[0], snapshot: snapshot, now: now, token: 7))
+            #expect(!board.report(refusal, key: keys[1], snapshot: snapshot, now: now, token: 7))
+            guard case .candidates(let left) = board.route(snapshot, model: nil, excluding: [], now: now) else {
+                Issue.record("no candidates")
+                return
+            }
+            #expect(left.map(\.id) == [keys[1].id])
+            #expect(
+                try await eventually {
+                    try await status(test, keys[0].id) == ("invalid", 7)
+                })
+            #expect(try await status(test, keys[1].id) == ("active", nil))
         }
-        #expect(left.map(\.id) == [keys[1].id])
-        #expect(
-            try await eventually {
-                try await status(test, keys[0].id) == ("invalid", 7)
-            })
-        #expect(try await status(test, keys[1].id) == ("active", nil))
     }
 }

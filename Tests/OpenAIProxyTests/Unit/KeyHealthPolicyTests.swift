@@ -201,20 +201,49 @@ struct KeyRoutingTests {
         let snapshot = try await RoutingSnapshot.load(from: test.database, box: test.box, logger: Logger(label: "t"))
         let key = try #require(snapshot.keys.first?.key)
         let now = WallClock.nowMs()
-        board.report(.refused(status: 401, message: "no"), key: key, snapshot: snapshot, now: now)
-        #expect(board.route(snapshot, model: nil, excluding: [], now: now) == .unavailable(retryAfterSeconds: 21_600))
-        #expect(
-            try await eventually {
-                try await test.database.pool.read { db in
-                    try String.fetchOne(
-                        db, sql: "SELECT to_status FROM key_events WHERE key_id = ?", arguments: [key.id])
-                } == "invalid"
-            })
+        try await withRunningServices([board]) { () async throws in
+            board.report(.refused(status: 401, message: "no"), key: key, snapshot: snapshot, now: now)
+            #expect(
+                board.route(snapshot, model: nil, excluding: [], now: now) == .unavailable(retryAfterSeconds: 21_600))
+            #expect(
+                try await eventually {
+                    try await test.database.pool.read { db in
+                        try String.fetchOne(
+                            db, sql: "SELECT to_status FROM key_events WHERE key_id = ?", arguments: [key.id])
+                    } == "invalid"
+                })
+        }
         let reloaded = try await RoutingSnapshot.load(from: test.database, box: test.box, logger: Logger(label: "t"))
         #expect(reloaded.keys.first?.health.status == .invalid)
         // An operator's change shows once the snapshot has it, whatever this worker learned before.
         #expect(try await test.keys.setStatus(id: key.id, .active))
         let cleared = try await RoutingSnapshot.load(from: test.database, box: test.box, logger: Logger(label: "t"))
         #expect(ids(board.route(cleared, model: nil, excluding: [], now: now)) == [key.id])
+    }
+
+    @Test("marks reported right before a graceful shutdown are all in the database once the board's service returns")
+    func marksSurviveShutdown() async throws {
+        let (board, test) = try board()
+        for index in 1...40 { _ = try await test.keys.add(name: "k\(index)", value: "sk-drain-mark-\(index)-0000000") }
+        let snapshot = try await RoutingSnapshot.load(from: test.database, box: test.box, logger: Logger(label: "t"))
+        #expect(snapshot.keys.count == 40)
+        let now = WallClock.nowMs()
+        try await withRunningServices([board]) { () async throws in
+            for pooled in snapshot.keys {
+                #expect(
+                    board.report(.refused(status: 401, message: "no"), key: pooled.key, snapshot: snapshot, now: now))
+            }
+        }
+        // No waiting here: the shutdown returned only after every queued mark was written.
+        let invalid = try await test.database.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM keys WHERE status = 'invalid'")
+        }
+        #expect(invalid == 40)
+        // What this worker reports once the writer stopped still holds here, though it is not saved.
+        _ = try await test.keys.add(name: "late", value: "sk-drain-mark-late-0000000")
+        let later = try await RoutingSnapshot.load(from: test.database, box: test.box, logger: Logger(label: "t"))
+        let late = try #require(later.keys.first { $0.health.status == .active }?.key)
+        #expect(board.report(.refused(status: 401, message: "no"), key: late, snapshot: later, now: now))
+        #expect(board.route(later, model: nil, excluding: [], now: now) == .unavailable(retryAfterSeconds: 21_600))
     }
 }

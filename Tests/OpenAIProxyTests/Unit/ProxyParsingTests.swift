@@ -94,6 +94,55 @@ struct ProxyParsingTests {
         #expect(downstream["connection"].isEmpty)
     }
 
+    @Test("a Connection header naming other headers drops them wherever they stand; the rest keep their order")
+    func connectionListedHeaders() {
+        let client = HTTPHeaders([
+            ("X-Before", "1"), ("X-Private", "secret"), ("Accept", "application/json"),
+            ("Connection", " x-private ,X-Other"), ("X-Other", "2"), ("X-After", "3"),
+        ])
+        let upstream = ForwardedHeaders.upstream(from: client, key: "sk-upstream", authority: "api.example.com")
+        #expect(upstream.map(\.name) == ["host", "X-Before", "Accept", "X-After", "authorization"])
+
+        let answer = HTTPHeaders([
+            ("X-Hop", "1"), ("Content-Type", "application/json"), ("connection", "X-HOP"), ("Set-Cookie", "a=b"),
+            ("x-request-id", "r"),
+        ])
+        #expect(ForwardedHeaders.downstream(from: answer).map(\.name) == ["Content-Type", "x-request-id"])
+        // `keep-alive` and `close` name no header: nothing else is dropped.
+        let plain = HTTPHeaders([("Connection", "Keep-Alive"), ("Keep-Alive", "timeout=5"), ("X-A", "1")])
+        #expect(ForwardedHeaders.downstream(from: plain).map(\.name) == ["X-A"])
+    }
+
+    @Test("request ids are one process prefix and a hexadecimal counter")
+    func requestIDs() throws {
+        let ids = RequestIDs()
+        let all = (1...300).map { _ in ids.next() }
+        let prefix = try #require(all.first?.split(separator: "-").first)
+        #expect(prefix.count == 16 && prefix.allSatisfy(\.isHexDigit))
+        #expect(all[0] == prefix + "-1")
+        #expect(all[15] == prefix + "-10")
+        #expect(all[299] == prefix + "-12c")
+        #expect(Set(all).count == 300)
+        #expect(RequestIDs().next() != all[0])
+    }
+
+    @Test("the ASCII helpers compare and trim bytes, leaving other characters whole")
+    func asciiHelpers() {
+        #expect("Application/JSON; charset=utf-8".containsIgnoringASCIICase("json"))
+        #expect("text/plain; x=jso".containsIgnoringASCIICase("json") == false)
+        #expect("jsjson".containsIgnoringASCIICase("json"))
+        #expect("".containsIgnoringASCIICase("json") == false)
+        #expect("abc".containsIgnoringASCIICase(""))
+        #expect("abc"[...].containsIgnoringASCIICase("bc"))
+        #expect("Text/Event-Stream".hasPrefixIgnoringASCIICase("text/event-stream"))
+        #expect("text/event".hasPrefixIgnoringASCIICase("text/event-stream") == false)
+        #expect(" \t é token é \r\n".trimmingWhitespace() == "é token é")
+        #expect("  \t ".trimmingWhitespace() == "")
+        #expect("x"[...].trimmingWhitespace() == "x")
+        #expect(RequestParsing.bearerToken("Bearer\tabc") == nil)
+        #expect(RequestParsing.bearerToken("Bearer \t sk-é \r\n") == "sk-é")
+    }
+
     @Test("only clean /v1 paths are forwarded, and bearer tokens are parsed strictly")
     func pathsAndTokens() {
         #expect(RequestParsing.upstreamPath("/v1/chat/completions") == "/chat/completions")
@@ -104,6 +153,11 @@ struct ProxyParsingTests {
         #expect(RequestParsing.upstreamPath("/v1/%2E%2e/admin") == nil)
         #expect(RequestParsing.upstreamPath("/v2/chat") == nil)
         #expect(RequestParsing.upstreamPath("/v1beta/models") == nil)
+        #expect(RequestParsing.upstreamPath("/v") == nil)
+        #expect(RequestParsing.upstreamPath("") == nil)
+        // The handler passes the path as a slice of the request target.
+        let target = "/v1/models/é?x=1"
+        #expect(RequestParsing.upstreamPath(target[..<target.firstIndex(of: "?")!]) == "/models/é")
         #expect(RequestParsing.bearerToken("Bearer abc") == "abc")
         #expect(RequestParsing.bearerToken("bearer  abc ") == "abc")
         #expect(RequestParsing.bearerToken("BEARER abc") == "abc")

@@ -21,10 +21,14 @@ struct ProxyServerTests {
         let core: WorkerContext
         let token: String
         let url: String
+        /// The worker's group (the server and the key-health writer) and its run.
+        let group: ServiceGroup
+        let running: Task<Void, any Error>
     }
 
     private func withServer(
-        upstream: String, maxBodyBytes: Int = 4096, _ body: (Fixture) async throws -> Void
+        upstream: String, maxBodyBytes: Int = 4096, drainLimit: Duration = .seconds(18),
+        _ body: (Fixture) async throws -> Void
     ) async throws {
         let test = try TestDatabase()
         _ = try await test.keys.add(name: "a", value: "sk-router-aaaaaaaa-0001")
@@ -50,12 +54,13 @@ struct ProxyServerTests {
                 connectTimeout: .seconds(5), readTimeout: .seconds(30)),
             logger: logger)
         let socket = try ListeningSocket.bind(ListenAddress(host: "127.0.0.1", port: 0))
-        let server = ProxyServer(descriptor: socket.descriptor, core: core, onServing: {})
-        let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
+        var server = ProxyServer(descriptor: socket.descriptor, core: core, onServing: {})
+        server.drainLimit = drainLimit
+        let group = ServiceGroup(configuration: .init(services: [core.health, server], logger: logger))
         let running = Task { try await group.run() }
         let fixture = Fixture(
             test: test, usage: usage, store: store, core: core, token: token,
-            url: "http://127.0.0.1:\(socket.address.port)")
+            url: "http://127.0.0.1:\(socket.address.port)", group: group, running: running)
         do {
             try await body(fixture)
         } catch {
@@ -224,6 +229,28 @@ struct ProxyServerTests {
             let refused = try await RawHTTP.exchange(port: port, requests: [request(token: "sk-wrong")])
             #expect(refused.hasPrefix("HTTP/1.1 401"))
             #expect(upstream.requests.count == 1)
+        }
+    }
+
+    @Test("a drain ends when the last in-flight answer is done, not at its limit, and cuts nothing")
+    func drainEndsWithLastConnection() async throws {
+        let upstream = try await FakeUpstream.start()
+        defer { upstream.stop() }
+        // An hour's limit inside a one-minute test: only the last connection closing can end this drain.
+        try await withServer(upstream: upstream.baseURL, drainLimit: .seconds(3600)) { fixture in
+            let answer = Task {
+                try await TestHTTP.send(
+                    .POST, fixture.url + "/v1/chat/completions", token: fixture.token,
+                    json: #"{"model":"gated","stream":true,"messages":[]}"#)
+            }
+            #expect(await eventually { upstream.requests.count == 1 })
+            await fixture.group.triggerGracefulShutdown()
+            for index in 0..<3 { upstream.release(event: index) }
+            let streamed = try await answer.value
+            #expect(streamed.status == 200)
+            #expect(streamed.body.contains("part2") && streamed.body.hasSuffix("data: [DONE]\n\n"))
+            try await fixture.running.value
+            #expect(fixture.usage.queued.map(\.error) == [nil], "one row, and the answer was not cut by the drain")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import Testing
 
 @testable import ProxyWorker
@@ -37,6 +38,17 @@ struct RefusedRequestsTests {
         // The finished minute is forgotten once sent: a new count there would start again (never happens
         // with a forward clock), the current one goes on.
         #expect(tally.count(.invalidToken, now: minute + 60_002).sample == false)
+    }
+
+    @Test("a graceful shutdown ends the gathering delay at once and sends what was counted", .timeLimit(.minutes(1)))
+    func shutdownEndsDelay() async throws {
+        let refused = RefusedRequests(
+            source: "w0-t", usage: nil, logger: Logger(label: "test"), sendDelay: .seconds(3600))
+        try await withRunningServices([refused]) {
+            refused.refused(.invalidToken, client: nil, method: "GET", path: "/v1/models")
+        }
+        // An hour's delay inside a one-minute test: only the shutdown can have ended it; the count was taken.
+        #expect(refused.take(now: WallClock.nowMs()).isEmpty)
     }
 
     @Test("a refused count round-trips on the wire beside usage rows; malformed ones are rejected")

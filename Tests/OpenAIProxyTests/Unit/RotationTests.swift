@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Testing
 
+@testable import ProxyWorker
 @testable import Shared
 
 @Suite("Rotation")
@@ -87,6 +88,20 @@ struct RotationTests {
         let leasedSoFar = try await cursor.lease(1).lowerBound
         // Another worker's pick in between: strict turn means this one takes the very next position.
         #expect(try await lease.next(keyCount: 3) == leasedSoFar + 1)
+    }
+
+    @Test("blocks asked for ahead under load are leased by the worker's prefetcher, which finishes them on shutdown")
+    func prefetchedInService() async throws {
+        let test = try TestDatabase()
+        let cursor = RotationCursor(database: test.database)
+        let lease = PositionLease(cursor: cursor)
+        var positions: Set<Int64> = []
+        try await withRunningServices([PositionPrefetcher(lease: lease)]) {
+            // A burst well above 40 picks/s: blocks are asked for before the last one runs out.
+            for _ in 0..<3000 { positions.insert(try await lease.next(keyCount: 3)) }
+        }
+        #expect(positions.count == 3000, "no position handed out twice")
+        #expect(!lease.isPrefetching, "the block asked for last was leased before the prefetcher returned")
     }
 
     @Test("least_used picks the lowest shared count and counts the pick")

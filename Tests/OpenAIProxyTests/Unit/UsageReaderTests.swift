@@ -25,6 +25,16 @@ struct UsageReaderTests {
             #"{"usage":{"prompt_tokens":2,"completion_tokens":3}"#,
             TokenUsage(promptTokens: 2, completionTokens: 3, totalTokens: 5)
         ),
+        // Brackets, commas and quotes inside strings, both in what is stepped over and in the usage copied.
+        (
+            #"{"choices":[{"a":[1,{"b":"}]\"usage\":{"}],"c":"]"}],"usage":{"x":"},]\"","prompt_tokens":4,"d":[{"e":"}"}],"completion_tokens":1,"total_tokens":5},"z":"}"}"#,
+            TokenUsage(promptTokens: 4, completionTokens: 1, totalTokens: 5)
+        ),
+        // A name that only ends in `usage` after an escape is not `usage`; one split anywhere still is.
+        (
+            #"{"\"usage":{"prompt_tokens":1},"usagex":{"prompt_tokens":2},"usage":{"total_tokens":6}}"#,
+            TokenUsage(promptTokens: nil, completionTokens: nil, totalTokens: 6)
+        ),
         (
             #"{"a":"\\","usage":{"total_tokens":5}}"#,
             TokenUsage(promptTokens: nil, completionTokens: nil, totalTokens: 5)

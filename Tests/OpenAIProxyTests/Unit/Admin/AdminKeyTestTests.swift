@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 
 @testable import AdminServer
@@ -53,5 +54,33 @@ struct AdminKeyTestTests {
             let audit = try await client.call(.get, "/api/audit")
             #expect(audit.text.contains("key.test_all"))
         }
+    }
+
+    @Test("a test-all run under way when the admin server shuts down: probes in flight are recorded, none starts")
+    func testAllOnShutdown() async throws {
+        let upstream = try await FakeUpstream.start()
+        defer { upstream.stop() }
+        var configuration = ProxyConfiguration.defaults(cores: 2)
+        configuration.upstreamBaseURL = UpstreamBaseURL(parsing: upstream.baseURL)!
+        let harness = try AdminHarness(configuration: configuration)
+        for index in 1...10 {
+            let value = "sk-admin-test-slow-\(index)-000"
+            upstream.behave(.slowFirstByte(.seconds(1)), for: value)
+            _ = try await harness.test.keys.add(name: "slow\(index)", value: value)
+        }
+        let services = harness.services
+        let run = await services.testRuns.start(total: 10)
+        try await withRunningServices([services.keyTests]) {
+            #expect(services.keyTests.start(.init(id: run, keys: Array(1...10))))
+        }
+        // The service returned: the first eight probes were under way and are recorded; the last two never began.
+        let probed = try await harness.test.database.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM keys WHERE last_probe_at IS NOT NULL")
+        }
+        #expect(probed == 8)
+        #expect(upstream.requests.count == 8)
+        let view = try #require(await services.testRuns.view(run))
+        #expect(view.done == 8 && view.passed == 8 && view.finished)
+        #expect(!services.keyTests.start(.init(id: run, keys: [1])), "no run starts once shut down")
     }
 }
