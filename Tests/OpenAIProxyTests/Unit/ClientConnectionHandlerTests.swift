@@ -28,8 +28,10 @@ struct ClientConnectionHandlerTests {
             try channel.writeInbound(part)
         }
 
-        /// The parts written to the client so far.
+        /// The parts written to the client so far, once the loop's tick is over (an answer's end is flushed
+        /// after the tick's usage rows are sent).
         func answer() throws -> [HTTPServerResponsePart] {
+            loop.run()
             var parts: [HTTPServerResponsePart] = []
             while let part = try channel.readOutbound(as: HTTPServerResponsePart.self) { parts.append(part) }
             return parts
