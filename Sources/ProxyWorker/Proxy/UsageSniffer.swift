@@ -16,9 +16,11 @@ struct UsageSniffer {
     private var partialLine: [UInt8] = []
     private var lastUsage: TokenUsage?
     private let lineLimit: Int
+    private let reads: Bool
 
     /// A sniffer for an answer with this content type; event lines longer than `lineLimit` are not read.
-    init(contentType: String?, lineLimit: Int = 4 << 20) {
+    /// One that does not `reads` only tells the answer's mode (usage is not recorded).
+    init(contentType: String?, lineLimit: Int = 4 << 20, reads: Bool = true) {
         let type = contentType ?? ""
         if type.hasPrefixIgnoringASCIICase("text/event-stream") {
             mode = .eventStream
@@ -28,10 +30,12 @@ struct UsageSniffer {
             mode = .ignored
         }
         self.lineLimit = lineLimit
+        self.reads = reads
     }
 
     /// Looks at the next chunk of the body.
     mutating func consume(_ chunk: ByteBuffer) {
+        guard reads else { return }
         switch mode {
         case .ignored:
             return

@@ -19,6 +19,8 @@ struct InFlightRequest {
     var strippingUsage = false
     /// The answer's text is kept for the chat history.
     var keepsTranscript = false
+    /// The worker records usage: the answer's token counts are read, and streams are asked for theirs.
+    var readsUsage = true
 
     /// A request that began with `head`.
     init(head: HTTPRequestHead, draft: UsageDraft) {

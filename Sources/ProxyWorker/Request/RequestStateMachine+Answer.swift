@@ -25,7 +25,7 @@ extension RequestStateMachine {
         state = .streaming
         status = Int(head.status.code)
         request.draft.ttfbMs = request.draft.milliseconds(at: now)
-        let sniffer = UsageSniffer(contentType: head.headers.first(name: "content-type"))
+        let sniffer = UsageSniffer(contentType: head.headers.first(name: "content-type"), reads: request.readsUsage)
         if request.keepsTranscript {
             request.draft.transcript = AnswerTranscript(
                 eventStream: sniffer.mode == .eventStream, limit: transcriptLimit)

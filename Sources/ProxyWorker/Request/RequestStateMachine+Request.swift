@@ -152,7 +152,7 @@ extension RequestStateMachine {
             request.draft.chatRequest = AnswerTranscript.requestText(request.body)
             request.keepsTranscript = true
         }
-        if StreamUsage.applies(toUpstreamPath: request.upstreamPath),
+        if request.readsUsage, StreamUsage.applies(toUpstreamPath: request.upstreamPath),
             let rewritten = StreamUsage.requestingUsage(request.body)
         {
             request.body = rewritten

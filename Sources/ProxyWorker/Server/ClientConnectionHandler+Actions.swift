@@ -17,8 +17,8 @@ extension ClientConnectionHandler {
             break
         case .sendContinue:
             let version = request.request.head.version
-            context.writeAndFlush(
-                wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .continue))), promise: nil)
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .continue))), promise: nil)
+            flushUnlessUsagePending(context: context)
         case .countRefused(let reason):
             worker.refused.refused(
                 reason, client: context.remoteAddress, method: request.request.draft.method,
@@ -81,8 +81,9 @@ extension ClientConnectionHandler {
     /// so `writeEnd` only writes the end.
     private func finish(_ outcome: RequestOutcome, answered: Bool, context: ChannelHandlerContext) {
         guard serving else { return }
-        endFlushedByUsage = worker.record(
-            &request.request.draft, outcome, now: .now, flushing: answered ? context.channel : nil)
+        if worker.record(&request.request.draft, outcome, now: .now, flushing: answered ? context.channel : nil) {
+            usageFlushPending = true
+        }
     }
 
     /// The request is over: its body's share of the worker's budget is given back, and the connection
@@ -93,16 +94,18 @@ extension ClientConnectionHandler {
             if request.request.heldBytes > 0 { limits.bodyBudget.release(request.request.heldBytes) }
             request.dropBuffers()
         }
-        firstByteTimer?.cancel()
-        firstByteTimer = nil
-        if !keepAlive { closing = true }
+        firstByteDue = nil
+        if !keepAlive {
+            closing = true
+            firstByteTimer?.cancel()
+            firstByteTimer = nil
+        }
     }
 
     /// Drops the upstream connection of an attempt cut short: it cannot be reused, and closing it cancels
     /// the upstream's work at once.
     func dropUpstream() {
-        firstByteTimer?.cancel()
-        firstByteTimer = nil
+        firstByteDue = nil
         guard let connection = upstream else { return }
         upstream = nil
         connection.delegate = nil
@@ -135,7 +138,7 @@ extension ClientConnectionHandler {
     /// already closed its side.
     func writeEnd(keepAlive: Bool, context: ChannelHandlerContext) {
         let written = context.write(wrapOutboundOut(.end(nil)))
-        if endFlushedByUsage { endFlushedByUsage = false } else { context.flush() }
+        flushUnlessUsagePending(context: context)
         if !keepAlive || inputClosed {
             written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
         }

@@ -52,12 +52,31 @@ extension ClientConnectionHandler: UpstreamDelegate {
             channel.write(HTTPClientRequestPart.body(.byteBuffer(request.request.body)), promise: nil)
         }
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-        let number = requestNumber
-        firstByteTimer = context.eventLoop.assumeIsolated().scheduleTask(
-            in: request.snapshot.settings.firstByteTimeout
-        ) { [self] in
-            guard number == requestNumber, upstream === connection, request.state == .awaitingHead else { return }
+        awaitFirstByte(within: request.snapshot.settings.firstByteTimeout, context: context)
+    }
+
+    /// The upstream's answer head is due `timeout` from now. One timer serves all the connection's requests:
+    /// it is armed only when none is pending or this deadline comes first, and looks again when it fires, so
+    /// a request answered in time costs no timer of its own.
+    private func awaitFirstByte(within timeout: TimeAmount, context: ChannelHandlerContext) {
+        let due = context.eventLoop.now + timeout
+        firstByteDue = due
+        if firstByteTimer != nil, firstByteTimerAt <= due { return }
+        firstByteTimer?.cancel()
+        armFirstByteTimer(at: due, context: context)
+    }
+
+    private func armFirstByteTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        firstByteTimerAt = deadline
+        firstByteTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             firstByteTimer = nil
+            guard let due = firstByteDue, let context = self.context else { return }
+            if context.eventLoop.now < due {
+                armFirstByteTimer(at: due, context: context)
+                return
+            }
+            firstByteDue = nil
+            guard serving, upstream != nil, request.state == .awaitingHead else { return }
             dropUpstream()
             feed { $0.firstByteTimedOut() }
         }
@@ -68,8 +87,7 @@ extension ClientConnectionHandler: UpstreamDelegate {
         switch part {
         case .head(let head):
             if head.status.code >= 200 {
-                firstByteTimer?.cancel()
-                firstByteTimer = nil
+                firstByteDue = nil
                 connection.awaitingHead = false
                 if let key = request.request.draft.key,
                     let figures = RateLimitHeaders.state(
@@ -92,14 +110,13 @@ extension ClientConnectionHandler: UpstreamDelegate {
     }
 
     func upstreamReadComplete(_ connection: UpstreamConnection) {
-        guard connection === upstream else { return }
-        context?.flush()
+        guard connection === upstream, let context else { return }
+        flushUnlessUsagePending(context: context)
     }
 
     func upstream(_ connection: UpstreamConnection, failed error: UpstreamError) {
         guard connection === upstream, serving else { return }
-        firstByteTimer?.cancel()
-        firstByteTimer = nil
+        firstByteDue = nil
         upstream = nil
         feed { $0.upstreamFailed(error, reused: connection.servedBefore) }
     }

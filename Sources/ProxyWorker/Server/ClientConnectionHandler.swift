@@ -27,8 +27,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     var requestNumber: UInt64 = 0
     /// The upstream connection of the current attempt.
     var upstream: UpstreamConnection?
-    /// Fires when the upstream sends nothing in time after the request went out.
+    /// When the current attempt's answer head is due from the upstream; nil when none is awaited.
+    var firstByteDue: NIODeadline?
+    /// The one timer that enforces `firstByteDue` for the connection's requests, and when it fires.
     var firstByteTimer: Scheduled<Void>?
+    var firstByteTimerAt = NIODeadline.distantFuture
     /// What is awaited from the client and by when, and the timer that enforces it.
     var receiveDeadline: ReceiveDeadline
     var receiveTimer: Scheduled<Void>?
@@ -38,8 +41,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     var closing = false
     /// The client closed its sending side: the connection closes once the current answer is out.
     var inputClosed = false
-    /// The usage sender flushes this channel once the finished request's row is out: the end is only written.
-    var endFlushedByUsage = false
+    /// The usage sender flushes this channel once the rows of the answers written are out: until then the
+    /// handler flushes nothing, so no answer's end (not even one of an earlier pipelined request) reaches the
+    /// client before its row. Cleared by that flush (`flush(context:)`).
+    var usageFlushPending = false
     /// The worker closed this connection when its drain timeout ran out.
     var cutByServer = false
     var context: ChannelHandlerContext?
@@ -90,6 +95,17 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
+    /// A flush from the channel's side: the usage sender's, after the rows of the answers written went out.
+    func flush(context: ChannelHandlerContext) {
+        usageFlushPending = false
+        context.flush()
+    }
+
+    /// Flushes what was written, unless the usage sender will (see `usageFlushPending`).
+    func flushUnlessUsagePending(context: ChannelHandlerContext) {
+        if !usageFlushPending { context.flush() }
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         noteReadComplete(context: context)
         context.fireChannelReadComplete()
@@ -101,7 +117,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         let target = head.uri
         let path: Substring
         var query: Substring?
-        if let mark = target.firstIndex(of: "?") {
+        if let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = target[..<mark]
             query = target[target.index(after: mark)...]
         } else {
@@ -115,6 +131,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 requestID: worker.requestIDs.next(), started: .now, timestamp: WallClock.nowMs(),
                 method: head.method.rawValue, path: String(path)))
         inFlight.query = query
+        inFlight.readsUsage = worker.recording.enabled
         request = RequestStateMachine(request: inFlight, snapshot: snapshot, upstreamHost: worker.upstream.host)
         serving = true
         feed { $0.headReceived(path: path, authenticate: { self.authenticate($0, snapshot: snapshot.routing) }) }

@@ -129,6 +129,27 @@ struct ClientConnectionHandlerTests {
         #expect(row.status == 503 && row.error == "no_available_key" && row.tokenID == 5 && row.model == "gpt-x")
     }
 
+    @Test("an answer's end goes out only after its row, even when the next request is answered here at once")
+    func endAfterRow() async throws {
+        let fixture = try await fixture()
+        try fixture.send(head())
+        try fixture.send(.body(ByteBuffer(string: #"{"model":"gpt-x","messages":[]}"#)))
+        try fixture.send(.end(nil))
+        // A pipelined request in the same tick, answered here without a row: its flush would carry the 503's
+        // end out before the 503's row is sent.
+        try fixture.send(head(token: nil))
+        try fixture.send(.end(nil))
+        #expect(try fixture.channel.readOutbound(as: HTTPServerResponsePart.self) == nil)
+        let parts = try fixture.answer()
+        let statuses = parts.compactMap { part -> UInt? in
+            if case .head(let head) = part { return head.status.code }
+            return nil
+        }
+        #expect(statuses == [503, 401])
+        #expect(parts.filter { if case .end = $0 { true } else { false } }.count == 2)
+        #expect(fixture.rows.map(\.status) == [503])
+    }
+
     @Test("a declared body past the limit is 413 at once, with a row, and the connection closes after it")
     func tooLarge() async throws {
         let fixture = try await fixture(maxBodyBytes: 100)

@@ -1,6 +1,7 @@
 import HTTPServing
 import NIOCore
 import NIOHTTP1
+import RequestScanning
 import Testing
 
 @testable import ProxyWorker
@@ -165,6 +166,36 @@ struct RequestStateMachineTests {
             return
         }
         #expect(tail.map { String(buffer: $0) } == "data: de")
+    }
+
+    @Test("with usage off a stream is not asked for its usage and the answer's counts are not read")
+    func usageOff() {
+        let body = #"{"model":"gpt-x","stream":true,"messages":[]}"#
+        var results: [Bool: (body: String, usage: TokenUsage?, streamed: Bool)] = [:]
+        for reads in [true, false] {
+            var (machine, _) = machine()
+            machine.request.readsUsage = reads
+            var chunk = ByteBuffer(string: body)
+            _ = machine.bodyReceived(&chunk, reserve: { _ in true })
+            _ = machine.endReceived(keepsTexts: false)
+            _ = machine.routed(.candidates(Self.keys))
+            _ = machine.keyPicked(Self.keys[0])
+            _ = machine.connected()
+            let sentBody = String(buffer: machine.request.body)
+            _ = machine.upstreamHeadReceived(Self.head(200, eventStream: true), now: .now, transcriptLimit: 0)
+            var part = ByteBuffer(
+                string: "data: {\"choices\":[]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
+                    + "\"completion_tokens\":4,\"total_tokens\":7}}\n\ndata: [DONE]\n\n")
+            _ = machine.upstreamBodyReceived(&part)
+            _ = machine.upstreamEndReceived(now: .now)
+            results[reads] = (sentBody, machine.request.draft.sniffer?.finish(), machine.eventStream)
+        }
+        #expect(results[true]?.body.contains("include_usage") == true)
+        #expect(results[true]?.usage == TokenUsage(promptTokens: 3, completionTokens: 4, totalTokens: 7))
+        #expect(results[false]?.body == body)
+        #expect(results[false]?.usage == nil)
+        // The answer is still known to be an event stream: it is framed whole events at a time.
+        #expect(results[false]?.streamed == true)
     }
 
     @Test("an event stream cut by the upstream ends with an error event; another answer is cut off")
