@@ -36,45 +36,73 @@ public enum ModelUnreadable: Equatable, Sendable {
     case unknownContentType
 }
 
+/// What the proxy reads of a request body, in one pass: its model, and what ties it to a key.
+public struct RequestFields: Equatable, Sendable {
+    /// The model the upstream will read.
+    public var model: RequestModel
+    /// The top-level `prompt_cache_key` string of a JSON body: requests that share one go to the same key,
+    /// whose prompt cache they share.
+    public var promptCacheKey: String?
+
+    /// Fields with these values.
+    public init(model: RequestModel, promptCacheKey: String? = nil) {
+        self.model = model
+        self.promptCacheKey = promptCacheKey
+    }
+}
+
 /// Reads the model of a request body: JSON (the content type says JSON, or there is none) or
 /// multipart/form-data.
 public enum RequestModelReader {
     /// The model of `body`, sent with `contentType`.
     public static func read(_ body: UnsafeRawBufferPointer, contentType: String?) -> RequestModel {
-        guard !body.isEmpty else { return .absent }
+        fields(body, contentType: contentType).model
+    }
+
+    /// The model and the routing fields of `body`, sent with `contentType`.
+    public static func fields(_ body: UnsafeRawBufferPointer, contentType: String?) -> RequestFields {
+        guard !body.isEmpty else { return RequestFields(model: .absent) }
         guard let contentType else { return json(body) }
         if ASCII.containsIgnoringCase(contentType, "json") { return json(body) }
         guard ASCII.hasPrefixIgnoringCase(contentType, "multipart/form-data") else {
-            return .unreadable(.unknownContentType)
+            return RequestFields(model: .unreadable(.unknownContentType))
         }
         guard let boundary = MultipartForm.boundary(contentType: contentType) else {
-            return .unreadable(.malformedMultipart)
+            return RequestFields(model: .unreadable(.malformedMultipart))
         }
-        return MultipartForm.model(in: body, boundary: boundary)
+        return RequestFields(model: MultipartForm.model(in: body, boundary: boundary))
     }
 
-    /// The top-level `model` of a JSON document; the whole text is checked, so a repeated `model` or a
-    /// malformed tail is seen.
-    public static func json(_ body: UnsafeRawBufferPointer) -> RequestModel {
+    /// The top-level `model` and `prompt_cache_key` of a JSON document; the whole text is checked, so a
+    /// repeated `model` or a malformed tail is seen. A `prompt_cache_key` that is not a string is left to the
+    /// upstream to refuse.
+    public static func json(_ body: UnsafeRawBufferPointer) -> RequestFields {
         var scanner = JSONScanner(body)
         var model: Range<Int>?
+        var cacheKey: Range<Int>?
         var repeated = false
         do {
             try scanner.forEachMember(wholeText: true) { name, value in
-                guard JSONText.matches(name, "model", in: body) else { return true }
-                repeated = model != nil
-                model = value
+                if JSONText.matches(name, "model", in: body) {
+                    repeated = model != nil
+                    model = value
+                } else if JSONText.matches(name, "prompt_cache_key", in: body) {
+                    cacheKey = value
+                }
                 return true
             }
         } catch .tooDeep {
-            return .unreadable(.tooDeep)
+            return RequestFields(model: .unreadable(.tooDeep))
         } catch {
-            return .unreadable(.malformedJSON)
+            return RequestFields(model: .unreadable(.malformedJSON))
         }
-        if repeated { return .unreadable(.duplicateModel) }
-        guard let model else { return .absent }
-        guard let name = JSONText.decodeString(value: model, in: body) else { return .unreadable(.modelNotString) }
-        return .named(name)
+        let promptCacheKey = cacheKey.flatMap { JSONText.decodeString(value: $0, in: body) }
+        if repeated { return RequestFields(model: .unreadable(.duplicateModel), promptCacheKey: promptCacheKey) }
+        guard let model else { return RequestFields(model: .absent, promptCacheKey: promptCacheKey) }
+        guard let name = JSONText.decodeString(value: model, in: body) else {
+            return RequestFields(model: .unreadable(.modelNotString), promptCacheKey: promptCacheKey)
+        }
+        return RequestFields(model: .named(name), promptCacheKey: promptCacheKey)
     }
 }
 

@@ -40,8 +40,13 @@ enum RequestParsing {
 
     /// The model of a request body (JSON, or multipart/form-data), as the upstream will read it.
     static func model(in body: ByteBuffer, contentType: String?) -> RequestModel {
-        guard body.readableBytes > 0 else { return .absent }
-        return body.withUnsafeReadableBytes { RequestModelReader.read($0, contentType: contentType) }
+        fields(in: body, contentType: contentType).model
+    }
+
+    /// The model and the routing fields of a request body, in one pass.
+    static func fields(in body: ByteBuffer, contentType: String?) -> RequestFields {
+        guard body.readableBytes > 0 else { return RequestFields(model: .absent) }
+        return body.withUnsafeReadableBytes { RequestModelReader.fields($0, contentType: contentType) }
     }
 
     /// The 400 for a body no request may have, whatever its token: one too deep or malformed to read, or

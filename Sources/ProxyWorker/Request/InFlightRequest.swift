@@ -19,6 +19,9 @@ struct InFlightRequest {
     var strippingUsage = false
     /// The answer's text is kept for the chat history.
     var keepsTranscript = false
+    /// The request's `prompt_cache_key`: it goes to the key rendezvous hashing gives this value among the keys
+    /// that can serve it, so requests that share a prompt cache share a key.
+    var cacheAffinity: String?
     /// The worker records usage: the answer's token counts are read, and streams are asked for theirs.
     var readsUsage = true
 

@@ -12,6 +12,10 @@ extension RequestStateMachine {
         switch route {
         case .candidates(let candidates):
             if tried.count >= snapshot.settings.maxAttempts { return giveUp() }
+            // A request with a prompt cache key skips the rotation: its key is the value's own.
+            if let affinity = request.cacheAffinity, let key = RendezvousHash.pick(affinity, from: candidates) {
+                return keyPicked(key)
+            }
             return .pick(candidates)
         case .modelNotFound:
             return fail(

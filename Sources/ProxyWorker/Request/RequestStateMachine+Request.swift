@@ -135,8 +135,10 @@ extension RequestStateMachine {
     /// The whole request is here: reads its model, prepares the body, then checks the token's limits or
     /// goes for a key.
     private mutating func dispatch(keepsTexts: Bool) -> Action {
-        let model = RequestParsing.model(
+        let fields = RequestParsing.fields(
             in: request.body, contentType: request.head.headers.first(name: "content-type"))
+        let model = fields.model
+        request.cacheAffinity = fields.promptCacheKey
         switch model {
         case .named(let name):
             request.draft.model = String(name.prefix(200))

@@ -65,7 +65,7 @@ enum ScannerInvariants {
         parts.consume(UnsafeRawBufferPointer(rebasing: input[split...]))
         precondition(parts.finish() == expected)
         // On a whole, valid document without escapes it agrees with the scanner that reads documents whole.
-        let valid = RequestModelReader.json(input)
+        let valid = RequestModelReader.json(input).model
         if valid != .unreadable(.malformedJSON), valid != .unreadable(.tooDeep),
             !input.contains(UInt8(ascii: "\\"))
         {

@@ -4,7 +4,7 @@ import Testing
 @Suite("JSON scanner")
 struct JSONScannerTests {
     private func model(_ json: String) -> RequestModel {
-        Array(json.utf8).withUnsafeBytes { RequestModelReader.json($0) }
+        Array(json.utf8).withUnsafeBytes { RequestModelReader.json($0).model }
     }
 
     private func usage(_ json: String) -> TokenUsage? {

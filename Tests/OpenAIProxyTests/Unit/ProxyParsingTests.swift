@@ -167,6 +167,23 @@ struct ProxyParsingTests {
         #expect(RequestParsing.bearerToken(nil) == nil)
     }
 
+    @Test("a top-level prompt_cache_key string is read in the same pass as the model; others are not")
+    func promptCacheKey() {
+        func fields(_ json: String) -> RequestFields {
+            RequestParsing.fields(in: ByteBuffer(string: json), contentType: "application/json")
+        }
+        #expect(
+            fields(#"{"model":"gpt-4o","prompt_cache_key":"team-\u0061"}"#)
+                == RequestFields(model: .named("gpt-4o"), promptCacheKey: "team-a"))
+        #expect(fields(#"{"prompt_cache_key":"k","model":"m"}"#).promptCacheKey == "k")
+        // Not a string, or not at the top level: no affinity (the upstream judges the field).
+        #expect(fields(#"{"model":"m","prompt_cache_key":7}"#).promptCacheKey == nil)
+        #expect(fields(#"{"model":"m","metadata":{"prompt_cache_key":"k"}}"#).promptCacheKey == nil)
+        #expect(fields(#"{"model":"m"}"#).promptCacheKey == nil)
+        // A body rejected for its model keeps its reason.
+        #expect(fields(#"{"model":"a","model":"b","prompt_cache_key":"k"}"#).model == .unreadable(.duplicateModel))
+    }
+
     @Test("the model is read from JSON and multipart bodies; unreadable bodies are told apart")
     func model() {
         #expect(

@@ -198,6 +198,25 @@ struct RequestStateMachineTests {
         #expect(results[false]?.streamed == true)
     }
 
+    @Test("a request with a prompt cache key goes to its rendezvous key, and fails over in that order")
+    func cacheAffinity() {
+        var (machine, _) = machine()
+        var chunk = ByteBuffer(string: #"{"model":"gpt-x","prompt_cache_key":"tenant-\u0037"}"#)
+        _ = machine.bodyReceived(&chunk, reserve: { _ in true })
+        #expect(label(machine.endReceived(keepsTexts: false)) == "route")
+        #expect(machine.request.cacheAffinity == "tenant-7")
+        let first = RendezvousHash.pick("tenant-7", from: Self.keys)!
+        // No pick by the rotation: the key is the value's own.
+        #expect(label(machine.routed(.candidates(Self.keys))) == "connect(\(first.id))")
+        _ = machine.connected()
+        _ = machine.upstreamFailed(.connectFailed("refused"), reused: false)
+        _ = machine.keyFailureReported(marked: true)
+        let rest = Self.keys.filter { $0 != first }
+        let second = RendezvousHash.pick("tenant-7", from: rest)!
+        #expect(label(machine.routed(.candidates(rest))) == "connect(\(second.id))")
+        #expect(machine.tried == [first.id, second.id])
+    }
+
     @Test("an event stream cut by the upstream ends with an error event; another answer is cut off")
     func midStreamFailure() {
         var stream = sent()
