@@ -39,6 +39,10 @@ struct CollectorTests {
         text = text.replacingOccurrences(of: "\t200\t", with: "\t2x0\t")
         #expect(UsageWire.decode(Array(text.utf8)) == nil)
         #expect(UsageWire.decode(Array("u1\tid".utf8)) == nil)
+        // One field too many or too few rejects the line.
+        let valid = Array(UsageWire.encode(original).dropLast())
+        #expect(UsageWire.decode(valid + Array("\t".utf8)) == nil)
+        #expect(UsageWire.decode(Array(valid[..<valid.lastIndex(of: UInt8(ascii: "\t"))!])) == nil)
         // The chat-history fields travel too, texts with tabs and newlines included.
         var chat = original
         chat.tokensEstimated = true
