@@ -114,7 +114,7 @@ final class UsageSource: Sendable {
 /// at most every `readInterval`: whatever arrived meanwhile is taken in one read. The rows wait in the
 /// kernel's buffer (on disk, as far as a killed worker is concerned, they are safe there).
 private final class UsageLineHandler: ChannelInboundHandler {
-    static let readInterval = TimeAmount.milliseconds(2)
+    static let readInterval = TimeAmount.milliseconds(10)
 
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
