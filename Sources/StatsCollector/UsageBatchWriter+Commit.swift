@@ -33,18 +33,14 @@ extension UsageBatchWriter {
     /// Inserts the rows, their chat-history rows, and folds the new ones into the aggregates, in the
     /// caller's transaction; returns the rows that were new (a row sent twice is stored and counted once).
     static func commit(_ rows: [UsageRow], _ db: Database) throws -> [UsageRow] {
-        let insert = try UsageLogInsert(db)
-        var chatHistory: ChatHistoryInsert?
+        // A row sent twice is ignored by the unique request_id and must not count twice.
+        let new = try UsageLogInsert(db).insert(rows)
         var hourly: [HourlyKey: Totals] = [:]
         var perKeyModel: [HourlyKey: Totals] = [:]
         var perKey: [Int64: Totals] = [:]
         var perToken: [Int64: Totals] = [:]
-        var new: [UsageRow] = []
-        new.reserveCapacity(rows.count)
-        for row in rows {
-            // A row sent twice is ignored by the unique request_id and must not count twice.
-            guard try insert.insert(row) else { continue }
-            new.append(row)
+        var chatHistory: [UsageRow] = []
+        for row in new {
             let hour = (row.timestamp / 3_600_000) * 3600
             hourly[
                 HourlyKey(hour: hour, keyID: row.keyID ?? 0, model: row.model ?? "", tokenID: row.tokenID ?? 0),
@@ -56,11 +52,9 @@ extension UsageBatchWriter {
                     .add(row)
             }
             if let tokenID = row.tokenID { perToken[tokenID, default: Totals()].add(row) }
-            if row.keepsChatHistory {
-                if chatHistory == nil { chatHistory = try ChatHistoryInsert(db) }
-                try chatHistory?.insert(row)
-            }
+            if row.keepsChatHistory { chatHistory.append(row) }
         }
+        try ChatHistoryInsert(db).insert(chatHistory)
         for (key, totals) in hourly {
             try db.cachedStatement(
                 sql: """

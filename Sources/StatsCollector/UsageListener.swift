@@ -114,7 +114,9 @@ final class UsageSource: Sendable {
 /// at most every `readInterval`: whatever arrived meanwhile is taken in one read. The rows wait in the
 /// kernel's buffer (on disk, as far as a killed worker is concerned, they are safe there).
 private final class UsageLineHandler: ChannelInboundHandler {
-    static let readInterval = TimeAmount.milliseconds(2)
+    // At 2 ms the wake-ups (epoll, read, scheduling) were ~15 % of the collector's CPU at 13k rows/s; a row
+    // waits up to the batch interval (100 ms) for its commit anyway, so 10 ms more in the socket costs nothing.
+    static let readInterval = TimeAmount.milliseconds(10)
 
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

@@ -2,86 +2,116 @@ import GRDB
 import GRDBSQLite
 import Shared
 
-/// Inserts usage rows into `usage_log` with one prepared statement, binding each value directly.
+/// Inserts usage rows into `usage_log` with multi-row statements, binding each value directly.
 ///
-/// The statement comes from GRDB's cache, is prepared once per batch and is left reset.
+/// Rows go in chunks of `MultiRowInsert.chunkSizes` rows per statement: each statement's own work (opening
+/// its cursors, stepping, resetting) is then paid once per chunk rather than once per row. The statements
+/// come from GRDB's cache, one per chunk size, prepared once per connection.
 struct UsageLogInsert {
-    private let bindings: DirectBindings
-    private let connection: SQLiteConnection?
+    static let columns = [
+        "request_id", "ts", "worker", "key_id", "token_id", "model", "method", "path", "status", "latency_ms",
+        "ttfb_ms", "streamed", "prompt_tokens", "completion_tokens", "total_tokens", "error", "tokens_estimated",
+    ]
+    private static let sql = MultiRowInsert.sql("INSERT OR IGNORE INTO usage_log", columns: columns)
+    private let db: Database
 
-    /// The insert statement of `db`.
-    init(_ db: Database) throws {
-        bindings = DirectBindings(
-            statement: try db.cachedStatement(
-                sql: """
-                    INSERT OR IGNORE INTO usage_log (request_id, ts, worker, key_id, token_id, model, method, path,
-                        status, latency_ms, ttfb_ms, streamed, prompt_tokens, completion_tokens, total_tokens, error,
-                        tokens_estimated)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """))
-        connection = db.sqliteConnection
+    /// The inserter of `db`, for the caller's transaction.
+    init(_ db: Database) {
+        self.db = db
     }
 
-    /// Inserts `row`; true when it was new (a row sent twice is ignored by its unique request id).
-    func insert(_ row: UsageRow) throws -> Bool {
-        bindings.bind(row.requestID, at: 1)
-        bindings.bind(row.timestamp, at: 2)
-        bindings.bind(Int64(row.worker), at: 3)
-        bindings.bind(row.keyID, at: 4)
-        bindings.bind(row.tokenID, at: 5)
-        bindings.bind(row.model, at: 6)
-        bindings.bind(row.method, at: 7)
-        bindings.bind(row.path, at: 8)
-        bindings.bind(Int64(row.status), at: 9)
-        bindings.bind(row.latencyMs, at: 10)
-        bindings.bind(row.ttfbMs, at: 11)
-        bindings.bind(row.streamed, at: 12)
-        bindings.bind(row.promptTokens.map(Int64.init), at: 13)
-        bindings.bind(row.completionTokens.map(Int64.init), at: 14)
-        bindings.bind(row.totalTokens.map(Int64.init), at: 15)
-        bindings.bind(row.error, at: 16)
-        bindings.bind(row.tokensEstimated, at: 17)
-        try bindings.step(failure: "usage_log insert failed")
-        return sqlite3_changes(connection) == 1
+    /// Inserts `rows`; returns those that were new, in order: a row whose request id is stored already, or
+    /// came earlier in `rows`, is ignored by the unique request id.
+    func insert(_ rows: [UsageRow]) throws -> [UsageRow] {
+        guard !rows.isEmpty else { return [] }
+        // `id` is a plain INTEGER PRIMARY KEY: each new row takes the largest id plus one, so the rows this
+        // call stores are exactly those above the largest id before it (the transaction keeps others out).
+        let before = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(id) FROM usage_log")) ?? 0
+        let connection = db.sqliteConnection
+        var stored = 0
+        try MultiRowInsert.chunks(of: rows.count) { range in
+            let bindings = DirectBindings(
+                statement: try db.cachedStatement(sql: Self.sql[range.count]!))
+            for (offset, index) in range.enumerated() {
+                Self.bind(rows[index], to: bindings, from: Int32(offset * Self.columns.count))
+            }
+            try bindings.step(failure: "usage_log insert failed")
+            stored += Int(sqlite3_changes(connection))
+        }
+        guard stored < rows.count else { return rows }
+        // Some were there already (a row sent again): the new ones are those stored above `before`.
+        var new = Set(
+            try String.fetchAll(
+                db.cachedStatement(sql: "SELECT request_id FROM usage_log WHERE id > ?"), arguments: [before]))
+        return rows.filter { new.remove($0.requestID) != nil }
+    }
+
+    private static func bind(_ row: UsageRow, to bindings: DirectBindings, from base: Int32) {
+        bindings.bind(row.requestID, at: base + 1)
+        bindings.bind(row.timestamp, at: base + 2)
+        bindings.bind(Int64(row.worker), at: base + 3)
+        bindings.bind(row.keyID, at: base + 4)
+        bindings.bind(row.tokenID, at: base + 5)
+        bindings.bind(row.model, at: base + 6)
+        bindings.bind(row.method, at: base + 7)
+        bindings.bind(row.path, at: base + 8)
+        bindings.bind(Int64(row.status), at: base + 9)
+        bindings.bind(row.latencyMs, at: base + 10)
+        bindings.bind(row.ttfbMs, at: base + 11)
+        bindings.bind(row.streamed, at: base + 12)
+        bindings.bind(row.promptTokens.map(Int64.init), at: base + 13)
+        bindings.bind(row.completionTokens.map(Int64.init), at: base + 14)
+        bindings.bind(row.totalTokens.map(Int64.init), at: base + 15)
+        bindings.bind(row.error, at: base + 16)
+        bindings.bind(row.tokensEstimated, at: base + 17)
     }
 }
 
-/// Inserts the chat-history row of a new usage row with one prepared statement, binding each value directly;
-/// its texts are there only when the worker sent them (`full`).
+/// Inserts the chat-history rows of new usage rows with multi-row statements, binding each value directly;
+/// their texts are there only when the worker sent them (`full`).
 struct ChatHistoryInsert {
-    private let bindings: DirectBindings
+    static let columns = [
+        "request_id", "ts", "timestamp", "key_id", "token_id", "model", "path", "status", "streamed",
+        "prompt_tokens", "completion_tokens", "total_tokens", "tokens_estimated", "latency_ms", "ttfb_ms",
+        "request", "response",
+    ]
+    private static let sql = MultiRowInsert.sql("INSERT INTO chat_history", columns: columns)
+    private let db: Database
 
-    /// The insert statement of `db`.
-    init(_ db: Database) throws {
-        bindings = DirectBindings(
-            statement: try db.cachedStatement(
-                sql: """
-                    INSERT OR IGNORE INTO chat_history (request_id, ts, timestamp, key_id, token_id, model, path, status,
-                        streamed, prompt_tokens, completion_tokens, total_tokens, tokens_estimated, latency_ms,
-                        ttfb_ms, request, response)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """))
+    /// The inserter of `db`, for the caller's transaction.
+    init(_ db: Database) {
+        self.db = db
     }
 
-    /// Inserts the chat-history row of `row`, which the request log took as new (so it is new here too).
-    func insert(_ row: UsageRow) throws {
-        bindings.bind(row.requestID, at: 1)
-        bindings.bind(row.timestamp, at: 2)
-        bindings.bind(SQLiteDateText.format(milliseconds: row.timestamp), at: 3)
-        bindings.bind(row.keyID, at: 4)
-        bindings.bind(row.tokenID, at: 5)
-        bindings.bind(row.model, at: 6)
-        bindings.bind(row.path, at: 7)
-        bindings.bind(Int64(row.status), at: 8)
-        bindings.bind(row.streamed, at: 9)
-        bindings.bind(row.promptTokens.map(Int64.init), at: 10)
-        bindings.bind(row.completionTokens.map(Int64.init), at: 11)
-        bindings.bind(row.totalTokens.map(Int64.init), at: 12)
-        bindings.bind(row.tokensEstimated, at: 13)
-        bindings.bind(row.latencyMs, at: 14)
-        bindings.bind(row.ttfbMs, at: 15)
-        bindings.bind(row.chatRequest, at: 16)
-        bindings.bind(row.chatResponse, at: 17)
-        try bindings.step(failure: "chat_history insert failed")
+    /// Inserts the chat-history rows of `rows`, which the request log took as new (so they are new here too).
+    func insert(_ rows: [UsageRow]) throws {
+        try MultiRowInsert.chunks(of: rows.count) { range in
+            let bindings = DirectBindings(
+                statement: try db.cachedStatement(sql: Self.sql[range.count]!))
+            for (offset, index) in range.enumerated() {
+                Self.bind(rows[index], to: bindings, from: Int32(offset * Self.columns.count))
+            }
+            try bindings.step(failure: "chat_history insert failed")
+        }
+    }
+
+    private static func bind(_ row: UsageRow, to bindings: DirectBindings, from base: Int32) {
+        bindings.bind(row.requestID, at: base + 1)
+        bindings.bind(row.timestamp, at: base + 2)
+        bindings.bind(SQLiteDateText.format(milliseconds: row.timestamp), at: base + 3)
+        bindings.bind(row.keyID, at: base + 4)
+        bindings.bind(row.tokenID, at: base + 5)
+        bindings.bind(row.model, at: base + 6)
+        bindings.bind(row.path, at: base + 7)
+        bindings.bind(Int64(row.status), at: base + 8)
+        bindings.bind(row.streamed, at: base + 9)
+        bindings.bind(row.promptTokens.map(Int64.init), at: base + 10)
+        bindings.bind(row.completionTokens.map(Int64.init), at: base + 11)
+        bindings.bind(row.totalTokens.map(Int64.init), at: base + 12)
+        bindings.bind(row.tokensEstimated, at: base + 13)
+        bindings.bind(row.latencyMs, at: base + 14)
+        bindings.bind(row.ttfbMs, at: base + 15)
+        bindings.bind(row.chatRequest, at: base + 16)
+        bindings.bind(row.chatResponse, at: base + 17)
     }
 }

@@ -15,8 +15,10 @@ final class UsageMetrics: Sendable {
     /// client sending arbitrary model names cannot grow the metrics without bound.
     static let maximumModels = 200
     private let models = Mutex(Set<String>())
-    private let durations: [Bool: DurationHistogram]
-    private let firstBytes: [Bool: DurationHistogram]
+    private let duration: DurationHistogram
+    private let streamedDuration: DurationHistogram
+    private let firstByte: DurationHistogram
+    private let streamedFirstByte: DurationHistogram
     private let batchRows: ValueHistogram
     private let commitTime: DurationHistogram
     private let lag: Gauge
@@ -37,18 +39,12 @@ final class UsageMetrics: Sendable {
                 descriptor: metric(name, help), labels: [("streamed", streamed ? "true" : "false")],
                 buckets: requestBuckets)
         }
-        var durations: [Bool: DurationHistogram] = [:]
-        var firstBytes: [Bool: DurationHistogram] = [:]
-        for streamed in [false, true] {
-            durations[streamed] = histogram(
-                "openai_proxy_request_duration_seconds", streamed: streamed,
-                help: "Time from a request's arrival to the last byte of its answer.")
-            firstBytes[streamed] = histogram(
-                "openai_proxy_request_first_byte_seconds", streamed: streamed,
-                help: "Time from a request's arrival to its answer's head.")
-        }
-        self.durations = durations
-        self.firstBytes = firstBytes
+        let durationHelp = "Time from a request's arrival to the last byte of its answer."
+        let firstByteHelp = "Time from a request's arrival to its answer's head."
+        duration = histogram("openai_proxy_request_duration_seconds", streamed: false, help: durationHelp)
+        streamedDuration = histogram("openai_proxy_request_duration_seconds", streamed: true, help: durationHelp)
+        firstByte = histogram("openai_proxy_request_first_byte_seconds", streamed: false, help: firstByteHelp)
+        streamedFirstByte = histogram("openai_proxy_request_first_byte_seconds", streamed: true, help: firstByteHelp)
         batchRows = registry.makeValueHistogram(
             descriptor: metric("openai_proxy_collector_batch_rows", "Rows per committed batch."),
             buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000])
@@ -82,51 +78,45 @@ final class UsageMetrics: Sendable {
         commitTime.record(took)
         committed.increment(by: Int64(new.count))
         duplicates.increment(by: Int64(received - new.count))
-        struct Group: Hashable {
-            var key: String
-            var model: String
-        }
-        var requests: [Group: Int64] = [:]
-        var prompt: [Group: Int64] = [:]
-        var completion: [Group: Int64] = [:]
-        var errors: [[String]: Int64] = [:]
+        // Rows are summed per key and model first; label texts and counters are then made once per group,
+        // not per row (a label's model name takes a lock: it is checked against the names seen).
+        var groups: [Group: Sums] = [:]
         var longest: Int64 = 0
         for row in new {
-            let group = Group(key: row.keyID.map(String.init) ?? "none", model: modelLabel(row.model))
-            requests[group, default: 0] += 1
-            if let tokens = row.promptTokens { prompt[group, default: 0] += Int64(tokens) }
-            if let tokens = row.completionTokens { completion[group, default: 0] += Int64(tokens) }
-            if row.failed {
-                errors[[group.key, group.model, row.error ?? "http_\(row.status)"], default: 0] += 1
+            groups[Group(keyID: row.keyID, model: row.model), default: Sums()].add(row)
+            if row.streamed {
+                streamedDuration.record(.microseconds(Int64(row.latencyMs * 1000)))
+                if let ttfb = row.ttfbMs { streamedFirstByte.record(.microseconds(Int64(ttfb * 1000))) }
+            } else {
+                duration.record(.microseconds(Int64(row.latencyMs * 1000)))
+                if let ttfb = row.ttfbMs { firstByte.record(.microseconds(Int64(ttfb * 1000))) }
             }
-            durations[row.streamed]?.record(.microseconds(Int64(row.latencyMs * 1000)))
-            if let ttfb = row.ttfbMs { firstBytes[row.streamed]?.record(.microseconds(Int64(ttfb * 1000))) }
             longest = max(longest, nowMs - row.timestamp - Int64(row.latencyMs))
         }
         if !new.isEmpty { lag.set(Double(max(0, longest)) / 1000) }
-        for (group, count) in requests {
+        for (group, sums) in groups {
+            let key = group.keyID.map(String.init) ?? "none"
+            let model = modelLabel(group.model)
             registry.makeCounter(
                 descriptor: metric(
                     "openai_proxy_requests_total",
                     "Requests served, by upstream key id (none: no key was picked) and model."),
-                labels: [("key", group.key), ("model", group.model)]
-            ).increment(by: count)
-        }
-        for (labels, count) in errors {
-            registry.makeCounter(
-                descriptor: metric(
-                    "openai_proxy_request_errors_total",
-                    "Requests that failed, by key, model and reason (the proxy's error code, else http_<status>)."),
-                labels: [("key", labels[0]), ("model", labels[1]), ("reason", labels[2])]
-            ).increment(by: count)
-        }
-        for (kind, totals) in [("prompt", prompt), ("completion", completion)] {
-            for (group, count) in totals {
+                labels: [("key", key), ("model", model)]
+            ).increment(by: sums.requests)
+            for (reason, count) in sums.errors {
+                registry.makeCounter(
+                    descriptor: metric(
+                        "openai_proxy_request_errors_total",
+                        "Requests that failed, by key, model and reason (the proxy's error code, else http_<status>)."),
+                    labels: [("key", key), ("model", model), ("reason", reason)]
+                ).increment(by: count)
+            }
+            for (kind, count) in [("prompt", sums.prompt), ("completion", sums.completion)] where count.present {
                 registry.makeCounter(
                     descriptor: metric(
                         "openai_proxy_tokens_total", "Tokens used, by key, model and kind (prompt or completion)."),
-                    labels: [("key", group.key), ("model", group.model), ("kind", kind)]
-                ).increment(by: count)
+                    labels: [("key", key), ("model", model), ("kind", kind)]
+                ).increment(by: count.tokens)
             }
         }
     }
@@ -164,6 +154,40 @@ final class UsageMetrics: Sendable {
             seen.insert(name)
             return name
         }
+    }
+}
+
+/// The rows of one batch with the same key and model.
+private struct Group: Hashable {
+    var keyID: Int64?
+    var model: String?
+}
+
+/// What the rows of one group add to the counters.
+private struct Sums {
+    /// A token count, and whether any row reported one (a counter is made only then).
+    struct Tokens {
+        var tokens: Int64 = 0
+        var present = false
+
+        mutating func add(_ value: Int?) {
+            guard let value else { return }
+            tokens += Int64(value)
+            present = true
+        }
+    }
+
+    var requests: Int64 = 0
+    var prompt = Tokens()
+    var completion = Tokens()
+    /// Failed requests by reason: the proxy's error code, else `http_<status>`.
+    var errors: [String: Int64] = [:]
+
+    mutating func add(_ row: UsageRow) {
+        requests += 1
+        prompt.add(row.promptTokens)
+        completion.add(row.completionTokens)
+        if row.failed { errors[row.error ?? "http_\(row.status)", default: 0] += 1 }
     }
 }
 

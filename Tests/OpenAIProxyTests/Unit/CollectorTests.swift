@@ -39,6 +39,10 @@ struct CollectorTests {
         text = text.replacingOccurrences(of: "\t200\t", with: "\t2x0\t")
         #expect(UsageWire.decode(Array(text.utf8)) == nil)
         #expect(UsageWire.decode(Array("u1\tid".utf8)) == nil)
+        // One field too many or too few rejects the line.
+        let valid = Array(UsageWire.encode(original).dropLast())
+        #expect(UsageWire.decode(valid + Array("\t".utf8)) == nil)
+        #expect(UsageWire.decode(Array(valid[..<valid.lastIndex(of: UInt8(ascii: "\t"))!])) == nil)
         // The chat-history fields travel too, texts with tabs and newlines included.
         var chat = original
         chat.tokensEstimated = true
@@ -155,6 +159,45 @@ struct CollectorTests {
             #expect(rows[1]["tokens_estimated"] as Bool)
             #expect(
                 try Bool.fetchOne(db, sql: "SELECT tokens_estimated FROM usage_log WHERE request_id = 'c2'") == true)
+        }
+    }
+
+    @Test("multi-row inserts: every row of a batch of odd size is stored once, duplicates in any chunk skipped")
+    func multiRowInsert() async throws {
+        let test = try TestDatabase()
+        // 64 + 8 + 1-row statements: 64 + 2 × 8 + 3 × 1 = 83 rows.
+        var sizes: [Int] = []
+        MultiRowInsert.chunks(of: 83) { sizes.append($0.count) }
+        #expect(sizes == [64, 8, 8, 1, 1, 1])
+        var chunked: [Range<Int>] = []
+        MultiRowInsert.chunks(of: 9) { chunked.append($0) }
+        #expect(chunked == [0..<8, 8..<9])
+        func rows(_ ids: some Sequence<Int>) -> [UsageRow] {
+            ids.map { index in
+                var row = row("d\(index)", key: nil, token: nil, model: "m", status: 200, prompt: index, completion: 1)
+                row.keepsChatHistory = index % 2 == 0
+                return row
+            }
+        }
+        let first = rows(0..<70)
+        let stored = try await test.database.pool.write { db in try UsageBatchWriter.commit(first, db) }
+        #expect(stored == first)
+        // Known rows in the 64-row chunk and in the 8-row one, a repeat inside the batch, and new rows between.
+        var second = rows(60..<130)
+        second.insert(contentsOf: rows([125]), at: 70)
+        second.insert(contentsOf: rows([3]), at: 66)
+        let batch = second
+        let new = try await test.database.pool.write { db in try UsageBatchWriter.commit(batch, db) }
+        #expect(new.map(\.requestID) == (70..<130).map { "d\($0)" })
+        try await test.database.pool.read { db throws in
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage_log") == 130)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT request_id) FROM usage_log") == 130)
+            #expect(try Int.fetchOne(db, sql: "SELECT SUM(prompt_tokens) FROM usage_log") == (0..<130).reduce(0, +))
+            #expect(try Int.fetchOne(db, sql: "SELECT SUM(requests) FROM usage_hourly") == 130)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chat_history") == 65)
+            #expect(
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage_log WHERE ttfb_ms IS NULL OR model IS NULL") == 0)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage_log WHERE key_id IS NOT NULL") == 0)
         }
     }
 
