@@ -40,6 +40,8 @@ enum StoreEngine: String, CustomStringConvertible, CaseIterable, Sendable {
 struct EngineStores: Sendable {
     /// The `models` table.
     let models: any ModelStoring
+    /// The client tokens.
+    let tokens: any TokenStoring
     /// The pool generation workers reload on.
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
@@ -47,6 +49,7 @@ struct EngineStores: Sendable {
 
     init(sqlite database: ProxyDatabase) {
         models = ModelStore(database: database)
+        tokens = TokenStore(database: database)
         generation = {
             try await database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation")!
             }
@@ -60,6 +63,7 @@ struct EngineStores: Sendable {
 
     init(postgresql database: PostgresProxyDatabase) {
         models = PostgresModelStore(database: database)
+        tokens = PostgresTokenStore(database: database)
         generation = {
             try await database.connection { connection in
                 var generation: Int64 = -1
