@@ -42,6 +42,8 @@ struct EngineStores: Sendable {
     let models: any ModelStoring
     /// The client tokens.
     let tokens: any TokenStoring
+    /// The live settings' overrides.
+    let settings: any SettingsStoring
     /// The pool generation workers reload on.
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
@@ -50,6 +52,7 @@ struct EngineStores: Sendable {
     init(sqlite database: ProxyDatabase) {
         models = ModelStore(database: database)
         tokens = TokenStore(database: database)
+        settings = SettingsStore(database: database)
         generation = {
             try await database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation")!
             }
@@ -64,6 +67,7 @@ struct EngineStores: Sendable {
     init(postgresql database: PostgresProxyDatabase) {
         models = PostgresModelStore(database: database)
         tokens = PostgresTokenStore(database: database)
+        settings = PostgresSettingsStore(database: database)
         generation = {
             try await database.connection { connection in
                 var generation: Int64 = -1
