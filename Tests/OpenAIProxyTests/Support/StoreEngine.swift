@@ -36,10 +36,27 @@ enum StoreEngine: String, CustomStringConvertible, CaseIterable, Sendable {
     }
 }
 
+/// One `key_events` row.
+struct KeyEvent: Equatable, Sendable {
+    let key: Int64
+    let from: String
+    let to: String
+    let reason: String
+}
+
 /// The stores of one engine over one database, and what a test reads beside them.
 struct EngineStores: Sendable {
+    /// The secret the keys' values are sealed with in tests.
+    static let testBox = SecretBox(secret: "test-secret-0123456789")
+
     /// The `models` table.
     let models: any ModelStoring
+    /// The upstream keys, sealed with `box`.
+    let keys: any KeyStoring
+    /// What the keys' values are sealed with.
+    let box: SecretBox
+    /// The `key_events` rows as (key, from, to), oldest first.
+    let keyEvents: @Sendable () async throws -> [KeyEvent]
     /// The client tokens.
     let tokens: any TokenStoring
     /// The live settings' overrides.
@@ -48,11 +65,27 @@ struct EngineStores: Sendable {
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
     let auditActions: @Sendable () async throws -> [String]
+    /// Runs one statement of SQL both engines read the same, as another process would.
+    let execute: @Sendable (String) async throws -> Void
+    /// The first column of the first row of a query both engines read the same, as an integer (nil for NULL).
+    let integer: @Sendable (String) async throws -> Int64?
 
     init(sqlite database: ProxyDatabase) {
         models = ModelStore(database: database)
+        box = EngineStores.testBox
+        keys = KeyStore(database: database, box: box)
         tokens = TokenStore(database: database)
+        keyEvents = {
+            try await database.pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT key_id, from_status, to_status, reason FROM key_events ORDER BY id")
+                    .map {
+                        KeyEvent(key: $0["key_id"], from: $0["from_status"], to: $0["to_status"], reason: $0["reason"])
+                    }
+            }
+        }
         settings = SettingsStore(database: database)
+        execute = { sql in try await database.pool.write { db in try db.execute(sql: sql) } }
+        integer = { sql in try await database.pool.read { db in try Int64.fetchOne(db, sql: sql) } }
         generation = {
             try await database.pool.read { db in try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation")!
             }
@@ -66,7 +99,21 @@ struct EngineStores: Sendable {
 
     init(postgresql database: PostgresProxyDatabase) {
         models = PostgresModelStore(database: database)
+        box = EngineStores.testBox
+        keys = PostgresKeyStore(database: database, box: box)
         tokens = PostgresTokenStore(database: database)
+        keyEvents = {
+            try await database.connection { connection in
+                let rows = try await connection.query(
+                    "SELECT key_id, from_status, to_status, reason FROM key_events ORDER BY id", logger: database.logger
+                )
+                var events: [KeyEvent] = []
+                for try await (key, from, to, reason) in rows.decode((Int64, String, String, String).self) {
+                    events.append(KeyEvent(key: key, from: from, to: to, reason: reason))
+                }
+                return events
+            }
+        }
         settings = PostgresSettingsStore(database: database)
         generation = {
             try await database.connection { connection in
@@ -74,6 +121,18 @@ struct EngineStores: Sendable {
                 let rows = try await connection.query("SELECT generation FROM pool_generation", logger: database.logger)
                 for try await value in rows.decode(Int64.self) { generation = value }
                 return generation
+            }
+        }
+        execute = { sql in
+            try await database.connection { connection in
+                _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: database.logger)
+            }
+        }
+        integer = { sql in
+            try await database.connection { connection in
+                let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: database.logger)
+                for try await value in rows.decode(Int64?.self) { return value }
+                return nil
             }
         }
         auditActions = {
