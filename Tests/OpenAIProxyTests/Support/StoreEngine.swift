@@ -57,6 +57,8 @@ struct EngineStores: Sendable {
     let box: SecretBox
     /// The `key_events` rows as (key, from, to), oldest first.
     let keyEvents: @Sendable () async throws -> [KeyEvent]
+    /// Key health, under the default policy.
+    let health: any KeyHealthStoring
     /// The client tokens.
     let tokens: any TokenStoring
     /// The live settings' overrides.
@@ -74,6 +76,7 @@ struct EngineStores: Sendable {
         models = ModelStore(database: database)
         box = EngineStores.testBox
         keys = KeyStore(database: database, box: box)
+        health = KeyHealthStore(database: database, policy: KeyHealthPolicy(), logger: Logger(label: "test.health"))
         tokens = TokenStore(database: database)
         keyEvents = {
             try await database.pool.read { db in
@@ -101,6 +104,8 @@ struct EngineStores: Sendable {
         models = PostgresModelStore(database: database)
         box = EngineStores.testBox
         keys = PostgresKeyStore(database: database, box: box)
+        health = PostgresKeyHealthStore(
+            database: database, policy: KeyHealthPolicy(), logger: Logger(label: "test.health"))
         tokens = PostgresTokenStore(database: database)
         keyEvents = {
             try await database.connection { connection in
