@@ -61,6 +61,25 @@ struct KeyHealthStoreTests {
         }
     }
 
+    @Test("refusals of one token's requests on many keys at once mark exactly one key", arguments: StoreEngine.tested)
+    func concurrentRefusals(engine: StoreEngine) async throws {
+        try await engine.withStores { stores in
+            var ids: [Int64] = []
+            for index in 0..<8 { ids.append(try await Self.addKey(stores, "sk-concurrent-00000000\(index)")) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for id in ids {
+                    group.addTask {
+                        _ = try await stores.health.record(
+                            .refused(status: 401, message: "bad key"), keyID: id, token: 7, now: Self.now)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await stores.integer("SELECT COUNT(*) FROM keys WHERE marked_by_token = 7") == 1)
+            #expect(try await stores.integer("SELECT COUNT(*) FROM keys WHERE status = 'invalid'") == 1)
+        }
+    }
+
     @Test(
         "a probe stores its figures and the models it reached, sorted once each, and moves the key",
         arguments: StoreEngine.tested)
