@@ -10,12 +10,13 @@ run:
 	$(SWIFT) build -c release --product openai-proxy
 	OPENAI_PROXY_DATA_DIR=$(DATA_DIR) .build/release/openai-proxy serve
 
-## Install what is missing, then run every test: lint, Swift tests, the Python end-to-end suite.
+## Install what is missing, then run every test: lint, Swift tests, the Python end-to-end suite. The Swift tests
+## start one throw-away PostgreSQL cluster (scripts/pg-scratch.sh) and fail, not skip, when they cannot.
 test:
 	@scripts/install-deps.sh test
 	$(SWIFT) build --build-tests
 	$(SWIFT) format lint --strict --recursive --parallel Package.swift Plugins Sources Tests
-	OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy $(SWIFT) test --skip-build
+	OPENAI_PROXY_TEST_REQUIRE_POSTGRESQL=1 OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy $(SWIFT) test --skip-build
 	OPENAI_PROXY_BIN=$(CURDIR)/.build/debug/openai-proxy .venv/bin/python -m pytest -q Tests/e2e
 	$(MAKE) fuzz FUZZ_SECONDS=60
 

@@ -14,6 +14,8 @@ case "$purpose" in
   test | screenshots)
     # systemd-analyze (package systemd) verifies the unit file in the test suite.
     apt_packages+=(sqlite3 systemd)
+    # The store suites run against PostgreSQL too, on a throw-away cluster (scripts/pg-scratch.sh).
+    [ "$purpose" = test ] && apt_packages+=(postgresql)
     # The console's browser tests and the screenshots drive Debian's headless Chromium through selenium.
     apt_packages+=(chromium chromium-driver)
     python3 -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)

@@ -55,6 +55,7 @@ public struct AdminServices: Sendable {
     }
     var tokens: TokenStore { TokenStore(database: database) }
     var models: ModelStore { ModelStore(database: database) }
+    var settings: SettingsStore { SettingsStore(database: database) }
     var audit: AuditLog { AuditLog(database: database) }
     var sessions: SessionStore { SessionStore(database: database) }
 

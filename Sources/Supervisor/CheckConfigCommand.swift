@@ -18,6 +18,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
             ("SECRET_KEY", c.secretKey.map { "(set, \($0.count) characters)" } ?? "(from \(c.paths.secretKey))"),
             ("SECRET_KEY_PREVIOUS", c.secretKeyPrevious.map { "(set, \($0.count) characters)" } ?? "(unset)"),
             ("OPENAI_PROXY_DATA_DIR", c.dataDirectory),
+            ("OPENAI_PROXY_DATABASE_URL", Self.shown(c.database)),
             ("OPENAI_PROXY_LISTEN", c.proxyListen.description),
             ("OPENAI_PROXY_ADMIN_LISTEN", c.adminListen.description),
             ("OPENAI_PROXY_WORKERS", String(c.workers)),
@@ -55,5 +56,13 @@ struct CheckConfigCommand: AsyncParsableCommand {
         }
         print("database \(c.paths.database): \(keys) key(s), \(tokens) client token(s)")
         print("configuration OK")
+    }
+
+    /// The database setting as shown: never a password.
+    static func shown(_ database: DatabaseLocation) -> String {
+        switch database {
+        case .sqlite: return "sqlite: (the data directory's openai_proxy.db)"
+        case .postgresql(let location): return location.description
+        }
     }
 }

@@ -16,8 +16,19 @@ enum CommandSupport {
         }
     }
 
+    /// Exits 1 with one line when the configured database cannot be served yet (PostgreSQL).
+    static func requireServable(_ configuration: ProxyConfiguration) throws {
+        do {
+            try configuration.database.requireServable()
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+    }
+
     /// Opens the database for a management command, creating and migrating it when missing.
     static func openDatabase(_ configuration: ProxyConfiguration) throws -> ProxyDatabase {
+        try requireServable(configuration)
         do {
             try SecretMaterial.prepareDataDirectory(configuration)
             return try ProxyDatabase.open(at: configuration.paths.database, migrate: true)

@@ -18,6 +18,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try CommandSupport.loadConfiguration()
+        try CommandSupport.requireServable(configuration)
         LogLineHandler.bootstrap(role: "supervisor", format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "openai-proxy")
         // Before any child starts, so every worker inherits room for its connections.

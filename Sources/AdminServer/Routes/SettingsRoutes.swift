@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Hummingbird
 import Shared
 
@@ -24,15 +23,12 @@ struct SettingsRoutes {
     }
 
     private func current() async throws -> SettingsView {
-        let configuration = services.configuration
-        return try await services.database.pool.read { db in
-            let settings = try LiveSettings.load(db, configuration: configuration)
-            return SettingsView(
-                rotationStrategy: settings.rotationStrategy.rawValue, maxBodyBytes: settings.maxBodyBytes,
-                upstreamConnectTimeoutSeconds: settings.upstreamConnectTimeoutSeconds,
-                firstByteTimeoutSeconds: settings.firstByteTimeoutSeconds,
-                overridden: try LiveSettings.overrides(db).keys.sorted())
-        }
+        let overrides = try await services.settings.overrides()
+        let settings = LiveSettings.resolved(services.configuration, overrides: overrides)
+        return SettingsView(
+            rotationStrategy: settings.rotationStrategy.rawValue, maxBodyBytes: settings.maxBodyBytes,
+            upstreamConnectTimeoutSeconds: settings.upstreamConnectTimeoutSeconds,
+            firstByteTimeoutSeconds: settings.firstByteTimeoutSeconds, overridden: overrides.keys.sorted())
     }
 
     /// A PUT body: each setting left out (unchanged), `null` (back to the configuration's value) or a value.
@@ -87,21 +83,7 @@ struct SettingsRoutes {
             }
             let changes = body.changes
             let entry = services.auditEntry(context, action: "settings.update", target: nil, detail: detail)
-            let now = services.now()
-            try await services.database.pool.write { db in
-                for (setting, value) in changes {
-                    if let value {
-                        try db.execute(
-                            sql: """
-                                INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?)
-                                ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
-                                """, arguments: [setting.rawValue, value, now])
-                    } else {
-                        try db.execute(sql: "DELETE FROM settings WHERE name = ?", arguments: [setting.rawValue])
-                    }
-                }
-                if !changes.isEmpty { try AuditLog.record(entry, db) }
-            }
+            try await services.settings.change(changes, now: services.now(), audit: changes.isEmpty ? nil : entry)
             return try JSONResponse.make(try await current())
         }
     }

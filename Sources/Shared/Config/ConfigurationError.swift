@@ -8,6 +8,10 @@ public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
     case unreadableFile(path: String, reason: String)
     /// The config file names a key no setting has.
     case unknownFileKey(path: String, key: String)
+    /// `OPENAI_PROXY_DATABASE_URL` is not a database URL; `reason` never contains its password.
+    case invalidDatabaseURL(source: String, reason: String)
+    /// `OPENAI_PROXY_DATABASE_PASSWORD_FILE` could not be read or is empty.
+    case unreadablePasswordFile(path: String)
 
     /// Settings whose values are secrets.
     static let secretSettings: Set<String> = ["SECRET_KEY", "SECRET_KEY_PREVIOUS", "OPENAI_PROXY_ADMIN_TOKEN"]
@@ -25,6 +29,11 @@ public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
         case .unknownFileKey(let path, let key):
             let known = ConfigurationSetting.all.map(\.fileKey).joined(separator: ", ")
             return "unknown key \"\(key)\" in config file \(path); known keys: \(known)"
+        case .invalidDatabaseURL(let source, let reason):
+            return "invalid OPENAI_PROXY_DATABASE_URL (from \(source)): \(reason)"
+        case .unreadablePasswordFile(let path):
+            return "cannot read a password from OPENAI_PROXY_DATABASE_PASSWORD_FILE=\(path): "
+                + "no such file, not readable, or empty"
         }
     }
 }

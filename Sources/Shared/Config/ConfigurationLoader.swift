@@ -56,6 +56,7 @@ public struct ConfigurationLoader: Sendable {
             config.secretKeyPrevious = v
         }
         if let v = try parse("OPENAI_PROXY_DATA_DIR", Self.parsePath) { config.dataDirectory = v }
+        config.database = try database(raw)
         if let v = try parse("OPENAI_PROXY_LISTEN", ListenAddress.init(parsing:)) { config.proxyListen = v }
         if let v = try parse("OPENAI_PROXY_ADMIN_LISTEN", ListenAddress.init(parsing:)) { config.adminListen = v }
         if let v = try parse("OPENAI_PROXY_WORKERS", { Self.parseInteger($0, in: 1...64) }) { config.workers = v }
@@ -119,6 +120,36 @@ public struct ConfigurationLoader: Sendable {
         if let v = try parse("OPENAI_PROXY_CONSOLE_VENDOR_DIR", Self.parsePath) { config.consoleVendorDirectory = v }
         if let v = try parse("OPENAI_PROXY_CONSOLE_DIR", Self.parsePath) { config.consoleDirectory = v }
         return config
+    }
+
+    /// The database location from `OPENAI_PROXY_DATABASE_URL`, with the password from the password file or
+    /// `PGPASSWORD` when the URL carries none.
+    func database(_ raw: [String: (value: String, source: String)]) throws(ConfigurationError) -> DatabaseLocation {
+        let passwordFile = raw["OPENAI_PROXY_DATABASE_PASSWORD_FILE"]
+        guard let (value, source) = raw["OPENAI_PROXY_DATABASE_URL"] else {
+            if passwordFile != nil {
+                throw .missingCompanion(
+                    setting: "OPENAI_PROXY_DATABASE_PASSWORD_FILE", needs: "OPENAI_PROXY_DATABASE_URL")
+            }
+            return .sqlite
+        }
+        var password = environment["PGPASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
+        if let path = passwordFile?.value {
+            guard let data = FileManager.default.contents(atPath: path),
+                let line = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first,
+                !line.isEmpty
+            else { throw .unreadablePasswordFile(path: path) }
+            password = String(line)
+        }
+        do throws(DatabaseURLError) {
+            let location = try DatabaseLocation.parse(value, password: password)
+            if location == .sqlite, passwordFile != nil {
+                throw DatabaseURLError("OPENAI_PROXY_DATABASE_PASSWORD_FILE is only for a postgresql:// URL")
+            }
+            return location
+        } catch {
+            throw .invalidDatabaseURL(source: source, reason: error.reason)
+        }
     }
 
     /// Reads the JSON config file into setting-key → textual value.

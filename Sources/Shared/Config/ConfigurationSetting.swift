@@ -37,6 +37,17 @@ public struct ConfigurationSetting: Sendable {
             defaultValue: "./data", accepts: "a directory path",
             summary: "database, secrets, stats socket"),
         .init(
+            environmentName: "OPENAI_PROXY_DATABASE_URL", fileKey: "database_url",
+            defaultValue: "sqlite:",
+            accepts: "sqlite: or postgresql://user[:password]@host[:port]/database[?sslmode=…]",
+            summary:
+                "sqlite: is DATA_DIR/openai_proxy.db; PostgreSQL (password else from the password file or PGPASSWORD) "
+                + "is not yet supported for serving: `serve` refuses it"),
+        .init(
+            environmentName: "OPENAI_PROXY_DATABASE_PASSWORD_FILE", fileKey: "database_password_file",
+            defaultValue: "unset", accepts: "a file path; only with a postgresql:// database URL",
+            summary: "file whose first line is the PostgreSQL password, when the URL carries none"),
+        .init(
             environmentName: "OPENAI_PROXY_LISTEN", fileKey: "listen",
             defaultValue: "0.0.0.0:8000", accepts: "host:port",
             summary: "address of the OpenAI-compatible proxy"),

@@ -14,6 +14,9 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var secretKeyPrevious: String?
     /// Directory holding the database, secrets, the stats socket and spools: `OPENAI_PROXY_DATA_DIR`, default `./data`.
     public var dataDirectory: String
+    /// The shared database: `OPENAI_PROXY_DATABASE_URL`, default SQLite in the data directory. PostgreSQL's
+    /// password comes from the URL, else `OPENAI_PROXY_DATABASE_PASSWORD_FILE`, else `PGPASSWORD`.
+    public var database: DatabaseLocation
     /// Address of the OpenAI-compatible proxy: `OPENAI_PROXY_LISTEN`, default `0.0.0.0:8000`.
     public var proxyListen: ListenAddress
     /// Address of the admin API and console: `OPENAI_PROXY_ADMIN_LISTEN`, default `127.0.0.1:5000`.
@@ -91,6 +94,7 @@ public struct ProxyConfiguration: Sendable, Equatable {
             secretKey: nil,
             secretKeyPrevious: nil,
             dataDirectory: "./data",
+            database: .sqlite,
             proxyListen: ListenAddress(host: "0.0.0.0", port: 8000),
             adminListen: ListenAddress(host: "127.0.0.1", port: 5000),
             workers: max(1, cores),

@@ -42,24 +42,9 @@ public struct KeyStore: Sendable {
 
     /// Adds every key in `text` (one per line; blank lines and `#` comments skipped) in one transaction.
     public func importKeys(_ text: String, namePrefix: String = "imported") async throws -> ImportSummary {
-        var summary = ImportSummary()
-        var records: [UpstreamKey] = []
-        var seen: Set<String> = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = String(rawLine).trimmingWhitespace()
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            guard let value = try? Self.validValue(line) else {
-                summary.rejected.append(index + 1)
-                continue
-            }
-            let record = UpstreamKey(name: "\(namePrefix)-\(index + 1)", value: value, status: .active, box: box)
-            if seen.insert(record.fingerprint).inserted {
-                records.append(record)
-            } else {
-                summary.duplicates += 1
-            }
-        }
-        let stored = records
+        let parsed = Self.parseImport(text, namePrefix: namePrefix, box: box)
+        var summary = parsed.summary
+        let stored = parsed.records
         let (added, duplicates) = try await database.pool.write { db in
             var added = 0
             var duplicates = 0

@@ -209,17 +209,21 @@ public struct KeyHealthStore: Sendable {
             return (Applied(health: next, transition: transition, generation: generation), hint)
         }
         guard let (applied, hint) = result else { return nil }
-        if let transition = applied.transition {
-            logger.notice(
-                "key state changed",
-                metadata: [
-                    "key.id": "\(id)", "key.hint": "\(hint)", "from": "\(transition.from.rawValue)",
-                    "to": "\(transition.to.rawValue)", "reason": "\(transition.reason)",
-                    "status_code": "\(transition.statusCode.map(String.init) ?? "-")",
-                    "next_probe_at": "\(applied.health.nextProbeAt.map(String.init) ?? "-")",
-                ])
-        }
+        Self.log(applied, keyID: id, hint: hint, logger)
         return applied
+    }
+
+    /// The one log line of a key's change of state (the key masked); every engine logs it the same.
+    static func log(_ applied: Applied, keyID id: Int64, hint: String, _ logger: Logger) {
+        guard let transition = applied.transition else { return }
+        logger.notice(
+            "key state changed",
+            metadata: [
+                "key.id": "\(id)", "key.hint": "\(hint)", "from": "\(transition.from.rawValue)",
+                "to": "\(transition.to.rawValue)", "reason": "\(transition.reason)",
+                "status_code": "\(transition.statusCode.map(String.init) ?? "-")",
+                "next_probe_at": "\(applied.health.nextProbeAt.map(String.init) ?? "-")",
+            ])
     }
 
     /// Model ids as stored in `keys.models`.

@@ -28,8 +28,13 @@ public struct LiveSettings: Sendable, Equatable {
     /// The settings in force: `defaults(configuration)` with every valid override from the `settings` table.
     /// A stored value that no longer parses is ignored (the default applies), never fatal.
     public static func load(_ db: Database, configuration: ProxyConfiguration) throws -> LiveSettings {
+        resolved(configuration, overrides: try overrides(db))
+    }
+
+    /// `defaults(configuration)` with every valid one of `overrides` (by setting name) applied.
+    public static func resolved(_ configuration: ProxyConfiguration, overrides: [String: String]) -> LiveSettings {
         var settings = defaults(configuration)
-        for (name, value) in try overrides(db) {
+        for (name, value) in overrides {
             guard let setting = LiveSetting(rawValue: name), (try? setting.apply(value, to: &settings)) != nil else {
                 continue
             }

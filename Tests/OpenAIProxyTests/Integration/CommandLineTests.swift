@@ -110,6 +110,23 @@ extension RealService {
             }
         }
 
+        @Test("serve and the management commands refuse a PostgreSQL URL with one line, touching no SQLite file")
+        func postgresNotYetServed() throws {
+            let service = ProxyService(
+                upstream: "http://127.0.0.1:9/v1",
+                extra: ["OPENAI_PROXY_DATABASE_URL": "postgresql://proxy:hidden-password@127.0.0.1:9/gateway"])
+            for command in [["serve"], ["tokens", "list"], ["keys", "list"], ["check-config"]] {
+                let result = try service.cli(command)
+                #expect(result.status != 0, "\(command)")
+                let lines = result.stderr.split(separator: "\n")
+                #expect(lines.count == 1, "\(command): \(result.stderr)")
+                #expect(result.stderr.contains("not yet supported for serving"), "\(command): \(result.stderr)")
+                #expect(result.stderr.contains("postgresql://proxy@127.0.0.1:9/gateway"), "\(command)")
+                #expect(!result.stderr.contains("hidden-password"), "\(command)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: service.databasePath))
+        }
+
         @Test("the README documents every setting with its file key and default")
         func readmeSettings() throws {
             let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

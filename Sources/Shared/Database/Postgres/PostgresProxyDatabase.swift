@@ -1,0 +1,125 @@
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// The PostgreSQL database every process of every host shares: a pooled client, which serves queries only
+/// while `run()` runs (as a `Service` in a process's group, or inside `withRunning`).
+public struct PostgresProxyDatabase: Sendable {
+    /// The pooled client.
+    public let client: PostgresClient
+    /// Where it connects (its description never shows the password).
+    public let location: PostgresLocation
+    /// Where queries log.
+    let logger: Logger
+
+    /// A client for `location`; connects lazily, once `run()` runs.
+    public init(location: PostgresLocation, logger: Logger) {
+        var configuration = PostgresClient.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password,
+            database: location.database, tls: Self.clientTLS(location.sslMode))
+        // Every process of every host holds its own pool against one server's connection limit (100 by
+        // default): a few connections each, since the stores' transactions are short.
+        configuration.options.maximumConnections = 4
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.location = location
+        self.logger = logger
+    }
+
+    /// Serves the client's connections until the task is cancelled.
+    public func run() async {
+        await client.run()
+    }
+
+    /// Runs `body` with a database for `location` running, then stops it; throws `Unreachable` first when
+    /// the server cannot be reached or refuses the login.
+    public static func withRunning<Result: Sendable>(
+        _ location: PostgresLocation, logger: Logger, _ body: (PostgresProxyDatabase) async throws -> Result
+    ) async throws -> Result {
+        let database = PostgresProxyDatabase(location: location, logger: logger)
+        try await database.checkReachable()
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.run() }
+            defer { group.cancelAll() }
+            return try await body(database)
+        }
+    }
+
+    /// The server could not be reached, or refused the role, password or database.
+    public struct Unreachable: Error, CustomStringConvertible {
+        /// The database's URL, without its password.
+        public let location: String
+        /// What the connection attempt met.
+        public let reason: String
+
+        public var description: String { "cannot connect to PostgreSQL at \(location): \(reason)" }
+    }
+
+    /// Opens and closes one connection, so that a server that is down or refuses the login fails at once with
+    /// one line; the pool alone retries for as long as a lease waits.
+    public func checkReachable() async throws {
+        do {
+            var configuration = PostgresConnection.Configuration(
+                host: location.host, port: location.port, username: location.user, password: location.password,
+                database: location.database, tls: try Self.connectionTLS(location.sslMode))
+            configuration.options.connectTimeout = .seconds(10)
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        } catch let error as PSQLError {
+            let reason = error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? "\(error.code)"
+            throw Unreachable(location: location.description, reason: reason)
+        } catch {
+            throw Unreachable(location: location.description, reason: "\(error)")
+        }
+    }
+
+    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws. An error of
+    /// `body`'s own is rethrown as it is when the rollback went through, as GRDB's `write` does.
+    public func transaction<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
+            throw error
+        }
+    }
+
+    /// Runs `body` on one pooled connection, outside any transaction.
+    public func connection<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result
+    {
+        try await client.withConnection { connection in try await body(connection) }
+    }
+
+    /// The TLS behaviour of libpq's `sslmode`: nil for none, else what is checked and whether the server
+    /// must offer TLS.
+    static func tlsPolicy(_ mode: PostgresSSLMode) -> (configuration: TLSConfiguration, required: Bool)? {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch mode {
+        case .disable: return nil
+        case .allow, .prefer:
+            configuration.certificateVerification = .none
+            return (configuration, false)
+        case .require:
+            configuration.certificateVerification = .none
+            return (configuration, true)
+        case .verifyCA:
+            configuration.certificateVerification = .noHostnameVerification
+            return (configuration, true)
+        case .verifyFull: return (configuration, true)
+        }
+    }
+
+    /// `sslmode` for the pool.
+    static func clientTLS(_ mode: PostgresSSLMode) -> PostgresClient.Configuration.TLS {
+        guard let policy = tlsPolicy(mode) else { return .disable }
+        return policy.required ? .require(policy.configuration) : .prefer(policy.configuration)
+    }
+
+    /// `sslmode` for a single connection.
+    static func connectionTLS(_ mode: PostgresSSLMode) throws -> PostgresConnection.Configuration.TLS {
+        guard let policy = tlsPolicy(mode) else { return .disable }
+        let context = try NIOSSLContext(configuration: policy.configuration)
+        return policy.required ? .require(context) : .prefer(context)
+    }
+}

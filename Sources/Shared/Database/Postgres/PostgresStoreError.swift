@@ -1,0 +1,14 @@
+/// What a PostgreSQL store met that the schema rules out: a row it cannot read.
+public enum PostgresStoreError: Error, Equatable, CustomStringConvertible {
+    /// An `INSERT … RETURNING` returned nothing.
+    case noRowReturned(table: String)
+    /// A stored value is not one the record accepts.
+    case unreadableValue(table: String, column: String)
+
+    public var description: String {
+        switch self {
+        case .noRowReturned(let table): return "inserting into \(table) returned no row"
+        case .unreadableValue(let table, let column): return "\(table).\(column) holds a value this binary cannot read"
+        }
+    }
+}
