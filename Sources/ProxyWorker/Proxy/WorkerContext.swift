@@ -63,10 +63,10 @@ final class WorkerContext: Sendable {
     @discardableResult
     func record(
         _ draft: inout UsageDraft, _ outcome: RequestOutcome, now: ContinuousClock.Instant,
-        flushing channel: (any Channel)? = nil
+        flushing channel: (any Channel)? = nil, usage reported: TokenUsage? = nil
     ) -> Bool {
         guard recording.enabled else { return false }
-        var usage = draft.sniffer?.finish()
+        var usage = reported ?? draft.sniffer?.finish()
         var estimated = false
         if usage == nil, draft.key != nil, let sniffer = draft.sniffer, sniffer.mode == .eventStream {
             // A stream that ended without its usage event (cancelled, cut): an estimate, marked as such —

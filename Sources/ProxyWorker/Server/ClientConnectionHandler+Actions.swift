@@ -73,6 +73,8 @@ extension ClientConnectionHandler {
         case .abandon:
             dropUpstream()
             endRequest(keepAlive: false)
+        case .upgrade(let head):
+            upgradeToWebSocket(head, context: context)
         }
     }
 
