@@ -64,16 +64,23 @@ extension ClientConnectionHandler {
                 try clientPipeline.removeHandler(context: clientPipeline.context(handlerType: ReadAheadHandler.self))
                 try clientPipeline.removeHandler(context: clientPipeline.context(handlerType: HTTPServerPipelineHandler.self))
                 try clientPipeline.removeHandler(
+                    context: clientPipeline.context(handlerType: NIOHTTPResponseHeadersValidator.self))
+                try clientPipeline.removeHandler(
                     context: clientPipeline.context(handlerType: HTTPServerProtocolErrorHandler.self))
                 try clientPipeline.removeHandler(context: context)
 
                 // Last, so that frames sent right after the `101` reach a client side already in place.
                 try upstreamPipeline.removeHandler(context: upstreamPipeline.context(handlerType: HTTPRequestEncoder.self))
-                try upstreamPipeline.removeHandler(
-                    context: upstreamPipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self))
-                // The pipelining handler held reads back while the handshake was answered.
-                clientChannel.read()
-                upstreamChannel.read()
+                // The decoder hands on what followed the `101` as it leaves, a moment later, outside any read whose
+                // end would flush it.
+                upstreamPipeline.removeHandler(
+                    context: try upstreamPipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self)
+                ).assumeIsolated().whenComplete { _ in
+                    clientChannel.flush()
+                    // The pipelining handler held reads back while the handshake was answered.
+                    clientChannel.read()
+                    upstreamChannel.read()
+                }
             } catch {
                 worker.logger.warning("could not switch a connection to WebSocket: \(error)")
                 clientChannel.close(promise: nil)

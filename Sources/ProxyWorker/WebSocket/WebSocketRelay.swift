@@ -154,13 +154,18 @@ final class WebSocketRelay {
     func goAway(_ code: WebSocketErrorCode, reason: String) {
         guard !ended else { return }
         ended = true
+        var written: [(ChannelHandlerContext, EventLoopFuture<Void>)] = []
         for (side, masked) in [(client, false), (upstream, true)] {
             guard let side else { continue }
             var data = side.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
             data.write(webSocketErrorCode: code)
             data.writeString(reason)
             let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: masked ? .random() : nil, data: data)
-            side.writeAndFlush(NIOAny(frame)).assumeIsolated().whenComplete { _ in side.close(promise: nil) }
+            written.append((side, side.writeAndFlush(NIOAny(frame))))
+        }
+        // Both frames are on their way before either side closes (a close closes the other side too).
+        for (side, write) in written {
+            write.assumeIsolated().whenComplete { _ in side.close(promise: nil) }
         }
     }
 
