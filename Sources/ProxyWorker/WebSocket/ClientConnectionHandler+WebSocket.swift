@@ -39,8 +39,10 @@ extension ClientConnectionHandler {
         context.eventLoop.assumeIsolated().execute { [self] in
             do {
                 let upstreamPipeline = upstreamChannel.pipeline.syncOperations
-                try upstreamPipeline.removeHandler(context: upstreamPipeline.context(handlerType: UpstreamResponseHandler.self))
-                try upstreamPipeline.removeHandler(context: upstreamPipeline.context(handlerType: IdleStateHandler.self))
+                try upstreamPipeline.removeHandler(
+                    context: upstreamPipeline.context(handlerType: UpstreamResponseHandler.self))
+                try upstreamPipeline.removeHandler(
+                    context: upstreamPipeline.context(handlerType: IdleStateHandler.self))
                 try upstreamPipeline.addHandlers([
                     ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: Self.maxWebSocketFrame)),
                     WebSocketFrameEncoder(), WebSocketRelay.Side(relay: relay, role: .upstream),
@@ -62,7 +64,8 @@ extension ClientConnectionHandler {
                 try clientPipeline.removeHandler(
                     context: clientPipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self))
                 try clientPipeline.removeHandler(context: clientPipeline.context(handlerType: ReadAheadHandler.self))
-                try clientPipeline.removeHandler(context: clientPipeline.context(handlerType: HTTPServerPipelineHandler.self))
+                try clientPipeline.removeHandler(
+                    context: clientPipeline.context(handlerType: HTTPServerPipelineHandler.self))
                 try clientPipeline.removeHandler(
                     context: clientPipeline.context(handlerType: NIOHTTPResponseHeadersValidator.self))
                 try clientPipeline.removeHandler(
@@ -70,7 +73,8 @@ extension ClientConnectionHandler {
                 try clientPipeline.removeHandler(context: context)
 
                 // Last, so that frames sent right after the `101` reach a client side already in place.
-                try upstreamPipeline.removeHandler(context: upstreamPipeline.context(handlerType: HTTPRequestEncoder.self))
+                try upstreamPipeline.removeHandler(
+                    context: upstreamPipeline.context(handlerType: HTTPRequestEncoder.self))
                 // The decoder hands on what followed the `101` as it leaves, a moment later, outside any read whose
                 // end would flush it.
                 upstreamPipeline.removeHandler(

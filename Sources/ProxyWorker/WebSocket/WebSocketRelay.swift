@@ -77,13 +77,15 @@ final class WebSocketRelay {
                 break
             case .forwardMessage(let message):
                 noteClientMessage(.text)
-                peer.write(NIOAny(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: message)), promise: nil)
+                peer.write(
+                    NIOAny(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: message)), promise: nil)
             case .refuse(let error):
                 guard let client else { return }
                 // An `error` event, as the Realtime and Responses APIs send one: the socket stays open.
                 let text = "{\"type\":\"error\"," + error.json.dropFirst()
                 client.writeAndFlush(
-                    NIOAny(WebSocketFrame(fin: true, opcode: .text, data: client.channel.allocator.buffer(string: text))),
+                    NIOAny(
+                        WebSocketFrame(fin: true, opcode: .text, data: client.channel.allocator.buffer(string: text))),
                     promise: nil)
             }
         case .upstream:
@@ -160,7 +162,8 @@ final class WebSocketRelay {
             var data = side.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
             data.write(webSocketErrorCode: code)
             data.writeString(reason)
-            let frame = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: masked ? .random() : nil, data: data)
+            let frame = WebSocketFrame(
+                fin: true, opcode: .connectionClose, maskKey: masked ? .random() : nil, data: data)
             written.append((side, side.writeAndFlush(NIOAny(frame))))
         }
         // Both frames are on their way before either side closes (a close closes the other side too).

@@ -149,7 +149,8 @@ public struct ConfigurationSetting: Sendable {
         .init(
             environmentName: "OPENAI_PROXY_WEBSOCKET_IDLE_TIMEOUT", fileKey: "websocket_idle_timeout",
             defaultValue: "600s", accepts: "a duration such as 600s or 30m, up to 24h",
-            summary: "a relayed WebSocket (Realtime, Responses) with no frame either way for this long is closed (1001)"),
+            summary: "a relayed WebSocket (Realtime, Responses) with no frame either way for this long is closed (1001)"
+        ),
         .init(
             environmentName: "OPENAI_PROXY_WORKER_CONNECTIONS", fileKey: "worker_connections",
             defaultValue: "auto: half the open-file limit less 128, at most 16384",
