@@ -51,6 +51,8 @@ struct WebSocketSession {
     private var clientHeld: ByteBuffer?
     private var clientInText = false
     private var upstreamInText = false
+    /// The current upstream message's type, once its start showed it.
+    private var upstreamType: String?
     private var upstreamPrefix: [UInt8] = []
     private var upstreamUsage = UsageReader()
 
@@ -97,14 +99,7 @@ struct WebSocketSession {
     /// Reads a whole client text message: a `session.update` or `response.create` naming a model the token
     /// may not use is refused; an allowed one becomes the socket's model.
     private mutating func check(_ message: ByteBuffer) -> ClientDecision {
-        let named: String? = message.withUnsafeReadableBytes { bytes in
-            guard let type = JSONScanner.string(at: [.member("type")], in: bytes),
-                Self.modelNamingTypes.contains(type)
-            else { return nil }
-            return JSONScanner.string(at: [.member("model")], in: bytes)
-                ?? JSONScanner.string(at: [.member("session"), .member("model")], in: bytes)
-                ?? JSONScanner.string(at: [.member("response"), .member("model")], in: bytes)
-        }
+        let named: String? = message.withUnsafeReadableBytes { Self.namedModel(in: $0) }
         guard let named else { return .forward }
         if let allowedModels, !allowedModels.contains(named) {
             return .refuse(
@@ -116,6 +111,43 @@ struct WebSocketSession {
         return .forward
     }
 
+    /// The model a `session.update` or `response.create` event names (`model`, `session.model` or
+    /// `response.model`), read in one pass over the top level; a repeated member counts by its last value, as
+    /// the upstream reads it. Nil for other events and for text that is not a JSON object.
+    static func namedModel(in bytes: UnsafeRawBufferPointer) -> String? {
+        var type: String?
+        var model: String?
+        var nested: [Range<Int>] = []
+        var scanner = JSONScanner(bytes)
+        do {
+            try scanner.forEachMember { name, value in
+                if JSONText.matches(name, "type", in: bytes) {
+                    type = JSONText.decodeString(value: value, in: bytes)
+                } else if JSONText.matches(name, "model", in: bytes) {
+                    model = JSONText.decodeString(value: value, in: bytes)
+                } else if JSONText.matches(name, "session", in: bytes) || JSONText.matches(name, "response", in: bytes)
+                {
+                    nested.append(value)
+                }
+                return true
+            }
+        } catch {
+            return nil
+        }
+        guard let type, modelNamingTypes.contains(type) else { return nil }
+        if let model { return model }
+        for range in nested.reversed() {
+            var inner = JSONScanner(bytes, range: range)
+            var found: String?
+            try? inner.forEachMember(depth: 2) { name, value in
+                if JSONText.matches(name, "model", in: bytes) { found = JSONText.decodeString(value: value, in: bytes) }
+                return true
+            }
+            if let found { return found }
+        }
+        return nil
+    }
+
     // MARK: - Upstream to client
 
     /// A frame from the upstream: the response it ends, when it is the last frame of such a message.
@@ -123,6 +155,7 @@ struct WebSocketSession {
         switch opcode {
         case .text:
             upstreamInText = true
+            upstreamType = nil
             upstreamPrefix.removeAll(keepingCapacity: true)
             upstreamUsage = UsageReader()
         case .continuation where upstreamInText:
@@ -130,14 +163,23 @@ struct WebSocketSession {
         default:
             return nil
         }
+        // Most messages are deltas (audio, text): once the start names another type, the rest is not read.
+        if let type = upstreamType, !Self.responseEndTypes.contains(type) {
+            if fin { upstreamInText = false }
+            return nil
+        }
         payload.withUnsafeReadableBytes { bytes in
             let room = Self.typePrefixLimit - upstreamPrefix.count
-            if room > 0 { upstreamPrefix.append(contentsOf: bytes.prefix(room)) }
+            if room > 0 {
+                upstreamPrefix.append(contentsOf: bytes.prefix(room))
+                if upstreamType == nil { upstreamType = Self.leadingType(upstreamPrefix) }
+            }
+            if let type = upstreamType, !Self.responseEndTypes.contains(type) { return }
             upstreamUsage.consume(bytes)
         }
         guard fin else { return nil }
         upstreamInText = false
-        guard let type = Self.leadingType(upstreamPrefix), Self.responseEndTypes.contains(type) else { return nil }
+        guard let type = upstreamType, Self.responseEndTypes.contains(type) else { return nil }
         let named = upstreamPrefix.withUnsafeBytes { bytes in
             JSONScanner.string(at: [.member("response"), .member("model")], in: bytes)
         }

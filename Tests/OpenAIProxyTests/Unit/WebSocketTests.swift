@@ -270,3 +270,22 @@ extension RequestStateMachineTests {
         #expect(machine.state == .answeringLocally)
     }
 }
+
+/// The model a client event names, read the way the upstream reads it.
+@Suite("WebSocket event model")
+struct WebSocketEventModelTests {
+    static func named(_ text: String) -> String? {
+        Array(text.utf8).withUnsafeBytes { WebSocketSession.namedModel(in: $0) }
+    }
+
+    @Test("top-level, session and response models of the events that may name one; the last of a repeated member")
+    func namedModel() {
+        #expect(Self.named(#"{"type":"response.create","model":"a"}"#) == "a")
+        #expect(Self.named(#"{"session":{"model":"b"},"type":"session.update"}"#) == "b")
+        #expect(Self.named(#"{"type":"response.create","response":{"instructions":"x","model":"c"}}"#) == "c")
+        #expect(Self.named(#"{"type":"input_audio_buffer.append","model":"d"}"#) == nil)
+        #expect(Self.named(#"{"type":"x","session":{"model":"e"},"type":"session.update"}"#) == "e")
+        #expect(Self.named(#"{"type":"session.update","model":"f","model":"g"}"#) == "g")
+        #expect(Self.named("not json") == nil)
+    }
+}
