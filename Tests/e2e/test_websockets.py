@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import time
 from typing import Any, Iterator
 
@@ -49,15 +50,35 @@ def receive(socket: ClientConnection) -> dict[str, Any]:
     return json.loads(socket.recv(timeout=WAIT))
 
 
-def usage_rows(service: ProxyService, path: str, count: int) -> list[dict[str, Any]]:
-    """The newest `count` usage rows of `path`, once the collector wrote them (bounded wait)."""
+def usage_rows(service: ProxyService, path: str, count: int, model: str | None = None) -> list[dict[str, Any]]:
+    """The newest usage rows of `path` (and `model`), once the collector wrote `count` of them (bounded wait)."""
     admin = AdminClient(service.admin_url, service.admin_token)
 
     def rows(client: AdminClient) -> list[dict[str, Any]] | None:
-        found = [row for row in client.get("/api/usage?limit=500")["data"] if row["path"] == path]
+        found = [
+            row
+            for row in client.get("/api/usage?limit=500")["data"]
+            if row["path"] == path and (model is None or row["model"] == model)
+        ]
         return found if len(found) >= count else None
 
     return admin.wait(f"{count} usage rows of {path}", rows, timeout=WAIT)
+
+
+def known_token(service: ProxyService, token: str) -> None:
+    """Waits until every worker knows a token just created (each sees it within about a second): each of a
+    few sockets in a row is accepted, whichever worker it lands on."""
+    deadline = time.monotonic() + WAIT
+    accepted = 0
+    while accepted < 8:
+        try:
+            with open_socket(service, "/v1/responses", token=token):
+                accepted += 1
+        except InvalidStatus as refused:
+            assert refused.response.status_code == 401, refused.response.status_code
+            assert time.monotonic() < deadline, "a new token was not known within 15 s"
+            accepted = 0
+            time.sleep(0.2)
 
 
 def newest_socket(upstream: FakeRealtime, before: int) -> Any:
@@ -176,16 +197,7 @@ def test_the_tokens_model_allow_list_applies_to_the_query_and_to_messages(
     for name in ("gpt-realtime-ok", "gpt-other"):
         admin.post("/api/models", {"model_name": name})
     token = admin.post("/api/tokens", {"name": "ws-limited", "allowed_models": ["gpt-realtime-ok"]})["token"]
-
-    def accepted(_: AdminClient) -> bool:
-        try:
-            with open_socket(service, "/v1/realtime?model=gpt-realtime-ok", token=token):
-                return True
-        except InvalidStatus:
-            return False
-
-    # Every worker sees the new token within about a second.
-    admin.wait("the new token to be known", accepted, timeout=WAIT, interval=0.2)
+    known_token(service, token)
 
     with pytest.raises(InvalidStatus) as refused:
         open_socket(service, "/v1/realtime?model=gpt-other", token=token)
@@ -273,3 +285,21 @@ def test_an_idle_socket_and_a_drain_close_both_sides_with_1001(tmp_path_factory:
     finally:
         shut_down(service)
         upstream.stop()
+
+
+def test_a_socket_of_a_token_with_a_quota_reserves_nothing(service: ProxyService, realtime: FakeRealtime) -> None:
+    admin = AdminClient(service.admin_url, service.admin_token)
+    created = admin.post("/api/tokens", {"name": "ws-quota", "token_quota": 1_000_000})
+    known_token(service, created["token"])
+    with open_socket(service, "/v1/responses", token=created["token"]) as socket:
+        socket.send(json.dumps({"type": "response.create", "model": "gpt-ws-q", "input": "hi"}))
+        assert receive(socket)["type"] == "response.created"
+        assert receive(socket)["type"] == "response.completed"
+        # A request's reservation is written before it goes upstream; a socket's would be there now.
+        with sqlite3.connect(service.data_dir / "openai_proxy.db") as database:
+            held = database.execute(
+                "SELECT COUNT(*) FROM token_quota_reservations WHERE token_id = ?", (created["id"],)
+            ).fetchone()[0]
+        assert held == 0
+    rows = usage_rows(service, "/v1/responses", 1, model="gpt-ws-q")
+    assert rows[0]["total_tokens"] == 12
