@@ -20,7 +20,7 @@ case "$purpose" in
     apt_packages+=(chromium chromium-driver)
     python3 -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)
     # schemathesis checks the admin API against its OpenAPI document (Tests/e2e/test_admin_api.py).
-    pip_packages+=(openai pytest pyyaml schemathesis selenium)
+    pip_packages+=(openai pytest pyyaml schemathesis selenium websockets)
     # Without a CJK font the Chinese screenshots would show empty boxes.
     [ "$purpose" = screenshots ] && apt_packages+=(fonts-noto-cjk)
     ;;

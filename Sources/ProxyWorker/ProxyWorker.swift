@@ -54,7 +54,8 @@ public enum ProxyWorker {
         server.clientLimits = ClientLimits(
             headerTimeout: TimeAmount(configuration.clientHeaderTimeout),
             bodyTimeout: TimeAmount(configuration.clientBodyTimeout),
-            bodyBudget: BodyBudget(limit: configuration.bufferedBodyBytes))
+            bodyBudget: BodyBudget(limit: configuration.bufferedBodyBytes),
+            webSocketIdleTimeout: TimeAmount(configuration.webSocketIdleTimeout))
         let openFiles = ConnectionCap.openFileLimit()
         server.maxConnections = configuration.workerConnections ?? ConnectionCap.defaultLimit(openFileLimit: openFiles)
 

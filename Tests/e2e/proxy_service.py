@@ -77,6 +77,8 @@ class ProxyService:
     admin_url: str = ""
     process: subprocess.Popen | None = None
     exit_code: int | None = None
+    # Settings of this service's own (a test's short timeout, say), on top of the suite's.
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def stdout_path(self) -> Path:
@@ -102,6 +104,7 @@ class ProxyService:
                 "LOG_LEVEL": "info",
             }
         )
+        env.update(self.extra_env)
         return env
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -204,10 +207,12 @@ class ProxyService:
 _running: list[ProxyService] = []
 
 
-def launch(tmp_dir: Path, upstream_base_url: str, name: str) -> ProxyService:
+def launch(
+    tmp_dir: Path, upstream_base_url: str, name: str, extra_env: dict[str, str] | None = None
+) -> ProxyService:
     if not BINARY.exists():
         pytest.fail(f"openai-proxy binary not found at {BINARY} (set OPENAI_PROXY_BIN or build it first)")
-    service = ProxyService(data_dir=tmp_dir / name, upstream_base_url=upstream_base_url)
+    service = ProxyService(data_dir=tmp_dir / name, upstream_base_url=upstream_base_url, extra_env=extra_env or {})
     _running.append(service)
     service.provision(UPSTREAM_KEYS)
     service.start()

@@ -59,14 +59,15 @@ final class WorkerContext: Sendable {
     /// Sends the usage row of a finished request to the collector. Call it before the answer's end is
     /// written: the row is then in the kernel's hands (socket or spool) before the client sees the end.
     /// With `channel`, the row leaves with the others of this event-loop tick and the sender flushes
-    /// `channel` right after: true then, and the caller writes the end without flushing it.
+    /// `channel` right after: true then, and the caller writes the end without flushing it. `reported`: usage
+    /// read elsewhere (a WebSocket's response event), taken instead of the draft's sniffer.
     @discardableResult
     func record(
         _ draft: inout UsageDraft, _ outcome: RequestOutcome, now: ContinuousClock.Instant,
-        flushing channel: (any Channel)? = nil
+        flushing channel: (any Channel)? = nil, usage reported: TokenUsage? = nil
     ) -> Bool {
         guard recording.enabled else { return false }
-        var usage = draft.sniffer?.finish()
+        var usage = reported ?? draft.sniffer?.finish()
         var estimated = false
         if usage == nil, draft.key != nil, let sniffer = draft.sniffer, sniffer.mode == .eventStream {
             // A stream that ended without its usage event (cancelled, cut): an estimate, marked as such —

@@ -24,6 +24,8 @@ struct InFlightRequest {
     var cacheAffinity: String?
     /// The worker records usage: the answer's token counts are read, and streams are asked for theirs.
     var readsUsage = true
+    /// The WebSocket handshake the request is, on a path whose sockets are relayed.
+    var webSocket: WebSocketUpgrade?
 
     /// A request that began with `head`.
     init(head: HTTPRequestHead, draft: UsageDraft) {

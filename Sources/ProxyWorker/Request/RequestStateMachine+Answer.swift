@@ -14,6 +14,10 @@ extension RequestStateMachine {
     mutating func upstreamHeadReceived(
         _ head: HTTPResponseHead, now: ContinuousClock.Instant, transcriptLimit: Int
     ) -> Action {
+        if head.status == .switchingProtocols, state == .awaitingHead, request.webSocket != nil {
+            upgradeHead = head
+            return .none
+        }
         // Informational answers (100 Continue, 103 Early Hints) are not the answer.
         guard state == .awaitingHead, head.status.code >= 200 else { return .none }
         upstreamKeepAlive = head.isKeepAlive
@@ -81,6 +85,12 @@ extension RequestStateMachine {
         case .streaming:
             state = .finished
             return .endAnswer(tail: eventTail.take(), outcome: RequestOutcome(status: status, error: nil))
+        case .awaitingHead:
+            guard let head = upgradeHead.take() else { return .none }
+            // The socket's responses leave a usage row each (`WebSocketRelay`); the handshake leaves none.
+            state = .finished
+            request.draft.ttfbMs = request.draft.milliseconds(at: now)
+            return .upgrade(head)
         default:
             return .none
         }

@@ -41,7 +41,8 @@ extension RequestStateMachine {
         request.draft.key = key
         tried.append(key.id)
         state = .connecting
-        return .connect(key, fresh: false)
+        // A socket holds its upstream connection for its whole life: never one from the pool.
+        return .connect(key, fresh: request.webSocket != nil)
     }
 
     /// The selector picked none of the candidates: key health is asked again.

@@ -24,8 +24,11 @@ extension RequestStateMachine {
             state = .answeringLocally
             return .countRefused(.unknownPath)
         }
-        // Authentication comes first: nothing else is revealed to an unknown caller.
-        let header = head.headers.first(name: "authorization")
+        request.webSocket = WebSocketUpgrade(head: head, path: path, query: request.query)
+        // Authentication comes first: nothing else is revealed to an unknown caller. A browser's socket sends
+        // its token as a subprotocol instead.
+        let header =
+            head.headers.first(name: "authorization") ?? request.webSocket?.subprotocolToken.map { "Bearer " + $0 }
         guard let token = authenticate(header) else {
             let message =
                 header != nil
@@ -137,8 +140,13 @@ extension RequestStateMachine {
     private mutating func dispatch(keepsTexts: Bool) -> Action {
         let fields = RequestParsing.fields(
             in: request.body, contentType: request.head.headers.first(name: "content-type"))
-        let model = fields.model
+        var model = fields.model
         request.cacheAffinity = fields.promptCacheKey
+        if let upgrade = request.webSocket {
+            // A socket's model is in its query (Realtime) or in its messages (checked as they pass).
+            model = upgrade.queryModel.map { .named($0) } ?? .absent
+            request.cacheAffinity = nil
+        }
         switch model {
         case .named(let name):
             request.draft.model = String(name.prefix(200))

@@ -115,6 +115,8 @@ struct RequestStateMachine {
         case cutAnswer(key: RoutableKey?, reason: String, event: ErrorBody?, outcome: RequestOutcome)
         /// The client went away: drop the upstream connection, if any.
         case abandon(outcome: RequestOutcome)
+        /// The upstream accepted the WebSocket handshake with this `101`: the connection becomes a relayed socket.
+        case upgrade(HTTPResponseHead)
 
         /// Whether the action ends with an answer's end written to the client (its flush may wait for the row).
         var endsWithAnswer: Bool {
@@ -159,6 +161,8 @@ struct RequestStateMachine {
     var status = 0
     /// Whether the upstream connection may be reused after the answer.
     var upstreamKeepAlive = false
+    /// The upstream's `101` to a WebSocket handshake, until its end arrives.
+    var upgradeHead: HTTPResponseHead?
 
     /// A request that began with `request`'s head, under `snapshot`.
     init(request: InFlightRequest, snapshot: RequestSnapshot, upstreamHost: String) {

@@ -73,6 +73,8 @@ extension ClientConnectionHandler {
         case .abandon:
             dropUpstream()
             endRequest(keepAlive: false)
+        case .upgrade(let head):
+            upgradeToWebSocket(head, context: context)
         }
     }
 
@@ -182,7 +184,10 @@ extension ClientConnectionHandler {
             tokensUsed: worker.snapshots.tokensUsed(by: tokenID), now: now)
         // A quota also reserves this request's estimate against what the token's requests in flight hold,
         // in the same shared count (one write; the collector drops it when it counts the real usage).
-        let quota = limits.tokenQuota.flatMap { limit in worker.quotaReservations.map { (limit, $0) } }
+        // A socket reserves nothing: its responses' rows carry ids of their own, and none would drop it.
+        let quota =
+            request.request.webSocket != nil
+            ? nil : limits.tokenQuota.flatMap { limit in worker.quotaReservations.map { (limit, $0) } }
         let rpm = limits.rpmLimit
         guard decision == .allow, rpm != nil || quota != nil else {
             feed { $0.tokenLimitsChecked(decision) }

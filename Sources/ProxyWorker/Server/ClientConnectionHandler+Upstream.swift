@@ -11,7 +11,10 @@ extension ClientConnectionHandler: UpstreamDelegate {
     func connect(_ key: RoutableKey, fresh: Bool, context: ChannelHandlerContext) {
         let pool = worker.pools.pool(for: context.eventLoop)
         let timeout = request.snapshot.settings.connectTimeout
-        let connecting = fresh ? pool.connect(timeout: timeout) : pool.acquire(connectTimeout: timeout)
+        let connecting =
+            fresh
+            ? pool.connect(timeout: timeout, upgrading: request.request.webSocket != nil)
+            : pool.acquire(connectTimeout: timeout)
         let number = requestNumber
         connecting.assumeIsolated().whenComplete { [self] result in
             guard number == requestNumber, request.state == .connecting, self.context != nil else {
@@ -39,6 +42,7 @@ extension ClientConnectionHandler: UpstreamDelegate {
         if let query = request.request.query { uri += "?" + query }
         var headers = ForwardedHeaders.upstream(
             from: head.headers, key: key.value, authority: worker.pools.target.authority)
+        if let upgrade = request.request.webSocket { headers = upgrade.upstreamHeaders(headers) }
         let bodyBytes = request.request.body.readableBytes
         if bodyBytes > 0 || head.method == .POST || head.method == .PUT || head.method == .PATCH {
             headers.add(name: "content-length", value: String(bodyBytes))
@@ -101,6 +105,11 @@ extension ClientConnectionHandler: UpstreamDelegate {
         case .body(var chunk):
             feed { $0.upstreamBodyReceived(&chunk) }
         case .end:
+            // A socket's handshake keeps its connection: it becomes the relay's upstream side.
+            if request.upgradeHead != nil {
+                feed { $0.upstreamEndReceived(now: .now) }
+                return
+            }
             connection.delegate = nil
             upstream = nil
             let pool = worker.pools.pool(for: context.eventLoop)

@@ -10,4 +10,6 @@ struct ClientLimits: Sendable {
     var bodyTimeout: TimeAmount = .seconds(60)
     /// The worker's request bodies held in memory.
     var bodyBudget = BodyBudget(limit: 256 << 20)
+    /// A relayed WebSocket with no frame either way for this long is closed (code 1001).
+    var webSocketIdleTimeout: TimeAmount = .seconds(600)
 }

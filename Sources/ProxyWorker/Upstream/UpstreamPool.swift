@@ -39,8 +39,9 @@ final class UpstreamPool {
         return connect(timeout: connectTimeout)
     }
 
-    /// A brand-new connection, for a retry after a reused one failed; `timeout` overrides the pool's.
-    func connect(timeout: TimeAmount? = nil) -> EventLoopFuture<UpstreamConnection> {
+    /// A brand-new connection, for a retry after a reused one failed or for a WebSocket handshake (`upgrading`:
+    /// bytes that follow the `101` are kept for the frame decoder); `timeout` overrides the pool's.
+    func connect(timeout: TimeAmount? = nil, upgrading: Bool = false) -> EventLoopFuture<UpstreamConnection> {
         let target = target
         let readTimeout = readTimeout
         let handler = NIOLoopBound(UpstreamResponseHandler(), eventLoop: loop)
@@ -55,7 +56,9 @@ final class UpstreamPool {
                     }
                     // Outbound header validation is off: every header we send was parsed (and so
                     // validated) from the client's request, or is ours (a validated key, the host).
-                    try pipeline.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+                    try pipeline.addHTTPClientHandlers(
+                        leftOverBytesStrategy: upgrading ? .forwardBytes : .dropBytes,
+                        enableOutboundHeaderValidation: false)
                     try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout))
                     try pipeline.addHandler(handler.value)
                 }

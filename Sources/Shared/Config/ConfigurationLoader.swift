@@ -113,6 +113,9 @@ public struct ConfigurationLoader: Sendable {
             config.clientHeaderTimeout = v
         }
         if let v = try parse("OPENAI_PROXY_CLIENT_BODY_TIMEOUT", Self.parseDuration) { config.clientBodyTimeout = v }
+        if let v = try parse("OPENAI_PROXY_WEBSOCKET_IDLE_TIMEOUT", { Self.parseDuration($0, upTo: 86_400) }) {
+            config.webSocketIdleTimeout = v
+        }
         if let v = try parse("OPENAI_PROXY_WORKER_CONNECTIONS", Self.parseConnectionCount) {
             config.workerConnections = v
         }

@@ -158,6 +158,11 @@ public struct ConfigurationSetting: Sendable {
             defaultValue: "60s", accepts: "a duration such as 60s or 500ms, up to 1h",
             summary: "longest silence within a request body; 408 past it"),
         .init(
+            environmentName: "OPENAI_PROXY_WEBSOCKET_IDLE_TIMEOUT", fileKey: "websocket_idle_timeout",
+            defaultValue: "600s", accepts: "a duration such as 600s or 30m, up to 24h",
+            summary: "a relayed WebSocket (Realtime, Responses) with no frame either way for this long is closed (1001)"
+        ),
+        .init(
             environmentName: "OPENAI_PROXY_WORKER_CONNECTIONS", fileKey: "worker_connections",
             defaultValue: "auto: half the open-file limit less 128, at most 16384",
             accepts: "auto or an integer from 1 to 1000000",

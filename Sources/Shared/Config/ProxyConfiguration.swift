@@ -73,6 +73,9 @@ public struct ProxyConfiguration: Sendable, Equatable {
     /// Longest silence within a request body: `OPENAI_PROXY_CLIENT_BODY_TIMEOUT`, default 60 s (nginx's
     /// `client_body_timeout`).
     public var clientBodyTimeout: Duration
+    /// A relayed WebSocket with no frame either way for this long is closed with code 1001:
+    /// `OPENAI_PROXY_WEBSOCKET_IDLE_TIMEOUT`, default 10 min.
+    public var webSocketIdleTimeout: Duration
     /// Client connections one worker holds at once, more wait in the listen backlog:
     /// `OPENAI_PROXY_WORKER_CONNECTIONS`; nil (`auto`) derives it from the open-file limit.
     public var workerConnections: Int?
@@ -120,6 +123,7 @@ public struct ProxyConfiguration: Sendable, Equatable {
             usageBatchRows: 1000,
             clientHeaderTimeout: .seconds(60),
             clientBodyTimeout: .seconds(60),
+            webSocketIdleTimeout: .seconds(600),
             workerConnections: nil,
             bufferedBodyBytes: 256 * 1024 * 1024,
             consoleVendorDirectory: "/usr/share/javascript",

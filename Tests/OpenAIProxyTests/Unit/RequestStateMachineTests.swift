@@ -35,9 +35,11 @@ struct RequestStateMachineTests {
             selector: KeySelector(strategy: .roundRobin, database: database.database), maxAttempts: maxAttempts)
         let draft = UsageDraft(
             requestID: "r1", started: .now, timestamp: 0, method: method.rawValue, path: String(path))
+        var request = InFlightRequest(head: head, draft: draft)
+        request.query = uri.split(separator: "?", maxSplits: 1).dropFirst().first
         var machine = Machine(
-            request: InFlightRequest(head: head, draft: draft),
-            snapshot: RequestSnapshot(routing: .empty, settings: settings), upstreamHost: "upstream.test")
+            request: request, snapshot: RequestSnapshot(routing: .empty, settings: settings),
+            upstreamHost: "upstream.test")
         let action = machine.headReceived(path: path, authenticate: { $0 == nil ? nil : token })
         return (machine, action)
     }
@@ -469,6 +471,7 @@ private func label(_ action: RequestStateMachine.Action) -> String {
     case .endAnswer: return "endAnswer"
     case .cutAnswer: return "cutAnswer"
     case .abandon: return "abandon"
+    case .upgrade(let head): return "upgrade(\(head.status.code))"
     }
 }
 
