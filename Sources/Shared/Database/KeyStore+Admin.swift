@@ -23,13 +23,7 @@ extension KeyStore {
                         INSERT INTO key_events (ts, key_id, from_status, to_status, reason, status_code)
                         VALUES (?, ?, ?, ?, 'set by operator', NULL)
                         """, arguments: [ms, id, key.status, status])
-                key.status = status
-                key.statusReason = "set by operator"
-                key.statusCode = nil
-                key.statusSince = ms
-                key.nextProbeAt = nil
-                key.consecutiveFailures = 0
-                key.coolingLevel = 0
+                key.setByOperator(status, at: ms)
             }
             key.updatedAt = now
             try key.update(db)

@@ -121,6 +121,17 @@ public struct UpstreamKey: Codable, Sendable, Equatable, FetchableRecord, Mutabl
         updatedAt = now
     }
 
+    /// The operator set `status` at `ms`: the health it had (reason, code, probe, failures, cooling) is reset.
+    public mutating func setByOperator(_ status: KeyStatus, at ms: Int64) {
+        self.status = status
+        statusReason = "set by operator"
+        statusCode = nil
+        statusSince = ms
+        nextProbeAt = nil
+        consecutiveFailures = 0
+        coolingLevel = 0
+    }
+
     public mutating func didInsert(_ inserted: InsertionSuccess) {
         id = inserted.rowID
     }

@@ -92,13 +92,7 @@ public struct PostgresKeyStore: KeyStoring {
                 try await Self.recordEvent(
                     id: id, from: key.status.rawValue, to: status.rawValue, reason: "set by operator", at: ms,
                     connection, logger: logger)
-                key.status = status
-                key.statusReason = "set by operator"
-                key.statusCode = nil
-                key.statusSince = ms
-                key.nextProbeAt = nil
-                key.consecutiveFailures = 0
-                key.coolingLevel = 0
+                key.setByOperator(status, at: ms)
             }
             key.updatedAt = now
             // Every column, as GRDB's record update does (so the same triggers fire on both engines).
