@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -228,8 +229,21 @@ def page_state(browser: webdriver.Chrome) -> str:
     errors = [entry.get("message", "") for entry in console_errors(browser)]
     return (
         f"url={state['url']} data-page={state['page']!r} data-ready={state['ready']!r}\n"
-        f"console errors: {errors}\nvisible text: {state['text']!r}"
+        f"console errors: {errors}\nvisible text: {state['text']!r}\n"
+        f"{server_probe(state['url'])}"
     )
+
+
+def server_probe(url: str) -> str:
+    """Whether the page's server answers a plain request of its own right now, and how fast: tells a stuck
+    server from a stuck browser when a page never gets ready."""
+    origin = "/".join(url.split("/")[:3])
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(origin + "/", timeout=5) as response:
+            return f"server: GET {origin}/ answered {response.status} in {time.monotonic() - started:.2f} s"
+    except Exception as error:  # reported, never raised: the description must not hide the real failure
+        return f"server: GET {origin}/ failed after {time.monotonic() - started:.2f} s: {error}"
 
 
 def full_page_screenshot(browser: webdriver.Chrome, path: Path, width: int, *, mobile: bool = False,
