@@ -1,3 +1,6 @@
+import GRDB
+import GRDBSQLite
+
 /// How a batch of rows is cut into multi-row INSERT statements: a few fixed sizes, so that each size's
 /// statement is prepared once and then reused from the connection's statement cache.
 enum MultiRowInsert {
@@ -14,6 +17,25 @@ enum MultiRowInsert {
                 start += size
             }
         }
+    }
+
+    /// Inserts `count` rows with the statements of `sql` (from `sql(_:columns:)`, `width` columns a row), each
+    /// taken from the connection's cache; `bind(index, bindings, base)` binds row `index` from parameter
+    /// `base + 1` on. Returns how many rows SQLite stored (an `OR IGNORE` insert may store fewer).
+    static func insert(
+        count: Int, into db: Database, sql: [Int: String], width: Int, failure: String,
+        bind: (Int, DirectBindings, Int32) -> Void
+    ) throws -> Int {
+        var stored = 0
+        try chunks(of: count) { range in
+            let bindings = DirectBindings(statement: try db.cachedStatement(sql: sql[range.count]!))
+            for (offset, index) in range.enumerated() {
+                bind(index, bindings, Int32(offset * width))
+            }
+            try bindings.step(failure: failure)
+            stored += Int(sqlite3_changes(db.sqliteConnection))
+        }
+        return stored
     }
 
     /// The statement text for each of `chunkSizes`: `insert` (such as `INSERT INTO table`) with `columns`

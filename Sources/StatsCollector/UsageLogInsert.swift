@@ -1,5 +1,4 @@
 import GRDB
-import GRDBSQLite
 import Shared
 
 /// Inserts usage rows into `usage_log` with multi-row statements, binding each value directly.
@@ -27,17 +26,9 @@ struct UsageLogInsert {
         // `id` is a plain INTEGER PRIMARY KEY: each new row takes the largest id plus one, so the rows this
         // call stores are exactly those above the largest id before it (the transaction keeps others out).
         let before = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(id) FROM usage_log")) ?? 0
-        let connection = db.sqliteConnection
-        var stored = 0
-        try MultiRowInsert.chunks(of: rows.count) { range in
-            let bindings = DirectBindings(
-                statement: try db.cachedStatement(sql: Self.sql[range.count]!))
-            for (offset, index) in range.enumerated() {
-                Self.bind(rows[index], to: bindings, from: Int32(offset * Self.columns.count))
-            }
-            try bindings.step(failure: "usage_log insert failed")
-            stored += Int(sqlite3_changes(connection))
-        }
+        let stored = try MultiRowInsert.insert(
+            count: rows.count, into: db, sql: Self.sql, width: Self.columns.count, failure: "usage_log insert failed"
+        ) { Self.bind(rows[$0], to: $1, from: $2) }
         guard stored < rows.count else { return rows }
         // Some were there already (a row sent again): the new ones are those stored above `before`.
         var new = Set(
@@ -85,14 +76,10 @@ struct ChatHistoryInsert {
 
     /// Inserts the chat-history rows of `rows`, which the request log took as new (so they are new here too).
     func insert(_ rows: [UsageRow]) throws {
-        try MultiRowInsert.chunks(of: rows.count) { range in
-            let bindings = DirectBindings(
-                statement: try db.cachedStatement(sql: Self.sql[range.count]!))
-            for (offset, index) in range.enumerated() {
-                Self.bind(rows[index], to: bindings, from: Int32(offset * Self.columns.count))
-            }
-            try bindings.step(failure: "chat_history insert failed")
-        }
+        _ = try MultiRowInsert.insert(
+            count: rows.count, into: db, sql: Self.sql, width: Self.columns.count,
+            failure: "chat_history insert failed"
+        ) { Self.bind(rows[$0], to: $1, from: $2) }
     }
 
     private static func bind(_ row: UsageRow, to bindings: DirectBindings, from base: Int32) {
