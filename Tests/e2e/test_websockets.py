@@ -81,6 +81,16 @@ def known_token(service: ProxyService, token: str) -> None:
             time.sleep(0.2)
 
 
+def closed_on_both_sides(socket: ClientConnection, upstream: FakeRealtime, code: int) -> None:
+    """Reads `socket` until it closes; the client and the upstream's newest socket both got `code`."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            socket.recv(timeout=WAIT)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+    assert upstream.sockets[-1].closed.wait(WAIT)
+    assert upstream.sockets[-1].close_code == code
+
+
 def newest_socket(upstream: FakeRealtime, before: int) -> Any:
     deadline = time.monotonic() + WAIT
     while len(upstream.sockets) <= before:
@@ -261,12 +271,7 @@ def test_an_idle_socket_and_a_drain_close_both_sides_with_1001(tmp_path_factory:
     try:
         # Silent for the idle timeout: closed with 1001 on both sides.
         with open_socket(service, "/v1/responses", ping_interval=None) as socket:
-            with pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    socket.recv(timeout=WAIT)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
-        assert upstream.sockets[-1].closed.wait(WAIT)
-        assert upstream.sockets[-1].close_code == 1001
+            closed_on_both_sides(socket, upstream, 1001)
 
         # Kept busy by pings, the socket outlives the drain until its deadline, then both sides get 1001.
         with open_socket(service, "/v1/responses", ping_interval=0.5) as socket:
@@ -275,12 +280,7 @@ def test_an_idle_socket_and_a_drain_close_both_sides_with_1001(tmp_path_factory:
             service.process.send_signal(signal.SIGTERM)
             socket.send("during the drain")
             assert receive(socket) == {"type": "echo", "data": "during the drain"}
-            with pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    socket.recv(timeout=WAIT)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
-        assert upstream.sockets[-1].closed.wait(WAIT)
-        assert upstream.sockets[-1].close_code == 1001
+            closed_on_both_sides(socket, upstream, 1001)
         assert service.process.wait(timeout=WAIT) == 0
     finally:
         shut_down(service)
