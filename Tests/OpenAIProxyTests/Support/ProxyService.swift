@@ -117,11 +117,8 @@ final class ProxyService: Sendable {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        pipe.fileHandleForReading.readabilityHandler = { [output] handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.append(String(decoding: data, as: UTF8.self)) }
-        }
         try process.run()
+        output.collect(from: pipe.fileHandleForReading)
         self.process.withLock { $0 = process }
         if waitUntilReady {
             let ready = await eventually(timeout: .seconds(60)) {
@@ -200,6 +197,21 @@ final class OutputLog: Sendable {
     /// Adds what just arrived.
     func append(_ more: String) {
         storage.withLock { $0 += more }
+    }
+
+    /// Appends everything `handle` yields until its end, read by blocking reads on a thread of its own.
+    func collect(from handle: FileHandle) {
+        // Not `readabilityHandler`: tearing down its libdispatch read source races the descriptor's close and
+        // crashed the test runner in `_dispatch_event_loop_drain` (swift-corelibs-libdispatch#949).
+        let thread = Thread { [self] in
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { return }
+                append(String(decoding: data, as: UTF8.self))
+            }
+        }
+        thread.name = "service output"
+        thread.start()
     }
 }
 
