@@ -286,6 +286,7 @@ public actor Supervisor: Service {
             ("OPENAI_PROXY_LISTEN", next.proxyListen != configuration.proxyListen),
             ("OPENAI_PROXY_ADMIN_LISTEN", next.adminListen != configuration.adminListen),
             ("OPENAI_PROXY_DATA_DIR", next.dataDirectory != configuration.dataDirectory),
+            ("OPENAI_PROXY_DATABASE_URL", next.database != configuration.database),
         ] where changed {
             logger.warning("\(name) changed; it takes effect at the next restart, not on reload")
         }
@@ -293,6 +294,20 @@ public actor Supervisor: Service {
         applied.proxyListen = configuration.proxyListen
         applied.adminListen = configuration.adminListen
         applied.dataDirectory = configuration.dataDirectory
+        applied.database = configuration.database
+        if applied.secretKey != configuration.secretKey || applied.secretKeyPrevious != configuration.secretKeyPrevious
+        {
+            // New children would start with this secret: it must open what is stored, as at start.
+            do {
+                try await SecretCheck.verify(
+                    SecretMaterial.box(for: applied, create: false),
+                    store: SecretCheckStore(database: ProxyDatabase.open(at: applied.paths.database, migrate: false)),
+                    source: SecretCheck.source(of: applied), now: WallClock.nowMs())
+            } catch {
+                logger.error("reload rejected, keeping the running configuration: \(error)")
+                return
+            }
+        }
         let previousWorkers = configuration.workers
         configuration = applied
         logger.info("reloading", metadata: ["workers": "\(applied.workers)"])

@@ -38,15 +38,26 @@ enum CommandSupport {
         }
     }
 
-    /// The key store, creating the encryption secret when missing.
-    static func keyStore(_ configuration: ProxyConfiguration) throws -> KeyStore {
+    /// The key store, creating the encryption secret when missing; refused when the secret is not the one the
+    /// stored keys were sealed with (`SecretCheck`).
+    static func keyStore(_ configuration: ProxyConfiguration) async throws -> KeyStore {
         let database = try openDatabase(configuration)
         do {
-            return KeyStore(database: database, box: try SecretMaterial.box(for: configuration, create: true))
+            let box = try SecretMaterial.box(for: configuration, create: true)
+            try await checkSecret(box, database: database, configuration: configuration)
+            return KeyStore(database: database, box: box)
         } catch {
             printError("\(error)")
             throw ExitCode.failure
         }
+    }
+
+    /// Throws `SecretCheck.Failure` when `box` does not hold the installation's secret; stores the check on the
+    /// first use.
+    static func checkSecret(_ box: SecretBox, database: ProxyDatabase, configuration: ProxyConfiguration) async throws {
+        try await SecretCheck.verify(
+            box, store: SecretCheckStore(database: database), source: SecretCheck.source(of: configuration),
+            now: WallClock.nowMs())
     }
 
     /// Runs `body`; a failure becomes one line on stderr and exit code 1.

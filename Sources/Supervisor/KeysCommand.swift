@@ -30,7 +30,7 @@ struct KeysCommand: AsyncParsableCommand {
             }
             let value = self.value == "-" ? (readLine(strippingNewline: true) ?? "") : self.value
             let configuration = try CommandSupport.loadConfiguration()
-            let keys = try CommandSupport.keyStore(configuration)
+            let keys = try await CommandSupport.keyStore(configuration)
             try await CommandSupport.reporting {
                 switch try await keys.add(name: name, value: value, status: status) {
                 case .added(let key):
@@ -71,7 +71,7 @@ struct KeysCommand: AsyncParsableCommand {
                 text = String(decoding: data, as: UTF8.self)
             }
             let configuration = try CommandSupport.loadConfiguration()
-            let keys = try CommandSupport.keyStore(configuration)
+            let keys = try await CommandSupport.keyStore(configuration)
             let summary = try await CommandSupport.reporting { try await keys.importKeys(text) }
             var line =
                 "imported: \(summary.added) added, \(summary.duplicates) duplicate, \(summary.rejected.count) rejected"
@@ -93,7 +93,7 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try CommandSupport.loadConfiguration()
-            let keys = try CommandSupport.keyStore(configuration)
+            let keys = try await CommandSupport.keyStore(configuration)
             let all = try await CommandSupport.reporting { try await keys.list() }
             let now = WallClock.nowMs()
             let rows = all.map { key in
@@ -139,7 +139,7 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try CommandSupport.loadConfiguration()
-            let keys = try CommandSupport.keyStore(configuration)
+            let keys = try await CommandSupport.keyStore(configuration)
             let runner = CommandSupport.probeRunner(configuration, keys)
             guard let report = try await CommandSupport.reporting({ try await runner.probe(keyID: id) }) else {
                 CommandSupport.printError("no key with id \(id)")
@@ -165,7 +165,7 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try CommandSupport.loadConfiguration()
-            let keys = try CommandSupport.keyStore(configuration)
+            let keys = try await CommandSupport.keyStore(configuration)
             guard try await CommandSupport.reporting({ try await keys.remove(id: id) }) else {
                 CommandSupport.printError("no key with id \(id)")
                 throw ExitCode.failure

@@ -36,6 +36,15 @@ struct ServeCommand: AsyncParsableCommand {
             CommandSupport.printError(error.description)
             throw ExitCode.failure
         }
+        do {
+            try await CommandSupport.checkSecret(
+                SecretMaterial.box(for: configuration, create: false),
+                database: ProxyDatabase.open(at: configuration.paths.database, migrate: false),
+                configuration: configuration)
+        } catch {
+            CommandSupport.printError("\(error)")
+            throw ExitCode.failure
+        }
         if let token = prepared.generatedAdminToken {
             CommandSupport.printLine("Admin token (shown once; saved in \(configuration.paths.adminToken)):\n\(token)")
         }

@@ -66,8 +66,8 @@ public enum SecretRotation {
         return Outcome(resealed: first.resealed + second.resealed, keys: second.keys, wroteSecretFile: true)
     }
 
-    /// Seals under `box`'s newest secret every key sealed under another of its secrets, in one transaction;
-    /// fails without a change when a key opens under none.
+    /// Seals under `box`'s newest secret every key (and the `SecretCheck`) sealed under another of its secrets,
+    /// in one transaction; fails without a change when one opens under none.
     static func reseal(_ database: ProxyDatabase, box: SecretBox) throws -> (resealed: Int, keys: Int) {
         try database.pool.write { db in
             let rows = try Row.fetchAll(db, sql: "SELECT id, key_value FROM keys ORDER BY id")
@@ -86,6 +86,21 @@ public enum SecretRotation {
                 try db.execute(
                     sql: "UPDATE keys SET key_value = ? WHERE id = ?", arguments: [box.seal(opened.plaintext), id])
                 resealed += 1
+            }
+            if let check = try String.fetchOne(db, sql: "SELECT sealed_value FROM secret_check WHERE id = 1") {
+                let opened: (plaintext: String, sealedUnderNewest: Bool)
+                do {
+                    opened = try box.openReporting(check)
+                } catch {
+                    throw Failure(
+                        description:
+                            "the secret check does not open with the current secret (\(error)); nothing was changed")
+                }
+                if !opened.sealedUnderNewest {
+                    try db.execute(
+                        sql: "UPDATE secret_check SET sealed_value = ? WHERE id = 1",
+                        arguments: [box.seal(opened.plaintext)])
+                }
             }
             return (resealed, rows.count)
         }

@@ -127,6 +127,27 @@ extension RealService {
             #expect(!FileManager.default.fileExists(atPath: service.databasePath))
         }
 
+        @Test("serve and keys add refuse a secret that is not the one the stored keys were sealed with")
+        func foreignSecret() throws {
+            let service = ProxyService(
+                upstream: "http://127.0.0.1:9/v1", extra: ["SECRET_KEY": "the-installation-secret-0123456789"])
+            try service.addKeys(["sk-sealed-under-the-first-secret-0123"])
+            let foreign = ["SECRET_KEY": "another-secret-0123456789abcdef"]
+            let serve = try service.cli(["serve"], environment: foreign)
+            #expect(serve.status == 1)
+            let refusal = "openai-proxy: SECRET_KEY is not this installation's secret"
+            #expect(serve.stderr.components(separatedBy: refusal).count == 2, "\(serve.stderr)")
+            #expect(!serve.stdout.contains("openai-proxy ready"))
+            let add = try service.cli(
+                ["keys", "add", "--name", "b", "--value", "sk-another-key-0123456789ab"], environment: foreign)
+            #expect(add.status == 1)
+            #expect(add.stderr.hasPrefix(refusal), "\(add.stderr)")
+            #expect(add.stderr.split(separator: "\n").count == 1)
+            let list = try service.cli(["keys", "list"])
+            #expect(list.status == 0)
+            #expect(list.stdout.split(separator: "\n").count == 2, "\(list.stdout)")
+        }
+
         @Test("the README documents every setting with its file key and default")
         func readmeSettings() throws {
             let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

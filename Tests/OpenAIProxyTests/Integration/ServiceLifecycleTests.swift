@@ -223,6 +223,35 @@ extension RealService {
             #expect(await service.stop() == 0)
         }
 
+        @Test("SIGHUP with a secret_key that does not open the stored keys is rejected; the workers stay")
+        func reloadForeignSecret() async throws {
+            let upstream = try await FakeUpstream.start()
+            defer { upstream.stop() }
+            let directory = TemporaryDirectory()
+            let file = directory.file("config.json")
+            func writeSecret(_ secret: String) throws {
+                try #"{"secret_key": "\#(secret)"}"#.write(toFile: file, atomically: true, encoding: .utf8)
+            }
+            try writeSecret("the-installation-secret-0123456789")
+            let service = ProxyService(upstream: upstream.baseURL, workers: 1, extra: ["OPENAI_PROXY_CONFIG": file])
+            try service.addKeys(keys)
+            let token = try service.createToken()
+            try await service.start()
+            let before = service.workerPIDs()
+            try writeSecret("a-foreign-secret-0123456789abcdef")
+            service.signal(SIGHUP)
+            #expect(
+                await eventually {
+                    service.log.contains(
+                        "reload rejected, keeping the running configuration: SECRET_KEY is not this installation's secret"
+                    )
+                }, "\(service.log)")
+            #expect(!service.log.contains("reload complete"))
+            #expect(service.workerPIDs() == before)
+            #expect(try await TestHTTP.chat(service, token: token).status == 200)
+            #expect(await service.stop() == 0)
+        }
+
         @Test("a bad setting stops start-up with one line naming it, exit code 2")
         func badConfiguration() throws {
             let service = ProxyService(upstream: "http://127.0.0.1:9/v1")

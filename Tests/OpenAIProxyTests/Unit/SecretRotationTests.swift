@@ -64,6 +64,8 @@ struct SecretRotationTests {
         for (index, value) in values.enumerated() { _ = try await store.add(name: "k\(index)", value: value) }
         let old = try #require(data.file(data.configuration.paths.secretKey))
         let sealedBefore = try data.sealedValues()
+        let checks = SecretCheckStore(database: data.database)
+        try await SecretCheck.verify(store.box, store: checks, source: "test", now: 1)
 
         let outcome = try SecretRotation.rotate(configuration: data.configuration, database: data.database)
         #expect(outcome == .init(resealed: 3, keys: 3, wroteSecretFile: true))
@@ -75,6 +77,11 @@ struct SecretRotationTests {
         #expect(try sealedAfter.map { try SecretBox(secret: new).open($0) } == values)
         for sealed in sealedAfter {
             #expect(throws: SecretBox.OpenError.wrongSecret) { try SecretBox(secret: old).open(sealed) }
+        }
+        // The secret check moved with the keys: a start with the new secret alone passes, the old one is refused.
+        try await SecretCheck.verify(SecretBox(secret: new), store: checks, source: "test", now: 2)
+        await #expect(throws: SecretCheck.Failure.self) {
+            try await SecretCheck.verify(SecretBox(secret: old), store: checks, source: "test", now: 3)
         }
         // The store made before the rotation still works: it opens and seals under the new secret.
         guard case .added = try await store.add(name: "k3", value: "sk-rotate-four-012345678") else {
