@@ -9,7 +9,8 @@ struct OpenAIProxyCommand: AsyncParsableCommand {
         abstract: "A self-hosted OpenAI gateway sharing a pool of upstream API keys behind one endpoint.",
         discussion: settingsHelp,
         subcommands: [
-            ServeCommand.self, KeysCommand.self, TokensCommand.self, RotateSecretCommand.self, CheckConfigCommand.self,
+            ServeCommand.self, KeysCommand.self, TokensCommand.self, RotateSecretCommand.self, MigrateCommand.self,
+            CheckConfigCommand.self,
             WorkerRoleCommand.self, AdminRoleCommand.self, CollectorRoleCommand.self,
         ],
         defaultSubcommand: ServeCommand.self

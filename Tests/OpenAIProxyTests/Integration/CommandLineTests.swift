@@ -100,12 +100,14 @@ extension RealService {
                 "OPENAI_PROXY_ADMIN_LISTEN", "OPENAI_PROXY_WORKERS", "OPENAI_PROXY_ADMIN_TOKEN",
                 "OPENAI_PROXY_DRAIN_TIMEOUT",
                 "OPENAI_PROXY_MAX_BODY_BYTES", "LOG_LEVEL", "LOG_FORMAT", "OPENAI_PROXY_CONFIG", "serve", "keys",
-                "tokens", "rotate-secret", "SECRET_KEY_PREVIOUS",
+                "tokens", "rotate-secret", "migrate", "SECRET_KEY_PREVIOUS",
                 "check-config",
             ] {
                 #expect(help.stdout.contains(name), "\(name) missing from --help")
             }
-            for command in [["keys", "add"], ["keys", "import"], ["tokens", "create"], ["serve"], ["rotate-secret"]] {
+            for command in [
+                ["keys", "add"], ["keys", "import"], ["tokens", "create"], ["serve"], ["rotate-secret"], ["migrate"],
+            ] {
                 #expect(try service.cli(command + ["--help"]).status == 0)
             }
         }
