@@ -26,6 +26,9 @@ public enum Schema {
         migrator.registerMigration("v7: only the indexes the request log and chat history are read by") { db in
             try createVersion7(db)
         }
+        migrator.registerMigration("v8: objects created through the gateway, their key and client token") { db in
+            try createVersion8(db)
+        }
         return migrator
     }
 

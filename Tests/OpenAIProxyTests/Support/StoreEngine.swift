@@ -63,6 +63,8 @@ struct EngineStores: Sendable {
     let tokens: any TokenStoring
     /// The live settings' overrides.
     let settings: any SettingsStoring
+    /// The objects created through the gateway.
+    let objects: any ObjectStoring
     /// The pool generation workers reload on.
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
@@ -87,6 +89,7 @@ struct EngineStores: Sendable {
             }
         }
         settings = SettingsStore(database: database)
+        objects = ObjectStore(database: database)
         execute = { sql in try await database.pool.write { db in try db.execute(sql: sql) } }
         integer = { sql in try await database.pool.read { db in try Int64.fetchOne(db, sql: sql) } }
         generation = {
@@ -120,6 +123,7 @@ struct EngineStores: Sendable {
             }
         }
         settings = PostgresSettingsStore(database: database)
+        objects = PostgresObjectStore(database: database)
         generation = {
             try await database.connection { connection in
                 var generation: Int64 = -1
