@@ -118,6 +118,13 @@ struct ObjectReadingTests {
         #expect(unasked.createdObject == nil)
     }
 
+    @Test("with usage recording off, a create call's answer is still read for its object")
+    func usageOff() {
+        var sniffer = UsageSniffer(contentType: "application/json", reads: false, readsObject: true)
+        sniffer.consume(ByteBuffer(string: #"{"id":"file-off","object":"file","bytes":1}"#))
+        #expect(sniffer.createdObject == CreatedObject(id: "file-off", kind: "file"))
+    }
+
     @Test("an object change crosses the stats socket as one line, and back; lines that cannot be sent are not")
     func wire() {
         let object = StoredObject(id: "file-1", kind: "file", keyID: 3, tokenID: 4, createdAt: 5, expiresAt: 6)

@@ -61,3 +61,53 @@ struct ObjectRecordingTests {
         #expect(try await store.deleteExpired(now: now) == 1)
     }
 }
+
+/// Key health for a request bound to its objects' key: that key's state alone decides.
+@Suite("Pinned key route")
+struct PinnedKeyRouteTests {
+    @Test("active, cooling, out of quota, invalid, disabled and removed keys are told apart from the snapshot")
+    func states() async throws {
+        let test = try TestDatabase()
+        let board = KeyHealthBoard(
+            store: KeyHealthStore(database: test.database, policy: KeyHealthPolicy(), logger: Logger(label: "t")),
+            logger: Logger(label: "t"))
+        var ids: [Int64] = []
+        for name in ["active", "cooling", "spent", "invalid", "disabled"] {
+            guard case .added(let key) = try await test.keys.add(name: name, value: "sk-pinned-\(name)-000001"),
+                let id = key.id
+            else {
+                Issue.record("not added")
+                return
+            }
+            ids.append(id)
+        }
+        let now = WallClock.nowMs()
+        try await test.database.pool.write { [ids] db in
+            try db.execute(
+                sql: "UPDATE keys SET status = 'cooling', next_probe_at = ? WHERE id = ?",
+                arguments: [now + 30_000, ids[1]])
+            try db.execute(
+                sql: "UPDATE keys SET status = 'quota_exhausted', next_probe_at = ? WHERE id = ?",
+                arguments: [now + 3_600_000, ids[2]])
+            try db.execute(sql: "UPDATE keys SET status = 'invalid' WHERE id = ?", arguments: [ids[3]])
+            try db.execute(sql: "UPDATE keys SET status = 'disabled' WHERE id = ?", arguments: [ids[4]])
+        }
+        let snapshot = try await RoutingSnapshot.load(from: test.database, box: test.box, logger: Logger(label: "t"))
+        guard case .key(let key) = board.pinnedRoute(snapshot, keyID: ids[0], now: now) else {
+            Issue.record("the active key was not routed to")
+            return
+        }
+        #expect(key.id == ids[0])
+        #expect(board.pinnedRoute(snapshot, keyID: ids[1], now: now) == .waiting(.cooling, retryAfterSeconds: 30))
+        #expect(
+            board.pinnedRoute(snapshot, keyID: ids[2], now: now) == .waiting(.quotaExhausted, retryAfterSeconds: 3600))
+        #expect(board.pinnedRoute(snapshot, keyID: ids[3], now: now) == .invalid)
+        #expect(board.pinnedRoute(snapshot, keyID: ids[4], now: now) == .disabled)
+        #expect(board.pinnedRoute(snapshot, keyID: 9999, now: now) == .removed)
+        // A cooling key whose time is up may serve again.
+        guard case .key = board.pinnedRoute(snapshot, keyID: ids[1], now: now + 30_000) else {
+            Issue.record("a cooled key was not routed to")
+            return
+        }
+    }
+}
