@@ -52,6 +52,14 @@ struct ObjectReadingTests {
         #expect(read.objectIDs == ["file-m", "file-n"])
     }
 
+    @Test("every object field is read from a multipart form part of its name", arguments: ObjectReferences.fieldNames)
+    func multipartField(name: String) {
+        let body =
+            "--b\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\nobj_\(name)\r\n"
+            + "--b\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nnot-an-id\r\n--b--\r\n"
+        #expect(Self.fields(body, contentType: "multipart/form-data; boundary=b").objectIDs == ["obj_\(name)"])
+    }
+
     @Test("the path's ids are looked up only under an object collection; create and delete calls are told apart")
     func paths() {
         #expect(ObjectPath.segments("/chat/completions") == nil)

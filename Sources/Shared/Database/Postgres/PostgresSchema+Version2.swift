@@ -1,5 +1,9 @@
 extension PostgresSchema {
     /// v2: SQLite's v8, the OpenAI objects created through the gateway (see `Schema.createVersion8`).
+    ///
+    /// Unlike SQLite's single writer, PostgreSQL hands out `seq` values at insert, not at commit: a poller
+    /// reading past the highest `seq` it saw could miss a row committed later with a lower one. Workers poll
+    /// SQLite only today; a PostgreSQL poller must look back (or order by commit) before it relies on `seq`.
     static let version2 = Migration(
         version: 2, name: "v2: objects created through the gateway, their key and client token",
         statements: [
