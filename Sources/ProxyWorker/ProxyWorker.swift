@@ -23,9 +23,10 @@ public enum ProxyWorker {
                 maxAttempts: configuration.maxAttempts))
         let health = KeyHealthBoard(
             store: KeyHealthStore(database: database, policy: configuration.keyHealth, logger: logger), logger: logger)
+        let objects = ObjectDirectory()
         let refresher = SnapshotRefresher(
             database: database, box: box, store: store, board: health, configuration: configuration,
-            interval: .milliseconds(250), logger: logger)
+            objects: objects, interval: .milliseconds(250), logger: logger)
         try await refresher.loadInitial()
 
         let usage = UsageSender(
@@ -45,7 +46,8 @@ public enum ProxyWorker {
                 readTimeout: TimeAmount(configuration.streamIdleTimeout)),
             logger: logger, recording: UsageRecording(configuration), refused: refused,
             // Without usage rows nothing counts what a token used, and nothing would drop a reservation.
-            quotaReservations: configuration.usageEnabled ? TokenQuotaReservations(database: database) : nil)
+            quotaReservations: configuration.usageEnabled ? TokenQuotaReservations(database: database) : nil,
+            objects: objects, objectRetentionDays: configuration.objectRetentionDays)
         let board = try WorkerLoadBoard(path: configuration.paths.workerLoad, slots: configuration.workers)
         var server = ProxyServer(descriptor: listener, core: core, board: board, onServing: onServing)
         // Done before the supervisor's deadline, with time left to send the last usage rows.

@@ -28,8 +28,19 @@ public enum MultipartForm {
 
     /// The `model` part's value; `.absent` when no part is named `model`.
     public static func model(in body: UnsafeRawBufferPointer, boundary: [UInt8]) -> RequestModel {
+        fields(in: body, boundary: boundary).model
+    }
+
+    /// The `model` part's value and the object ids of the parts `ObjectReferences` names, in one pass.
+    public static func fields(in body: UnsafeRawBufferPointer, boundary: [UInt8]) -> RequestFields {
         var model: RequestModel = .absent
+        var objectIDs: [String] = []
         let outcome = forEachPart(in: body, boundary: boundary) { name, content in
+            if ObjectReferences.isPart(name) {
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: body[content]), as: UTF8.self)
+                if !text.isEmpty { objectIDs.append(text) }
+                return true
+            }
             guard name.elementsEqual("model".utf8) else { return true }
             if model != .absent {
                 model = .unreadable(.duplicateModel)
@@ -42,8 +53,8 @@ public enum MultipartForm {
             model = .named(text)
             return true
         }
-        if case .unreadable = model { return model }
-        return outcome ? model : .unreadable(.malformedMultipart)
+        if case .unreadable = model { return RequestFields(model: model, objectIDs: objectIDs) }
+        return RequestFields(model: outcome ? model : .unreadable(.malformedMultipart), objectIDs: objectIDs)
     }
 
     /// Calls `body` with the `name` of each part (from its Content-Disposition) and the range of its

@@ -43,11 +43,14 @@ public struct RequestFields: Equatable, Sendable {
     /// The top-level `prompt_cache_key` string of a JSON body: requests that share one go to the same key,
     /// whose prompt cache they share.
     public var promptCacheKey: String?
+    /// The ids of stored objects the body names (`ObjectReferences.fieldNames`), in order; empty for most bodies.
+    public var objectIDs: [String]
 
     /// Fields with these values.
-    public init(model: RequestModel, promptCacheKey: String? = nil) {
+    public init(model: RequestModel, promptCacheKey: String? = nil, objectIDs: [String] = []) {
         self.model = model
         self.promptCacheKey = promptCacheKey
+        self.objectIDs = objectIDs
     }
 }
 
@@ -70,17 +73,18 @@ public enum RequestModelReader {
         guard let boundary = MultipartForm.boundary(contentType: contentType) else {
             return RequestFields(model: .unreadable(.malformedMultipart))
         }
-        return RequestFields(model: MultipartForm.model(in: body, boundary: boundary))
+        return MultipartForm.fields(in: body, boundary: boundary)
     }
 
-    /// The top-level `model` and `prompt_cache_key` of a JSON document; the whole text is checked, so a
-    /// repeated `model` or a malformed tail is seen. A `prompt_cache_key` that is not a string is left to the
-    /// upstream to refuse.
+    /// The top-level `model`, `prompt_cache_key` and object ids of a JSON document; the whole text is checked,
+    /// so a repeated `model` or a malformed tail is seen. A `prompt_cache_key` that is not a string is left to
+    /// the upstream to refuse.
     public static func json(_ body: UnsafeRawBufferPointer) -> RequestFields {
         var scanner = JSONScanner(body)
         var model: Range<Int>?
         var cacheKey: Range<Int>?
         var repeated = false
+        var objectIDs: [String] = []
         do {
             try scanner.forEachMember(wholeText: true) { name, value in
                 if JSONText.matches(name, "model", in: body) {
@@ -88,6 +92,8 @@ public enum RequestModelReader {
                     model = value
                 } else if JSONText.matches(name, "prompt_cache_key", in: body) {
                     cacheKey = value
+                } else if ObjectReferences.isField(name, in: body) {
+                    ObjectReferences.collect(value: value, in: body, into: &objectIDs)
                 }
                 return true
             }
@@ -97,12 +103,15 @@ public enum RequestModelReader {
             return RequestFields(model: .unreadable(.malformedJSON))
         }
         let promptCacheKey = cacheKey.flatMap { JSONText.decodeString(value: $0, in: body) }
-        if repeated { return RequestFields(model: .unreadable(.duplicateModel), promptCacheKey: promptCacheKey) }
-        guard let model else { return RequestFields(model: .absent, promptCacheKey: promptCacheKey) }
-        guard let name = JSONText.decodeString(value: model, in: body) else {
-            return RequestFields(model: .unreadable(.modelNotString), promptCacheKey: promptCacheKey)
+        let read: RequestModel
+        if repeated {
+            read = .unreadable(.duplicateModel)
+        } else if let model {
+            read = JSONText.decodeString(value: model, in: body).map { .named($0) } ?? .unreadable(.modelNotString)
+        } else {
+            read = .absent
         }
-        return RequestFields(model: .named(name), promptCacheKey: promptCacheKey)
+        return RequestFields(model: read, promptCacheKey: promptCacheKey, objectIDs: objectIDs)
     }
 }
 

@@ -2,6 +2,9 @@
 /// and nesting, and keeps only the top-level `usage` value (or `response.usage`), up to `captureLimit`
 /// bytes. Memory stays the same whatever the answer's size, and an answer of any size has its usage read.
 ///
+/// Asked to (`readsObject`: the answer to a create call), it also keeps the top-level `id` and `object` strings
+/// in the same pass: the object the answer created.
+///
 /// Member names written with escapes are not recognised (no OpenAI answer writes `usage` that way).
 public struct UsageReader {
     /// The most of a `usage` value kept: usage objects are a few hundred bytes, details included.
@@ -12,7 +15,12 @@ public struct UsageReader {
         case other
         case usage
         case response
+        case id
+        case object
     }
+
+    /// The longest `id` or `object` kept: OpenAI's ids are a few dozen characters.
+    static let identityLimit = 256
 
     private var depth = 0
     private var inString = false
@@ -22,6 +30,17 @@ public struct UsageReader {
     private var nameLength = 0
     private var mayBeUsage = false
     private var mayBeResponse = false
+    private var mayBeID = false
+    private var mayBeObject = false
+    /// The top-level `id` and `object` are read too.
+    private let readsObject: Bool
+    /// The string value being kept (`id` or `object`), and its bytes so far.
+    private var keeping: Name?
+    private var kept: [UInt8] = []
+    /// The top-level `id` string, when `readsObject`.
+    public private(set) var objectID: String?
+    /// The top-level `object` string, when `readsObject`.
+    public private(set) var objectKind: String?
     private var lastName = Name.other
     private var lastNameDepth = 0
     /// A relevant name and its colon were read: the next byte that is not whitespace starts its value.
@@ -40,13 +59,22 @@ public struct UsageReader {
 
     private static let usageName: StaticString = "usage"
     private static let responseName: StaticString = "response"
+    private static let idName: StaticString = "id"
+    private static let objectName: StaticString = "object"
 
-    /// A reader at the start of an answer.
-    public init() {}
+    /// A reader at the start of an answer; `readsObject` keeps its top-level `id` and `object` too.
+    public init(readsObject: Bool = false) {
+        self.readsObject = readsObject
+    }
+
+    /// Whether nothing more is to be read: the usage, and when asked the object, were found.
+    private var done: Bool {
+        usage != nil && (!readsObject || (objectID != nil && objectKind != nil))
+    }
 
     /// Takes the next bytes of the answer.
     public mutating func consume(_ bytes: UnsafeRawBufferPointer) {
-        guard usage == nil else { return }
+        guard !done else { return }
         var index = 0
         while index < bytes.count {
             if capturing {
@@ -56,9 +84,11 @@ public struct UsageReader {
                 take(bytes[index])
                 index += 1
                 // Found: nothing after it is read.
-                if usage != nil { return }
+                if done { return }
                 continue
-            } else if inString, readingName, !escaped, nameLength == 0, mayBeUsage || mayBeResponse {
+            } else if inString, readingName, !escaped, nameLength == 0,
+                mayBeUsage || mayBeResponse || mayBeID || mayBeObject
+            {
                 // A member name just opened: matched whole when it ends in these bytes, else byte by byte.
                 var end = index
                 while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") {
@@ -69,13 +99,17 @@ public struct UsageReader {
                     nameLength = name.count
                     mayBeUsage = Self.equal(name, Self.usageName)
                     mayBeResponse = Self.equal(name, Self.responseName)
+                    mayBeID = mayBeID && Self.equal(name, Self.idName)
+                    mayBeObject = mayBeObject && Self.equal(name, Self.objectName)
                     index = end
                 }
             } else if inString, !escaped, !readingName {
                 // Most of an answer is the text of strings: skip to the next quote or backslash.
+                let start = index
                 while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
                     index += 1
                 }
+                if keeping != nil { keep(UnsafeRawBufferPointer(rebasing: bytes[start..<index])) }
                 if index == bytes.count { return }
             } else if !inString, depth >= 2, !inResponse, !capturing, pendingValue == nil, lastName == .other {
                 // Nested below anything read (`choices`, `message` …): only strings and nesting matter here
@@ -190,13 +224,22 @@ public struct UsageReader {
                 escaped = true
                 mayBeUsage = false
                 mayBeResponse = false
+                mayBeID = false
+                mayBeObject = false
+                // No id is written with escapes: one that is, is not kept.
+                if keeping != nil { kept.append(contentsOf: repeatElement(0, count: Self.identityLimit + 1)) }
             } else if byte == UInt8(ascii: "\"") {
                 inString = false
                 if readingName { endName() }
+                if keeping != nil { endKeeping() }
             } else if readingName {
                 mayBeUsage = mayBeUsage && nameLength < 5 && Self.usageName.utf8Start[nameLength] == byte
                 mayBeResponse = mayBeResponse && nameLength < 8 && Self.responseName.utf8Start[nameLength] == byte
+                mayBeID = mayBeID && nameLength < 2 && Self.idName.utf8Start[nameLength] == byte
+                mayBeObject = mayBeObject && nameLength < 6 && Self.objectName.utf8Start[nameLength] == byte
                 nameLength += 1
+            } else if keeping != nil {
+                kept.append(byte)
             }
             return
         }
@@ -214,6 +257,8 @@ public struct UsageReader {
                 nameLength = 0
                 mayBeUsage = true
                 mayBeResponse = true
+                mayBeID = readsObject && depth == 1
+                mayBeObject = readsObject && depth == 1
             }
         case UInt8(ascii: ":"):
             if lastNameDepth == depth, lastName != .other { pendingValue = lastName }
@@ -253,6 +298,10 @@ public struct UsageReader {
             lastName = .usage
         } else if mayBeResponse, nameLength == 8, depth == 1 {
             lastName = .response
+        } else if mayBeID, nameLength == 2, objectID == nil {
+            lastName = .id
+        } else if mayBeObject, nameLength == 6, objectKind == nil {
+            lastName = .object
         } else {
             lastName = .other
         }
@@ -273,9 +322,29 @@ public struct UsageReader {
                 inResponse = true
                 expectingResponseName = true
             }
+        case .id, .object:
+            // Only a string is kept; its bytes follow the opening quote.
+            if byte == UInt8(ascii: "\"") {
+                keeping = name
+                kept.removeAll(keepingCapacity: true)
+            }
         case .other:
             break
         }
+    }
+
+    /// Keeps the next bytes of the `id` or `object` string.
+    private mutating func keep(_ bytes: UnsafeRawBufferPointer) {
+        guard kept.count <= Self.identityLimit else { return }
+        kept.append(contentsOf: bytes.prefix(Self.identityLimit + 1 - kept.count))
+    }
+
+    /// The `id` or `object` string ended.
+    private mutating func endKeeping() {
+        defer { keeping = nil }
+        guard !kept.isEmpty, kept.count <= Self.identityLimit, let text = String(validating: kept, as: UTF8.self)
+        else { return }
+        if keeping == .id { objectID = text } else { objectKind = text }
     }
 
     private mutating func endCapture() {

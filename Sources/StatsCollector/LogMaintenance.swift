@@ -6,8 +6,8 @@ import ServiceLifecycle
 import Shared
 
 /// Keeps the database in shape while the service runs: prunes the request log, the chat history and the
-/// refused-request counts past the retention (the hourly aggregates stay), and checkpoints the WAL so it
-/// does not grow without bound.
+/// refused-request counts past the retention (the hourly aggregates stay), drops the records of objects past
+/// their own retention, and checkpoints the WAL so it does not grow without bound.
 ///
 /// SQLite's own automatic checkpoints copy the WAL into the database but cannot start the WAL over while
 /// readers are using it; with a reader open at every moment (overlapping read transactions) it grows
@@ -38,6 +38,7 @@ struct LogMaintenance: Service {
                 if ContinuousClock.now >= nextPrune {
                     nextPrune = ContinuousClock.now + pruneInterval
                     await pruneLogging()
+                    await pruneObjects()
                 }
                 switch checkpointIfLarge(wait: wait) {
                 case true?: wait = checkpointWait
@@ -81,6 +82,16 @@ struct LogMaintenance: Service {
             return db.changesCount
         }
         return total
+    }
+
+    private func pruneObjects() async {
+        do {
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let removed = try await ObjectStore(database: database).deleteExpired(now: now)
+            if removed > 0 { logger.info("expired object records dropped", metadata: ["rows": "\(removed)"]) }
+        } catch {
+            logger.warning("object record expiry failed; will retry: \(error)")
+        }
     }
 
     /// Empties the WAL when it has grown past `checkpointAboveBytes`; nil when it had not, else whether it

@@ -32,6 +32,8 @@ final class UsageBatchWriter: Service, Sendable {
         var line: UInt64
         /// A count of refused requests, when the line carried one instead of a row.
         var refused: RefusedCount? = nil
+        /// An object created or deleted, when the line carried one.
+        var object: ObjectChange? = nil
 
         /// What one line carried (nil: it was malformed, and is only acknowledged).
         init(_ record: UsageWire.Record?, source: UsageSource?, line: UInt64) {
@@ -40,6 +42,7 @@ final class UsageBatchWriter: Service, Sendable {
             switch record {
             case .usage(let row): self.row = row
             case .refused(let count): refused = count
+            case .object(let change): object = change
             case nil: break
             }
         }
@@ -134,6 +137,7 @@ final class UsageBatchWriter: Service, Sendable {
             guard !batch.isEmpty else { break }
             let rows = batch.compactMap(\.row)
             let counts = batch.compactMap(\.refused)
+            let objects = batch.compactMap(\.object)
             let started = ContinuousClock.now
             let new: [UsageRow]
             let refused: [RefusalReason: Int64]
@@ -142,6 +146,8 @@ final class UsageBatchWriter: Service, Sendable {
                     // The real usage replaces a request's quota reservation in the same transaction.
                     try TokenQuotaReservations.release(
                         requestIDs: rows.lazy.filter { $0.tokenID != nil }.map(\.requestID), db)
+                    // An object's record commits with the usage row of the request that created it.
+                    if !objects.isEmpty { try ObjectStore.apply(objects, db) }
                     return (try Self.commit(rows, db), try Self.commit(counts, db))
                 }
             } catch {

@@ -33,6 +33,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
             ("OPENAI_PROXY_USAGE", c.usageEnabled ? "on" : "off"),
             ("OPENAI_PROXY_SPOOL_MAX_BYTES", String(c.spoolMaxBytes)),
             ("OPENAI_PROXY_LOG_RETENTION_DAYS", String(c.logRetentionDays)),
+            ("OPENAI_PROXY_OBJECT_RETENTION_DAYS", String(c.objectRetentionDays)),
             ("OPENAI_PROXY_CHAT_HISTORY", c.chatHistory.rawValue),
             ("OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES", String(c.chatHistoryMaxBytes)),
             ("OPENAI_PROXY_USAGE_BATCH_INTERVAL", "\(c.usageBatchInterval)"),

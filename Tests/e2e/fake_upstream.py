@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from fake_accounts import Accounts
+
 # The streamed reply, one piece per `chat.completion.chunk` event.
 STREAM_PIECES = ["Hello", " from", " the", " fake", " upstream", "!"]
 STREAM_TEXT = "".join(STREAM_PIECES)
@@ -123,6 +125,8 @@ class FakeUpstream:
         self._requests: list[RecordedRequest] = []
         self._traces: list[StreamTrace] = []
         self._scripts: dict[str, ScriptedReply] = {}
+        # Each key is its own account for files, batches and stored responses (fake_accounts.py).
+        self.accounts = Accounts()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -279,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         raw = self._read_body() if method in ("POST", "PUT", "PATCH") or self.headers.get("Content-Length") else b""
         body: Any = None
-        if raw:
+        if raw and "multipart/" not in (self.headers.get("Content-Type") or ""):
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -315,6 +319,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._embeddings(body or {})
         elif method == "GET" and path == "/v1/models":
             self._models()
+        elif self.fake.accounts.handles(path):
+            self._account_answer(
+                self.fake.accounts.answer(key, method, path, {k.lower(): v for k, v in self.headers.items()}, raw)
+            )
         else:
             self._send_error_json(404, f"fake upstream: no route {method} {path}", "unknown_url")
 
@@ -323,6 +331,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._handle("POST")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
 
     # -- endpoints ---------------------------------------------------------------------------------------
 
@@ -430,6 +441,27 @@ class _Handler(BaseHTTPRequestHandler):
         trace.done_sent_at = time.monotonic()
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def _account_answer(self, answer: Any) -> None:
+        """Sends what the key's account answered (fake_accounts.Answer): JSON, raw bytes or an event stream."""
+        if answer.events is not None:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for event in answer.events:
+                self._write_chunk(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode("utf-8"))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        elif answer.raw is not None:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(answer.raw)))
+            self.end_headers()
+            self.wfile.write(answer.raw)
+            self.wfile.flush()
+        else:
+            self._send_json(answer.status, answer.payload)
 
     def _embeddings(self, body: dict[str, Any]) -> None:
         inputs = body.get("input")

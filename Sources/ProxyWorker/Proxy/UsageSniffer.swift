@@ -3,7 +3,8 @@ import RequestScanning
 
 /// Watches an answer's bytes as they stream past and finds the token usage in them, without holding
 /// up a single byte: JSON bodies byte by byte as they pass (any size, constant memory), event streams line
-/// by line.
+/// by line. For the answer to a create call it also finds the object created, in the same pass: the top-level
+/// `id` and `object` of a JSON answer, or the `response` of a stream's first `response.created` event.
 struct UsageSniffer {
     enum Mode {
         case json
@@ -17,10 +18,13 @@ struct UsageSniffer {
     private var lastUsage: TokenUsage?
     private let lineLimit: Int
     private let reads: Bool
+    private let readsObject: Bool
+    private var streamedObject: CreatedObject?
 
     /// A sniffer for an answer with this content type; event lines longer than `lineLimit` are not read.
-    /// One that does not `reads` only tells the answer's mode (usage is not recorded).
-    init(contentType: String?, lineLimit: Int = 4 << 20, reads: Bool = true) {
+    /// One that does not `reads` only tells the answer's mode (usage is not recorded); one that `readsObject`
+    /// finds the object a create call's answer names.
+    init(contentType: String?, lineLimit: Int = 4 << 20, reads: Bool = true, readsObject: Bool = false) {
         let type = contentType ?? ""
         if type.hasPrefixIgnoringASCIICase("text/event-stream") {
             mode = .eventStream
@@ -31,11 +35,24 @@ struct UsageSniffer {
         }
         self.lineLimit = lineLimit
         self.reads = reads
+        self.readsObject = readsObject
+        if readsObject { reader = UsageReader(readsObject: true) }
+    }
+
+    /// The object the answer created (its `id` and `object`), when the sniffer `readsObject` and found one.
+    var createdObject: CreatedObject? {
+        switch mode {
+        case .json:
+            guard let id = reader.objectID, let kind = reader.objectKind else { return nil }
+            return CreatedObject(id: id, kind: kind)
+        case .eventStream: return streamedObject
+        case .ignored: return nil
+        }
     }
 
     /// Looks at the next chunk of the body.
     mutating func consume(_ chunk: ByteBuffer) {
-        guard reads else { return }
+        guard reads || readsObject else { return }
         switch mode {
         case .ignored:
             return
@@ -90,10 +107,31 @@ struct UsageSniffer {
     private mutating func inspect(line: UnsafeRawBufferPointer) {
         guard line.starts(with: Self.dataPrefix) else { return }
         let payload = UnsafeRawBufferPointer(rebasing: line[Self.dataPrefix.count...])
+        if readsObject, streamedObject == nil, dataEvents == 0 {
+            // The first event of a Responses stream, `response.created`, names the response.
+            streamedObject = CreatedObject.inResponseCreated(payload)
+        }
         if let usage = JSONScanner.usage(in: payload) {
             lastUsage = usage
         } else if !payload.elementsEqual(Self.done) {
             dataEvents += 1
         }
+    }
+}
+
+/// An object a create call's answer named.
+struct CreatedObject: Equatable {
+    /// OpenAI's id.
+    var id: String
+    /// Its `object` (`file`, `batch`, `response` …).
+    var kind: String
+
+    /// The response a `response.created` event's payload names; nil for any other payload.
+    static func inResponseCreated(_ payload: UnsafeRawBufferPointer) -> CreatedObject? {
+        guard JSONScanner.string(at: [.member("type")], in: payload) == "response.created",
+            let id = JSONScanner.string(at: [.member("response"), .member("id")], in: payload), !id.isEmpty
+        else { return nil }
+        let kind = JSONScanner.string(at: [.member("response"), .member("object")], in: payload) ?? "response"
+        return CreatedObject(id: id, kind: kind)
     }
 }

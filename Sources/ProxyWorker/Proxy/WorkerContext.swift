@@ -28,12 +28,17 @@ final class WorkerContext: Sendable {
     let quotaReservations: TokenQuotaReservations?
     /// `{"status":"ok","worker":N}`, the health answer, made once.
     let healthAnswer: String
+    /// The objects created through the gateway, with their key and client token.
+    let objects: ObjectDirectory
+    /// How long an object's record is kept, in milliseconds (`OPENAI_PROXY_OBJECT_RETENTION_DAYS`).
+    let objectRetentionMs: Int64
 
     init(
         worker: Int, upstream: UpstreamBaseURL, snapshots: SnapshotStore, health: KeyHealthBoard, usage: UsageSender,
         rateWindows: TokenRateWindows, pools: UpstreamPools, logger: Logger,
         recording: UsageRecording = UsageRecording(), refused: RefusedRequests? = nil,
-        quotaReservations: TokenQuotaReservations? = nil
+        quotaReservations: TokenQuotaReservations? = nil, objects: ObjectDirectory = ObjectDirectory(),
+        objectRetentionDays: Int = 30
     ) {
         self.worker = worker
         self.upstream = upstream
@@ -48,6 +53,28 @@ final class WorkerContext: Sendable {
             refused ?? RefusedRequests(source: "w\(worker)", usage: recording.enabled ? usage : nil, logger: logger)
         self.quotaReservations = quotaReservations
         healthAnswer = "{\"status\":\"ok\",\"worker\":\(worker)}"
+        self.objects = objects
+        objectRetentionMs = Int64(objectRetentionDays) * 86_400_000
+    }
+
+    /// Takes in what a request's 2xx answer did to objects: the object a create call made is bound to the key
+    /// and client token of the request (here at once, in every worker once the collector stored it); a deleted
+    /// one is forgotten. Whether usage is recorded or not, objects are.
+    func learn(_ call: ObjectPath.Call, from draft: UsageDraft) {
+        switch call {
+        case .create:
+            guard let created = draft.sniffer?.createdObject, let key = draft.key, let token = draft.tokenID else {
+                return
+            }
+            let object = StoredObject(
+                id: created.id, kind: created.kind, keyID: key.id, tokenID: token, createdAt: draft.timestamp,
+                expiresAt: draft.timestamp + objectRetentionMs)
+            guard objects.learn(object) else { return }
+            usage.record(.created(object))
+        case .delete(let id):
+            objects.forget(id)
+            usage.record(.deleted(id: id))
+        }
     }
 
     /// What the chat history keeps (`OPENAI_PROXY_CHAT_HISTORY`): capture the texts only when `.full`.

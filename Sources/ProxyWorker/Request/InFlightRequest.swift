@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import Shared
 
 /// A request in progress on a client connection: what the client sent and what was decided about it.
 struct InFlightRequest {
@@ -26,6 +27,10 @@ struct InFlightRequest {
     var readsUsage = true
     /// The WebSocket handshake the request is, on a path whose sockets are relayed.
     var webSocket: WebSocketUpgrade?
+    /// What the request does to recorded objects: a create call's answer names a new one, a delete removes one.
+    var objectCall: ObjectPath.Call?
+    /// The token's object the request names: it goes to that object's key alone, never another.
+    var pinned: StoredObject?
 
     /// A request that began with `head`.
     init(head: HTTPRequestHead, draft: UsageDraft) {

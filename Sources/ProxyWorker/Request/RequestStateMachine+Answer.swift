@@ -29,7 +29,9 @@ extension RequestStateMachine {
         state = .streaming
         status = Int(head.status.code)
         request.draft.ttfbMs = request.draft.milliseconds(at: now)
-        let sniffer = UsageSniffer(contentType: head.headers.first(name: "content-type"), reads: request.readsUsage)
+        let sniffer = UsageSniffer(
+            contentType: head.headers.first(name: "content-type"), reads: request.readsUsage,
+            readsObject: request.objectCall == .create)
         if request.keepsTranscript {
             request.draft.transcript = AnswerTranscript(
                 eventStream: sniffer.mode == .eventStream, limit: transcriptLimit)

@@ -1,3 +1,4 @@
+import HTTPServing
 import NIOCore
 import NIOHTTP1
 import Shared
@@ -48,7 +49,45 @@ extension RequestStateMachine {
     /// The selector picked none of the candidates: key health is asked again.
     mutating func noKeyPicked() -> Action {
         guard state == .routing else { return .none }
-        return .route
+        return routeAction
+    }
+
+    /// Key health answered `.routePinned`: the request goes to the key that holds its objects, once, or is
+    /// answered here with why that key cannot serve it (no other key can: the objects are not there).
+    mutating func pinnedRouted(_ route: KeyHealthBoard.PinnedRoute) -> Action {
+        guard state == .routing, let object = request.pinned else { return .none }
+        let held =
+            "Objects live in the OpenAI account of the upstream key that created them, "
+            + "so no other key can serve this request"
+        switch route {
+        case .key(let key):
+            if tried.contains(key.id) { return giveUp() }
+            return keyPicked(key)
+        case .waiting(let status, let retryAfter):
+            let why = status == .quotaExhausted ? "is out of quota" : "is cooling down (rate limited or failing)"
+            return fail(
+                .serviceUnavailable,
+                "The upstream key that holds \(object.id) \(why). \(held); retry after \(retryAfter) s.",
+                code: "object_key_unavailable", retryAfter: retryAfter)
+        case .invalid:
+            return refuseBound(
+                object, "the key that holds this object is invalid (the upstream refuses it)",
+                code: "object_key_invalid", held)
+        case .disabled:
+            return refuseBound(
+                object, "the key that holds this object was disabled by an operator", code: "object_key_disabled", held)
+        case .removed:
+            return refuseBound(
+                object, "the key that holds this object was removed", code: "object_key_removed", held)
+        }
+    }
+
+    /// The 409 for a request bound to a key that cannot serve it for `reason`.
+    private mutating func refuseBound(_ object: StoredObject, _ reason: String, code: String, _ held: String) -> Action
+    {
+        fail(
+            .conflict, "\(object.id) cannot be reached: \(reason). \(held); an operator can restore the key.",
+            code: code, type: "invalid_request_error")
     }
 
     /// The selector could not pick (its database failed).
@@ -91,7 +130,7 @@ extension RequestStateMachine {
     mutating func attemptFailed(_ failure: AttemptFailure, outcome: KeyOutcome) -> Action {
         lastFailure = failure
         state = .routing
-        guard let key = request.draft.key else { return .route }
+        guard let key = request.draft.key else { return routeAction }
         return .reportKeyFailure(key, outcome)
     }
 
@@ -101,12 +140,14 @@ extension RequestStateMachine {
     mutating func keyFailureReported(marked: Bool) -> Action {
         guard state == .routing else { return .none }
         if !marked, case .answer(let held) = lastFailure { return passOn(held, keySucceeded: false) }
+        // A request bound to its objects' key never moves to another key: it gets that key's failure.
+        if request.pinned != nil { return giveUp() }
         return .route
     }
 
     /// Every attempt was used, or every key that may serve the request was tried: the client gets the last
     /// failure as it was.
-    private mutating func giveUp() -> Action {
+    mutating func giveUp() -> Action {
         switch lastFailure {
         case .answer(let held):
             return passOn(held, keySucceeded: false)

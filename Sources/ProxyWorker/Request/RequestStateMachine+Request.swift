@@ -113,11 +113,14 @@ extension RequestStateMachine {
             outcome: RequestOutcome(status: 413, error: "request_too_large"))
     }
 
-    /// The request's end arrived. `keepsTexts`: the chat history stores the texts of requests.
-    mutating func endReceived(keepsTexts: Bool) -> Action {
+    /// The request's end arrived. `keepsTexts`: the chat history stores the texts of requests; `objects` finds
+    /// the record of an object id in the worker's memory.
+    mutating func endReceived(
+        keepsTexts: Bool, objects: (Substring) -> StoredObject? = { _ in nil }
+    ) -> Action {
         switch state {
         case .receiving:
-            return dispatch(keepsTexts: keepsTexts)
+            return dispatch(keepsTexts: keepsTexts, objects: objects)
         case .answeringLocally:
             state = .finished
             switch local {
@@ -135,9 +138,9 @@ extension RequestStateMachine {
         }
     }
 
-    /// The whole request is here: reads its model, prepares the body, then checks the token's limits or
-    /// goes for a key.
-    private mutating func dispatch(keepsTexts: Bool) -> Action {
+    /// The whole request is here: reads its model and the objects it names, prepares the body, then checks the
+    /// token's limits or goes for a key.
+    private mutating func dispatch(keepsTexts: Bool, objects: (Substring) -> StoredObject?) -> Action {
         let fields = RequestParsing.fields(
             in: request.body, contentType: request.head.headers.first(name: "content-type"))
         var model = fields.model
@@ -157,6 +160,7 @@ extension RequestStateMachine {
         case .absent:
             break
         }
+        if request.webSocket == nil, let refused = bindObjects(fields.objectIDs, objects: objects) { return refused }
         request.draft.requestBytes = request.body.readableBytes
         if keepsTexts, !request.draft.fromConsole, ChatHistoryMode.recordsPath(request.draft.path) {
             request.draft.chatRequest = AnswerTranscript.requestText(request.body)
@@ -173,7 +177,41 @@ extension RequestStateMachine {
             return .checkTokenLimits(limits, model: model)
         }
         state = .routing
-        return .route
+        return routeAction
+    }
+
+    /// Reads what the path and the body's `bodyIDs` say about recorded objects: a create or delete call, and the
+    /// key the token's objects bind the request to. Returns the answer when the objects refuse the request: a
+    /// 404 for another token's object (as OpenAI answers an unknown id), a 409 for objects on two keys.
+    private mutating func bindObjects(_ bodyIDs: [String], objects: (Substring) -> StoredObject?) -> Action? {
+        // Most requests name no object collection and no object field: nothing is looked up for them.
+        let segments = ObjectPath.segments(request.upstreamPath)
+        guard segments != nil || !bodyIDs.isEmpty, let token = request.token else { return nil }
+        if let segments { request.objectCall = ObjectPath.call(method: request.head.method, segments: segments) }
+        let affinity = ObjectAffinity.resolve(
+            pathIDs: segments.map(ObjectPath.candidateIDs) ?? [], bodyIDs: bodyIDs, token: token.id, lookup: objects)
+        switch affinity {
+        case .unbound:
+            return nil
+        case .pinned(let object):
+            request.pinned = object
+            return nil
+        case .hidden(let object):
+            state = .finished
+            return .answerError(
+                ErrorAnswer(status: .notFound, body: ObjectAffinity.notFound(object)), close: !request.keepAlive,
+                outcome: RequestOutcome(status: 404, error: "object_not_found"))
+        case .split(let first, let second):
+            return fail(
+                .conflict, ObjectAffinity.splitMessage(first, second), code: "objects_on_different_keys",
+                type: "invalid_request_error")
+        }
+    }
+
+    /// How a request is routed: to any key that may serve it, or to the one that holds its objects.
+    var routeAction: Action {
+        guard let pinned = request.pinned else { return .route }
+        return .routePinned(keyID: pinned.keyID)
     }
 
     /// What the client token's limits decided (`.allow` also when the count could not be kept: the proxy
@@ -186,6 +224,6 @@ extension RequestStateMachine {
                 type: decision.type, retryAfter: decision.retryAfterSeconds)
         }
         state = .routing
-        return .route
+        return routeAction
     }
 }

@@ -92,6 +92,8 @@ struct RequestStateMachine {
         case checkTokenLimits(ClientTokenLimits, model: RequestModel)
         /// Ask key health for the keys that may serve the request, none of `tried`; answer with `routed`.
         case route
+        /// Ask key health for the state of the key that holds the request's objects; answer with `pinnedRouted`.
+        case routePinned(keyID: Int64)
         /// Pick one of `candidates` with the selector; answer with `keyPicked`, `noKeyPicked` or
         /// `keySelectionFailed`.
         case pick([RoutableKey])

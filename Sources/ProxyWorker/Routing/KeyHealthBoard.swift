@@ -100,6 +100,38 @@ final class KeyHealthBoard: Sendable {
         }
     }
 
+    /// Where a request bound to the key that holds its objects can go: that key alone, never another.
+    enum PinnedRoute: Equatable {
+        /// The key may serve it now.
+        case key(RoutableKey)
+        /// The key is cooling down (rate limited or failing) or out of quota; it may serve again later.
+        case waiting(KeyStatus, retryAfterSeconds: Int)
+        /// The key is refused by the upstream (a probe may bring it back).
+        case invalid
+        /// An operator disabled the key.
+        case disabled
+        /// The key was removed from the pool.
+        case removed
+    }
+
+    /// The state of key `id` for a request bound to it at `now`.
+    func pinnedRoute(_ snapshot: RoutingSnapshot, keyID id: Int64, now: Int64) -> PinnedRoute {
+        guard let pooled = snapshot.keys.first(where: { $0.key.id == id }) else {
+            return snapshot.disabledKeyIDs.contains(id) ? .disabled : .removed
+        }
+        let health = state.withLock { state in
+            Self.effective(pooled, generation: snapshot.generation, now: now, in: &state)
+        }
+        if health.isEligible(now: now) { return .key(pooled.key) }
+        switch health.status {
+        case .invalid: return .invalid
+        case .disabled: return .disabled
+        case .active, .cooling, .quotaExhausted:
+            let retryAfter = health.nextProbeAt.map { max(1, Int(($0 - now + 999) / 1000)) } ?? 1
+            return .waiting(health.status, retryAfterSeconds: retryAfter)
+        }
+    }
+
     /// Applies what a request of client token `token` learned about `key` here at once, and writes it to
     /// the database. False when a refusal marks nothing: a key that token's requests marked awaits its
     /// probe (as this worker knows; the database decides again for every worker).

@@ -44,6 +44,8 @@ struct RoutingSnapshot: Sendable {
     var modelList: String? = nil
     /// The live settings (`PUT /api/settings`) over the configuration; nil when loaded without one.
     var settings: LiveSettings? = nil
+    /// Keys an operator disabled: a request bound to one's objects is told so, rather than that it was removed.
+    var disabledKeyIDs: Set<Int64> = []
 
     static let empty = RoutingSnapshot(generation: -1, keys: [], tokens: [:])
 
@@ -54,7 +56,7 @@ struct RoutingSnapshot: Sendable {
         configuration: ProxyConfiguration? = nil
     ) async throws -> RoutingSnapshot {
         // Plain values out of the transaction (GRDB's Row is not Sendable), so the read runs off this thread.
-        let (generation, keyRows, tokenRows, models, settings) = try await database.pool.read { db in
+        let (generation, keyRows, tokenRows, models, settings, disabled) = try await database.pool.read { db in
             (
                 try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation WHERE id = 1") ?? 0,
                 try Row.fetchAll(
@@ -86,7 +88,8 @@ struct RoutingSnapshot: Sendable {
                     },
                 try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM models)") == true
                     ? try ModelCatalog.enabledModels(db) : nil,
-                try configuration.map { try LiveSettings.load(db, configuration: $0) }
+                try configuration.map { try LiveSettings.load(db, configuration: $0) },
+                try Int64.fetchAll(db, sql: "SELECT id FROM keys WHERE status = 'disabled'")
             )
         }
         var keys: [PoolKey] = []
@@ -107,7 +110,7 @@ struct RoutingSnapshot: Sendable {
         for token in tokenRows { tokens[token.hash] = token.entry }
         return RoutingSnapshot(
             generation: generation, keys: keys, tokens: tokens, modelList: models.map(ModelCatalog.openAIList),
-            settings: settings)
+            settings: settings, disabledKeyIDs: Set(disabled))
     }
 
     private struct StoredKey: Sendable {

@@ -4,8 +4,9 @@ import ServiceLifecycle
 import Shared
 
 /// Keeps the worker's `SnapshotStore` current: polls the database's generation counter and reloads
-/// when keys, key health, tokens or models changed in any process (CLI, admin, other workers); and
-/// trades rate-limit figures with the other workers through the database.
+/// when keys, key health, tokens or models changed in any process (CLI, admin, other workers); trades
+/// rate-limit figures with the other workers through the database; and reads the objects other workers
+/// recorded since its last look.
 struct SnapshotRefresher: Service {
     let database: ProxyDatabase
     let box: SecretBox
@@ -14,6 +15,8 @@ struct SnapshotRefresher: Service {
     var board: KeyHealthBoard? = nil
     /// The configuration the live settings override.
     var configuration: ProxyConfiguration? = nil
+    /// The worker's objects, kept current from the `objects` table when set.
+    var objects: ObjectDirectory? = nil
     let interval: Duration
     let logger: Logger
     /// Key values already decrypted, by sealed text.
@@ -25,6 +28,7 @@ struct SnapshotRefresher: Service {
             with: try await RoutingSnapshot.load(
                 from: database, box: box, logger: logger, opened: opened, configuration: configuration))
         await refreshTokensUsed()
+        await refreshObjects()
     }
 
     func run() async throws {
@@ -34,6 +38,7 @@ struct SnapshotRefresher: Service {
                 await refresh()
                 await board?.exchangeRateLimits()
                 await refreshTokensUsed()
+                await refreshObjects()
             }
         }
     }
@@ -56,6 +61,25 @@ struct SnapshotRefresher: Service {
             store.replaceTokensUsed(with: figures)
         } catch {
             logger.warning("token usage refresh failed: \(error)")
+        }
+    }
+
+    /// Takes in the objects recorded since the last look (a page at a time, all of them at start), and drops
+    /// the expired ones.
+    func refreshObjects() async {
+        guard let objects else { return }
+        let store = ObjectStore(database: database)
+        let now = WallClock.nowMs()
+        do {
+            while true {
+                let before = objects.seenUpTo
+                let page = try await store.objects(after: before, now: now, limit: 10_000)
+                objects.merge(page.objects, upTo: page.last)
+                if page.last == before { break }
+            }
+            objects.dropExpired(now: now)
+        } catch {
+            logger.warning("object records refresh failed: \(error)")
         }
     }
 

@@ -49,6 +49,10 @@ extension ClientConnectionHandler {
                 request.snapshot.routing, model: request.request.draft.model, excluding: request.tried,
                 now: WallClock.nowMs())
             feed { $0.routed(route) }
+        case .routePinned(let keyID):
+            guard serving else { return }
+            let route = worker.health.pinnedRoute(request.snapshot.routing, keyID: keyID, now: WallClock.nowMs())
+            feed { $0.pinnedRouted(route) }
         case .pick(let candidates):
             pick(from: candidates, context: context)
         case .connect(let key, let fresh):
@@ -83,6 +87,9 @@ extension ClientConnectionHandler {
     /// so `writeEnd` only writes the end.
     private func finish(_ outcome: RequestOutcome, answered: Bool, context: ChannelHandlerContext) {
         guard serving else { return }
+        if let call = request.request.objectCall, (200..<300).contains(outcome.status) {
+            worker.learn(call, from: request.request.draft)
+        }
         if worker.record(&request.request.draft, outcome, now: .now, flushing: answered ? context.channel : nil) {
             usageFlushPending = true
         }

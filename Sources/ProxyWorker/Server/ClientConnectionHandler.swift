@@ -91,7 +91,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         case .end:
             receiveDeadline.requestReceived()
             let keepsTexts = worker.chatHistory == .full
-            feed { $0.endReceived(keepsTexts: keepsTexts) }
+            let objects = worker.objects
+            feed { $0.endReceived(keepsTexts: keepsTexts, objects: objects.object) }
         }
     }
 

@@ -83,6 +83,12 @@ final class UsageSender: Service, Sendable {
         deliver(UsageLines(line: UsageWire.encode(row)), flushing: [])
     }
 
+    /// Hands an object's creation or deletion to the collector, or to the spool, like a row.
+    func record(_ change: ObjectChange) {
+        guard let line = UsageWire.encode(change) else { return }
+        deliver(UsageLines(line: line), flushing: [])
+    }
+
     /// Hands a per-minute count of refused requests to the collector, or to the spool, like a row.
     func record(_ count: RefusedCount) {
         deliver(UsageLines(line: UsageWire.encode(count)), flushing: [])

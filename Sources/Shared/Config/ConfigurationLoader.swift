@@ -90,6 +90,9 @@ public struct ConfigurationLoader: Sendable {
         if let v = try parse("OPENAI_PROXY_LOG_RETENTION_DAYS", { Self.parseInteger($0, in: 1...36_500) }) {
             config.logRetentionDays = v
         }
+        if let v = try parse("OPENAI_PROXY_OBJECT_RETENTION_DAYS", { Self.parseInteger($0, in: 1...36_500) }) {
+            config.objectRetentionDays = v
+        }
         if let v = try parse(
             "OPENAI_PROXY_CHAT_HISTORY", { ChatHistoryMode(rawValue: $0.trimmingWhitespace().lowercased()) })
         {

@@ -132,6 +132,10 @@ public struct ConfigurationSetting: Sendable {
             defaultValue: "30", accepts: "an integer from 1 to 36500",
             summary: "days the request log and chat history are kept; the hourly aggregates stay"),
         .init(
+            environmentName: "OPENAI_PROXY_OBJECT_RETENTION_DAYS", fileKey: "object_retention_days",
+            defaultValue: "30", accepts: "an integer from 1 to 36500",
+            summary: "days an object created through the gateway stays tied to its key and client token"),
+        .init(
             environmentName: "OPENAI_PROXY_CHAT_HISTORY", fileKey: "chat_history",
             defaultValue: "metadata", accepts: "off, metadata or full",
             summary: "chat history of proxied chat and completion requests: none, numbers only, or with texts"),

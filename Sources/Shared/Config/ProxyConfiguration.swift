@@ -58,6 +58,9 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var spoolMaxBytes: Int
     /// Days the request log and chat history are kept: `OPENAI_PROXY_LOG_RETENTION_DAYS`, default 30.
     public var logRetentionDays: Int
+    /// Days the record of an object created through the gateway (which key holds it, which token owns it) is
+    /// kept: `OPENAI_PROXY_OBJECT_RETENTION_DAYS`, default 30 (OpenAI's own retention for most objects).
+    public var objectRetentionDays: Int
     /// What the chat history keeps: `OPENAI_PROXY_CHAT_HISTORY`, default `metadata`.
     public var chatHistory: ChatHistoryMode
     /// Size each chat-history text is cut to: `OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES`, default 32 KiB.
@@ -117,6 +120,7 @@ public struct ProxyConfiguration: Sendable, Equatable {
             usageEnabled: true,
             spoolMaxBytes: 256 * 1024 * 1024,
             logRetentionDays: 30,
+            objectRetentionDays: 30,
             chatHistory: .metadata,
             chatHistoryMaxBytes: 32 * 1024,
             usageBatchInterval: .milliseconds(100),

@@ -129,10 +129,13 @@ public enum UsageWire {
         case usage(UsageRow)
         /// Requests refused before a token was known, counted for one minute.
         case refused(RefusedCount)
+        /// An object created or deleted through the gateway (`UsageWire+Objects`).
+        case object(ObjectChange)
     }
 
     /// The record in one line (without its newline), or nil when it is neither a valid row nor a valid count.
     public static func decodeRecord(_ line: UnsafeRawBufferPointer) -> Record? {
+        if line.starts(with: objectVersion) { return decodeObjectChange(line).map(Record.object) }
         guard line.starts(with: refusedVersion) else { return decode(line).map(Record.usage) }
         let fields = line.split(separator: UInt8(ascii: "\t"), omittingEmptySubsequences: false)
         guard fields.count == 5, fields[0].elementsEqual(refusedVersion), !fields[1].isEmpty,

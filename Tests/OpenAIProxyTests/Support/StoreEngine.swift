@@ -65,6 +65,8 @@ struct EngineStores: Sendable {
     let settings: any SettingsStoring
     /// The secret check.
     let secretCheck: any SecretCheckStoring
+    /// The objects created through the gateway.
+    let objects: any ObjectStoring
     /// The pool generation workers reload on.
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
@@ -90,6 +92,7 @@ struct EngineStores: Sendable {
         }
         settings = SettingsStore(database: database)
         secretCheck = SecretCheckStore(database: database)
+        objects = ObjectStore(database: database)
         execute = { sql in try await database.pool.write { db in try db.execute(sql: sql) } }
         integer = { sql in try await database.pool.read { db in try Int64.fetchOne(db, sql: sql) } }
         generation = {
@@ -124,6 +127,7 @@ struct EngineStores: Sendable {
         }
         settings = PostgresSettingsStore(database: database)
         secretCheck = PostgresSecretCheckStore(database: database)
+        objects = PostgresObjectStore(database: database)
         generation = {
             try await database.connection { connection in
                 var generation: Int64 = -1

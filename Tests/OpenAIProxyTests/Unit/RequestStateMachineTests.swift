@@ -450,7 +450,7 @@ struct RequestStateMachineTests {
 }
 
 /// A short name for an action, for comparing in tests.
-private func label(_ action: RequestStateMachine.Action) -> String {
+func label(_ action: RequestStateMachine.Action) -> String {
     switch action {
     case .none: return "none"
     case .sendContinue: return "sendContinue"
@@ -461,6 +461,7 @@ private func label(_ action: RequestStateMachine.Action) -> String {
     case .close: return "close"
     case .checkTokenLimits: return "checkTokenLimits"
     case .route: return "route"
+    case .routePinned(let keyID): return "routePinned(\(keyID))"
     case .pick: return "pick"
     case .connect(let key, let fresh): return "connect(\(key.id)\(fresh ? ",fresh" : ""))"
     case .send(let key): return "send(\(key.id))"

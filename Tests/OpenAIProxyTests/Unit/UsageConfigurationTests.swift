@@ -15,6 +15,7 @@ struct UsageConfigurationTests {
         #expect(config.usageEnabled)
         #expect(config.spoolMaxBytes == 256 << 20)
         #expect(config.logRetentionDays == 30)
+        #expect(config.objectRetentionDays == 30)
         #expect(config.chatHistory == .metadata)
         #expect(config.chatHistoryMaxBytes == 32 << 10)
         #expect(config.usageBatchInterval == .milliseconds(100))
@@ -28,6 +29,7 @@ struct UsageConfigurationTests {
             "OPENAI_PROXY_USAGE": "off",
             "OPENAI_PROXY_SPOOL_MAX_BYTES": "1MiB",
             "OPENAI_PROXY_LOG_RETENTION_DAYS": "7",
+            "OPENAI_PROXY_OBJECT_RETENTION_DAYS": "90",
             "OPENAI_PROXY_CHAT_HISTORY": "FULL",
             "OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES": "4KiB",
             "OPENAI_PROXY_USAGE_BATCH_INTERVAL": "250ms",
@@ -36,6 +38,7 @@ struct UsageConfigurationTests {
         #expect(!config.usageEnabled)
         #expect(config.spoolMaxBytes == 1 << 20)
         #expect(config.logRetentionDays == 7)
+        #expect(config.objectRetentionDays == 90)
         #expect(config.chatHistory == .full)
         #expect(config.chatHistoryMaxBytes == 4096)
         #expect(config.usageBatchInterval == .milliseconds(250))

@@ -1,0 +1,64 @@
+import Shared
+import Synchronization
+
+/// The worker's memory of the objects created through the gateway: its own at once, the other workers' as
+/// the refresher reads them from the database. A request that names an id reads it here, never the database.
+final class ObjectDirectory: Sendable {
+    private struct State {
+        var objects: [String: StoredObject] = [:]
+        /// The position in the `objects` table read up to.
+        var seenUpTo: Int64 = 0
+        /// When expired records are looked for next (a minute apart: records last days).
+        var nextExpiryCheck: Int64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// An empty directory.
+    init() {}
+
+    /// The record of `id`, or nil.
+    func object(_ id: Substring) -> StoredObject? {
+        let key = String(id)
+        return state.withLock { $0.objects[key] }
+    }
+
+    /// Records an object this worker saw created; false when its id was known already (the first record of an
+    /// id stands, as in the database).
+    func learn(_ object: StoredObject) -> Bool {
+        state.withLock { state in
+            guard state.objects[object.id] == nil else { return false }
+            state.objects[object.id] = object
+            return true
+        }
+    }
+
+    /// Forgets a deleted object.
+    func forget(_ id: String) {
+        _ = state.withLock { $0.objects.removeValue(forKey: id) }
+    }
+
+    /// The position in the `objects` table read up to.
+    var seenUpTo: Int64 { state.withLock { $0.seenUpTo } }
+
+    /// Takes in records read from the database up to position `last`.
+    func merge(_ objects: [StoredObject], upTo last: Int64) {
+        state.withLock { state in
+            for object in objects where state.objects[object.id] == nil { state.objects[object.id] = object }
+            state.seenUpTo = max(state.seenUpTo, last)
+        }
+    }
+
+    /// Drops the records expired at `now`, at most once a minute.
+    func dropExpired(now: Int64) {
+        state.withLock { state in
+            guard now >= state.nextExpiryCheck else { return }
+            state.nextExpiryCheck = now + 60_000
+            guard state.objects.values.contains(where: { $0.expiresAt <= now }) else { return }
+            state.objects = state.objects.filter { $0.value.expiresAt > now }
+        }
+    }
+
+    /// How many records are held (tests, logs).
+    var count: Int { state.withLock { $0.objects.count } }
+}

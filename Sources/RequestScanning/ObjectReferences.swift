@@ -1,0 +1,64 @@
+/// The request-body fields that name stored OpenAI objects (`previous_response_id`, `file_id` …): a request
+/// naming one of the gateway's objects goes to the key whose account holds it.
+public enum ObjectReferences {
+    /// The top-level member names (and multipart part names) read, each a string, an array of strings, or (for
+    /// `conversation`) an object with a string `id`.
+    public static let fieldNames: [String] = [
+        "previous_response_id", "input_file_id", "file_id", "file_ids", "training_file", "validation_file",
+        "vector_store_ids", "conversation", "container",
+    ]
+
+    /// Whether the JSON member name at `name` is one of `fieldNames`.
+    static func isField(_ name: JSONStringRange, in bytes: UnsafeRawBufferPointer) -> Bool {
+        if !name.escaped {
+            // Lengths first: a body's other members (`model`, `messages`, `stream` …) end here.
+            switch name.range.count {
+            case 7, 8, 9, 12, 13, 15, 16, 20: break
+            default: return false
+            }
+        }
+        return fieldNames.contains { JSONText.matches(name, $0, in: bytes) }
+    }
+
+    /// Appends the ids the value at `value` names to `ids`: a string, the strings of an array, or an object's
+    /// string `id`. Anything else names nothing (the upstream refuses what it cannot read).
+    static func collect(value: Range<Int>, in bytes: UnsafeRawBufferPointer, into ids: inout [String]) {
+        var scanner = JSONScanner(bytes, range: value)
+        scanner.skipWhitespace()
+        guard scanner.index < value.upperBound else { return }
+        switch bytes[scanner.index] {
+        case UInt8(ascii: "\""):
+            if let id = JSONText.decodeString(value: value, in: bytes), !id.isEmpty { ids.append(id) }
+        case UInt8(ascii: "["):
+            scanner.index += 1
+            while true {
+                scanner.skipWhitespace()
+                let start = scanner.index
+                guard (try? scanner.skipValue(depth: 2)) != nil else { return }
+                if let id = JSONText.decodeString(value: start..<scanner.index, in: bytes), !id.isEmpty {
+                    ids.append(id)
+                }
+                scanner.skipWhitespace()
+                guard scanner.consume(UInt8(ascii: ",")) else { return }
+            }
+        case UInt8(ascii: "{"):
+            try? scanner.forEachMember(depth: 2) { name, member in
+                if JSONText.matches(name, "id", in: bytes),
+                    let id = JSONText.decodeString(value: member, in: bytes), !id.isEmpty
+                {
+                    ids.append(id)
+                }
+                return true
+            }
+        default:
+            return
+        }
+    }
+
+    /// Whether a multipart part's name is one of `fieldNames`, alone or with `[]` (repeated parts of a list).
+    static func isPart(_ name: ArraySlice<UInt8>) -> Bool {
+        var name = name
+        if name.count > 2, name.suffix(2).elementsEqual("[]".utf8) { name = name.dropLast(2) }
+        return fieldNames.contains { name.elementsEqual($0.utf8) }
+    }
+}

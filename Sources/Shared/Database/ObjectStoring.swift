@@ -1,0 +1,13 @@
+/// The `objects` table's operations, the same on every engine: `ObjectStore` (SQLite) and `PostgresObjectStore`,
+/// held to one behaviour by one test suite run against both.
+public protocol ObjectStoring: Sendable {
+    /// Stores what workers learned, in order; a record already stored is left as it is (rows may come twice).
+    func apply(_ changes: [ObjectChange]) async throws
+    /// The record of `id`, or nil.
+    func object(id: String) async throws -> StoredObject?
+    /// Records written after position `seq` that have not expired at `now`, oldest first, at most `limit`; and
+    /// the position of the last row read (`seq` when none).
+    func objects(after seq: Int64, now: Int64, limit: Int) async throws -> (objects: [StoredObject], last: Int64)
+    /// Deletes the records expired at `now`; returns how many.
+    func deleteExpired(now: Int64) async throws -> Int
+}
