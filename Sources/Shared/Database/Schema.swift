@@ -29,6 +29,9 @@ public enum Schema {
         migrator.registerMigration("v8: the secret check") { db in
             try createVersion8(db)
         }
+        migrator.registerMigration(version9Name) { db in
+            try createVersion9(db)
+        }
         return migrator
     }
 
