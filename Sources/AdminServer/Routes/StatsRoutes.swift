@@ -8,7 +8,7 @@ struct StatsRoutes {
     let services: AdminServices
 
     /// Request and token totals over some span.
-    struct Totals: Encodable, FetchableRecord, Decodable {
+    struct Totals: FetchableRecord {
         let requests: Int64
         let successes: Int64
         let failures: Int64
@@ -16,10 +16,32 @@ struct StatsRoutes {
         let completionTokens: Int64
         let latencySum: Double
         let ttfbSum: Double
+        var details = TokenDetails.none
 
-        enum CodingKeys: String, CodingKey {
-            case requests, successes, failures, promptTokens = "prompt_tokens", completionTokens = "completion_tokens"
-            case latencySum = "latency_ms_sum", ttfbSum = "ttfb_ms_sum"
+        /// Totals from their parts.
+        init(
+            requests: Int64, successes: Int64, failures: Int64, promptTokens: Int64, completionTokens: Int64,
+            latencySum: Double, ttfbSum: Double
+        ) {
+            self.requests = requests
+            self.successes = successes
+            self.failures = failures
+            self.promptTokens = promptTokens
+            self.completionTokens = completionTokens
+            self.latencySum = latencySum
+            self.ttfbSum = ttfbSum
+        }
+
+        /// The totals in a row selected with `columns`.
+        init(row: Row) throws {
+            requests = row["requests"]
+            successes = row["successes"]
+            failures = row["failures"]
+            promptTokens = row["prompt_tokens"]
+            completionTokens = row["completion_tokens"]
+            latencySum = row["latency_ms_sum"]
+            ttfbSum = row["ttfb_ms_sum"]
+            details = TokenDetails(row: row)
         }
 
         /// The SELECT list that produces these columns from `usage_hourly`.
@@ -27,8 +49,48 @@ struct StatsRoutes {
             COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(successes), 0) AS successes,
             COALESCE(SUM(failures), 0) AS failures, COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,
             COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
-            COALESCE(SUM(latency_ms_sum), 0) AS latency_ms_sum, COALESCE(SUM(ttfb_ms_sum), 0) AS ttfb_ms_sum
+            COALESCE(SUM(latency_ms_sum), 0) AS latency_ms_sum, COALESCE(SUM(ttfb_ms_sum), 0) AS ttfb_ms_sum,
+            \(TokenDetails.columns)
             """
+    }
+
+    /// Sums of the token details the upstreams reported, and the prompt tokens the cache hit rate is taken over.
+    struct TokenDetails: Sendable {
+        var cachedTokens: Int64 = 0
+        /// Prompt tokens of the requests that reported a cached count.
+        var cachePromptTokens: Int64 = 0
+        var reasoningTokens: Int64 = 0
+        var audioInputTokens: Int64 = 0
+        var audioOutputTokens: Int64 = 0
+
+        /// No tokens.
+        static let none = TokenDetails()
+
+        /// The SELECT list that sums these columns of `usage_hourly`.
+        static let columns = """
+            COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
+            COALESCE(SUM(cache_prompt_tokens), 0) AS cache_prompt_tokens,
+            COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
+            COALESCE(SUM(audio_input_tokens), 0) AS audio_input_tokens,
+            COALESCE(SUM(audio_output_tokens), 0) AS audio_output_tokens
+            """
+
+        init() {}
+
+        /// The sums in a row selected with `columns`.
+        init(row: Row) {
+            cachedTokens = row["cached_tokens"]
+            cachePromptTokens = row["cache_prompt_tokens"]
+            reasoningTokens = row["reasoning_tokens"]
+            audioInputTokens = row["audio_input_tokens"]
+            audioOutputTokens = row["audio_output_tokens"]
+        }
+
+        /// Cached prompt tokens over the prompt tokens of the requests that reported a cached count; nil when
+        /// none did.
+        var cacheHitRate: Double? {
+            cachePromptTokens > 0 ? Double(cachedTokens) / Double(cachePromptTokens) : nil
+        }
     }
 
     /// `Totals` as the API shows them.
@@ -39,11 +101,18 @@ struct StatsRoutes {
         let promptTokens: Int64
         let completionTokens: Int64
         let totalTokens: Int64
+        let cachedTokens: Int64
+        let reasoningTokens: Int64
+        let audioInputTokens: Int64
+        let audioOutputTokens: Int64
+        @NullEncoded var cacheHitRate: Double?
         @NullEncoded var averageLatencyMs: Double?
 
         enum CodingKeys: String, CodingKey {
             case requests, successes, failures, promptTokens = "prompt_tokens", completionTokens = "completion_tokens"
-            case totalTokens = "total_tokens", averageLatencyMs = "avg_latency_ms"
+            case totalTokens = "total_tokens", averageLatencyMs = "avg_latency_ms", cachedTokens = "cached_tokens"
+            case reasoningTokens = "reasoning_tokens", audioInputTokens = "audio_input_tokens"
+            case audioOutputTokens = "audio_output_tokens", cacheHitRate = "cache_hit_rate"
         }
 
         init(_ totals: Totals) {
@@ -53,6 +122,11 @@ struct StatsRoutes {
             promptTokens = totals.promptTokens
             completionTokens = totals.completionTokens
             totalTokens = totals.promptTokens + totals.completionTokens
+            cachedTokens = totals.details.cachedTokens
+            reasoningTokens = totals.details.reasoningTokens
+            audioInputTokens = totals.details.audioInputTokens
+            audioOutputTokens = totals.details.audioOutputTokens
+            cacheHitRate = totals.details.cacheHitRate
             averageLatencyMs = totals.requests > 0 ? totals.latencySum / Double(totals.requests) : nil
         }
     }
@@ -134,11 +208,46 @@ struct StatsRoutes {
         let failures: Int64
         let promptTokens: Int64
         let completionTokens: Int64
+        let cachedTokens: Int64
+        let reasoningTokens: Int64
+        let audioInputTokens: Int64
+        let audioOutputTokens: Int64
+        @NullEncoded var cacheHitRate: Double?
         @NullEncoded var lastUsed: Date?
         enum CodingKeys: String, CodingKey {
             case name, status, requests, successes, failures, keyID = "key_id", keyHint = "key_hint"
             case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", lastUsed = "last_used"
+            case cachedTokens = "cached_tokens", reasoningTokens = "reasoning_tokens"
+            case audioInputTokens = "audio_input_tokens", audioOutputTokens = "audio_output_tokens"
+            case cacheHitRate = "cache_hit_rate"
         }
+
+        /// A key's counters, and the token details summed from its hourly aggregates.
+        init(_ key: UpstreamKey, details: TokenDetails) {
+            keyID = key.id ?? 0
+            name = key.name
+            keyHint = key.hint
+            status = key.status.rawValue
+            requests = key.usageCount
+            successes = key.successCount
+            failures = key.failureCount
+            promptTokens = key.promptTokens
+            completionTokens = key.completionTokens
+            cachedTokens = details.cachedTokens
+            reasoningTokens = details.reasoningTokens
+            audioInputTokens = details.audioInputTokens
+            audioOutputTokens = details.audioOutputTokens
+            cacheHitRate = details.cacheHitRate
+            lastUsed = key.lastUsed
+        }
+    }
+
+    /// Totals of one client token's requests.
+    struct TokenStats: Encodable {
+        let tokenID: Int64
+        @NullEncoded var name: String?
+        let totals: TotalsView
+        enum CodingKeys: String, CodingKey { case name, totals, tokenID = "token_id" }
     }
 
     struct ModelStats: Encodable {
@@ -260,13 +369,17 @@ struct StatsRoutes {
                 keys = keys.filter { $0.id == keyID }
                 guard !keys.isEmpty else { throw APIError.notFound("No key with id \(keyID).", param: "key_id") }
             }
-            return try JSONResponse.make(
-                keys.map {
-                    KeyStats(
-                        keyID: $0.id ?? 0, name: $0.name, keyHint: $0.hint, status: $0.status.rawValue,
-                        requests: $0.usageCount, successes: $0.successCount, failures: $0.failureCount,
-                        promptTokens: $0.promptTokens, completionTokens: $0.completionTokens, lastUsed: $0.lastUsed)
-                })
+            let details = try await services.database.pool.read { db in
+                Dictionary(
+                    uniqueKeysWithValues: try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT key_id, \(TokenDetails.columns) FROM usage_hourly
+                            WHERE key_id > 0 AND (? IS NULL OR key_id = ?) GROUP BY key_id
+                            """, arguments: [keyID, keyID]
+                    ).map { row -> (Int64, TokenDetails) in (row["key_id"], TokenDetails(row: row)) })
+            }
+            return try JSONResponse.make(keys.map { KeyStats($0, details: details[$0.id ?? 0] ?? .none) })
         }
         api.on(.get, "stats/models") { request, _ in
             let model = try QueryInput(request).string("model_name")
@@ -278,6 +391,23 @@ struct StatsRoutes {
                         WHERE model <> '' AND (? IS NULL OR model = ?) GROUP BY model ORDER BY model
                         """, arguments: [model, model]
                 ).map { row in ModelStats(modelName: row["model"], totals: TotalsView(try Totals(row: row))) }
+            }
+            return try JSONResponse.make(rows)
+        }
+        api.on(.get, "stats/tokens") { request, _ in
+            let tokenID = try QueryInput(request).id("token_id")
+            let rows = try await services.database.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT token_id, (SELECT name FROM client_tokens WHERE id = token_id) AS name,
+                            \(Totals.columns)
+                        FROM usage_hourly WHERE token_id > 0 AND (? IS NULL OR token_id = ?)
+                        GROUP BY token_id ORDER BY token_id
+                        """, arguments: [tokenID, tokenID]
+                ).map { row in
+                    TokenStats(tokenID: row["token_id"], name: row["name"], totals: TotalsView(try Totals(row: row)))
+                }
             }
             return try JSONResponse.make(rows)
         }
