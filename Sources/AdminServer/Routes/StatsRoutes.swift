@@ -54,45 +54,6 @@ struct StatsRoutes {
             """
     }
 
-    /// Sums of the token details the upstreams reported, and the prompt tokens the cache hit rate is taken over.
-    struct TokenDetails: Sendable {
-        var cachedTokens: Int64 = 0
-        /// Prompt tokens of the requests that reported a cached count.
-        var cachePromptTokens: Int64 = 0
-        var reasoningTokens: Int64 = 0
-        var audioInputTokens: Int64 = 0
-        var audioOutputTokens: Int64 = 0
-
-        /// No tokens.
-        static let none = TokenDetails()
-
-        /// The SELECT list that sums these columns of `usage_hourly`.
-        static let columns = """
-            COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
-            COALESCE(SUM(cache_prompt_tokens), 0) AS cache_prompt_tokens,
-            COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
-            COALESCE(SUM(audio_input_tokens), 0) AS audio_input_tokens,
-            COALESCE(SUM(audio_output_tokens), 0) AS audio_output_tokens
-            """
-
-        init() {}
-
-        /// The sums in a row selected with `columns`.
-        init(row: Row) {
-            cachedTokens = row["cached_tokens"]
-            cachePromptTokens = row["cache_prompt_tokens"]
-            reasoningTokens = row["reasoning_tokens"]
-            audioInputTokens = row["audio_input_tokens"]
-            audioOutputTokens = row["audio_output_tokens"]
-        }
-
-        /// Cached prompt tokens over the prompt tokens of the requests that reported a cached count; nil when
-        /// none did.
-        var cacheHitRate: Double? {
-            cachePromptTokens > 0 ? Double(cachedTokens) / Double(cachePromptTokens) : nil
-        }
-    }
-
     /// `Totals` as the API shows them.
     struct TotalsView: Encodable {
         let requests: Int64
