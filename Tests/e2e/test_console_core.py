@@ -128,6 +128,10 @@ def test_add_a_key(signed_in: WebDriver, console_service: ProxyService) -> None:
     row = key_row(browser, "console-added")
     assert "sk-…6789" in row.text, row.text
     assert "sk-console-added-0123456789" not in browser.page_source
+    # The keys table shows each key's cache hit rate: "—" for a key no request went to yet.
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#keys-table thead th")]
+    rate = row.find_elements(By.CSS_SELECTOR, "td")[headers.index("Cache hit rate")].text
+    assert rate == "—", (headers, rate)
     assert any(k["name"] == "console-added" for k in admin_api(console_service, "GET", "/api/keys"))
     assert not unexpected_errors(browser)
 

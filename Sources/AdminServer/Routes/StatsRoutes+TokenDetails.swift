@@ -33,6 +33,20 @@ extension StatsRoutes {
             audioOutputTokens = row["audio_output_tokens"]
         }
 
+        /// The sums per key from the hourly aggregates (all time), of one key or of every key.
+        static func perKey(_ services: AdminServices, keyID: Int64? = nil) async throws -> [Int64: TokenDetails] {
+            try await services.database.pool.read { db in
+                Dictionary(
+                    uniqueKeysWithValues: try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT key_id, \(columns) FROM usage_hourly
+                            WHERE key_id > 0 AND (? IS NULL OR key_id = ?) GROUP BY key_id
+                            """, arguments: [keyID, keyID]
+                    ).map { row -> (Int64, TokenDetails) in (row["key_id"], TokenDetails(row: row)) })
+            }
+        }
+
         /// Cached prompt tokens over the prompt tokens of the requests that reported a cached count; nil when
         /// none did.
         var cacheHitRate: Double? {

@@ -330,16 +330,7 @@ struct StatsRoutes {
                 keys = keys.filter { $0.id == keyID }
                 guard !keys.isEmpty else { throw APIError.notFound("No key with id \(keyID).", param: "key_id") }
             }
-            let details = try await services.database.pool.read { db in
-                Dictionary(
-                    uniqueKeysWithValues: try Row.fetchAll(
-                        db,
-                        sql: """
-                            SELECT key_id, \(TokenDetails.columns) FROM usage_hourly
-                            WHERE key_id > 0 AND (? IS NULL OR key_id = ?) GROUP BY key_id
-                            """, arguments: [keyID, keyID]
-                    ).map { row -> (Int64, TokenDetails) in (row["key_id"], TokenDetails(row: row)) })
-            }
+            let details = try await TokenDetails.perKey(services, keyID: keyID)
             return try JSONResponse.make(keys.map { KeyStats($0, details: details[$0.id ?? 0] ?? .none) })
         }
         api.on(.get, "stats/models") { request, _ in

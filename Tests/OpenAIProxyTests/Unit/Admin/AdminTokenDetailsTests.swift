@@ -79,6 +79,15 @@ struct AdminTokenDetailsTests {
             #expect(onlyTwo.array.count == 1)
             #expect(onlyTwo.array.first?["audio_input_tokens"] as? Int == 300)
 
+            // The keys list and one key carry the same figures.
+            let listed = try await client.call(.get, "/api/keys")
+            let first = try #require(listed.array.first { $0["id"] as? Int == 1 })
+            #expect(first["cached_tokens"] as? Int == 2000)
+            #expect(first["cache_hit_rate"] as? Double == 0.5)
+            let second = try await client.call(.get, "/api/keys/2")
+            #expect(second.object["audio_output_tokens"] as? Int == 200)
+            #expect(second.object["reasoning_tokens"] as? Int == 0)
+
             let models = try await client.call(.get, "/api/stats/models")
             func totals(_ model: String) -> [String: Any]? {
                 models.array.first { $0["model_name"] as? String == model }?["totals"] as? [String: Any]
