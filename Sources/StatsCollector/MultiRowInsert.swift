@@ -5,7 +5,7 @@ import GRDBSQLite
 /// statement is prepared once and then reused from the connection's statement cache.
 enum MultiRowInsert {
     /// Rows per statement, largest first; a batch takes as many of each as fit, so at most 7 + 7 statements
-    /// of the smaller sizes follow the 64-row ones. 64 × 17 parameters stay far below SQLite's limit.
+    /// of the smaller sizes follow the 64-row ones. 64 × 21 parameters stay far below SQLite's limit.
     static let chunkSizes = [64, 8, 1]
 
     /// Calls `body` with consecutive index ranges covering `0..<count`, each one of `chunkSizes` long.

@@ -15,6 +15,12 @@ extension UsageBatchWriter {
         var failures: Int64 = 0
         var promptTokens: Int64 = 0
         var completionTokens: Int64 = 0
+        var cachedTokens: Int64 = 0
+        /// Prompt tokens of the rows that reported a cached count: the cache hit rate's denominator.
+        var cachePromptTokens: Int64 = 0
+        var reasoningTokens: Int64 = 0
+        var audioInputTokens: Int64 = 0
+        var audioOutputTokens: Int64 = 0
         var latency: Double = 0
         var ttfb: Double = 0
         var lastUsed: Int64 = 0
@@ -24,6 +30,13 @@ extension UsageBatchWriter {
             if row.failed { failures += 1 } else { successes += 1 }
             promptTokens += Int64(row.promptTokens ?? 0)
             completionTokens += Int64(row.completionTokens ?? 0)
+            if let cached = row.cachedTokens {
+                cachedTokens += Int64(cached)
+                cachePromptTokens += Int64(row.promptTokens ?? 0)
+            }
+            reasoningTokens += Int64(row.reasoningTokens ?? 0)
+            audioInputTokens += Int64(row.audioInputTokens ?? 0)
+            audioOutputTokens += Int64(row.audioOutputTokens ?? 0)
             latency += row.latencyMs
             ttfb += row.ttfbMs ?? 0
             lastUsed = max(lastUsed, row.timestamp)
@@ -59,19 +72,27 @@ extension UsageBatchWriter {
             try db.cachedStatement(
                 sql: """
                     INSERT INTO usage_hourly (hour, key_id, model, token_id, requests, successes, failures,
-                        prompt_tokens, completion_tokens, latency_ms_sum, ttfb_ms_sum)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        prompt_tokens, completion_tokens, latency_ms_sum, ttfb_ms_sum, cached_tokens,
+                        cache_prompt_tokens, reasoning_tokens, audio_input_tokens, audio_output_tokens)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (hour, key_id, model, token_id) DO UPDATE SET
                         requests = requests + excluded.requests, successes = successes + excluded.successes,
                         failures = failures + excluded.failures, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
                         completion_tokens = completion_tokens + excluded.completion_tokens,
                         latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
-                        ttfb_ms_sum = ttfb_ms_sum + excluded.ttfb_ms_sum
+                        ttfb_ms_sum = ttfb_ms_sum + excluded.ttfb_ms_sum,
+                        cached_tokens = cached_tokens + excluded.cached_tokens,
+                        cache_prompt_tokens = cache_prompt_tokens + excluded.cache_prompt_tokens,
+                        reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+                        audio_input_tokens = audio_input_tokens + excluded.audio_input_tokens,
+                        audio_output_tokens = audio_output_tokens + excluded.audio_output_tokens
                     """
             ).execute(
                 arguments: [
                     key.hour, key.keyID, key.model, key.tokenID, totals.requests, totals.successes, totals.failures,
-                    totals.promptTokens, totals.completionTokens, totals.latency, totals.ttfb,
+                    totals.promptTokens, totals.completionTokens, totals.latency, totals.ttfb, totals.cachedTokens,
+                    totals.cachePromptTokens, totals.reasoningTokens, totals.audioInputTokens,
+                    totals.audioOutputTokens,
                 ])
         }
         for (key, totals) in perKeyModel {

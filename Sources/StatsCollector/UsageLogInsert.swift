@@ -10,6 +10,7 @@ struct UsageLogInsert {
     static let columns = [
         "request_id", "ts", "worker", "key_id", "token_id", "model", "method", "path", "status", "latency_ms",
         "ttfb_ms", "streamed", "prompt_tokens", "completion_tokens", "total_tokens", "error", "tokens_estimated",
+        "cached_tokens", "reasoning_tokens", "audio_input_tokens", "audio_output_tokens",
     ]
     private static let sql = MultiRowInsert.sql("INSERT OR IGNORE INTO usage_log", columns: columns)
     private let db: Database
@@ -55,6 +56,10 @@ struct UsageLogInsert {
         bindings.bind(row.totalTokens.map(Int64.init), at: base + 15)
         bindings.bind(row.error, at: base + 16)
         bindings.bind(row.tokensEstimated, at: base + 17)
+        bindings.bind(row.cachedTokens.map(Int64.init), at: base + 18)
+        bindings.bind(row.reasoningTokens.map(Int64.init), at: base + 19)
+        bindings.bind(row.audioInputTokens.map(Int64.init), at: base + 20)
+        bindings.bind(row.audioOutputTokens.map(Int64.init), at: base + 21)
     }
 }
 

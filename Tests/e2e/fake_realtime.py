@@ -7,7 +7,7 @@ brought, the subprotocols offered, the messages received and the close code the 
 
 What it answers: a Realtime socket starts with `session.created`; `response.create` gets `response.created`
 then `response.done` (Realtime) or `response.completed` (Responses, naming the model asked for), with
-`usage` {5, 7, 12}; `close-me`
+`usage` {5, 7, 12} and each API's details (`USAGE`, `RESPONSES_USAGE`); `close-me`
 closes with code 4001; any other message is echoed as `{"type":"echo","data":…}`.
 """
 
@@ -24,7 +24,27 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
-USAGE = {"input_tokens": 5, "output_tokens": 7, "total_tokens": 12}
+# As Realtime's `response.done` reports it: cached and audio input tokens, audio output tokens.
+USAGE = {
+    "total_tokens": 12,
+    "input_tokens": 5,
+    "output_tokens": 7,
+    "input_token_details": {
+        "text_tokens": 1,
+        "audio_tokens": 4,
+        "cached_tokens": 2,
+        "cached_tokens_details": {"text_tokens": 1, "audio_tokens": 1},
+    },
+    "output_token_details": {"text_tokens": 1, "audio_tokens": 6},
+}
+# As the Responses API reports it: cached input tokens, reasoning output tokens.
+RESPONSES_USAGE = {
+    "input_tokens": 5,
+    "input_tokens_details": {"cached_tokens": 3},
+    "output_tokens": 7,
+    "output_tokens_details": {"reasoning_tokens": 4},
+    "total_tokens": 12,
+}
 
 
 @dataclass
@@ -119,7 +139,7 @@ class FakeRealtime:
                 if event.get("type") == "response.create":
                     await connection.send(json.dumps({"type": "response.created", "response": {"status": "in_progress"}}))
                     done = "response.done" if realtime else "response.completed"
-                    response = {"status": "completed", "usage": USAGE}
+                    response = {"status": "completed", "usage": USAGE if realtime else RESPONSES_USAGE}
                     # Realtime's responses do not name the model (the session has one); the Responses API's do.
                     if not realtime:
                         response["model"] = event.get("model")

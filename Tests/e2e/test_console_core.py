@@ -128,6 +128,10 @@ def test_add_a_key(signed_in: WebDriver, console_service: ProxyService) -> None:
     row = key_row(browser, "console-added")
     assert "sk-…6789" in row.text, row.text
     assert "sk-console-added-0123456789" not in browser.page_source
+    # The keys table shows each key's cache hit rate: "—" for a key no request went to yet.
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#keys-table thead th")]
+    rate = row.find_elements(By.CSS_SELECTOR, "td")[headers.index("Cache hit rate")].text
+    assert rate == "—", (headers, rate)
     assert any(k["name"] == "console-added" for k in admin_api(console_service, "GET", "/api/keys"))
     assert not unexpected_errors(browser)
 
@@ -196,6 +200,13 @@ def test_dashboard_draws_its_chart(signed_in: WebDriver, console_service: ProxyS
         lambda b: b.find_element(By.CSS_SELECTOR, '#dash-requests [data-role="value"]').text not in ("…", "0"))
     assert browser.find_element(By.CSS_SELECTOR, '#dash-keys [data-role="value"]').text.isdigit()
     assert "ms" in browser.find_element(By.CSS_SELECTOR, '#dash-latency [data-role="value"]').text
+    # The top keys and models show their cache hit rate ("—": this upstream reports no cached count).
+    for table in ("#dash-top-models", "#dash-top-keys"):
+        headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, f"{table} thead th")]
+        assert headers[-1] == "Cache hit rate", (table, headers)
+        cells = [row.find_elements(By.CSS_SELECTOR, "td")[-1].text
+                 for row in browser.find_elements(By.CSS_SELECTOR, f"{table} tbody tr")]
+        assert cells and set(cells) == {"—"}, (table, cells)
     assert not unexpected_errors(browser)
 
 

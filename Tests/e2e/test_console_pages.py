@@ -301,6 +301,19 @@ def test_stats_draws_its_charts_and_pages_the_request_log(service: ProxyService,
     )
     assert dict(zip(labels, counts)).get("404", 0) >= 3, (labels, counts)
 
+    # Cached and reasoning tokens and the cache hit rate: cards, a table per key and per model, log columns.
+    # This upstream reports no cached count: 0 cached tokens, and no hit rate.
+    assert text_of(browser, "#stats-cached") == "0"
+    assert text_of(browser, "#stats-cache-hit") == "–"
+    assert text_of(browser, "#stats-reasoning") == "0"
+    for table in ("#stats-key-tokens", "#stats-model-tokens"):
+        headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, f"{table} thead th")]
+        assert headers[1:5] == ["Prompt", "Cached", "Cache hit rate", "Reasoning"], (table, headers)
+    model_row = browser.find_element(By.CSS_SELECTOR, f'#stats-model-tokens tr[data-name="{MODEL}"]')
+    assert model_row.find_elements(By.CSS_SELECTOR, "td")[3].text == "–"
+    log_headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#log-table thead th")]
+    assert "Cached" in log_headers and "Reasoning" in log_headers, log_headers
+
     # Paged: 25 rows a page; the second page starts at 25.
     rows = browser.find_elements(By.CSS_SELECTOR, "#log-table tbody tr")
     assert len(rows) == 25

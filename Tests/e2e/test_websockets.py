@@ -136,6 +136,9 @@ def test_realtime_relays_both_ways_on_a_pool_key_and_records_each_response(
     assert ids[0][:-2] == ids[1][:-2], ids
     for row in rows:
         assert (row["prompt_tokens"], row["completion_tokens"], row["total_tokens"]) == (5, 7, 12)
+        # Realtime's details: cached and audio input, audio output (the cached split is not audio input).
+        assert (row["cached_tokens"], row["audio_input_tokens"], row["audio_output_tokens"]) == (2, 4, 6)
+        assert row["reasoning_tokens"] is None
         assert row["model"] == "gpt-realtime-e2e"
         assert row["status"] == 200
         assert row["key_id"] is not None and row["token_id"] is not None
@@ -173,6 +176,9 @@ def test_responses_websocket_mode_records_one_row_per_response(service: ProxySer
     assert sorted(row["model"] for row in rows) == ["gpt-ws-a", "gpt-ws-b"]
     assert sorted(row["request_id"][-2:] for row in rows) == ["-1", "-2"]
     assert all(row["total_tokens"] == 12 for row in rows)
+    for row in rows:
+        assert (row["cached_tokens"], row["reasoning_tokens"]) == (3, 4), row
+        assert row["audio_input_tokens"] is None and row["audio_output_tokens"] is None, row
 
 
 @pytest.mark.parametrize("token", ["not-a-proxy-token", None])

@@ -26,7 +26,7 @@
       "dashboard.chart_failures": "Failed", "dashboard.chart_tokens": "Tokens",
       "dashboard.top_models": "Top models", "dashboard.top_keys": "Top keys", "dashboard.all_time": "all time",
       "dashboard.col_model": "Model", "dashboard.col_key": "Key", "dashboard.col_requests": "Requests",
-      "dashboard.col_success": "Success", "dashboard.col_tokens": "Tokens", "dashboard.col_state": "State",
+      "dashboard.col_success": "Success", "dashboard.col_tokens": "Tokens", "dashboard.col_cache_hit": "Cache hit rate", "dashboard.col_state": "State",
       "dashboard.no_usage": "No requests yet.",
       "dashboard.refused_today": "Refused before auth today",
       "dashboard.refused_split": "no token {missing} · wrong token {invalid} · unknown path {unknown}",
@@ -44,7 +44,7 @@
       "dashboard.chart_failures": "失败数", "dashboard.chart_tokens": "令牌数",
       "dashboard.top_models": "热门模型", "dashboard.top_keys": "常用密钥", "dashboard.all_time": "全部时间",
       "dashboard.col_model": "模型", "dashboard.col_key": "密钥", "dashboard.col_requests": "请求数",
-      "dashboard.col_success": "成功率", "dashboard.col_tokens": "令牌数", "dashboard.col_state": "状态",
+      "dashboard.col_success": "成功率", "dashboard.col_tokens": "令牌数", "dashboard.col_cache_hit": "缓存命中率", "dashboard.col_state": "状态",
       "dashboard.no_usage": "暂无请求。",
       "dashboard.refused_today": "今日认证前拒绝",
       "dashboard.refused_split": "缺少令牌 {missing} · 令牌错误 {invalid} · 未知路径 {unknown}",
@@ -133,8 +133,12 @@
       { label: t("dashboard.col_requests"), value: (m) => fmt.number(m.totals.requests), class: "text-end" },
       { label: t("dashboard.col_success"), value: (m) => fmt.percent(successRate(m.totals.requests, m.totals.successes)), class: "text-end" },
       { label: t("dashboard.col_tokens"), value: (m) => fmt.compact(tokensOf(m.totals)), class: "text-end" },
+      { label: t("dashboard.col_cache_hit"), value: (m) => hitRate(m.totals.cache_hit_rate), class: "text-end" },
     ], rows, { empty: t("dashboard.no_usage") });
   }
+
+  /** A cache hit rate as text; "—" when no request reported a cached count. */
+  const hitRate = (rate) => (rate == null ? "—" : fmt.percent(rate));
 
   function topKeys(keys) {
     const rows = keys.slice().sort((a, b) => b.requests - a.requests).slice(0, 5);
@@ -144,6 +148,7 @@
       { label: t("dashboard.col_requests"), value: (k) => fmt.number(k.requests), class: "text-end" },
       { label: t("dashboard.col_success"), value: (k) => fmt.percent(successRate(k.requests, k.successes)), class: "text-end" },
       { label: t("dashboard.col_tokens"), value: (k) => fmt.compact(k.prompt_tokens + k.completion_tokens), class: "text-end" },
+      { label: t("dashboard.col_cache_hit"), value: (k) => hitRate(k.cache_hit_rate), class: "text-end" },
     ], rows, { empty: t("dashboard.no_usage") });
   }
 

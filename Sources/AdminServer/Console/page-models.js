@@ -10,7 +10,7 @@
       "models.title": "Models", "models.add": "Add model", "models.refresh": "Refresh from upstream",
       "models.search": "Search models", "models.count": "{shown} of {total} models · {enabled} enabled",
       "models.col_name": "Model", "models.col_source": "Source", "models.col_enabled": "Enabled",
-      "models.col_requests": "Requests", "models.col_success": "Success", "models.col_tokens": "Tokens",
+      "models.col_requests": "Requests", "models.col_success": "Success", "models.col_tokens": "Tokens", "models.col_cache_hit": "Cache hit rate",
       "models.col_latency": "Avg latency", "models.col_actions": "Actions",
       "models.source_manual": "manual", "models.source_upstream": "upstream",
       "models.edit": "Edit", "models.delete": "Delete",
@@ -31,7 +31,7 @@
       "models.title": "模型", "models.add": "添加模型", "models.refresh": "从上游刷新",
       "models.search": "搜索模型", "models.count": "显示 {shown} 个，共 {total} 个模型 · 已启用 {enabled} 个",
       "models.col_name": "模型", "models.col_source": "来源", "models.col_enabled": "启用",
-      "models.col_requests": "请求数", "models.col_success": "成功率", "models.col_tokens": "令牌数",
+      "models.col_requests": "请求数", "models.col_success": "成功率", "models.col_tokens": "令牌数", "models.col_cache_hit": "缓存命中率",
       "models.col_latency": "平均延迟", "models.col_actions": "操作",
       "models.source_manual": "手动", "models.source_upstream": "上游",
       "models.edit": "编辑", "models.delete": "删除",
@@ -128,6 +128,10 @@
           return u && u.requests > 0 ? fmt.percent(u.successes / u.requests) : "—";
         } },
         { label: t("models.col_tokens"), class: "text-end", value: (m) => fmt.compact(tokensOf(usage.get(m.model_name))) },
+        { label: t("models.col_cache_hit"), class: "text-end", value: (m) => {
+          const u = usage.get(m.model_name);
+          return u && u.cache_hit_rate != null ? fmt.percent(u.cache_hit_rate) : "—";
+        } },
         { label: t("models.col_latency"), class: "text-end opx-nowrap", value: (m) => fmt.ms(usage.has(m.model_name) ? usage.get(m.model_name).avg_latency_ms : null) },
         { label: t("models.col_actions"), class: "text-end opx-nowrap", value: (m) => m.source !== "manual" ? null :
           h("div", { class: "btn-group btn-group-sm" },

@@ -1,5 +1,6 @@
-// Statistics page: totals for a period, charts per key, per model and per hour, errors by status, and the
-// request log with paging and filters.
+// Statistics page: totals for a period (cached and reasoning tokens, the cache hit rate), charts per key, per
+// model and per hour, errors by status, token details per key and per model, and the request log with paging
+// and filters.
 (function () {
   'use strict';
   const { h, t } = OPX;
@@ -53,6 +54,18 @@
       'stats.logEmpty': 'No request matches.',
       'stats.logTotal': '{count} requests',
       'stats.consoleToken': 'console chat',
+      'stats.cachedTokens': 'Cached prompt tokens',
+      'stats.reasoningTokens': 'Reasoning tokens',
+      'stats.cacheHitRate': 'Cache hit rate',
+      'stats.tokensByKey': 'Token details per key (all time)',
+      'stats.tokensByModel': 'Token details per model (all time)',
+      'stats.col.name': 'Name',
+      'stats.col.prompt': 'Prompt',
+      'stats.col.cached': 'Cached',
+      'stats.col.hitRate': 'Cache hit rate',
+      'stats.col.reasoning': 'Reasoning',
+      'stats.col.audio': 'Audio in / out',
+      'stats.noTokens': 'No tokens recorded yet.',
     },
     zh: {
       'stats.title': '统计',
@@ -98,6 +111,18 @@
       'stats.logEmpty': '没有符合条件的请求。',
       'stats.logTotal': '共 {count} 个请求',
       'stats.consoleToken': '控制台对话',
+      'stats.cachedTokens': '缓存命中的提示令牌',
+      'stats.reasoningTokens': '推理令牌',
+      'stats.cacheHitRate': '缓存命中率',
+      'stats.tokensByKey': '各密钥令牌明细（全部时间）',
+      'stats.tokensByModel': '各模型令牌明细（全部时间）',
+      'stats.col.name': '名称',
+      'stats.col.prompt': '提示',
+      'stats.col.cached': '缓存',
+      'stats.col.hitRate': '缓存命中率',
+      'stats.col.reasoning': '推理',
+      'stats.col.audio': '音频 输入 / 输出',
+      'stats.noTokens': '尚无令牌记录。',
     },
   });
 
@@ -164,6 +189,44 @@
   function series(label, data, index, extra) {
     const colour = OPX.chart.colors[index % OPX.chart.colors.length];
     return Object.assign({ label, data, backgroundColor: colour, borderColor: colour }, extra || {});
+  }
+
+  /// A cache hit rate (0…1, or null when nothing reported a cached count) as text.
+  function hitRate(rate) {
+    return rate == null ? '–' : OPX.fmt.percent(rate);
+  }
+
+  /// A card with a table of token details, one row per key or model: prompt, cached, hit rate, reasoning, audio.
+  function detailsTable(title, id, rows) {
+    const number = (value) => OPX.fmt.number(value || 0);
+    const table = rows.length
+      ? OPX.table(
+          [
+            { class: 'opx-nowrap', label: t('stats.col.name'), value: (row) => row.name },
+            { class: 'text-end', label: t('stats.col.prompt'), value: (row) => number(row.totals.prompt_tokens) },
+            { class: 'text-end', label: t('stats.col.cached'), value: (row) => number(row.totals.cached_tokens) },
+            { class: 'text-end', label: t('stats.col.hitRate'), value: (row) => hitRate(row.totals.cache_hit_rate) },
+            { class: 'text-end', label: t('stats.col.reasoning'), value: (row) => number(row.totals.reasoning_tokens) },
+            {
+              class: 'text-end opx-nowrap',
+              label: t('stats.col.audio'),
+              value: (row) => number(row.totals.audio_input_tokens) + ' / ' + number(row.totals.audio_output_tokens),
+            },
+          ],
+          rows,
+          { rowAttrs: (row) => ({ dataset: { name: row.name } }) },
+        )
+      : h('p', { class: 'opx-muted mb-0' }, t('stats.noTokens'));
+    return h(
+      'div',
+      { class: 'col-lg-6' },
+      h(
+        'div',
+        { class: 'card h-100' },
+        h('div', { class: 'card-header' }, title),
+        h('div', { class: 'card-body', id }, table),
+      ),
+    );
   }
 
   /// A short label for an hour: "14:00" within a day, "11-22 14:00" over longer spans.
@@ -281,6 +344,19 @@
         ),
         card(t('stats.tokens'), OPX.fmt.number(totals.total_tokens), 'stats-tokens'),
         card(t('stats.latency'), totals.avg_latency_ms == null ? '–' : OPX.fmt.ms(totals.avg_latency_ms), 'stats-latency'),
+        card(t('stats.cachedTokens'), OPX.fmt.number(totals.cached_tokens), 'stats-cached'),
+        card(t('stats.cacheHitRate'), hitRate(totals.cache_hit_rate), 'stats-cache-hit'),
+        card(t('stats.reasoningTokens'), OPX.fmt.number(totals.reasoning_tokens), 'stats-reasoning'),
+      );
+      const tokensByKey = detailsTable(
+        t('stats.tokensByKey'),
+        'stats-key-tokens',
+        keyStats.map((k) => ({ name: k.name, totals: k })),
+      );
+      const tokensByModel = detailsTable(
+        t('stats.tokensByModel'),
+        'stats-model-tokens',
+        modelStats.map((m) => ({ name: m.model_name, totals: m.totals })),
       );
 
       const byKey = chartCard(t('stats.byKey'), 'stats-chart-keys');
@@ -303,6 +379,7 @@
         ),
         cards,
         h('div', { class: 'row g-3 mb-3' }, byHour.view, byStatus.view, byKey.view, byModel.view),
+        h('div', { class: 'row g-3 mb-3' }, tokensByKey, tokensByModel),
         log.view,
       );
 
@@ -374,6 +451,8 @@
                 { class: 'opx-nowrap', label: t('stats.col.status'), value: (row) => String(row.status) },
                 { class: 'opx-nowrap', label: t('stats.col.latency'), value: (row) => OPX.fmt.ms(row.latency_ms) },
                 { class: 'opx-nowrap', label: t('stats.col.tokens'), value: (row) => (row.total_tokens == null ? '–' : OPX.fmt.number(row.total_tokens)) },
+                { class: 'opx-nowrap', label: t('stats.col.cached'), value: (row) => (row.cached_tokens == null ? '–' : OPX.fmt.number(row.cached_tokens)) },
+                { class: 'opx-nowrap', label: t('stats.col.reasoning'), value: (row) => (row.reasoning_tokens == null ? '–' : OPX.fmt.number(row.reasoning_tokens)) },
                 { class: 'opx-nowrap', label: t('stats.col.path'), value: (row) => row.method + ' ' + row.path },
                 { label: t('stats.col.error'), value: (row) => row.error || '' },
               ],

@@ -314,6 +314,12 @@ enum OpenAPIDocument {
                 ],
                 ok: (200, S.array(S.ref("ModelStats"))))
         ],
+        "/api/stats/tokens": [
+            "get": op(
+                "Totals per client token.",
+                parameters: [query("token_id", ["type": "integer", "minimum": 1], "One client token only.")],
+                ok: (200, S.array(S.ref("TokenStats"))))
+        ],
         "/api/usage": [
             "get": op(
                 "The request log, newest first.",

@@ -4,10 +4,17 @@ import Shared
 enum OpenAPISchemas {
     private typealias S = JSONSchema
 
-    private static let totals = S.object([
-        "requests": S.integer, "successes": S.integer, "failures": S.integer, "prompt_tokens": S.integer,
-        "completion_tokens": S.integer, "total_tokens": S.integer, "avg_latency_ms": S.nullable("number"),
-    ])
+    /// The token details every set of totals carries, and the cache hit rate over them.
+    private static let tokenDetails: [String: JSONValue] = [
+        "cached_tokens": S.integer, "reasoning_tokens": S.integer, "audio_input_tokens": S.integer,
+        "audio_output_tokens": S.integer, "cache_hit_rate": S.nullable("number"),
+    ]
+
+    private static let totals = S.object(
+        [
+            "requests": S.integer, "successes": S.integer, "failures": S.integer, "prompt_tokens": S.integer,
+            "completion_tokens": S.integer, "total_tokens": S.integer, "avg_latency_ms": S.nullable("number"),
+        ].merging(tokenDetails) { _, new in new })
 
     private static func page(_ item: String) -> JSONValue {
         S.object(["data": S.array(S.ref(item)), "total": S.integer, "limit": S.integer, "offset": S.integer])
@@ -45,29 +52,30 @@ enum OpenAPISchemas {
                 "authenticated": S.boolean, "method": S.choice(["bearer", "session"]), "actor": S.string,
                 "csrf_token": S.nullable("string"), "expires_at": S.nullable("string", format: "date-time"),
             ], required: ["authenticated", "method", "actor"]),
-        "Key": S.object([
-            "id": S.integer, "name": S.string, "key_value": S.string,
-            "status": S.choice(["active", "cooling", "quota_exhausted", "invalid", "disabled"]),
-            "status_reason": S.nullable("string"), "status_code": S.nullable("integer"),
-            "status_since": S.nullable("string", format: "date-time"),
-            "next_probe_at": S.nullable("string", format: "date-time"), "consecutive_failures": S.integer,
-            "rate_limit": S.object([
-                "remaining_requests": S.nullable("integer"), "remaining_tokens": S.nullable("integer"),
-                "reset_requests_at": S.nullable("string", format: "date-time"),
-                "reset_tokens_at": S.nullable("string", format: "date-time"),
-                "updated_at": S.nullable("string", format: "date-time"),
-            ]),
-            "models": ["type": ["array", "null"], "items": S.string],
-            "models_checked_at": S.nullable("string", format: "date-time"),
-            "last_probe": S.object([
-                "at": S.nullable("string", format: "date-time"), "status": S.nullable("integer"),
-                "latency_ms": S.nullable("number"), "error": S.nullable("string"),
-            ]),
-            "usage_count": S.integer, "success_count": S.integer, "failure_count": S.integer,
-            "prompt_tokens": S.integer, "completion_tokens": S.integer,
-            "last_used": S.nullable("string", format: "date-time"), "created_at": S.dateTime,
-            "updated_at": S.dateTime,
-        ]),
+        "Key": S.object(
+            [
+                "id": S.integer, "name": S.string, "key_value": S.string,
+                "status": S.choice(["active", "cooling", "quota_exhausted", "invalid", "disabled"]),
+                "status_reason": S.nullable("string"), "status_code": S.nullable("integer"),
+                "status_since": S.nullable("string", format: "date-time"),
+                "next_probe_at": S.nullable("string", format: "date-time"), "consecutive_failures": S.integer,
+                "rate_limit": S.object([
+                    "remaining_requests": S.nullable("integer"), "remaining_tokens": S.nullable("integer"),
+                    "reset_requests_at": S.nullable("string", format: "date-time"),
+                    "reset_tokens_at": S.nullable("string", format: "date-time"),
+                    "updated_at": S.nullable("string", format: "date-time"),
+                ]),
+                "models": ["type": ["array", "null"], "items": S.string],
+                "models_checked_at": S.nullable("string", format: "date-time"),
+                "last_probe": S.object([
+                    "at": S.nullable("string", format: "date-time"), "status": S.nullable("integer"),
+                    "latency_ms": S.nullable("number"), "error": S.nullable("string"),
+                ]),
+                "usage_count": S.integer, "success_count": S.integer, "failure_count": S.integer,
+                "prompt_tokens": S.integer, "completion_tokens": S.integer,
+                "last_used": S.nullable("string", format: "date-time"), "created_at": S.dateTime,
+                "updated_at": S.dateTime,
+            ].merging(tokenDetails) { _, new in new }),
         "KeyTestResult": keyTestResult,
         "KeyTestRun": S.object([
             "run_id": S.string, "total": S.integer, "done": S.integer, "passed": S.integer, "failed": S.integer,
@@ -118,18 +126,22 @@ enum OpenAPISchemas {
             "hours": S.integer,
             "data": S.array(S.object(["hour": S.dateTime, "totals": S.ref("Totals")])),
         ]),
-        "KeyStats": S.object([
-            "key_id": S.integer, "name": S.string, "key_hint": S.string, "status": S.string, "requests": S.integer,
-            "successes": S.integer, "failures": S.integer, "prompt_tokens": S.integer, "completion_tokens": S.integer,
-            "last_used": S.nullable("string", format: "date-time"),
-        ]),
+        "KeyStats": S.object(
+            [
+                "key_id": S.integer, "name": S.string, "key_hint": S.string, "status": S.string,
+                "requests": S.integer, "successes": S.integer, "failures": S.integer, "prompt_tokens": S.integer,
+                "completion_tokens": S.integer, "last_used": S.nullable("string", format: "date-time"),
+            ].merging(tokenDetails) { _, new in new }),
         "ModelStats": S.object(["model_name": S.string, "totals": S.ref("Totals")]),
+        "TokenStats": S.object(["token_id": S.integer, "name": S.nullable("string"), "totals": S.ref("Totals")]),
         "UsageEntry": S.object([
             "id": S.integer, "request_id": S.string, "timestamp": S.dateTime, "worker": S.integer,
             "key_id": S.nullable("integer"), "token_id": S.nullable("integer"), "model": S.nullable("string"),
             "method": S.string, "path": S.string, "status": S.integer, "latency_ms": S.number,
             "ttfb_ms": S.nullable("number"), "streamed": S.boolean, "prompt_tokens": S.nullable("integer"),
             "completion_tokens": S.nullable("integer"), "total_tokens": S.nullable("integer"),
+            "cached_tokens": S.nullable("integer"), "reasoning_tokens": S.nullable("integer"),
+            "audio_input_tokens": S.nullable("integer"), "audio_output_tokens": S.nullable("integer"),
             "error": S.nullable("string"),
         ]),
         "UsagePage": page("UsageEntry"),

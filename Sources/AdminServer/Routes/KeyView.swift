@@ -46,6 +46,13 @@ struct KeyView: Encodable {
     let failureCount: Int64
     let promptTokens: Int64
     let completionTokens: Int64
+    /// The token details the upstream reported for the key's requests, summed (all time).
+    let cachedTokens: Int64
+    let reasoningTokens: Int64
+    let audioInputTokens: Int64
+    let audioOutputTokens: Int64
+    /// Cached over the prompt tokens of the requests that reported a cached count; null when none did.
+    @NullEncoded var cacheHitRate: Double?
     @NullEncoded var lastUsed: Date?
     let createdAt: Date
     let updatedAt: Date
@@ -57,10 +64,13 @@ struct KeyView: Encodable {
         case modelsCheckedAt = "models_checked_at", lastProbe = "last_probe", usageCount = "usage_count"
         case successCount = "success_count", failureCount = "failure_count", promptTokens = "prompt_tokens"
         case completionTokens = "completion_tokens", lastUsed = "last_used", createdAt = "created_at"
-        case updatedAt = "updated_at"
+        case updatedAt = "updated_at", cachedTokens = "cached_tokens", reasoningTokens = "reasoning_tokens"
+        case audioInputTokens = "audio_input_tokens", audioOutputTokens = "audio_output_tokens"
+        case cacheHitRate = "cache_hit_rate"
     }
 
-    init(_ key: UpstreamKey) {
+    /// The view of `key`, with the token details of its requests (none for a key just added).
+    init(_ key: UpstreamKey, details: StatsRoutes.TokenDetails = .none) {
         let time = { (ms: Int64?) in ms.map(ISOTime.format) }
         id = key.id ?? 0
         name = key.name
@@ -85,6 +95,11 @@ struct KeyView: Encodable {
         failureCount = key.failureCount
         promptTokens = key.promptTokens
         completionTokens = key.completionTokens
+        cachedTokens = details.cachedTokens
+        reasoningTokens = details.reasoningTokens
+        audioInputTokens = details.audioInputTokens
+        audioOutputTokens = details.audioOutputTokens
+        cacheHitRate = details.cacheHitRate
         lastUsed = key.lastUsed
         createdAt = key.createdAt
         updatedAt = key.updatedAt

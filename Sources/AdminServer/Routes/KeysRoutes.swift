@@ -44,14 +44,17 @@ struct KeysRoutes {
 
     func register(on api: APIGroup) {
         api.on(.get, "keys") { _, _ in
-            try JSONResponse.make(try await services.keys.list().map(KeyView.init))
+            let keys = try await services.keys.list()
+            let details = try await StatsRoutes.TokenDetails.perKey(services)
+            return try JSONResponse.make(keys.map { KeyView($0, details: details[$0.id ?? 0] ?? .none) })
         }
         api.on(.get, "keys/{id}") { _, context in
             let id = try PathInput.id(context)
             guard let key = try await services.keys.key(id: id) else {
                 throw APIError.notFound("No key with id \(id).")
             }
-            return try JSONResponse.make(KeyView(key))
+            let details = try await StatsRoutes.TokenDetails.perKey(services, keyID: id)
+            return try JSONResponse.make(KeyView(key, details: details[id] ?? .none))
         }
         api.on(.post, "keys") { request, context in
             let body = try await JSONBody.decode(CreateBody.self, from: request, context: context)
@@ -83,7 +86,8 @@ struct KeysRoutes {
             guard let key = try await services.keys.update(id: id, name: name, status: status, audit: entry) else {
                 throw APIError.notFound("No key with id \(id).")
             }
-            return try JSONResponse.make(KeyView(key))
+            let details = try await StatsRoutes.TokenDetails.perKey(services, keyID: id)
+            return try JSONResponse.make(KeyView(key, details: details[id] ?? .none))
         }
         api.on(.delete, "keys/{id}") { _, context in
             let id = try PathInput.id(context)

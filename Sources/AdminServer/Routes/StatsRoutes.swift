@@ -8,7 +8,7 @@ struct StatsRoutes {
     let services: AdminServices
 
     /// Request and token totals over some span.
-    struct Totals: Encodable, FetchableRecord, Decodable {
+    struct Totals: FetchableRecord {
         let requests: Int64
         let successes: Int64
         let failures: Int64
@@ -16,10 +16,32 @@ struct StatsRoutes {
         let completionTokens: Int64
         let latencySum: Double
         let ttfbSum: Double
+        var details = TokenDetails.none
 
-        enum CodingKeys: String, CodingKey {
-            case requests, successes, failures, promptTokens = "prompt_tokens", completionTokens = "completion_tokens"
-            case latencySum = "latency_ms_sum", ttfbSum = "ttfb_ms_sum"
+        /// Totals from their parts.
+        init(
+            requests: Int64, successes: Int64, failures: Int64, promptTokens: Int64, completionTokens: Int64,
+            latencySum: Double, ttfbSum: Double
+        ) {
+            self.requests = requests
+            self.successes = successes
+            self.failures = failures
+            self.promptTokens = promptTokens
+            self.completionTokens = completionTokens
+            self.latencySum = latencySum
+            self.ttfbSum = ttfbSum
+        }
+
+        /// The totals in a row selected with `columns`.
+        init(row: Row) throws {
+            requests = row["requests"]
+            successes = row["successes"]
+            failures = row["failures"]
+            promptTokens = row["prompt_tokens"]
+            completionTokens = row["completion_tokens"]
+            latencySum = row["latency_ms_sum"]
+            ttfbSum = row["ttfb_ms_sum"]
+            details = TokenDetails(row: row)
         }
 
         /// The SELECT list that produces these columns from `usage_hourly`.
@@ -27,7 +49,8 @@ struct StatsRoutes {
             COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(successes), 0) AS successes,
             COALESCE(SUM(failures), 0) AS failures, COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,
             COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
-            COALESCE(SUM(latency_ms_sum), 0) AS latency_ms_sum, COALESCE(SUM(ttfb_ms_sum), 0) AS ttfb_ms_sum
+            COALESCE(SUM(latency_ms_sum), 0) AS latency_ms_sum, COALESCE(SUM(ttfb_ms_sum), 0) AS ttfb_ms_sum,
+            \(TokenDetails.columns)
             """
     }
 
@@ -39,11 +62,18 @@ struct StatsRoutes {
         let promptTokens: Int64
         let completionTokens: Int64
         let totalTokens: Int64
+        let cachedTokens: Int64
+        let reasoningTokens: Int64
+        let audioInputTokens: Int64
+        let audioOutputTokens: Int64
+        @NullEncoded var cacheHitRate: Double?
         @NullEncoded var averageLatencyMs: Double?
 
         enum CodingKeys: String, CodingKey {
             case requests, successes, failures, promptTokens = "prompt_tokens", completionTokens = "completion_tokens"
-            case totalTokens = "total_tokens", averageLatencyMs = "avg_latency_ms"
+            case totalTokens = "total_tokens", averageLatencyMs = "avg_latency_ms", cachedTokens = "cached_tokens"
+            case reasoningTokens = "reasoning_tokens", audioInputTokens = "audio_input_tokens"
+            case audioOutputTokens = "audio_output_tokens", cacheHitRate = "cache_hit_rate"
         }
 
         init(_ totals: Totals) {
@@ -53,6 +83,11 @@ struct StatsRoutes {
             promptTokens = totals.promptTokens
             completionTokens = totals.completionTokens
             totalTokens = totals.promptTokens + totals.completionTokens
+            cachedTokens = totals.details.cachedTokens
+            reasoningTokens = totals.details.reasoningTokens
+            audioInputTokens = totals.details.audioInputTokens
+            audioOutputTokens = totals.details.audioOutputTokens
+            cacheHitRate = totals.details.cacheHitRate
             averageLatencyMs = totals.requests > 0 ? totals.latencySum / Double(totals.requests) : nil
         }
     }
@@ -134,11 +169,46 @@ struct StatsRoutes {
         let failures: Int64
         let promptTokens: Int64
         let completionTokens: Int64
+        let cachedTokens: Int64
+        let reasoningTokens: Int64
+        let audioInputTokens: Int64
+        let audioOutputTokens: Int64
+        @NullEncoded var cacheHitRate: Double?
         @NullEncoded var lastUsed: Date?
         enum CodingKeys: String, CodingKey {
             case name, status, requests, successes, failures, keyID = "key_id", keyHint = "key_hint"
             case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", lastUsed = "last_used"
+            case cachedTokens = "cached_tokens", reasoningTokens = "reasoning_tokens"
+            case audioInputTokens = "audio_input_tokens", audioOutputTokens = "audio_output_tokens"
+            case cacheHitRate = "cache_hit_rate"
         }
+
+        /// A key's counters, and the token details summed from its hourly aggregates.
+        init(_ key: UpstreamKey, details: TokenDetails) {
+            keyID = key.id ?? 0
+            name = key.name
+            keyHint = key.hint
+            status = key.status.rawValue
+            requests = key.usageCount
+            successes = key.successCount
+            failures = key.failureCount
+            promptTokens = key.promptTokens
+            completionTokens = key.completionTokens
+            cachedTokens = details.cachedTokens
+            reasoningTokens = details.reasoningTokens
+            audioInputTokens = details.audioInputTokens
+            audioOutputTokens = details.audioOutputTokens
+            cacheHitRate = details.cacheHitRate
+            lastUsed = key.lastUsed
+        }
+    }
+
+    /// Totals of one client token's requests.
+    struct TokenStats: Encodable {
+        let tokenID: Int64
+        @NullEncoded var name: String?
+        let totals: TotalsView
+        enum CodingKeys: String, CodingKey { case name, totals, tokenID = "token_id" }
     }
 
     struct ModelStats: Encodable {
@@ -260,13 +330,8 @@ struct StatsRoutes {
                 keys = keys.filter { $0.id == keyID }
                 guard !keys.isEmpty else { throw APIError.notFound("No key with id \(keyID).", param: "key_id") }
             }
-            return try JSONResponse.make(
-                keys.map {
-                    KeyStats(
-                        keyID: $0.id ?? 0, name: $0.name, keyHint: $0.hint, status: $0.status.rawValue,
-                        requests: $0.usageCount, successes: $0.successCount, failures: $0.failureCount,
-                        promptTokens: $0.promptTokens, completionTokens: $0.completionTokens, lastUsed: $0.lastUsed)
-                })
+            let details = try await TokenDetails.perKey(services, keyID: keyID)
+            return try JSONResponse.make(keys.map { KeyStats($0, details: details[$0.id ?? 0] ?? .none) })
         }
         api.on(.get, "stats/models") { request, _ in
             let model = try QueryInput(request).string("model_name")
@@ -278,6 +343,23 @@ struct StatsRoutes {
                         WHERE model <> '' AND (? IS NULL OR model = ?) GROUP BY model ORDER BY model
                         """, arguments: [model, model]
                 ).map { row in ModelStats(modelName: row["model"], totals: TotalsView(try Totals(row: row))) }
+            }
+            return try JSONResponse.make(rows)
+        }
+        api.on(.get, "stats/tokens") { request, _ in
+            let tokenID = try QueryInput(request).id("token_id")
+            let rows = try await services.database.pool.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT token_id, (SELECT name FROM client_tokens WHERE id = token_id) AS name,
+                            \(Totals.columns)
+                        FROM usage_hourly WHERE token_id > 0 AND (? IS NULL OR token_id = ?)
+                        GROUP BY token_id ORDER BY token_id
+                        """, arguments: [tokenID, tokenID]
+                ).map { row in
+                    TokenStats(tokenID: row["token_id"], name: row["name"], totals: TotalsView(try Totals(row: row)))
+                }
             }
             return try JSONResponse.make(rows)
         }

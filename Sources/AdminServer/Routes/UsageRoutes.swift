@@ -25,12 +25,19 @@ struct UsageRoutes {
         @NullEncoded var promptTokens: Int?
         @NullEncoded var completionTokens: Int?
         @NullEncoded var totalTokens: Int?
+        /// The token details: null when the answer did not report them.
+        @NullEncoded var cachedTokens: Int?
+        @NullEncoded var reasoningTokens: Int?
+        @NullEncoded var audioInputTokens: Int?
+        @NullEncoded var audioOutputTokens: Int?
         @NullEncoded var error: String?
 
         enum CodingKeys: String, CodingKey {
             case id, worker, model, method, path, status, streamed, error, timestamp, requestID = "request_id"
             case keyID = "key_id", tokenID = "token_id", latencyMs = "latency_ms", ttfbMs = "ttfb_ms"
             case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", totalTokens = "total_tokens"
+            case cachedTokens = "cached_tokens", reasoningTokens = "reasoning_tokens"
+            case audioInputTokens = "audio_input_tokens", audioOutputTokens = "audio_output_tokens"
         }
 
         init(_ row: Row) {
@@ -50,6 +57,10 @@ struct UsageRoutes {
             promptTokens = row["prompt_tokens"]
             completionTokens = row["completion_tokens"]
             totalTokens = row["total_tokens"]
+            cachedTokens = row["cached_tokens"]
+            reasoningTokens = row["reasoning_tokens"]
+            audioInputTokens = row["audio_input_tokens"]
+            audioOutputTokens = row["audio_output_tokens"]
             error = row["error"]
         }
     }

@@ -111,7 +111,8 @@ final class WorkerContext: Sendable {
             status: outcome.status, latencyMs: draft.milliseconds(at: now), ttfbMs: draft.ttfbMs,
             streamed: draft.sniffer?.mode == .eventStream, promptTokens: usage?.promptTokens,
             completionTokens: usage?.completionTokens, totalTokens: usage?.totalTokens, error: outcome.error,
-            tokensEstimated: estimated)
+            tokensEstimated: estimated, cachedTokens: usage?.cachedTokens, reasoningTokens: usage?.reasoningTokens,
+            audioInputTokens: usage?.audioInputTokens, audioOutputTokens: usage?.audioOutputTokens)
         // Proxied traffic only: a request that reached an upstream key.
         let mode = chatHistory
         if mode != .off, draft.key != nil, !draft.fromConsole, ChatHistoryMode.recordsPath(draft.path) {

@@ -30,6 +30,14 @@ public struct UsageRow: Sendable, Equatable {
     public var completionTokens: Int?
     /// Total tokens from the upstream's `usage`, when present.
     public var totalTokens: Int?
+    /// Prompt tokens served from the prompt cache, when the upstream's `usage` reported them.
+    public var cachedTokens: Int?
+    /// Completion tokens spent reasoning, when reported.
+    public var reasoningTokens: Int?
+    /// Prompt tokens that were audio, when reported.
+    public var audioInputTokens: Int?
+    /// Completion tokens that were audio, when reported.
+    public var audioOutputTokens: Int?
     /// Short error code when the request failed inside the proxy.
     public var error: String?
     /// True when the token counts were estimated by the proxy rather than reported by the upstream.
@@ -41,12 +49,15 @@ public struct UsageRow: Sendable, Equatable {
     /// The answer's text, reassembled from the events for a stream (only with `full`), cut to the configured size.
     public var chatResponse: String?
 
-    /// A row with every field given; the chat-history fields and `tokensEstimated` default to absent / false.
+    /// A row with every field given; the chat-history fields, the token details and `tokensEstimated` default
+    /// to absent / false.
     public init(
         requestID: String, timestamp: Int64, worker: Int, keyID: Int64?, tokenID: Int64?, model: String?,
         method: String, path: String, status: Int, latencyMs: Double, ttfbMs: Double?, streamed: Bool,
         promptTokens: Int?, completionTokens: Int?, totalTokens: Int?, error: String?, tokensEstimated: Bool = false,
-        keepsChatHistory: Bool = false, chatRequest: String? = nil, chatResponse: String? = nil
+        keepsChatHistory: Bool = false, chatRequest: String? = nil, chatResponse: String? = nil,
+        cachedTokens: Int? = nil, reasoningTokens: Int? = nil, audioInputTokens: Int? = nil,
+        audioOutputTokens: Int? = nil
     ) {
         self.requestID = requestID
         self.timestamp = timestamp
@@ -68,6 +79,10 @@ public struct UsageRow: Sendable, Equatable {
         self.keepsChatHistory = keepsChatHistory
         self.chatRequest = chatRequest
         self.chatResponse = chatResponse
+        self.cachedTokens = cachedTokens
+        self.reasoningTokens = reasoningTokens
+        self.audioInputTokens = audioInputTokens
+        self.audioOutputTokens = audioOutputTokens
     }
 
     /// Whether the request failed: a proxy error or a status of 400 and above.

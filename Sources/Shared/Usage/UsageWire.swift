@@ -1,6 +1,8 @@
 /// The stats-socket protocol.
 ///
 /// Worker → collector: one row per line, tab-separated fields led by a version tag, ending in `\n`.
+/// `u3` rows (written now) are `u2` rows with four more fields at the end: cached, reasoning, audio input and
+/// audio output tokens. `u2` rows (an older binary's spool) still decode, their four counts absent.
 /// A line led by `r1` is a `RefusedCount` instead (`r1 source minute reason count`): requests refused
 /// before a token was known, counted per minute rather than sent one row each.
 /// Hand-written because every request sends one: `JSONEncoder`/`JSONDecoder` cost more per row than the
@@ -21,11 +23,14 @@ public enum UsageWire {
     public static let maximumChatFieldBytes = 1024 * 1024
     /// The line that asks the collector for its metrics.
     public static let metricsRequest = "metrics"
-    private static let version = Array("u2".utf8)
+    private static let version = Array("u3".utf8)
+    private static let version2 = Array("u2".utf8)
     private static let refusedVersion = Array("r1".utf8)
     /// Longest source name a refused-count line may carry.
     private static let maximumSourceBytes = 64
-    private static let fieldCount = 21
+    private static let fieldCount = 25
+    /// Fields of a `u2` row: `u3` less the four token details.
+    private static let version2FieldCount = 21
 
     /// `row` as one newline-terminated line.
     public static func encode(_ row: UsageRow) -> [UInt8] {
@@ -87,6 +92,10 @@ public enum UsageWire {
         number(row.keepsChatHistory ? 1 : 0)
         field(row.chatRequest, limit: maximumChatFieldBytes)
         field(row.chatResponse, limit: maximumChatFieldBytes)
+        number(row.cachedTokens)
+        number(row.reasoningTokens)
+        number(row.audioInputTokens)
+        number(row.audioOutputTokens)
         line.append(UInt8(ascii: "\n"))
     }
 
@@ -181,19 +190,20 @@ public enum UsageWire {
             }
             bounds.initializeElement(at: count, to: start..<line.count)
             count += 1
-            guard count == fieldCount else { return nil }
-            return decode(line, fields: UnsafeBufferPointer(bounds))
+            guard count == fieldCount || count == version2FieldCount else { return nil }
+            return decode(line, fields: UnsafeBufferPointer(start: bounds.baseAddress, count: count))
         }
     }
 
-    /// The row in `line`, whose `fieldCount` fields lie at `bounds`.
+    /// The row in `line`, whose fields (as many as its version has) lie at `bounds`.
     private static func decode(
         _ line: UnsafeRawBufferPointer, fields bounds: UnsafeBufferPointer<Range<Int>>
     )
         -> UsageRow?
     {
         // Numbers are read straight from the bytes, text fields unescaped.
-        guard line[bounds[0]].elementsEqual(version) else { return nil }
+        let current = bounds.count == fieldCount
+        guard line[bounds[0]].elementsEqual(current ? version : version2) else { return nil }
         func text(_ field: Int) -> String? {
             let range = bounds[field]
             guard !range.isEmpty else { return nil }
@@ -235,12 +245,19 @@ public enum UsageWire {
             let status = integer(9) ?? nil, let latency = double(10) ?? nil, let ttfb = double(11),
             let prompt = integer(13), let completion = integer(14), let total = integer(15)
         else { return nil }
+        /// A `u3` row's detail count at `field`: nil when malformed; absent in a `u2` row.
+        func detail(_ field: Int) -> Int64?? { current ? integer(field) : .some(nil) }
+        guard let cached = detail(21), let reasoning = detail(22), let audioInput = detail(23),
+            let audioOutput = detail(24)
+        else { return nil }
         return UsageRow(
             requestID: requestID, timestamp: timestamp, worker: Int(worker), keyID: keyID, tokenID: tokenID,
             model: text(6), method: method, path: path, status: Int(status), latencyMs: latency, ttfbMs: ttfb,
             streamed: flag(12), promptTokens: prompt.map(Int.init), completionTokens: completion.map(Int.init),
             totalTokens: total.map(Int.init), error: text(16), tokensEstimated: flag(17), keepsChatHistory: flag(18),
-            chatRequest: text(19), chatResponse: text(20))
+            chatRequest: text(19), chatResponse: text(20), cachedTokens: cached.map(Int.init),
+            reasoningTokens: reasoning.map(Int.init), audioInputTokens: audioInput.map(Int.init),
+            audioOutputTokens: audioOutput.map(Int.init))
     }
 
     /// The row in one line held in an array (tests and tools).

@@ -66,13 +66,13 @@ struct JSONScannerTests {
         #expect(deepMultipart == nil)
     }
 
-    @Test("usage counts are read from the top level or from response.usage, ignoring nested details")
+    @Test("usage counts are read from the top level or from response.usage, with their details")
     func usageCounts() {
         #expect(
             usage(
                 #"{"choices":[{"message":{"content":"\"usage\":{\"prompt_tokens\":999}"}}],"usage":{"prompt_tokens":21,"completion_tokens":9,"total_tokens":30,"prompt_tokens_details":{"cached_tokens":5}}}"#
             )
-                == TokenUsage(promptTokens: 21, completionTokens: 9, totalTokens: 30))
+                == TokenUsage(promptTokens: 21, completionTokens: 9, totalTokens: 30, cachedTokens: 5))
         #expect(
             usage(#"{"type":"response.completed","response":{"id":"r","usage":{"input_tokens":3,"output_tokens":4}}}"#)
                 == TokenUsage(promptTokens: 3, completionTokens: 4, totalTokens: 7))

@@ -12,7 +12,7 @@ struct UsageReaderTests {
     private let answers: [(String, TokenUsage?)] = [
         (
             #"{"id":"x","choices":[{"message":{"content":"\"usage\":{\"prompt_tokens\":999}","usage":{"prompt_tokens":7}}}],"usage":{"prompt_tokens":21,"completion_tokens":9,"total_tokens":30,"prompt_tokens_details":{"cached_tokens":5}}}"#,
-            TokenUsage(promptTokens: 21, completionTokens: 9, totalTokens: 30)
+            TokenUsage(promptTokens: 21, completionTokens: 9, totalTokens: 30, cachedTokens: 5)
         ),
         (
             #" { "type" : "response.completed" , "response" : { "id" : "r", "output":[{"usage":{"input_tokens":8}}], "usage" : { "input_tokens" : 3 , "output_tokens" : 4 } } } "#,

@@ -117,6 +117,43 @@ struct UsageSenderTests {
         await collector.stop()
     }
 
+    @Test("a spool an older binary wrote (u2 rows) replays beside u3 rows: its token details stay absent")
+    func olderSpoolReplayed() async throws {
+        let test = try TestDatabase()
+        var spool = UsageSpool(directory: test.directory.file("spool"), owner: "old-worker")
+        var segment = try spool.create()
+        // Exactly as the u2 encoder wrote a row: 21 fields, no token details.
+        for index in 0..<3 {
+            let old =
+                "u2\told\(index)\t1700000000000\t0\t\t\tgpt-4o\tPOST\t/v1/chat/completions\t200\t1.5\t0.5\t0"
+                + "\t7\t3\t10\t\t0\t0\t\t\n"
+            try UsageSpool.append(Array(old.utf8), to: &segment)
+        }
+        var current = row("new0")
+        current.cachedTokens = 64
+        current.reasoningTokens = 0
+        try UsageSpool.append(UsageWire.encode(current), to: &segment)
+        UsageSpool.release(segment)
+        let collector = try await LocalCollector.start(
+            database: test.database, socketPath: test.directory.file("stats.sock"))
+        let running = RunningSender(sender(test))
+        #expect(await eventually { (try? await logCount(test)) == 4 })
+        try await test.database.pool.read { db in
+            let old = try Row.fetchAll(
+                db, sql: "SELECT * FROM usage_log WHERE request_id LIKE 'old%' ORDER BY request_id")
+            #expect(old.map { $0["prompt_tokens"] as Int? } == [7, 7, 7])
+            for column in ["cached_tokens", "reasoning_tokens", "audio_input_tokens", "audio_output_tokens"] {
+                #expect(old.allSatisfy { $0[column] as Int? == nil }, "\(column)")
+            }
+            let new = try #require(try Row.fetchOne(db, sql: "SELECT * FROM usage_log WHERE request_id = 'new0'"))
+            #expect(new["cached_tokens"] as Int? == 64)
+            #expect(new["reasoning_tokens"] as Int? == 0)
+            #expect(new["audio_input_tokens"] as Int? == nil)
+        }
+        await running.stop()
+        await collector.stop()
+    }
+
     @Test("a segment held by a live worker is not adopted")
     func liveSegmentKept() throws {
         let test = try TestDatabase()
