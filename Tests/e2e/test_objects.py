@@ -80,6 +80,9 @@ def test_objects_follow_their_key_and_belong_to_their_token(objects_gateway: Gat
                 )
                 response = next(event.response for event in stream if event.type == "response.completed")
                 stream.close()
+                # Closing a stream before its end closes its connection: the next step comes on a new one,
+                # maybe to another worker, which learns the response within about a second (README).
+                until_every_worker_knows(gateway, gateway.token, lambda c, r=response.id: c.responses.retrieve(r))
             else:
                 response = client.responses.create(
                     model="gpt-e2e-mini", input=f"step {step}", previous_response_id=previous
