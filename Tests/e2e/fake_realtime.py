@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -137,7 +139,11 @@ class FakeRealtime:
                     break
                 event = json.loads(message) if message.startswith("{") else {}
                 if event.get("type") == "response.create":
-                    await connection.send(json.dumps({"type": "response.created", "response": {"status": "in_progress"}}))
+                    # The Responses API's response is a stored object: its id comes first, as OpenAI sends it.
+                    created: dict[str, Any] = {"status": "in_progress"}
+                    if not realtime:
+                        created = {"id": f"resp_ws_{uuid.uuid4().hex}", "object": "response", **created}
+                    await connection.send(json.dumps({"type": "response.created", "response": created}))
                     done = "response.done" if realtime else "response.completed"
                     response = {"status": "completed", "usage": USAGE if realtime else RESPONSES_USAGE}
                     # Realtime's responses do not name the model (the session has one); the Responses API's do.

@@ -9,6 +9,8 @@ import json
 import signal
 import sqlite3
 import time
+import urllib.error
+import urllib.request
 from typing import Any, Iterator
 
 import pytest
@@ -179,6 +181,53 @@ def test_responses_websocket_mode_records_one_row_per_response(service: ProxySer
     for row in rows:
         assert (row["cached_tokens"], row["reasoning_tokens"]) == (3, 4), row
         assert row["audio_input_tokens"] is None and row["audio_output_tokens"] is None, row
+
+
+def test_a_response_created_over_a_responses_socket_belongs_to_its_key_and_token(
+    service: ProxyService, realtime: FakeRealtime
+) -> None:
+    before = len(realtime.sockets)
+    with open_socket(service, "/v1/responses") as socket:
+        socket.send(json.dumps({"type": "response.create", "model": "gpt-ws-obj", "input": "hi"}))
+        created = receive(socket)
+        assert created["type"] == "response.created"
+        assert receive(socket)["type"] == "response.completed"
+    response_id = created["response"]["id"]
+    upstream = newest_socket(realtime, before)
+    index = [f"Bearer {key}" for key in UPSTREAM_KEYS].index(upstream.authorization)
+    admin = AdminClient(service.admin_url, service.admin_token)
+    key_id = next(key["id"] for key in admin.get("/api/keys") if key["name"] == f"e2e-key-{index}")
+
+    def recorded(_: AdminClient) -> tuple[int, int] | None:
+        with sqlite3.connect(service.data_dir / "openai_proxy.db") as database:
+            return database.execute(
+                "SELECT key_id, token_id FROM objects WHERE object_id = ? AND kind = 'response'", (response_id,)
+            ).fetchone()
+
+    key, token = admin.wait("the socket's response recorded", recorded, timeout=WAIT)
+    assert key == key_id
+    assert token == next(t["id"] for t in admin.get("/api/tokens") if t["name"] == "e2e-client")
+    # Another client token naming it gets OpenAI's answer for an unknown response (the fake upstream speaks
+    # only WebSocket: an answer from it would not be this JSON).
+    other = admin.post("/api/tokens", {"name": "ws-object-other"})["token"]
+
+    def answered(_: AdminClient) -> tuple[int, dict[str, Any]] | None:
+        request = urllib.request.Request(
+            f"{service.base_url}/responses/{response_id}", headers={"Authorization": f"Bearer {other}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=WAIT):
+                return None
+        except urllib.error.HTTPError as error:
+            body = error.read()
+            # Until every worker knows the new token (401) and the recorded object (else the request goes
+            # upstream, whose 404 says "not here"), ask again: both reach every worker within about a second.
+            answer = json.loads(body) if error.code == 404 else None
+            return None if answer is None or answer["error"]["message"] == "not here" else (error.code, answer)
+
+    status, body = admin.wait("the other token's 404", answered, timeout=WAIT)
+    assert status == 404
+    assert body["error"]["message"] == f"Response with id '{response_id}' not found."
 
 
 @pytest.mark.parametrize("token", ["not-a-proxy-token", None])

@@ -66,15 +66,21 @@ final class WorkerContext: Sendable {
             guard let created = draft.sniffer?.createdObject, let key = draft.key, let token = draft.tokenID else {
                 return
             }
-            let object = StoredObject(
-                id: created.id, kind: created.kind, keyID: key.id, tokenID: token, createdAt: draft.timestamp,
-                expiresAt: draft.timestamp + objectRetentionMs)
-            guard objects.learn(object) else { return }
-            usage.record(.created(object))
+            learnCreated(created, key: key.id, token: token, at: draft.timestamp)
         case .delete(let id):
             objects.forget(id)
             usage.record(.deleted(id: id))
         }
+    }
+
+    /// Binds an object created through `key` for client `token` at `now` (Unix ms): here at once, in every
+    /// worker once the collector stored it. An id already known keeps its first record.
+    func learnCreated(_ created: CreatedObject, key: Int64, token: Int64, at now: Int64) {
+        let object = StoredObject(
+            id: created.id, kind: created.kind, keyID: key, tokenID: token, createdAt: now,
+            expiresAt: now + objectRetentionMs)
+        guard objects.learn(object) else { return }
+        usage.record(.created(object))
     }
 
     /// What the chat history keeps (`OPENAI_PROXY_CHAT_HISTORY`): capture the texts only when `.full`.

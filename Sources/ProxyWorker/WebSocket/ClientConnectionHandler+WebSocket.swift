@@ -29,7 +29,8 @@ extension ClientConnectionHandler {
                 requestID: draft.requestID, path: draft.path, tokenID: draft.tokenID, key: draft.key,
                 fromConsole: draft.fromConsole),
             session: WebSocketSession(
-                allowedModels: request.request.token?.limits?.allowedModels, model: upgrade.queryModel))
+                allowedModels: request.request.token?.limits?.allowedModels, model: upgrade.queryModel,
+                recordsResponses: draft.path == "/v1/responses"))
         let clientHeaders = upgrade.clientHeaders(fromUpstream: upstreamHead.headers)
         let idle = limits.webSocketIdleTimeout
         endRequest(keepAlive: false)

@@ -97,6 +97,10 @@ final class WebSocketRelay {
             }
             if let ended = session.upstreamFrame(opcode: frame.opcode, fin: frame.fin, payload: outgoing.data) {
                 record(ended)
+            } else if let created = session.takeCreatedResponse(), let key = template.key,
+                let token = template.tokenID
+            {
+                worker.learnCreated(created, key: key.id, token: token, at: WallClock.nowMs())
             }
             peer.write(NIOAny(outgoing), promise: nil)
         }

@@ -45,6 +45,11 @@ struct WebSocketSession {
 
     /// The token's allowed models; nil when it may use any.
     let allowedModels: [String]?
+    /// Whether the upstream's `response.created` events name stored objects (the Responses API's sockets;
+    /// Realtime's responses are not stored).
+    let recordsResponses: Bool
+    /// The response the last upstream message created, until `takeCreatedResponse()` takes it.
+    private var createdResponse: CreatedObject?
     /// The model the socket uses: the query's, then the last one a client event named.
     private(set) var model: String?
 
@@ -57,9 +62,10 @@ struct WebSocketSession {
     private var upstreamUsage = UsageReader()
 
     /// A session for a token with `allowedModels` on a socket opened for `model`.
-    init(allowedModels: [String]?, model: String?) {
+    init(allowedModels: [String]?, model: String?, recordsResponses: Bool = false) {
         self.allowedModels = allowedModels
         self.model = model
+        self.recordsResponses = recordsResponses
     }
 
     // MARK: - Client to upstream
@@ -164,7 +170,7 @@ struct WebSocketSession {
             return nil
         }
         // Most messages are deltas (audio, text): once the start names another type, the rest is not read.
-        if let type = upstreamType, !Self.responseEndTypes.contains(type) {
+        if let type = upstreamType, !Self.responseEndTypes.contains(type), type != Self.responseCreatedType {
             if fin { upstreamInText = false }
             return nil
         }
@@ -179,6 +185,11 @@ struct WebSocketSession {
         }
         guard fin else { return nil }
         upstreamInText = false
+        if upstreamType == Self.responseCreatedType {
+            // The id leads the response object, well inside the kept start.
+            createdResponse = recordsResponses ? upstreamPrefix.withUnsafeBytes(CreatedObject.inResponseCreated) : nil
+            return nil
+        }
         guard let type = upstreamType, Self.responseEndTypes.contains(type) else { return nil }
         let named = upstreamPrefix.withUnsafeBytes { bytes in
             JSONScanner.string(at: [.member("response"), .member("model")], in: bytes)
@@ -190,6 +201,16 @@ struct WebSocketSession {
             default: nil
             }
         return ResponseEnded(type: type, usage: upstreamUsage.finish(), model: named ?? model, error: error)
+    }
+
+    /// The event that starts a response; in the Responses API's WebSocket mode its `response.id` names a stored
+    /// response.
+    static let responseCreatedType = "response.created"
+
+    /// The stored response the last upstream message created, once.
+    mutating func takeCreatedResponse() -> CreatedObject? {
+        defer { createdResponse = nil }
+        return createdResponse
     }
 
     /// The `type` of a message from the start of its text: read member by member up to where the prefix is cut.

@@ -192,6 +192,30 @@ struct WebSocketSessionTests {
         #expect(failed?.model == "gpt-rt")
         #expect(session.upstreamFrame(opcode: .binary, fin: true, payload: Self.text("{}")) == nil)
     }
+
+    @Test("a Responses socket's response.created names a stored response once, a cut one too; Realtime's none")
+    func createdResponses() {
+        let created =
+            #"{"type":"response.created","sequence_number":0,"response":"#
+            + #"{"id":"resp_ws1","object":"response","status":"in_progress","output":[]}}"#
+        var responses = WebSocketSession(allowedModels: nil, model: nil, recordsResponses: true)
+        #expect(responses.upstreamFrame(opcode: .text, fin: true, payload: Self.text(created)) == nil)
+        #expect(responses.takeCreatedResponse() == CreatedObject(id: "resp_ws1", kind: "response"))
+        #expect(responses.takeCreatedResponse() == nil)
+        let bytes = Array(created.replacingOccurrences(of: "resp_ws1", with: "resp_ws2").utf8)
+        #expect(responses.upstreamFrame(opcode: .text, fin: false, payload: ByteBuffer(bytes: bytes[..<40])) == nil)
+        #expect(responses.takeCreatedResponse() == nil)
+        let rest = ByteBuffer(bytes: bytes[40...])
+        #expect(responses.upstreamFrame(opcode: .continuation, fin: true, payload: rest) == nil)
+        #expect(responses.takeCreatedResponse() == CreatedObject(id: "resp_ws2", kind: "response"))
+        let delta = #"{"type":"response.output_text.delta","response":{"id":"resp_no"}}"#
+        #expect(responses.upstreamFrame(opcode: .text, fin: true, payload: Self.text(delta)) == nil)
+        #expect(responses.takeCreatedResponse() == nil)
+
+        var realtime = WebSocketSession(allowedModels: nil, model: "gpt-rt")
+        #expect(realtime.upstreamFrame(opcode: .text, fin: true, payload: Self.text(created)) == nil)
+        #expect(realtime.takeCreatedResponse() == nil)
+    }
 }
 
 /// The request state machine's side of a WebSocket handshake.
