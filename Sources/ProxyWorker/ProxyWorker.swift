@@ -23,7 +23,7 @@ public enum ProxyWorker {
                 maxAttempts: configuration.maxAttempts))
         let health = KeyHealthBoard(
             store: KeyHealthStore(database: database, policy: configuration.keyHealth, logger: logger), logger: logger)
-        let objects = ObjectDirectory()
+        let objects = ObjectDirectory(store: ObjectStore(database: database))
         let refresher = SnapshotRefresher(
             database: database, box: box, store: store, board: health, configuration: configuration,
             objects: objects, interval: .milliseconds(250), logger: logger)

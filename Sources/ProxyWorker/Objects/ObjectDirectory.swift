@@ -13,9 +13,30 @@ final class ObjectDirectory: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Where an id missing here is looked for: the `objects` table, which another worker's record reaches
+    /// before this worker's next poll does.
+    private let store: (any ObjectStoring)?
 
-    /// An empty directory.
-    init() {}
+    /// An empty directory; `store` answers for ids it has not learned yet.
+    init(store: (any ObjectStoring)? = nil) {
+        self.store = store
+    }
+
+    /// The most ids of one request looked up in the database: a body may list many, each a query.
+    static let lookupLimit = 16
+
+    /// Looks ids missing here up in the database (the first `lookupLimit` of them) and takes in the live
+    /// records found; how many were found.
+    func lookUp(_ ids: [String], now: Int64) async throws -> Int {
+        guard let store else { return 0 }
+        var found = 0
+        for id in ids.prefix(Self.lookupLimit) {
+            guard let object = try await store.object(id: id), object.expiresAt > now else { continue }
+            _ = learn(object)
+            found += 1
+        }
+        return found
+    }
 
     /// The record of `id`, or nil.
     func object(_ id: Substring) -> StoredObject? {

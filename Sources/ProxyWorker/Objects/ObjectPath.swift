@@ -40,6 +40,18 @@ enum ObjectPath {
         segments.dropFirst()
     }
 
+    /// The prefixes of the ids OpenAI gives the objects the gateway records (`file-…`, `resp_…` …).
+    private static let idPrefixes: [Substring] = [
+        "file-", "batch_", "resp_", "vs_", "vsfb_", "conv_", "upload_", "ftjob-", "asst_", "thread_", "run_",
+        "msg_", "cntr_", "cfile_", "eval_", "evalrun_",
+    ]
+
+    /// Whether `id` has the shape of an id of a recorded kind, so that a miss in memory is worth a look in the
+    /// database; path words such as `content` or `cancel`, and other providers' ids, are not.
+    static func looksLikeObjectID(_ id: Substring) -> Bool {
+        id.utf8.count > 6 && idPrefixes.contains { id.hasPrefix($0) }
+    }
+
     /// Sub-collections a `POST /{collection}/{id}/{sub}` creates an object in.
     private static func isSubCollection(_ segment: Substring) -> Bool {
         switch segment {

@@ -160,7 +160,46 @@ extension RequestStateMachine {
         case .absent:
             break
         }
-        if request.webSocket == nil, let refused = bindObjects(fields.objectIDs, objects: objects) { return refused }
+        if request.webSocket == nil {
+            let missing = unlearnedObjectIDs(fields.objectIDs, objects: objects)
+            if !missing.isEmpty {
+                state = .lookingUpObjects
+                afterObjectLookup = (model, keepsTexts, fields.objectIDs)
+                return .lookUpObjects(missing)
+            }
+            if let refused = bindObjects(fields.objectIDs, objects: objects) { return refused }
+        }
+        return proceed(model: model, keepsTexts: keepsTexts)
+    }
+
+    /// The objects a request names were looked up (`objects` now knows what the database had): the request is
+    /// bound to them, then goes on.
+    mutating func objectsLookedUp(objects: (Substring) -> StoredObject?) -> Action {
+        guard state == .lookingUpObjects, let (model, keepsTexts, bodyIDs) = afterObjectLookup else { return .none }
+        afterObjectLookup = nil
+        state = .receiving
+        if let refused = bindObjects(bodyIDs, objects: objects) { return refused }
+        return proceed(model: model, keepsTexts: keepsTexts)
+    }
+
+    /// The ids a request of a client token names (path and `bodyIDs`) that `objects` does not know but that
+    /// have the shape of a recorded kind's: another worker may have recorded them since this one last looked.
+    private func unlearnedObjectIDs(_ bodyIDs: [String], objects: (Substring) -> StoredObject?) -> [String] {
+        let segments = ObjectPath.segments(request.upstreamPath)
+        guard segments != nil || !bodyIDs.isEmpty, request.token != nil else { return [] }
+        var missing: [String] = []
+        for id in segments.map(ObjectPath.candidateIDs) ?? [] where ObjectPath.looksLikeObjectID(id) {
+            if objects(id) == nil { missing.append(String(id)) }
+        }
+        for id in bodyIDs where ObjectPath.looksLikeObjectID(id[...]) && objects(id[...]) == nil {
+            missing.append(id)
+        }
+        return missing
+    }
+
+    /// Prepares the body of a request bound to its objects (or none), then checks the token's limits or goes for
+    /// a key.
+    private mutating func proceed(model: RequestModel, keepsTexts: Bool) -> Action {
         request.draft.requestBytes = request.body.readableBytes
         if keepsTexts, !request.draft.fromConsole, ChatHistoryMode.recordsPath(request.draft.path) {
             request.draft.chatRequest = AnswerTranscript.requestText(request.body)

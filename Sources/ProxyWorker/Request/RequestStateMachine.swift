@@ -23,6 +23,8 @@ struct RequestStateMachine {
         case answeringLocally
         /// Refused while its body arrived: the rest is read and dropped, then the connection closes.
         case discarding
+        /// Object ids the worker has not learned yet are being looked up in the database.
+        case lookingUpObjects
         /// The client token's per-minute count or quota is being checked.
         case checkingLimits
         /// A key is being chosen.
@@ -94,6 +96,9 @@ struct RequestStateMachine {
         case route
         /// Ask key health for the state of the key that holds the request's objects; answer with `pinnedRouted`.
         case routePinned(keyID: Int64)
+        /// Look these object ids up in the database (another worker may have recorded them since this worker's
+        /// last poll); answer with `objectsLookedUp`.
+        case lookUpObjects([String])
         /// Pick one of `candidates` with the selector; answer with `keyPicked`, `noKeyPicked` or
         /// `keySelectionFailed`.
         case pick([RoutableKey])
@@ -165,6 +170,8 @@ struct RequestStateMachine {
     var upstreamKeepAlive = false
     /// The upstream's `101` to a WebSocket handshake, until its end arrives.
     var upgradeHead: HTTPResponseHead?
+    /// What dispatching goes on with once the objects the request names were looked up.
+    var afterObjectLookup: (model: RequestModel, keepsTexts: Bool, bodyIDs: [String])?
 
     /// A request that began with `request`'s head, under `snapshot`.
     init(request: InFlightRequest, snapshot: RequestSnapshot, upstreamHost: String) {
@@ -238,7 +245,7 @@ struct RequestStateMachine {
     /// worker cut it): an answer under way is cut, its usage row says so.
     mutating func clientGone(reason: String) -> Action {
         switch state {
-        case .receiving, .checkingLimits, .routing, .connecting, .awaitingHead, .holding:
+        case .receiving, .lookingUpObjects, .checkingLimits, .routing, .connecting, .awaitingHead, .holding:
             state = .finished
             return .abandon(outcome: RequestOutcome(status: 499, error: reason))
         case .streaming:

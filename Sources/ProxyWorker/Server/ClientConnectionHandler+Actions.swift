@@ -49,6 +49,8 @@ extension ClientConnectionHandler {
                 request.snapshot.routing, model: request.request.draft.model, excluding: request.tried,
                 now: WallClock.nowMs())
             feed { $0.routed(route) }
+        case .lookUpObjects(let ids):
+            lookUpObjects(ids, context: context)
         case .routePinned(let keyID):
             guard serving else { return }
             let route = worker.health.pinnedRoute(request.snapshot.routing, keyID: keyID, now: WallClock.nowMs())
@@ -228,6 +230,20 @@ extension ClientConnectionHandler {
                 feed { $0.tokenLimitsChecked(.allow) }
             }
         }
+    }
+
+    /// Looks object ids this worker has not learned up in the database, off the event loop; a failed look
+    /// leaves them unknown (the request is routed as one naming ids the gateway never saw).
+    private func lookUpObjects(_ ids: [String], context: ChannelHandlerContext) {
+        let directory = worker.objects
+        let number = requestNumber
+        let now = WallClock.nowMs()
+        context.eventLoop.makeFutureWithTask { try await directory.lookUp(ids, now: now) }
+            .assumeIsolated().whenComplete { [self] result in
+                guard number == requestNumber else { return }
+                if case .failure(let error) = result { worker.logger.warning("object lookup failed: \(error)") }
+                feed { $0.objectsLookedUp(objects: directory.object) }
+            }
     }
 
     private func pick(from candidates: [RoutableKey], context: ChannelHandlerContext) {

@@ -160,14 +160,52 @@ struct RequestStateMachineObjectTests {
         #expect(outcome == RequestOutcome(status: 409, error: "objects_on_different_keys"))
     }
 
-    @Test("an id the gateway never saw, and requests naming no object, route as any other")
+    @Test("an id the gateway never saw is looked up once, then routes as any other; requests naming none route")
     func unknownRoutesAsBefore() {
-        let (unknown, action) = ended(.GET, "/v1/files/file-older-than-the-gateway")
-        #expect(label(action) == "route")
+        var (unknown, action) = ended(.GET, "/v1/files/file-older-than-the-gateway")
+        #expect(label(action) == "lookUpObjects(file-older-than-the-gateway)")
+        #expect(label(unknown.objectsLookedUp(objects: { Self.directory[String($0)] })) == "route")
         #expect(unknown.request.pinned == nil)
+        #expect(label(unknown.objectsLookedUp(objects: { _ in nil })) == "none")
         let (chat, chatAction) = ended(.POST, "/v1/chat/completions", body: #"{"model":"m","messages":[]}"#)
         #expect(label(chatAction) == "route")
         #expect(chat.request.objectCall == nil && chat.request.pinned == nil)
+    }
+
+    @Test("an id another worker recorded since this one's last poll is found by the look-up: bound, or a 404")
+    func recordedElsewhere() {
+        let late = StoredObject(id: "resp_late", kind: "response", keyID: 3, tokenID: 9, createdAt: 0, expiresAt: .max)
+        let body = #"{"model":"m","input":"go on","previous_response_id":"resp_late"}"#
+        var (owner, action) = ended(.POST, "/v1/responses", body: body)
+        #expect(label(action) == "lookUpObjects(resp_late)")
+        #expect(owner.state == .lookingUpObjects)
+        #expect(label(owner.objectsLookedUp(objects: { $0 == "resp_late" ? late : nil })) == "routePinned(3)")
+        #expect(owner.request.pinned == late)
+
+        var (stranger, _) = ended(.GET, "/v1/responses/resp_late", token: Self.stranger)
+        guard
+            case .answerError(let answer, _, _) = stranger.objectsLookedUp(objects: { $0 == "resp_late" ? late : nil })
+        else {
+            Issue.record("no 404")
+            return
+        }
+        #expect(answer.status == .notFound)
+
+        // Words of a path and ids of other shapes are never looked up; a known id needs no look-up.
+        let (cancel, cancelAction) = ended(.POST, "/v1/batches/batch_unseen/cancel")
+        #expect(label(cancelAction) == "lookUpObjects(batch_unseen)")
+        #expect(cancel.state == .lookingUpObjects)
+        let (content, contentAction) = ended(.GET, "/v1/files/file-abc/content")
+        #expect(label(contentAction) == "routePinned(2)" && content.request.pinned == Self.file)
+        let (foreign, foreignAction) = ended(.GET, "/v1/files/abc123-not-openai")
+        #expect(label(foreignAction) == "route" && foreign.request.pinned == nil)
+        // A client gone while the look-up runs leaves a 499 row.
+        var (gone, _) = ended(.GET, "/v1/files/file-gone-meanwhile")
+        guard case .abandon(let outcome) = gone.clientGone(reason: "client_cancelled") else {
+            Issue.record("no abandon")
+            return
+        }
+        #expect(outcome == RequestOutcome(status: 499, error: "client_cancelled"))
     }
 
     @Test("create and delete calls are told from the path; a create call's answer is read for its object")
@@ -186,5 +224,30 @@ struct RequestStateMachineObjectTests {
         #expect(label(action) == "routePinned(2)")
         let (detach, _) = ended(.DELETE, "/v1/vector_stores/vs_1/files/file-abc")
         #expect(detach.request.objectCall == nil)
+    }
+}
+
+/// `ObjectDirectory`'s look-up of ids it has not learned, on a real `objects` table.
+@Suite("Object directory look-up")
+struct ObjectDirectoryLookupTests {
+    @Test(
+        "a record another worker stored is found and kept; expired ones, unknown ones and those past the limit are not")
+    func lookUp() async throws {
+        let directory = TemporaryDirectory()
+        let database = try ProxyDatabase.open(at: directory.file("objects.db"), migrate: true)
+        let store = ObjectStore(database: database)
+        let live = StoredObject(id: "file-live", kind: "file", keyID: 1, tokenID: 2, createdAt: 10, expiresAt: 1_000)
+        let old = StoredObject(id: "file-old", kind: "file", keyID: 1, tokenID: 2, createdAt: 10, expiresAt: 50)
+        let many = (0..<20).map {
+            StoredObject(id: "file-n\($0)", kind: "file", keyID: 1, tokenID: 2, createdAt: 10, expiresAt: 1_000)
+        }
+        try await store.apply([.created(live), .created(old)] + many.map { .created($0) })
+        let objects = ObjectDirectory(store: store)
+        #expect(try await objects.lookUp(["file-live", "file-old", "file-none"], now: 100) == 1)
+        #expect(objects.object("file-live") == live)
+        #expect(objects.object("file-old") == nil)
+        #expect(try await objects.lookUp(many.map(\.id), now: 100) == ObjectDirectory.lookupLimit)
+        #expect(objects.object("file-n15") != nil && objects.object("file-n16") == nil)
+        #expect(try await ObjectDirectory().lookUp(["file-live"], now: 100) == 0)
     }
 }

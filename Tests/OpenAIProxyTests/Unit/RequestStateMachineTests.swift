@@ -462,6 +462,7 @@ func label(_ action: RequestStateMachine.Action) -> String {
     case .checkTokenLimits: return "checkTokenLimits"
     case .route: return "route"
     case .routePinned(let keyID): return "routePinned(\(keyID))"
+    case .lookUpObjects(let ids): return "lookUpObjects(\(ids.joined(separator: ",")))"
     case .pick: return "pick"
     case .connect(let key, let fresh): return "connect(\(key.id)\(fresh ? ",fresh" : ""))"
     case .send(let key): return "send(\(key.id))"
