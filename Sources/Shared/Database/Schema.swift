@@ -32,6 +32,9 @@ public enum Schema {
         migrator.registerMigration("v9: objects created through the gateway, their key and client token") { db in
             try createVersion9(db)
         }
+        migrator.registerMigration("v10: operators revoke and reassign object records") { db in
+            try createVersion10(db)
+        }
         return migrator
     }
 
