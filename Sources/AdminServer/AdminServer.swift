@@ -63,6 +63,7 @@ public enum AdminServer {
         TokensRoutes(services: services).register(on: api)
         StatsRoutes(services: services).register(on: api)
         UsageRoutes(services: services).register(on: api)
+        ObjectsRoutes(services: services).register(on: api)
         AuditRoutes(services: services).register(on: api)
         SettingsRoutes(services: services).register(on: api)
         ChatRoutes(services: services).register(on: api)

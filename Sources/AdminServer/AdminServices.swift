@@ -57,6 +57,8 @@ public struct AdminServices: Sendable {
     var models: ModelStore { ModelStore(database: database) }
     var settings: SettingsStore { SettingsStore(database: database) }
     var audit: AuditLog { AuditLog(database: database) }
+    /// The objects created through the gateway.
+    var objects: ObjectStore { ObjectStore(database: database) }
     var sessions: SessionStore { SessionStore(database: database) }
 
     /// An audit entry for a change made by the request's identity.

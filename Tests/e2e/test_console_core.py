@@ -112,7 +112,7 @@ def test_login_refuses_a_wrong_token_then_signs_in(browser: WebDriver, console_s
     browser.find_element(By.ID, "login-submit").click()
     wait_for(browser, 'body[data-ready="dashboard"]')
     nav = [a.get_attribute("data-nav") for a in browser.find_elements(By.CSS_SELECTOR, "a[data-nav]")]
-    assert nav == ["dashboard", "keys", "models", "chat", "stats", "tokens", "settings", "audit"]
+    assert nav == ["dashboard", "keys", "objects", "models", "chat", "stats", "tokens", "settings", "audit"]
     assert not unexpected_errors(browser)
 
 

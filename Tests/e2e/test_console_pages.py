@@ -9,8 +9,10 @@ import urllib.error
 import urllib.request
 from typing import Any, Iterator
 
+import openai
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from browser_support import console_errors, goto, login, new_browser, press, wait_for, wait_until, wait_visible
@@ -391,11 +393,62 @@ def test_audit_lists_the_token_creation(service: ProxyService, browser: Any) -> 
     assert not console_errors(browser)
 
 
+# -- objects ------------------------------------------------------------------------------------------------
+
+
+def test_objects_are_listed_filtered_counted_per_key_and_revoked(service: ProxyService, browser: Any) -> None:
+    with openai.OpenAI(base_url=service.base_url, api_key=service.client_token, max_retries=0, timeout=30) as client:
+        uploaded = [client.files.create(file=(f"o{i}.jsonl", b"{}\n"), purpose="batch").id for i in range(2)]
+        response = client.responses.create(model=MODEL, input="kept").id
+    admin = AdminClient(service.admin_url, service.admin_token)
+    # The records reach the database with their requests' usage rows (the collector's next batch).
+    admin.wait("the objects recorded", lambda a: {*uploaded, response} <= {o["object_id"] for o in a.get("/api/objects?limit=500")["data"]})
+    holder = next(o for o in admin.get("/api/objects?limit=500")["data"] if o["object_id"] == uploaded[0])
+
+    login(browser, service)
+    goto(browser, service, "objects")
+    for object_id in [*uploaded, response]:
+        row = wait_for(browser, f'#objects-table tr[data-object-id="{object_id}"]')
+        assert "sk-" not in row.text
+    assert holder["key_name"] in text_of(browser, f'#objects-table tr[data-object-id="{uploaded[0]}"]')
+    # The kind filter keeps the files and drops the response.
+    kind = browser.find_element(By.CSS_SELECTOR, "#objects-kind")
+    kind.send_keys("file")
+    kind.send_keys(Keys.ENTER)
+
+    def shown() -> set[str]:
+        rows = browser.find_elements(By.CSS_SELECTOR, "#objects-table tr[data-object-id]")
+        return {r.get_attribute("data-object-id") for r in rows}
+
+    wait_until(lambda: response not in shown() and set(uploaded) <= shown(), what="only files listed")
+    assert "kind=file" in browser.current_url
+
+    # Revoke one record, confirmed: it leaves the list and the API.
+    press(browser, browser.find_element(By.CSS_SELECTOR, f'#objects-table tr[data-object-id="{uploaded[1]}"] [data-action=revoke]'))
+    modal_ok(browser)
+    wait_until(lambda: not browser.find_elements(By.CSS_SELECTOR, f'#objects-table tr[data-object-id="{uploaded[1]}"]'), what="revoked row gone")
+    assert uploaded[1] not in {o["object_id"] for o in admin.get("/api/objects?limit=500")["data"]}
+
+    # The keys page counts each key's objects and links to them.
+    expected = next(k["count"] for k in admin.get("/api/objects/summary")["keys"] if k["key_id"] == holder["key_id"])
+    goto(browser, service, "keys")
+    link = wait_for(browser, f'tr[data-key-id="{holder["key_id"]}"] [data-role=objects]')
+    assert link.text == str(expected)
+    press(browser, link)
+    wait_until(
+        lambda: browser.execute_script("const s = document.querySelector('#objects-key'); return s && s.value;")
+        == str(holder["key_id"]),
+        what="objects page filtered by the key",
+    )
+    wait_for(browser, f'#objects-table tr[data-object-id="{uploaded[0]}"]')
+    assert not unexpected_errors(browser)
+
+
 # -- every page: Chinese, phone width -----------------------------------------------------------------------
 
-PAGES = ["chat", "stats", "tokens", "settings", "audit"]
+PAGES = ["chat", "stats", "tokens", "settings", "audit", "objects"]
 # What OPX.t answers for a key it has no text for; action names and other codes are shown in <code>.
-KEY_LIKE = r"^(chat|stats|tokens|settings|audit)\.[A-Za-z0-9_.]+$"
+KEY_LIKE = r"^(chat|stats|tokens|settings|audit|objects)\.[A-Za-z0-9_.]+$"
 
 
 @pytest.fixture

@@ -107,7 +107,7 @@
 "use strict";
 
 (function () {
-  const PAGES = ["dashboard", "keys", "models", "chat", "stats", "tokens", "settings", "audit"];
+  const PAGES = ["dashboard", "keys", "objects", "models", "chat", "stats", "tokens", "settings", "audit"];
   const VENDOR_PACKAGES = { bootstrap: "libjs-bootstrap5", chart: "libjs-chart.js" };
 
   const registry = new Map();

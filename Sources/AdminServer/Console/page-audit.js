@@ -8,7 +8,8 @@
   const ACTIONS = [
     'auth.login', 'key.create', 'key.update', 'key.delete', 'key.import', 'key.test', 'key.test_all',
     'model.create', 'model.update', 'model.enable', 'model.disable', 'model.delete', 'model.refresh',
-    'token.create', 'token.update', 'token.revoke', 'settings.update',
+    'token.create', 'token.update', 'token.revoke', 'settings.update', 'object.revoke', 'object.revoke_key',
+    'object.reassign',
   ];
 
   OPX.messages({
@@ -41,6 +42,9 @@
       'audit.do.token.update': 'Client token changed',
       'audit.do.token.revoke': 'Client token revoked',
       'audit.do.settings.update': 'Settings changed',
+      'audit.do.object.revoke': 'Object record revoked',
+      'audit.do.object.revoke_key': "A key's object records revoked",
+      'audit.do.object.reassign': "A key's objects reassigned",
     },
     zh: {
       'audit.title': '审计日志',
@@ -71,6 +75,9 @@
       'audit.do.token.update': '修改客户端令牌',
       'audit.do.token.revoke': '吊销客户端令牌',
       'audit.do.settings.update': '修改设置',
+      'audit.do.object.revoke': '撤销对象记录',
+      'audit.do.object.revoke_key': '撤销密钥的全部对象记录',
+      'audit.do.object.reassign': '转移密钥的对象',
     },
   });
 

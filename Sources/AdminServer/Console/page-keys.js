@@ -121,6 +121,7 @@
 
   async function render(root) {
     let keys = [];
+    let objects = { keys: [] };
     let poll = null;
     let left = false;
 
@@ -134,6 +135,7 @@
     const notices = h("div", { id: "keys-notices" });
     const count = h("div", { class: "small opx-muted mt-2", id: "keys-count" });
     const tableBox = h("div", { class: "card" }, h("div", { class: "card-body p-0", id: "keys-table" }, OPX.spinner()));
+    const removedBox = h("div", { id: "keys-removed-objects" });
 
     root.append(
       h("div", { class: "opx-toolbar" },
@@ -144,7 +146,7 @@
       h("div", { class: "row g-2 mb-3" },
         h("div", { class: "col-md-8" }, search),
         h("div", { class: "col-md-4" }, filter)),
-      notices, tableBox, count);
+      notices, tableBox, count, removedBox);
 
     /** Shows one notice above the table, replacing an earlier one with the same role. */
     function notice(role, kind, ...content) {
@@ -157,8 +159,22 @@
     }
 
     async function load() {
-      keys = await OPX.api("GET", "/api/keys");
+      [keys, objects] = await Promise.all([OPX.api("GET", "/api/keys"), OPX.api("GET", "/api/objects/summary")]);
       draw();
+    }
+
+    function objectsCell(key) {
+      const count = (objects.keys.find((k) => k.key_id === key.id) || { count: 0 }).count;
+      return count ? h("a", { href: "#/objects?key_id=" + key.id, dataset: { role: "objects" } }, fmt.number(count)) : "0";
+    }
+
+    /** The removed keys that still hold objects, each with reassign and revoke (page-objects.js). */
+    function drawRemoved() {
+      const removed = objects.keys.filter((k) => k.key_removed);
+      removedBox.replaceChildren(...(removed.length
+        ? [h("h2", { class: "h6 mt-4" }, t("keys.removed_with_objects")),
+          ...removed.map((k) => OPX.removedKeyActions(k.key_id, k.count, keys, load))]
+        : []));
     }
 
     function draw() {
@@ -173,6 +189,7 @@
         { label: t("keys.col_cache_hit"), value: (k) => (k.cache_hit_rate == null ? "—" : fmt.percent(k.cache_hit_rate)), class: "text-end" },
         { label: t("keys.col_last_used"), value: (k) => h("span", { class: "opx-nowrap", title: fmt.time(k.last_used) }, k.last_used ? fmt.relative(k.last_used) : t("common.never")) },
         { label: t("keys.col_headroom"), value: headroomCell },
+        { label: t("keys.col_objects"), value: objectsCell, class: "text-end" },
         { label: t("keys.col_actions"), value: actions, class: "text-end opx-nowrap" },
       ];
       const table = OPX.table(columns, shown, {
@@ -181,6 +198,7 @@
       });
       OPX.clear(tableBox.firstChild).appendChild(table);
       count.textContent = t("keys.count", { shown: fmt.number(shown.length), total: fmt.number(keys.length) });
+      drawRemoved();
     }
 
     function actions(key) {

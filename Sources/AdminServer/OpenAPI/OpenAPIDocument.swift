@@ -3,7 +3,7 @@ import Foundation
 /// The OpenAPI 3.1 document of the admin API, served at `/api/openapi.json`. A test holds it to the routes
 /// the router registers, and schemathesis holds the answers to it.
 enum OpenAPIDocument {
-    private typealias S = JSONSchema
+    typealias S = JSONSchema
 
     /// The document as JSON text.
     static let json: String = {
@@ -57,7 +57,7 @@ enum OpenAPIDocument {
     ]
 
     /// An operation; `errors` are added to the errors every operation of its kind can answer.
-    private static func op(
+    static func op(
         _ summary: String, open: Bool = false, parameters: [JSONValue] = [], body: JSONValue? = nil,
         ok: (status: Int, schema: JSONValue), errors: [Int] = [], extraContent: [String: JSONValue] = [:]
     ) -> JSONValue {
@@ -83,14 +83,14 @@ enum OpenAPIDocument {
         return .object(operation)
     }
 
-    private static func query(_ name: String, _ schema: JSONValue, _ description: String) -> JSONValue {
+    static func query(_ name: String, _ schema: JSONValue, _ description: String) -> JSONValue {
         [
             "name": .string(name), "in": "query", "required": false, "schema": schema,
             "description": .string(description),
         ]
     }
 
-    private static func path(_ name: String, _ schema: JSONValue) -> JSONValue {
+    static func path(_ name: String, _ schema: JSONValue) -> JSONValue {
         ["name": .string(name), "in": "path", "required": true, "schema": schema]
     }
 
@@ -113,8 +113,8 @@ enum OpenAPIDocument {
     private static let modelName = path("model_name", ["type": "string", "minLength": 1, "maxLength": 200])
     private static let period = query(
         "period", S.choice(StatsRoutes.periods), "Period (default all; days in UTC).")
-    private static let limit = query("limit", S.integer(1...500), "Page size (default 50).")
-    private static let offset = query("offset", S.integer(0...10_000_000), "Items to skip (default 0).")
+    static let limit = query("limit", S.integer(1...500), "Page size (default 50).")
+    static let offset = query("offset", S.integer(0...10_000_000), "Items to skip (default 0).")
 
     private static let nullableModels: JSONValue = [
         "type": ["array", "null"], "items": ["type": "string", "minLength": 1, "maxLength": 200], "minItems": 1,
@@ -135,7 +135,9 @@ enum OpenAPIDocument {
 
     // MARK: - Paths
 
-    private static let paths: JSONValue = [
+    private static let paths: JSONValue = .object(corePaths.members.merging(objectPaths) { core, _ in core })
+
+    private static let corePaths: JSONValue = [
         "/healthz": ["get": op("Liveness of the admin server.", open: true, ok: (200, S.ref("Health")))],
         "/metrics": [
             "get": [

@@ -156,6 +156,24 @@ enum OpenAPISchemas {
             "response": S.nullable("string"),
         ]),
         "ChatPage": page("ChatConversation"),
+        "StoredObject": S.object([
+            "object_id": S.string, "kind": S.string, "key_id": S.integer, "key_name": S.nullable("string"),
+            "key_removed": S.boolean, "token_id": S.integer, "token_name": S.nullable("string"),
+            "created_at": S.dateTime, "expires_at": S.dateTime,
+        ]),
+        "ObjectPage": page("StoredObject"),
+        "ObjectSummary": S.object([
+            "total": S.integer,
+            "keys": S.array(
+                S.object([
+                    "key_id": S.integer, "key_name": S.nullable("string"), "key_removed": S.boolean,
+                    "count": S.integer,
+                ])),
+            "tokens": S.array(
+                S.object(["token_id": S.integer, "token_name": S.nullable("string"), "count": S.integer])),
+        ]),
+        "ObjectsReassigned": S.object(["moved": S.integer, "from_key_id": S.integer, "to_key_id": S.integer]),
+        "ObjectsRevoked": S.object(["revoked": S.integer, "key_id": S.integer]),
         "ChatCompletion": [
             "type": "object", "description": "OpenAI's chat completion object, as the upstream answered.",
         ],

@@ -10,6 +10,8 @@ final class ObjectDirectory: Sendable {
         var seenUpTo: Int64 = 0
         /// When expired records are looked for next (a minute apart: records last days).
         var nextExpiryCheck: Int64 = 0
+        /// The generation of operator changes the records reflect; nil before the first load.
+        var generation: Int64? = nil
     }
 
     private let state = Mutex(State())
@@ -67,6 +69,27 @@ final class ObjectDirectory: Sendable {
         state.withLock { state in
             for object in objects where state.objects[object.id] == nil { state.objects[object.id] = object }
             state.seenUpTo = max(state.seenUpTo, last)
+        }
+    }
+
+    /// The generation of operator changes (revoke, reassign) the records reflect; nil before the first load.
+    var generation: Int64? { state.withLock { $0.generation } }
+
+    /// Replaces every record with `objects`, the whole table read up to position `last` after the operator
+    /// change `generation`. A record this worker learned itself after that change and the table did not hold
+    /// yet stays (the collector writes it a moment later, past `last`); one learned before it does not (it was
+    /// revoked, or its row comes past `last` all the same).
+    func reload(_ objects: [StoredObject], upTo last: Int64, generation: ObjectGeneration) {
+        var fresh: [String: StoredObject] = [:]
+        fresh.reserveCapacity(objects.count)
+        for object in objects where fresh[object.id] == nil { fresh[object.id] = object }
+        state.withLock { state in
+            for (id, object) in state.objects where fresh[id] == nil && object.createdAt > generation.changedAt {
+                fresh[id] = object
+            }
+            state.objects = fresh
+            state.seenUpTo = last
+            state.generation = generation.generation
         }
     }
 

@@ -64,13 +64,27 @@ struct SnapshotRefresher: Service {
         }
     }
 
-    /// Takes in the objects recorded since the last look (a page at a time, all of them at start), and drops
-    /// the expired ones.
+    /// Takes in the objects recorded since the last look (a page at a time), reloads them all when an
+    /// operator revoked or reassigned records (and at start), and drops the expired ones.
     func refreshObjects() async {
         guard let objects else { return }
         let store = ObjectStore(database: database)
         let now = WallClock.nowMs()
         do {
+            // The generation is read before the rows: a change made while they are read moves it again, and
+            // the next look reloads once more.
+            let generation = try await store.generation()
+            if objects.generation != generation.generation {
+                var all: [StoredObject] = []
+                var position: Int64 = 0
+                while true {
+                    let page = try await store.objects(after: position, now: now, limit: 10_000)
+                    all += page.objects
+                    if page.last == position { break }
+                    position = page.last
+                }
+                objects.reload(all, upTo: position, generation: generation)
+            }
             while true {
                 let before = objects.seenUpTo
                 let page = try await store.objects(after: before, now: now, limit: 10_000)

@@ -63,9 +63,9 @@ public struct ObjectStore: ObjectStoring {
         }
     }
 
-    private static let columns = "object_id, kind, key_id, token_id, created_at, expires_at"
+    static let columns = "object_id, kind, key_id, token_id, created_at, expires_at"
 
-    private static func object(_ row: Row) -> StoredObject {
+    static func object(_ row: Row) -> StoredObject {
         StoredObject(
             id: row["object_id"], kind: row["kind"], keyID: row["key_id"], tokenID: row["token_id"],
             createdAt: row["created_at"], expiresAt: row["expires_at"])

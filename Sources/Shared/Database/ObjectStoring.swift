@@ -10,4 +10,17 @@ public protocol ObjectStoring: Sendable {
     func objects(after seq: Int64, now: Int64, limit: Int) async throws -> (objects: [StoredObject], last: Int64)
     /// Deletes the records expired at `now`; returns how many.
     func deleteExpired(now: Int64) async throws -> Int
+
+    /// The records `filter` matches, newest first, `limit` from `offset`; and how many match in all.
+    func page(_ filter: ObjectFilter, limit: Int, offset: Int) async throws -> (objects: [StoredObject], total: Int)
+    /// How many records each key and each token has.
+    func counts() async throws -> ObjectCounts
+    /// Drops the record of `id` and moves the generation (at `now`); returns the record, nil when there was none.
+    func revoke(id: String, now: Int64) async throws -> StoredObject?
+    /// Drops every record of key `keyID` and moves the generation when there were any; returns how many.
+    func revoke(keyID: Int64, now: Int64) async throws -> Int
+    /// Moves every record of key `from` to key `to` and moves the generation when there were any; returns how many.
+    func reassign(from: Int64, to: Int64, now: Int64) async throws -> Int
+    /// The current generation of operator changes.
+    func generation() async throws -> ObjectGeneration
 }

@@ -35,6 +35,9 @@ public enum Schema {
         migrator.registerMigration(version10Name) { db in
             try createVersion10(db)
         }
+        migrator.registerMigration("v11: operators revoke and reassign object records") { db in
+            try createVersion11(db)
+        }
         return migrator
     }
 

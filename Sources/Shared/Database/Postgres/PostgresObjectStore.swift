@@ -67,9 +67,9 @@ public struct PostgresObjectStore: ObjectStoring {
         }
     }
 
-    private static let columns = "object_id, kind, key_id, token_id, created_at, expires_at"
+    static let columns = "object_id, kind, key_id, token_id, created_at, expires_at"
 
-    private static func objects(_ rows: PostgresRowSequence) async throws -> [(seq: Int64, object: StoredObject)] {
+    static func objects(_ rows: PostgresRowSequence) async throws -> [(seq: Int64, object: StoredObject)] {
         var objects: [(seq: Int64, object: StoredObject)] = []
         for try await (seq, id, kind, key, token, created, expires) in rows.decode(
             (Int64, String, String, Int64, Int64, Int64, Int64).self)
