@@ -22,10 +22,14 @@ enum ChildProcess {
         let description: String
     }
 
-    /// Spawns `executable` with `arguments`; `listener` becomes its fd 3. Events go to `events`.
+    /// This process's own program image, whatever has happened to its file since it started.
+    static let ownImage = "/proc/self/exe"
+
+    /// Spawns `image` (named `executable` in the child's `argv[0]`) with `arguments`; `listener` becomes its
+    /// fd 3. Events go to `events`.
     static func spawn(
-        executable: String, arguments: [String], environment: [String: String], listener: Int32?,
-        events: AsyncStream<ChildEvent>.Continuation
+        executable: String, image: String? = nil, arguments: [String], environment: [String: String],
+        listener: Int32?, events: AsyncStream<ChildEvent>.Continuation
     ) throws -> pid_t {
         var pipeEnds: [Int32] = [0, 0]
         guard pipe(&pipeEnds) == 0 else { throw Failure(description: "pipe: \(errorText())") }
@@ -39,8 +43,8 @@ enum ChildProcess {
         let thread = Thread {
             var pid: pid_t = 0
             let code = launch(
-                &pid, executable: executable, arguments: arguments, environment: environment, listener: listener,
-                readinessWriteEnd: writeEnd)
+                &pid, executable: executable, image: image ?? executable, arguments: arguments,
+                environment: environment, listener: listener, readinessWriteEnd: writeEnd)
             close(writeEnd)
             outcome.deliver(
                 code == 0 ? .success(pid) : .failure(Failure(description: "posix_spawn: \(errorText(code))")))
@@ -64,7 +68,7 @@ enum ChildProcess {
     }
 
     private static func launch(
-        _ pid: inout pid_t, executable: String, arguments: [String], environment: [String: String],
+        _ pid: inout pid_t, executable: String, image: String, arguments: [String], environment: [String: String],
         listener: Int32?, readinessWriteEnd: Int32
     ) -> Int32 {
         var actions = posix_spawn_file_actions_t()
@@ -100,7 +104,7 @@ enum ChildProcess {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
-        return posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        return posix_spawn(&pid, image, &actions, &attributes, argv, envp)
     }
 }
 

@@ -129,9 +129,12 @@ public actor Supervisor: Service {
             }
         var environment = childEnvironment
         if listener != nil { environment["LISTEN_FDS"] = "1" }
+        // The supervisor's own image, not the file at `executable`: a binary replaced on disk (an upgrade) runs
+        // only after a restart, so a reload never mixes versions (a new worker's usage lines reaching an old
+        // collector that cannot read them).
         let pid = try ChildProcess.spawn(
-            executable: executable, arguments: role.arguments, environment: environment, listener: listener,
-            events: events)
+            executable: executable, image: ChildProcess.ownImage, arguments: role.arguments,
+            environment: environment, listener: listener, events: events)
         roles[pid] = role
         if current[role] == nil { current[role] = pid }
         logger.debug("started \(role)", metadata: ["pid": "\(pid)"])

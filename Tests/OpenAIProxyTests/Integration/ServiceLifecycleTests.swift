@@ -223,6 +223,34 @@ extension RealService {
             #expect(await service.stop() == 0)
         }
 
+        @Test("a binary replaced on disk is not what SIGHUP starts: new workers run the supervisor's own image")
+        func reloadKeepsTheRunningBinary() async throws {
+            let upstream = try await FakeUpstream.start()
+            defer { upstream.stop() }
+            let service = ProxyService(upstream: upstream.baseURL, workers: 1)
+            try service.addKeys(keys)
+            let token = try service.createToken()
+            // A copy of the binary, replaced by something else once the service runs (as an upgrade would).
+            let installed = service.directory.file("openai-proxy")
+            try FileManager.default.copyItem(atPath: ProxyService.binary, toPath: installed)
+            try await service.start(binary: installed)
+            let before = service.workerPIDs()
+            let replacement = service.directory.file("replacement")
+            try "#!/bin/sh\nexit 3\n".write(toFile: replacement, atomically: true, encoding: .utf8)
+            #expect(chmod(replacement, 0o755) == 0)
+            #expect(rename(replacement, installed) == 0)
+            service.signal(SIGHUP)
+            #expect(await eventually { service.log.contains("reload complete") }, "\(service.log)")
+            let after = service.workerPIDs()
+            #expect(after.count == 1 && Set(after).isDisjoint(with: before), "\(before) → \(after)")
+            for pid in after {
+                let image = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
+                #expect(image.hasSuffix(" (deleted)"), "\(image)")
+            }
+            #expect(try await TestHTTP.chat(service, token: token).status == 200)
+            #expect(await service.stop() == 0)
+        }
+
         @Test("SIGHUP with a secret_key that does not open the stored keys is rejected; the workers stay")
         func reloadForeignSecret() async throws {
             let upstream = try await FakeUpstream.start()

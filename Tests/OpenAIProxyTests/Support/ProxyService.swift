@@ -108,10 +108,13 @@ final class ProxyService: Sendable {
         return result.stdout.split(separator: "\n").last.map(String.init) ?? ""
     }
 
-    /// Starts `openai-proxy serve` (extra environment allowed) and waits until it reports ready.
-    func start(environment extra: [String: String] = [:], waitUntilReady: Bool = true) async throws {
+    /// Starts `openai-proxy serve` (extra environment allowed; `binary` instead of the one under test) and waits
+    /// until it reports ready.
+    func start(
+        environment extra: [String: String] = [:], waitUntilReady: Bool = true, binary: String = ProxyService.binary
+    ) async throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve"]
         process.environment = environment.merging(extra) { _, new in new }
         let pipe = Pipe()
