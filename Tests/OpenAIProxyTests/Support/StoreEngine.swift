@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 
 @testable import Shared
+@testable import StatsCollector
 
 /// A database engine the store suites run against; every store test takes one as its argument.
 enum StoreEngine: String, CustomStringConvertible, CaseIterable, Sendable {
@@ -67,6 +68,8 @@ struct EngineStores: Sendable {
     let secretCheck: any SecretCheckStoring
     /// The objects created through the gateway.
     let objects: any ObjectStoring
+    /// The collector's writes and the retention job's deletes.
+    let usage: any UsageStoring
     /// The pool generation workers reload on.
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
@@ -93,6 +96,7 @@ struct EngineStores: Sendable {
         settings = SettingsStore(database: database)
         secretCheck = SecretCheckStore(database: database)
         objects = ObjectStore(database: database)
+        usage = UsageStore(database: database)
         execute = { sql in try await database.pool.write { db in try db.execute(sql: sql) } }
         integer = { sql in try await database.pool.read { db in try Int64.fetchOne(db, sql: sql) } }
         generation = {
@@ -128,6 +132,7 @@ struct EngineStores: Sendable {
         settings = PostgresSettingsStore(database: database)
         secretCheck = PostgresSecretCheckStore(database: database)
         objects = PostgresObjectStore(database: database)
+        usage = PostgresUsageStore(database: database)
         generation = {
             try await database.connection { connection in
                 var generation: Int64 = -1
