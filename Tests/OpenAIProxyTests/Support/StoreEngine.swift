@@ -70,6 +70,10 @@ struct EngineStores: Sendable {
     let objects: any ObjectStoring
     /// The collector's writes and the retention job's deletes.
     let usage: any UsageStoring
+    /// The operators' login sessions.
+    let sessions: any AdminSessionStoring
+    /// The audit log.
+    let audit: any AuditLogging
     /// The pool generation workers reload on.
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
@@ -97,6 +101,8 @@ struct EngineStores: Sendable {
         secretCheck = SecretCheckStore(database: database)
         objects = ObjectStore(database: database)
         usage = UsageStore(database: database)
+        sessions = AdminSessionStore(database: database)
+        audit = AuditLog(database: database)
         execute = { sql in try await database.pool.write { db in try db.execute(sql: sql) } }
         integer = { sql in try await database.pool.read { db in try Int64.fetchOne(db, sql: sql) } }
         generation = {
@@ -133,6 +139,8 @@ struct EngineStores: Sendable {
         secretCheck = PostgresSecretCheckStore(database: database)
         objects = PostgresObjectStore(database: database)
         usage = PostgresUsageStore(database: database)
+        sessions = PostgresAdminSessionStore(database: database)
+        audit = PostgresAuditLog(database: database)
         generation = {
             try await database.connection { connection in
                 var generation: Int64 = -1
