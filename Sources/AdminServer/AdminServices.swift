@@ -60,6 +60,8 @@ public struct AdminServices: Sendable {
     /// The objects created through the gateway.
     var objects: ObjectStore { ObjectStore(database: database) }
     var sessions: SessionStore { SessionStore(storage: AdminSessionStore(database: database)) }
+    /// The chat console's history.
+    var chatHistory: any ChatHistoryStoring { ChatHistoryStore(database: database) }
 
     /// An audit entry for a change made by the request's identity.
     func auditEntry(

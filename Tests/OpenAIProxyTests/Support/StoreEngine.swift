@@ -74,6 +74,8 @@ struct EngineStores: Sendable {
     let sessions: any AdminSessionStoring
     /// The audit log.
     let audit: any AuditLogging
+    /// The chat history as the console writes and reads it.
+    let chat: any ChatHistoryStoring
     /// The pool generation workers reload on.
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
@@ -103,6 +105,7 @@ struct EngineStores: Sendable {
         usage = UsageStore(database: database)
         sessions = AdminSessionStore(database: database)
         audit = AuditLog(database: database)
+        chat = ChatHistoryStore(database: database)
         execute = { sql in try await database.pool.write { db in try db.execute(sql: sql) } }
         integer = { sql in try await database.pool.read { db in try Int64.fetchOne(db, sql: sql) } }
         generation = {
@@ -141,6 +144,7 @@ struct EngineStores: Sendable {
         usage = PostgresUsageStore(database: database)
         sessions = PostgresAdminSessionStore(database: database)
         audit = PostgresAuditLog(database: database)
+        chat = PostgresChatHistoryStore(database: database)
         generation = {
             try await database.connection { connection in
                 var generation: Int64 = -1
