@@ -27,11 +27,12 @@ public struct PostgresAdminSessionStore: AdminSessionStoring {
             let rows = try await connection.query(
                 "SELECT csrf_token, client, created_at, expires_at FROM admin_sessions WHERE id_hash = \(idHash)",
                 logger: database.logger)
+            var session: AdminSession?
             for try await (csrf, client, createdAt, expiresAt) in rows.decode((String, String, Int64, Int64).self) {
-                return AdminSession(
+                session = AdminSession(
                     idHash: idHash, csrfToken: csrf, client: client, createdAt: createdAt, expiresAt: expiresAt)
             }
-            return nil
+            return session
         }
     }
 
