@@ -76,6 +76,10 @@ struct EngineStores: Sendable {
     let audit: any AuditLogging
     /// The chat history as the console writes and reads it.
     let chat: any ChatHistoryStoring
+    /// The shared round-robin position.
+    let cursor: any RotationCursorLeasing
+    /// What workers read to route.
+    let pool: any PoolStateReading
     /// The pool generation workers reload on.
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
@@ -106,6 +110,8 @@ struct EngineStores: Sendable {
         sessions = AdminSessionStore(database: database)
         audit = AuditLog(database: database)
         chat = ChatHistoryStore(database: database)
+        cursor = RotationCursor(database: database)
+        pool = PoolStateStore(database: database)
         execute = { sql in try await database.pool.write { db in try db.execute(sql: sql) } }
         integer = { sql in try await database.pool.read { db in try Int64.fetchOne(db, sql: sql) } }
         generation = {
@@ -145,6 +151,8 @@ struct EngineStores: Sendable {
         sessions = PostgresAdminSessionStore(database: database)
         audit = PostgresAuditLog(database: database)
         chat = PostgresChatHistoryStore(database: database)
+        cursor = PostgresRotationCursor(database: database)
+        pool = PostgresPoolStateStore(database: database)
         generation = {
             try await database.connection { connection in
                 var generation: Int64 = -1
