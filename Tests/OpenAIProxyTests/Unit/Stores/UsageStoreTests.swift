@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 
 @testable import Shared
@@ -200,6 +201,57 @@ struct UsageStoreTests {
                 try await stores.integer("SELECT CAST(SUM(tokens) AS BIGINT) FROM token_quota_reservations") == 50)
             #expect(
                 try await stores.integer("SELECT COUNT(*) FROM token_quota_reservations WHERE request_id = 'q2'") == 1)
+        }
+    }
+
+    @Test(
+        "collectors committing at once on the same keys, tokens and hours all land, and the aggregates add up",
+        arguments: StoreEngine.tested)
+    func concurrentCommits(engine: StoreEngine) async throws {
+        try await engine.withStores { stores in
+            let (key, token) = try await Self.keyAndToken(stores)
+            let usage = stores.usage
+            // Each batch names the aggregate rows in another order, as two hosts' batches would.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for batch in 0..<4 {
+                    group.addTask {
+                        var rows: [UsageRow] = []
+                        for index in 0..<50 {
+                            let at = Self.now + Int64(index % 3) * 3_600_000
+                            rows.append(
+                                Self.row(
+                                    "b\(batch)-\(index)", key: index % 2 == 0 ? key : nil,
+                                    token: index % 3 == 0 ? token : nil, model: "m\(index % 5)", at: at))
+                        }
+                        if batch % 2 == 1 { rows.reverse() }
+                        _ = try await usage.commit(rows, refused: [])
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await stores.integer("SELECT COUNT(*) FROM usage_log") == 200)
+            #expect(try await stores.integer("SELECT CAST(SUM(requests) AS BIGINT) FROM usage_hourly") == 200)
+            #expect(try await stores.integer("SELECT usage_count FROM keys WHERE id = \(key)") == 100)
+            #expect(try await stores.integer("SELECT request_count FROM client_tokens WHERE id = \(token)") == 68)
+            #expect(try await stores.integer("SELECT CAST(SUM(usage_count) AS BIGINT) FROM usage_stats") == 100)
+        }
+    }
+
+    @Test(
+        "the batch writer commits through either engine, a row sent twice once", arguments: StoreEngine.tested)
+    func writer(engine: StoreEngine) async throws {
+        try await engine.withStores { stores in
+            let batches = UsageBatchWriter(store: stores.usage, batchSize: 16, logger: Logger(label: "test"))
+            for index in 0..<40 { batches.enqueue(Self.row("w\(index)")) }
+            batches.enqueue(Self.row("w3"))
+            let refused = RefusedCount(source: "w0", minute: Self.now, reason: .missingToken, count: 2)
+            batches.enqueue(UsageWire.Record.refused(refused))
+            #expect(batches.pending == 42)
+            await batches.flush()
+            #expect(batches.pending == 0)
+            let stored = try await stores.integer("SELECT COUNT(*) FROM usage_log")
+            #expect(stored == 40)
+            #expect(try await stores.integer("SELECT requests FROM refused_requests") == 2)
         }
     }
 
