@@ -205,6 +205,22 @@ struct UsageStoreTests {
     }
 
     @Test(
+        "an object's record commits with the batch of the request that created it, and its deletion with another's",
+        arguments: StoreEngine.tested)
+    func objects(engine: StoreEngine) async throws {
+        try await engine.withStores { stores in
+            let object = StoredObject(
+                id: "file-abc", kind: "file", keyID: 3, tokenID: 4, createdAt: Self.now, expiresAt: Self.now + 1000)
+            let created = try await stores.usage.commit([Self.row("o1")], refused: [], objects: [.created(object)])
+            #expect(created.new.count == 1)
+            #expect(try await stores.objects.object(id: "file-abc") == object)
+            _ = try await stores.usage.commit([Self.row("o2")], refused: [], objects: [.deleted(id: "file-abc")])
+            #expect(try await stores.objects.object(id: "file-abc") == nil)
+            #expect(try await stores.integer("SELECT COUNT(*) FROM usage_log") == 2)
+        }
+    }
+
+    @Test(
         "collectors committing at once on the same keys, tokens and hours all land, and the aggregates add up",
         arguments: StoreEngine.tested)
     func concurrentCommits(engine: StoreEngine) async throws {
