@@ -24,6 +24,10 @@ extension PostgresUsageStore {
             .init("total_tokens") { $0.totalTokens.map(Int64.init) },
             .init("error") { $0.error },
             .init("tokens_estimated") { $0.tokensEstimated },
+            .init("cached_tokens") { $0.cachedTokens.map(Int64.init) },
+            .init("reasoning_tokens") { $0.reasoningTokens.map(Int64.init) },
+            .init("audio_input_tokens") { $0.audioInputTokens.map(Int64.init) },
+            .init("audio_output_tokens") { $0.audioOutputTokens.map(Int64.init) },
         ],
         tail: "ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
 
@@ -63,6 +67,11 @@ extension PostgresUsageStore {
         .init("completion_tokens") { $0.totals.completionTokens },
         .init("latency_ms_sum") { $0.totals.latency },
         .init("ttfb_ms_sum") { $0.totals.ttfb },
+        .init("cached_tokens") { $0.totals.cachedTokens },
+        .init("cache_prompt_tokens") { $0.totals.cachePromptTokens },
+        .init("reasoning_tokens") { $0.totals.reasoningTokens },
+        .init("audio_input_tokens") { $0.totals.audioInputTokens },
+        .init("audio_output_tokens") { $0.totals.audioOutputTokens },
     ]
 
     /// `usage_hourly`: new aggregate rows, or sums added to the rows there.
