@@ -56,10 +56,12 @@ public struct AdminServices: Sendable {
     var tokens: TokenStore { TokenStore(database: database) }
     var models: ModelStore { ModelStore(database: database) }
     var settings: SettingsStore { SettingsStore(database: database) }
-    var audit: AuditLog { AuditLog(database: database) }
+    var audit: any AuditLogging { AuditLog(database: database) }
     /// The objects created through the gateway.
     var objects: ObjectStore { ObjectStore(database: database) }
-    var sessions: SessionStore { SessionStore(database: database) }
+    var sessions: SessionStore { SessionStore(storage: AdminSessionStore(database: database)) }
+    /// The chat console's history.
+    var chatHistory: any ChatHistoryStoring { ChatHistoryStore(database: database) }
 
     /// An audit entry for a change made by the request's identity.
     func auditEntry(

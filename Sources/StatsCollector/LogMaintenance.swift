@@ -16,7 +16,12 @@ import Shared
 /// WAL. The wait holds back every writer, so it starts short and doubles after each failed attempt (a
 /// reader that stays longer), up to `longestCheckpointWait`; success makes it short again.
 struct LogMaintenance: Service {
-    let database: ProxyDatabase
+    /// Where the log is pruned.
+    let store: any UsageStoring
+    /// The SQLite database whose WAL is checkpointed; nil on PostgreSQL, which keeps its own log in shape.
+    let checkpointed: ProxyDatabase?
+    /// Where expired object records are dropped.
+    let objects: any ObjectStoring
     let retentionDays: Int
     let logger: Logger
     /// How often the WAL's size is looked at.
@@ -53,7 +58,7 @@ struct LogMaintenance: Service {
     private func pruneLogging() async {
         let cutoff = Int64(Date().timeIntervalSince1970 * 1000) - Int64(retentionDays) * 86_400_000
         do {
-            let removed = try await Self.prune(database, olderThan: cutoff)
+            let removed = try await store.prune(olderThan: cutoff, chunk: 5000)
             if removed > 0 { logger.info("request log pruned", metadata: ["rows": "\(removed)"]) }
         } catch {
             logger.warning("request log pruning failed; will retry: \(error)")
@@ -87,7 +92,7 @@ struct LogMaintenance: Service {
     private func pruneObjects() async {
         do {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
-            let removed = try await ObjectStore(database: database).deleteExpired(now: now)
+            let removed = try await objects.deleteExpired(now: now)
             if removed > 0 { logger.info("expired object records dropped", metadata: ["rows": "\(removed)"]) }
         } catch {
             logger.warning("object record expiry failed; will retry: \(error)")
@@ -97,6 +102,7 @@ struct LogMaintenance: Service {
     /// Empties the WAL when it has grown past `checkpointAboveBytes`; nil when it had not, else whether it
     /// succeeded within `wait`.
     private func checkpointIfLarge(wait: Duration) -> Bool? {
+        guard let database = checkpointed else { return nil }
         let wal = database.pool.path + "-wal"
         guard let size = try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int,
             size > checkpointAboveBytes

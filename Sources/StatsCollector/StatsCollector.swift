@@ -9,14 +9,16 @@ public enum StatsCollector {
         let logger = Logger(label: "openai-proxy")
         let database = try ProxyDatabase.open(at: configuration.paths.database, migrate: false)
         let metrics = UsageMetrics()
+        let store = UsageStore(database: database)
         let writer = UsageBatchWriter(
-            database: database, interval: configuration.usageBatchInterval, batchSize: configuration.usageBatchRows,
+            store: store, interval: configuration.usageBatchInterval, batchSize: configuration.usageBatchRows,
             metrics: metrics, logger: logger)
         let listener = UsageListener(
             socketPath: configuration.paths.statsSocket, writer: writer, metrics: metrics, logger: logger,
             onServing: onServing)
         let maintenance = LogMaintenance(
-            database: database, retentionDays: configuration.logRetentionDays, logger: logger)
+            store: store, checkpointed: database, objects: ObjectStore(database: database),
+            retentionDays: configuration.logRetentionDays, logger: logger)
         // Reverse order on shutdown: stop listening, then flush.
         let group = ServiceGroup(
             configuration: .init(

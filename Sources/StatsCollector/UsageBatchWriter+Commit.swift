@@ -2,14 +2,21 @@ import GRDB
 import Shared
 
 extension UsageBatchWriter {
-    private struct HourlyKey: Hashable {
+    /// An aggregate row's key: `usage_hourly`'s (hour, key, model, token), or a per key × model row's with
+    /// hour and token 0.
+    struct HourlyKey: Hashable, Comparable {
         var hour: Int64
         var keyID: Int64
         var model: String
         var tokenID: Int64
+
+        static func < (lhs: Self, rhs: Self) -> Bool {
+            (lhs.hour, lhs.keyID, lhs.model, lhs.tokenID) < (rhs.hour, rhs.keyID, rhs.model, rhs.tokenID)
+        }
     }
 
-    private struct Totals {
+    /// What some usage rows add to an aggregate row.
+    struct Totals {
         var requests: Int64 = 0
         var successes: Int64 = 0
         var failures: Int64 = 0
@@ -25,6 +32,7 @@ extension UsageBatchWriter {
         var ttfb: Double = 0
         var lastUsed: Int64 = 0
 
+        /// Adds `row`'s request, outcome, tokens and times.
         mutating func add(_ row: UsageRow) {
             requests += 1
             if row.failed { failures += 1 } else { successes += 1 }
@@ -48,26 +56,10 @@ extension UsageBatchWriter {
     static func commit(_ rows: [UsageRow], _ db: Database) throws -> [UsageRow] {
         // A row sent twice is ignored by the unique request_id and must not count twice.
         let new = try UsageLogInsert(db).insert(rows)
-        var hourly: [HourlyKey: Totals] = [:]
-        var perKeyModel: [HourlyKey: Totals] = [:]
-        var perKey: [Int64: Totals] = [:]
-        var perToken: [Int64: Totals] = [:]
-        var chatHistory: [UsageRow] = []
-        for row in new {
-            let hour = (row.timestamp / 3_600_000) * 3600
-            hourly[
-                HourlyKey(hour: hour, keyID: row.keyID ?? 0, model: row.model ?? "", tokenID: row.tokenID ?? 0),
-                default: Totals()
-            ].add(row)
-            if let keyID = row.keyID {
-                perKey[keyID, default: Totals()].add(row)
-                perKeyModel[HourlyKey(hour: 0, keyID: keyID, model: row.model ?? "", tokenID: 0), default: Totals()]
-                    .add(row)
-            }
-            if let tokenID = row.tokenID { perToken[tokenID, default: Totals()].add(row) }
-            if row.keepsChatHistory { chatHistory.append(row) }
-        }
-        try ChatHistoryInsert(db).insert(chatHistory)
+        let aggregates = UsageAggregates(new)
+        let (hourly, perKeyModel, perKey, perToken) =
+            (aggregates.hourly, aggregates.perKeyModel, aggregates.perKey, aggregates.perToken)
+        try ChatHistoryInsert(db).insert(aggregates.chatHistory)
         for (key, totals) in hourly {
             try db.cachedStatement(
                 sql: """

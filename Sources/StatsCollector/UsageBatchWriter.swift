@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import ServiceLifecycle
 import Shared
@@ -12,7 +11,7 @@ import Synchronization
 /// killed at any moment loses nothing the workers were told is stored: what it held uncommitted is sent
 /// again, and the unique request id keeps a row sent twice from counting twice.
 final class UsageBatchWriter: Service, Sendable {
-    private let database: ProxyDatabase
+    private let store: any UsageStoring
     private let interval: Duration
     private let batchSize: Int
     private let metrics: UsageMetrics?
@@ -61,18 +60,29 @@ final class UsageBatchWriter: Service, Sendable {
         var rows: Int { lines.count - start }
     }
 
-    /// A writer committing every `interval` or at `batchSize` rows, at most `batchSize` rows per transaction.
+    /// A writer into `store` committing every `interval` or at `batchSize` rows, at most `batchSize` rows per
+    /// transaction.
     init(
-        database: ProxyDatabase, interval: Duration = .milliseconds(100), batchSize: Int = 1000,
+        store: any UsageStoring, interval: Duration = .milliseconds(100), batchSize: Int = 1000,
         metrics: UsageMetrics? = nil, logger: Logger
     ) {
-        self.database = database
+        self.store = store
         self.interval = interval
         self.batchSize = batchSize
         self.metrics = metrics
         self.logger = logger
         (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (armed, arm) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// A writer into the SQLite `database`, committing every `interval` or at `batchSize` rows.
+    convenience init(
+        database: ProxyDatabase, interval: Duration = .milliseconds(100), batchSize: Int = 1000,
+        metrics: UsageMetrics? = nil, logger: Logger
+    ) {
+        self.init(
+            store: UsageStore(database: database), interval: interval, batchSize: batchSize, metrics: metrics,
+            logger: logger)
     }
 
     /// Queues lines received from a worker, in their order; the batch is committed once it is full or the
@@ -142,14 +152,7 @@ final class UsageBatchWriter: Service, Sendable {
             let new: [UsageRow]
             let refused: [RefusalReason: Int64]
             do {
-                (new, refused) = try await database.pool.write { db in
-                    // The real usage replaces a request's quota reservation in the same transaction.
-                    try TokenQuotaReservations.release(
-                        requestIDs: rows.lazy.filter { $0.tokenID != nil }.map(\.requestID), db)
-                    // An object's record commits with the usage row of the request that created it.
-                    if !objects.isEmpty { try ObjectStore.apply(objects, db) }
-                    return (try Self.commit(rows, db), try Self.commit(counts, db))
-                }
+                (new, refused) = try await store.commit(rows, refused: counts, objects: objects)
             } catch {
                 logger.error(
                     "usage batch failed; will retry", metadata: ["rows": "\(rows.count)", "error": "\(error)"])

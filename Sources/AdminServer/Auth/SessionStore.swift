@@ -1,11 +1,11 @@
 import Foundation
-import GRDB
 import Shared
 
-/// Operator sessions, kept in the database (so they survive the admin server being replaced on SIGHUP);
-/// only the SHA-256 of a session id is stored.
+/// Operator sessions, kept in the database (so they survive the admin server being replaced on SIGHUP, and
+/// every host of a cluster shares them); only the SHA-256 of a session id is stored.
 struct SessionStore: Sendable {
-    let database: ProxyDatabase
+    /// Where the sessions are stored.
+    let storage: any AdminSessionStoring
 
     /// A session as its holder sees it once: the cookie value and the CSRF token.
     struct Created: Sendable {
@@ -29,38 +29,27 @@ struct SessionStore: Sendable {
         let id = SecretFile.randomToken()
         let csrf = SecretFile.randomToken()
         let expiresAt = now + lifetime
-        try await database.pool.write { db in
-            try db.execute(sql: "DELETE FROM admin_sessions WHERE expires_at <= ?", arguments: [now])
-            try db.execute(
-                sql: """
-                    INSERT INTO admin_sessions (id_hash, csrf_token, client, created_at, expires_at)
-                    VALUES (?, ?, ?, ?, ?)
-                    """, arguments: [SecretDigest.sha256Hex(id), csrf, client, now, expiresAt])
-        }
+        try await storage.insert(
+            AdminSession(
+                idHash: SecretDigest.sha256Hex(id), csrfToken: csrf, client: client, createdAt: now,
+                expiresAt: expiresAt),
+            now: now)
         return Created(id: id, csrfToken: csrf, expiresAt: expiresAt)
     }
 
     /// The session a cookie names, at `now`.
     func lookup(id: String, now: Int64) async throws -> Lookup {
         let hash = SecretDigest.sha256Hex(id)
-        let row = try await database.pool.read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT csrf_token, expires_at FROM admin_sessions WHERE id_hash = ?", arguments: [hash]
-            )
-            .map { row -> (csrf: String, expiresAt: Int64) in (row["csrf_token"], row["expires_at"]) }
-        }
-        guard let row else { return .unknown }
-        guard row.expiresAt > now else {
+        guard let session = try await storage.session(idHash: hash) else { return .unknown }
+        guard session.expiresAt > now else {
             try await end(idHash: hash)
             return .expired
         }
-        return .valid(.session(idHash: hash, csrfToken: row.csrf, expiresAt: row.expiresAt))
+        return .valid(.session(idHash: hash, csrfToken: session.csrfToken, expiresAt: session.expiresAt))
     }
 
     /// Ends the session with this stored hash.
     func end(idHash: String) async throws {
-        try await database.pool.write { db in
-            try db.execute(sql: "DELETE FROM admin_sessions WHERE id_hash = ?", arguments: [idHash])
-        }
+        try await storage.delete(idHash: idHash)
     }
 }

@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-import GRDB
 import HTTPServing
 import HTTPTypes
 import Hummingbird
@@ -51,14 +50,14 @@ struct ChatRoutes {
             case id, model, timestamp, request, response, keyID = "key_id", keyName = "key_name"
         }
 
-        init(_ row: Row) {
-            id = row["id"]
-            model = row["model"]
-            keyID = row["key_id"]
-            keyName = row["key_name"]
-            timestamp = row["timestamp"]
-            request = row["request"]
-            response = row["response"]
+        init(_ conversation: ChatConversation) {
+            id = conversation.id
+            model = conversation.model
+            keyID = conversation.keyID
+            keyName = conversation.keyName
+            timestamp = conversation.timestamp
+            request = conversation.request
+            response = conversation.response
         }
     }
 
@@ -145,42 +144,27 @@ struct ChatRoutes {
             let query = QueryInput(request)
             let limit = try query.int("limit", default: 10, in: 1...500)
             let offset = try query.int("offset", default: 0, in: 0...10_000_000)
-            let page = try await services.database.pool.read { db in
-                UsageRoutes.Page(
-                    data: try Row.fetchAll(
-                        db, sql: "\(Self.conversationQuery) ORDER BY c.timestamp DESC, c.id DESC LIMIT ? OFFSET ?",
-                        arguments: [limit, offset]
-                    ).map(Conversation.init),
-                    total: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chat_history") ?? 0, limit: limit,
-                    offset: offset)
-            }
+            let (conversations, total) = try await services.chatHistory.page(limit: limit, offset: offset)
+            let page = UsageRoutes.Page(
+                data: conversations.map(Conversation.init), total: total, limit: limit, offset: offset)
             return try JSONResponse.make(page)
         }
         api.on(.get, "chat/history/{id}") { _, context in
             let id = try PathInput.id(context)
-            guard
-                let row = try await services.database.pool.read({ db in
-                    try Row.fetchOne(db, sql: "\(Self.conversationQuery) WHERE c.id = ?", arguments: [id])
-                })
-            else { throw APIError.notFound("No conversation with id \(id).") }
-            return try JSONResponse.make(Conversation(row))
+            guard let conversation = try await services.chatHistory.conversation(id: id) else {
+                throw APIError.notFound("No conversation with id \(id).")
+            }
+            return try JSONResponse.make(Conversation(conversation))
         }
     }
-
-    /// Conversations with the current name of the key that served each.
-    static let conversationQuery =
-        "SELECT c.*, k.name AS key_name FROM chat_history c LEFT JOIN keys k ON k.id = c.key_id"
 
     /// The header telling the browser which key served a chat (the proxy's, passed on).
     static let servedKeyField = HTTPField.Name("X-OpenAI-Proxy-Key-Id")!
 
     /// Keeps one exchange in `chat_history`.
     func record(model: String, keyID: Int64?, request: String, response: String) async throws {
-        try await services.database.pool.write { db in
-            try db.execute(
-                sql: "INSERT INTO chat_history (key_id, model, request, response, timestamp) VALUES (?, ?, ?, ?, ?)",
-                arguments: [keyID, model, request, response, Date()])
-        }
+        try await services.chatHistory.record(
+            model: model, keyID: keyID, request: request, response: response, timestamp: Date())
     }
 
     /// The status to answer the browser with: the proxy's when it is a documented one; 409 when the pool

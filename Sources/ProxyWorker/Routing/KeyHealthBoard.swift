@@ -39,13 +39,13 @@ final class KeyHealthBoard: Sendable {
     }
 
     private let state = Mutex(State())
-    let store: KeyHealthStore
+    let store: any KeyHealthStoring
     let logger: Logger
     /// Changes on their way to the database, taken by `run()` in the order reported.
     let writes: AsyncStream<HealthWrite>
     let writeQueue: AsyncStream<HealthWrite>.Continuation
 
-    init(store: KeyHealthStore, logger: Logger) {
+    init(store: any KeyHealthStoring, logger: Logger) {
         self.store = store
         self.logger = logger
         (writes, writeQueue) = AsyncStream.makeStream(of: HealthWrite.self)

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import Shared
 import Synchronization
@@ -49,51 +48,25 @@ struct RoutingSnapshot: Sendable {
 
     static let empty = RoutingSnapshot(generation: -1, keys: [], tokens: [:])
 
-    /// Reads a consistent snapshot in one transaction; keys that do not open with `box` are skipped and
-    /// logged. `opened` caches decrypted values by sealed text, so a reload decrypts only what changed.
+    /// Reads a consistent snapshot from the SQLite `database` (see `load(from:box:logger:opened:configuration:)`).
     static func load(
         from database: ProxyDatabase, box: SecretBox, logger: Logger, opened: OpenedKeys = OpenedKeys(),
         configuration: ProxyConfiguration? = nil
     ) async throws -> RoutingSnapshot {
-        // Plain values out of the transaction (GRDB's Row is not Sendable), so the read runs off this thread.
-        let (generation, keyRows, tokenRows, models, settings, disabled) = try await database.pool.read { db in
-            (
-                try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation WHERE id = 1") ?? 0,
-                try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT id, key_hint, key_value, status, status_reason, status_code, status_since,
-                        next_probe_at, consecutive_failures, cooling_level, marked_by_token, models
-                        FROM keys WHERE status <> 'disabled' ORDER BY id
-                        """
-                ).map { row -> StoredKey in
-                    StoredKey(
-                        id: row["id"], hint: row["key_hint"], sealed: row["key_value"],
-                        health: KeyHealth(
-                            status: KeyStatus(rawValue: row["status"]) ?? .active, reason: row["status_reason"],
-                            statusCode: row["status_code"], since: row["status_since"] ?? 0,
-                            nextProbeAt: row["next_probe_at"], consecutiveFailures: row["consecutive_failures"],
-                            coolingLevel: row["cooling_level"], markedByToken: row["marked_by_token"]),
-                        models: row["models"])
-                },
-                try ClientToken.filter(Column("status") == "active").fetchAll(db)
-                    .map { token -> (hash: String, entry: TokenEntry) in
-                        let limits = token.limits
-                        return (
-                            token.tokenHash,
-                            TokenEntry(
-                                id: token.id ?? 0, limits: limits == .init() ? nil : limits,
-                                isInternal: token.isInternal)
-                        )
-                    },
-                try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM models)") == true
-                    ? try ModelCatalog.enabledModels(db) : nil,
-                try configuration.map { try LiveSettings.load(db, configuration: $0) },
-                try Int64.fetchAll(db, sql: "SELECT id FROM keys WHERE status = 'disabled'")
-            )
-        }
+        try await load(
+            from: PoolStateStore(database: database), box: box, logger: logger, opened: opened,
+            configuration: configuration)
+    }
+
+    /// Reads a consistent snapshot from `source`; keys that do not open with `box` are skipped and logged.
+    /// `opened` caches decrypted values by sealed text, so a reload decrypts only what changed.
+    static func load(
+        from source: any PoolStateReading, box: SecretBox, logger: Logger, opened: OpenedKeys = OpenedKeys(),
+        configuration: ProxyConfiguration? = nil
+    ) async throws -> RoutingSnapshot {
+        let state = try await source.state()
         var keys: [PoolKey] = []
-        for stored in keyRows {
+        for stored in state.keys {
             do {
                 let value = try opened.value(of: stored.sealed, box: box)
                 keys.append(
@@ -105,20 +78,18 @@ struct RoutingSnapshot: Sendable {
                     "key skipped: \(error)", metadata: ["key.id": "\(stored.id)", "key.hint": "\(stored.hint)"])
             }
         }
-        opened.keepOnly(keyRows.map(\.sealed))
+        opened.keepOnly(state.keys.map(\.sealed))
         var tokens: [String: TokenEntry] = [:]
-        for token in tokenRows { tokens[token.hash] = token.entry }
+        for token in state.tokens {
+            let limits = token.limits
+            tokens[token.tokenHash] = TokenEntry(
+                id: token.id ?? 0, limits: limits == .init() ? nil : limits, isInternal: token.isInternal)
+        }
         return RoutingSnapshot(
-            generation: generation, keys: keys, tokens: tokens, modelList: models.map(ModelCatalog.openAIList),
-            settings: settings, disabledKeyIDs: Set(disabled))
-    }
-
-    private struct StoredKey: Sendable {
-        let id: Int64
-        let hint: String
-        let sealed: String
-        let health: KeyHealth
-        let models: String?
+            generation: state.generation, keys: keys, tokens: tokens,
+            modelList: state.enabledModels.map(ModelCatalog.openAIList),
+            settings: configuration.map { LiveSettings.resolved($0, overrides: state.settingsOverrides) },
+            disabledKeyIDs: Set(state.disabledKeyIDs))
     }
 
     static func decodeModels(_ text: String) -> Set<String>? {

@@ -1,4 +1,3 @@
-import GRDB
 import Logging
 import ServiceLifecycle
 import Shared
@@ -8,7 +7,10 @@ import Shared
 /// rate-limit figures with the other workers through the database; and reads the objects other workers
 /// recorded since its last look.
 struct SnapshotRefresher: Service {
-    let database: ProxyDatabase
+    /// Where the pool's state is read: the shared database.
+    let source: any PoolStateReading
+    /// Where the objects workers recorded are read.
+    let objectStore: any ObjectStoring
     let box: SecretBox
     let store: SnapshotStore
     /// Rate-limit figures to save and take in, when the worker keeps them.
@@ -26,7 +28,7 @@ struct SnapshotRefresher: Service {
     func loadInitial() async throws {
         store.replace(
             with: try await RoutingSnapshot.load(
-                from: database, box: box, logger: logger, opened: opened, configuration: configuration))
+                from: source, box: box, logger: logger, opened: opened, configuration: configuration))
         await refreshTokensUsed()
         await refreshObjects()
     }
@@ -47,18 +49,7 @@ struct SnapshotRefresher: Service {
     func refreshTokensUsed() async {
         guard store.snapshot.tokens.values.contains(where: { $0.limits?.tokenQuota != nil }) else { return }
         do {
-            let figures = try await database.pool.read { db in
-                var figures: [Int64: Int64] = [:]
-                let rows = try Row.fetchCursor(
-                    db,
-                    sql: """
-                        SELECT id, prompt_tokens + completion_tokens AS used FROM client_tokens
-                        WHERE status = 'active' AND token_quota IS NOT NULL
-                        """)
-                while let row = try rows.next() { figures[row["id"]] = row["used"] }
-                return figures
-            }
-            store.replaceTokensUsed(with: figures)
+            store.replaceTokensUsed(with: try await source.tokensUsed())
         } catch {
             logger.warning("token usage refresh failed: \(error)")
         }
@@ -68,7 +59,7 @@ struct SnapshotRefresher: Service {
     /// operator revoked or reassigned records (and at start), and drops the expired ones.
     func refreshObjects() async {
         guard let objects else { return }
-        let store = ObjectStore(database: database)
+        let store = objectStore
         let now = WallClock.nowMs()
         do {
             // The generation is read before the rows: a change made while they are read moves it again, and
@@ -100,12 +91,10 @@ struct SnapshotRefresher: Service {
     /// Reloads the snapshot when the generation moved.
     func refresh() async {
         do {
-            let generation = try await database.pool.read { db in
-                try Int64.fetchOne(db, sql: "SELECT generation FROM pool_generation WHERE id = 1") ?? 0
-            }
+            let generation = try await source.generation()
             guard generation != store.snapshot.generation else { return }
             let snapshot = try await RoutingSnapshot.load(
-                from: database, box: box, logger: logger, opened: opened, configuration: configuration)
+                from: source, box: box, logger: logger, opened: opened, configuration: configuration)
             store.replace(with: snapshot)
             logger.debug(
                 "routing snapshot reloaded",
@@ -113,5 +102,18 @@ struct SnapshotRefresher: Service {
         } catch {
             logger.warning("routing snapshot refresh failed: \(error)")
         }
+    }
+}
+
+extension SnapshotRefresher {
+    /// A refresher reading the SQLite `database`.
+    init(
+        database: ProxyDatabase, box: SecretBox, store: SnapshotStore, board: KeyHealthBoard? = nil,
+        configuration: ProxyConfiguration? = nil, objects: ObjectDirectory? = nil, interval: Duration, logger: Logger
+    ) {
+        self.init(
+            source: PoolStateStore(database: database), objectStore: ObjectStore(database: database), box: box,
+            store: store, board: board, configuration: configuration, objects: objects, interval: interval,
+            logger: logger)
     }
 }

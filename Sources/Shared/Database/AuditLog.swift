@@ -40,8 +40,8 @@ public struct AuditEntry: Codable, Sendable, Equatable, FetchableRecord, Mutable
     }
 }
 
-/// Reads and appends the audit log.
-public struct AuditLog: Sendable {
+/// Reads and appends the audit log on SQLite.
+public struct AuditLog: AuditLogging {
     /// The shared database.
     public let database: ProxyDatabase
 
@@ -50,7 +50,6 @@ public struct AuditLog: Sendable {
         self.database = database
     }
 
-    /// Appends `entry` in its own transaction.
     public func record(_ entry: AuditEntry) async throws {
         try await database.pool.write { db in try Self.record(entry, db) }
     }
@@ -61,7 +60,6 @@ public struct AuditLog: Sendable {
         try entry.insert(db)
     }
 
-    /// Entries newest first, `limit` from `offset`, optionally of one action only; and how many match.
     public func page(limit: Int, offset: Int, action: String?) async throws -> (entries: [AuditEntry], total: Int) {
         try await database.pool.read { db in
             var request = AuditEntry.all()

@@ -1,6 +1,8 @@
 /// Key health writes and reads, the same on every engine: `KeyHealthStore` (SQLite) and
 /// `PostgresKeyHealthStore`, held to one behaviour by one test suite run against both.
 public protocol KeyHealthStoring: Sendable {
+    /// The thresholds and cool-downs health changes follow.
+    var policy: KeyHealthPolicy { get }
     /// Applies what a request of client token `token` learned about key `id`; nil when the key no longer exists.
     @discardableResult
     func record(

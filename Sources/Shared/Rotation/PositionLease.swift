@@ -8,7 +8,7 @@ import Synchronization
 /// times a second instead of once per request. A block is prefetched before the last one runs out, by
 /// `prefetch()`, which the worker runs as a service; without it, blocks are leased when they are needed.
 public final class PositionLease: Sendable {
-    private let cursor: RotationCursor
+    private let cursor: any RotationCursorLeasing
     private let leasesPerSecond: Double
     private let maximumBlock: Int
     private let state = Mutex(State())
@@ -60,7 +60,7 @@ public final class PositionLease: Sendable {
     }
 
     /// A lease over `cursor` aiming at about `leasesPerSecond` cursor writes a second under load.
-    public init(cursor: RotationCursor, leasesPerSecond: Double = 20, maximumBlock: Int = 4096) {
+    public init(cursor: any RotationCursorLeasing, leasesPerSecond: Double = 20, maximumBlock: Int = 4096) {
         self.cursor = cursor
         self.leasesPerSecond = leasesPerSecond
         self.maximumBlock = maximumBlock

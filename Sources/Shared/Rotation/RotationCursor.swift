@@ -1,7 +1,8 @@
 import GRDB
 
-/// The shared round-robin position: one row, advanced atomically so every worker draws distinct positions.
-public struct RotationCursor: Sendable {
+/// The shared round-robin position on SQLite: one row, advanced atomically so every worker draws distinct
+/// positions.
+public struct RotationCursor: RotationCursorLeasing {
     /// The shared database.
     public let database: ProxyDatabase
 
@@ -10,7 +11,6 @@ public struct RotationCursor: Sendable {
         self.database = database
     }
 
-    /// Reserves `count` consecutive positions for the caller alone.
     public func lease(_ count: Int) async throws -> Range<Int64> {
         let end = try await database.pool.write { db in
             try Int64.fetchOne(

@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 
 @testable import Shared
+@testable import StatsCollector
 
 /// A database engine the store suites run against; every store test takes one as its argument.
 enum StoreEngine: String, CustomStringConvertible, CaseIterable, Sendable {
@@ -67,6 +68,18 @@ struct EngineStores: Sendable {
     let secretCheck: any SecretCheckStoring
     /// The objects created through the gateway.
     let objects: any ObjectStoring
+    /// The collector's writes and the retention job's deletes.
+    let usage: any UsageStoring
+    /// The operators' login sessions.
+    let sessions: any AdminSessionStoring
+    /// The audit log.
+    let audit: any AuditLogging
+    /// The chat history as the console writes and reads it.
+    let chat: any ChatHistoryStoring
+    /// The shared round-robin position.
+    let cursor: any RotationCursorLeasing
+    /// What workers read to route.
+    let pool: any PoolStateReading
     /// The pool generation workers reload on.
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
@@ -93,6 +106,12 @@ struct EngineStores: Sendable {
         settings = SettingsStore(database: database)
         secretCheck = SecretCheckStore(database: database)
         objects = ObjectStore(database: database)
+        usage = UsageStore(database: database)
+        sessions = AdminSessionStore(database: database)
+        audit = AuditLog(database: database)
+        chat = ChatHistoryStore(database: database)
+        cursor = RotationCursor(database: database)
+        pool = PoolStateStore(database: database)
         execute = { sql in try await database.pool.write { db in try db.execute(sql: sql) } }
         integer = { sql in try await database.pool.read { db in try Int64.fetchOne(db, sql: sql) } }
         generation = {
@@ -128,6 +147,12 @@ struct EngineStores: Sendable {
         settings = PostgresSettingsStore(database: database)
         secretCheck = PostgresSecretCheckStore(database: database)
         objects = PostgresObjectStore(database: database)
+        usage = PostgresUsageStore(database: database)
+        sessions = PostgresAdminSessionStore(database: database)
+        audit = PostgresAuditLog(database: database)
+        chat = PostgresChatHistoryStore(database: database)
+        cursor = PostgresRotationCursor(database: database)
+        pool = PostgresPoolStateStore(database: database)
         generation = {
             try await database.connection { connection in
                 var generation: Int64 = -1

@@ -12,7 +12,8 @@ public struct PostgresModelStore: ModelStoring {
     }
 
     // `COLLATE "C"`: byte order, as SQLite's BINARY collation sorts, whatever the database's locale.
-    private static let columns = "model_name, description, capabilities, enabled, source, created_at, updated_at"
+    /// The columns `entries(_:)` reads, in its order.
+    static let columns = "model_name, description, capabilities, enabled, source, created_at, updated_at"
 
     public func list() async throws -> [ModelEntry] {
         try await database.connection { connection in
@@ -107,7 +108,8 @@ public struct PostgresModelStore: ModelStoring {
         return try await entries(try await connection.query(query, logger: database.logger)).first
     }
 
-    private static func entries(_ rows: PostgresRowSequence) async throws -> [ModelEntry] {
+    /// The models of rows of `columns`.
+    static func entries(_ rows: PostgresRowSequence) async throws -> [ModelEntry] {
         var entries: [ModelEntry] = []
         for try await (name, description, capabilities, enabled, source, createdAt, updatedAt) in rows.decode(
             (String, String, String, Bool, String, Date, Date).self)

@@ -10,7 +10,7 @@ public struct PostgresProxyDatabase: Sendable {
     /// Where it connects (its description never shows the password).
     public let location: PostgresLocation
     /// Where queries log.
-    let logger: Logger
+    public let logger: Logger
 
     /// A client for `location`; connects lazily, once `run()` runs.
     public init(location: PostgresLocation, logger: Logger) {

@@ -11,7 +11,8 @@ public struct PostgresTokenStore: TokenStoring {
         self.database = database
     }
 
-    private static let columns = """
+    /// The columns `tokens(_:)` reads, in its order.
+    static let columns = """
         id, name, token_hash, token_hint, status, request_count, prompt_tokens, completion_tokens, last_used,
         created_at, revoked_at, allowed_models, rpm_limit, token_quota, expires_at, internal
         """
@@ -142,7 +143,8 @@ public struct PostgresTokenStore: TokenStoring {
         try models.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
     }
 
-    private static func tokens(_ rows: PostgresRowSequence) async throws -> [ClientToken] {
+    /// The tokens of rows of `columns`.
+    static func tokens(_ rows: PostgresRowSequence) async throws -> [ClientToken] {
         var tokens: [ClientToken] = []
         for try await row in rows {
             let decoded = try row.decode(
