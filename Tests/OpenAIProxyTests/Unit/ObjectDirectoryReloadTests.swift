@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import Testing
 
 @testable import ProxyWorker
@@ -13,21 +12,11 @@ struct ObjectDirectoryReloadTests {
         StoredObject(id: id, kind: "file", keyID: key, tokenID: 9, createdAt: createdAt, expiresAt: .max)
     }
 
-    private static func refresher(_ test: TestDatabase, _ directory: ObjectDirectory) -> SnapshotRefresher {
-        SnapshotRefresher(
-            database: test.database, box: test.box,
-            store: SnapshotStore(
-                defaults: RequestSettings(
-                    maxBodyBytes: 1 << 20, firstByteTimeout: .seconds(5), connectTimeout: nil,
-                    selector: KeySelector(strategy: .roundRobin, database: test.database), maxAttempts: 3)),
-            objects: directory, interval: .seconds(1), logger: Logger(label: "test"))
-    }
-
     @Test("a revoke or reassign in the database reaches the worker on its next look")
     func refresherReloads() async throws {
         let test = try TestDatabase()
         let directory = ObjectDirectory()
-        let refresher = Self.refresher(test, directory)
+        let refresher = test.objectRefresher(directory)
         let store = ObjectStore(database: test.database)
         try await store.apply([.created(Self.object("file-a")), .created(Self.object("file-b"))])
         await refresher.refreshObjects()

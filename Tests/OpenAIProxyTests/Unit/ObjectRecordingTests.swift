@@ -37,13 +37,7 @@ struct ObjectRecordingTests {
     func refresher() async throws {
         let test = try TestDatabase()
         let directory = ObjectDirectory()
-        let refresher = SnapshotRefresher(
-            database: test.database, box: test.box,
-            store: SnapshotStore(
-                defaults: RequestSettings(
-                    maxBodyBytes: 1 << 20, firstByteTimeout: .seconds(5), connectTimeout: nil,
-                    selector: KeySelector(strategy: .roundRobin, database: test.database), maxAttempts: 3)),
-            objects: directory, interval: .seconds(1), logger: Logger(label: "test"))
+        let refresher = test.objectRefresher(directory)
         let store = ObjectStore(database: test.database)
         try await store.apply([.created(Self.object("file-a")), .created(Self.object("file-old", expires: 10))])
         await refresher.refreshObjects()
@@ -109,5 +103,18 @@ struct PinnedKeyRouteTests {
             Issue.record("a cooled key was not routed to")
             return
         }
+    }
+}
+
+extension TestDatabase {
+    /// A worker's snapshot refresher over this database that keeps `directory` current.
+    func objectRefresher(_ directory: ObjectDirectory) -> SnapshotRefresher {
+        SnapshotRefresher(
+            database: database, box: box,
+            store: SnapshotStore(
+                defaults: RequestSettings(
+                    maxBodyBytes: 1 << 20, firstByteTimeout: .seconds(5), connectTimeout: nil,
+                    selector: KeySelector(strategy: .roundRobin, database: database), maxAttempts: 3)),
+            objects: directory, interval: .seconds(1), logger: Logger(label: "test"))
     }
 }
