@@ -111,10 +111,16 @@ final class UsageMetrics: Sendable {
                     labels: [("key", key), ("model", model), ("reason", reason)]
                 ).increment(by: count)
             }
-            for (kind, count) in [("prompt", sums.prompt), ("completion", sums.completion)] where count.present {
+            let kinds = [
+                ("prompt", sums.prompt), ("completion", sums.completion), ("cached", sums.cached),
+                ("reasoning", sums.reasoning), ("audio_input", sums.audioInput), ("audio_output", sums.audioOutput),
+            ]
+            for (kind, count) in kinds where count.present {
                 registry.makeCounter(
                     descriptor: metric(
-                        "openai_proxy_tokens_total", "Tokens used, by key, model and kind (prompt or completion)."),
+                        "openai_proxy_tokens_total",
+                        "Tokens used, by key, model and kind (prompt, completion; and of those, as the answers "
+                            + "reported them: cached, reasoning, audio_input, audio_output)."),
                     labels: [("key", key), ("model", model), ("kind", kind)]
                 ).increment(by: count.tokens)
             }
@@ -180,6 +186,10 @@ private struct Sums {
     var requests: Int64 = 0
     var prompt = Tokens()
     var completion = Tokens()
+    var cached = Tokens()
+    var reasoning = Tokens()
+    var audioInput = Tokens()
+    var audioOutput = Tokens()
     /// Failed requests by reason: the proxy's error code, else `http_<status>`.
     var errors: [String: Int64] = [:]
 
@@ -187,6 +197,10 @@ private struct Sums {
         requests += 1
         prompt.add(row.promptTokens)
         completion.add(row.completionTokens)
+        cached.add(row.cachedTokens)
+        reasoning.add(row.reasoningTokens)
+        audioInput.add(row.audioInputTokens)
+        audioOutput.add(row.audioOutputTokens)
         if row.failed { errors[row.error ?? "http_\(row.status)", default: 0] += 1 }
     }
 }

@@ -276,6 +276,8 @@ struct CollectorTests {
         let metrics = UsageMetrics()
         var streamed = row("m1", key: 2, token: 1, model: "gpt", status: 200, prompt: 10, completion: 5)
         streamed.streamed = true
+        streamed.cachedTokens = 8
+        streamed.reasoningTokens = 0
         let rows = [
             streamed,
             row("m2", key: 2, token: 1, model: "gpt", status: 200, prompt: 20, completion: 7),
@@ -290,6 +292,8 @@ struct CollectorTests {
             #"openai_proxy_request_errors_total{key="2",model="gpt",reason="upstream_error"} 1"#,
             #"openai_proxy_tokens_total{key="2",model="gpt",kind="prompt"} 30"#,
             #"openai_proxy_tokens_total{key="2",model="gpt",kind="completion"} 12"#,
+            #"openai_proxy_tokens_total{key="2",model="gpt",kind="cached"} 8"#,
+            #"openai_proxy_tokens_total{key="2",model="gpt",kind="reasoning"} 0"#,
             #"openai_proxy_request_duration_seconds_count{streamed="true"} 1"#,
             #"openai_proxy_request_duration_seconds_count{streamed="false"} 3"#,
             "openai_proxy_collector_rows_committed_total 4",
@@ -299,5 +303,7 @@ struct CollectorTests {
         ] {
             #expect(text.contains(line + "\n"), "missing: \(line)")
         }
+        // A detail no row reported makes no series (absent is not 0).
+        #expect(!text.contains(#"kind="audio_input""#))
     }
 }
