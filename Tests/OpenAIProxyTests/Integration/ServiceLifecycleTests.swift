@@ -216,9 +216,12 @@ extension RealService {
             #expect(statuses.count > 20)
             #expect(statuses.allSatisfy { $0 == 200 }, "failures: \(statuses.filter { $0 != 200 })")
             #expect(await eventually { service.log.contains("reload complete") })
-            let after = Set(service.workerPIDs())
-            #expect(after.count == 2)
-            #expect(after.isDisjoint(with: before))
+            // The old workers drain and exit after the reload completes.
+            #expect(
+                await eventually {
+                    let after = Set(service.workerPIDs())
+                    return after.count == 2 && after.isDisjoint(with: before)
+                }, "\(before) → \(service.workerPIDs())")
             #expect(notify.saw("RELOADING=1"))
             #expect(await service.stop() == 0)
         }
@@ -241,8 +244,13 @@ extension RealService {
             #expect(rename(replacement, installed) == 0)
             service.signal(SIGHUP)
             #expect(await eventually { service.log.contains("reload complete") }, "\(service.log)")
+            // "reload complete" comes once the replacement serves; the old worker drains and exits after it.
+            #expect(
+                await eventually {
+                    let now = service.workerPIDs()
+                    return now.count == 1 && Set(now).isDisjoint(with: before)
+                }, "\(before) → \(service.workerPIDs())")
             let after = service.workerPIDs()
-            #expect(after.count == 1 && Set(after).isDisjoint(with: before), "\(before) → \(after)")
             for pid in after {
                 let image = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
                 #expect(image.hasSuffix(" (deleted)"), "\(image)")
