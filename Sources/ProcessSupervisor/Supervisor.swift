@@ -302,10 +302,7 @@ public actor Supervisor: Service {
         {
             // New children would start with this secret: it must open what is stored, as at start.
             do {
-                try await SecretCheck.verify(
-                    SecretMaterial.box(for: applied, create: false),
-                    store: SecretCheckStore(database: ProxyDatabase.open(at: applied.paths.database, migrate: false)),
-                    source: SecretCheck.source(of: applied), now: WallClock.nowMs())
+                try await SecretCheck.verify(SecretMaterial.box(for: applied, create: false), configuration: applied)
             } catch {
                 logger.error("reload rejected, keeping the running configuration: \(error)")
                 return

@@ -44,7 +44,7 @@ enum CommandSupport {
         let database = try openDatabase(configuration)
         do {
             let box = try SecretMaterial.box(for: configuration, create: true)
-            try await checkSecret(box, database: database, configuration: configuration)
+            try await SecretCheck.verify(box, configuration: configuration, database: database)
             return KeyStore(database: database, box: box)
         } catch {
             printError("\(error)")
@@ -52,20 +52,12 @@ enum CommandSupport {
         }
     }
 
-    /// Throws `SecretCheck.Failure` when `box` does not hold the installation's secret; stores the check on the
-    /// first use.
-    static func checkSecret(_ box: SecretBox, database: ProxyDatabase, configuration: ProxyConfiguration) async throws {
-        try await SecretCheck.verify(
-            box, store: SecretCheckStore(database: database), source: SecretCheck.source(of: configuration),
-            now: WallClock.nowMs())
-    }
-
-    /// Runs `body`; a failure becomes one line on stderr and exit code 1.
     /// Probes stored keys against the configured upstream.
     static func probeRunner(_ configuration: ProxyConfiguration, _ keys: KeyStore) -> KeyProbeRunner {
         KeyProbeRunner(configuration: configuration, database: keys.database, box: keys.box, timeout: .seconds(5))
     }
 
+    /// Runs `body`; a failure becomes one line on stderr and exit code 1.
     static func reporting<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()

@@ -37,10 +37,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         do {
-            try await CommandSupport.checkSecret(
-                SecretMaterial.box(for: configuration, create: false),
-                database: ProxyDatabase.open(at: configuration.paths.database, migrate: false),
-                configuration: configuration)
+            try await SecretCheck.verify(
+                SecretMaterial.box(for: configuration, create: false), configuration: configuration)
         } catch {
             CommandSupport.printError("\(error)")
             throw ExitCode.failure

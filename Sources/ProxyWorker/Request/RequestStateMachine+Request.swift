@@ -161,13 +161,15 @@ extension RequestStateMachine {
             break
         }
         if request.webSocket == nil {
-            let missing = unlearnedObjectIDs(fields.objectIDs, objects: objects)
+            // Most requests name no object collection and no object field: nothing is looked up for them.
+            let segments = ObjectPath.segments(request.upstreamPath)
+            let missing = unlearnedObjectIDs(segments, fields.objectIDs, objects: objects)
             if !missing.isEmpty {
                 state = .lookingUpObjects
-                afterObjectLookup = (model, keepsTexts, fields.objectIDs)
+                afterObjectLookup = (model, keepsTexts, segments, fields.objectIDs)
                 return .lookUpObjects(missing)
             }
-            if let refused = bindObjects(fields.objectIDs, objects: objects) { return refused }
+            if let refused = bindObjects(segments, fields.objectIDs, objects: objects) { return refused }
         }
         return proceed(model: model, keepsTexts: keepsTexts)
     }
@@ -175,17 +177,21 @@ extension RequestStateMachine {
     /// The objects a request names were looked up (`objects` now knows what the database had): the request is
     /// bound to them, then goes on.
     mutating func objectsLookedUp(objects: (Substring) -> StoredObject?) -> Action {
-        guard state == .lookingUpObjects, let (model, keepsTexts, bodyIDs) = afterObjectLookup else { return .none }
+        guard state == .lookingUpObjects, let (model, keepsTexts, segments, bodyIDs) = afterObjectLookup else {
+            return .none
+        }
         afterObjectLookup = nil
         state = .receiving
-        if let refused = bindObjects(bodyIDs, objects: objects) { return refused }
+        if let refused = bindObjects(segments, bodyIDs, objects: objects) { return refused }
         return proceed(model: model, keepsTexts: keepsTexts)
     }
 
-    /// The ids a request of a client token names (path and `bodyIDs`) that `objects` does not know but that
-    /// have the shape of a recorded kind's: another worker may have recorded them since this one last looked.
-    private func unlearnedObjectIDs(_ bodyIDs: [String], objects: (Substring) -> StoredObject?) -> [String] {
-        let segments = ObjectPath.segments(request.upstreamPath)
+    /// The ids a request of a client token names (its path's object `segments` and `bodyIDs`) that `objects`
+    /// does not know but that have the shape of a recorded kind's: another worker may have recorded them since
+    /// this one last looked.
+    private func unlearnedObjectIDs(
+        _ segments: [Substring]?, _ bodyIDs: [String], objects: (Substring) -> StoredObject?
+    ) -> [String] {
         guard segments != nil || !bodyIDs.isEmpty, request.token != nil else { return [] }
         var missing: [String] = []
         for id in segments.map(ObjectPath.candidateIDs) ?? [] where ObjectPath.looksLikeObjectID(id) {
@@ -219,12 +225,13 @@ extension RequestStateMachine {
         return routeAction
     }
 
-    /// Reads what the path and the body's `bodyIDs` say about recorded objects: a create or delete call, and the
-    /// key the token's objects bind the request to. Returns the answer when the objects refuse the request: a
-    /// 404 for another token's object (as OpenAI answers an unknown id), a 409 for objects on two keys.
-    private mutating func bindObjects(_ bodyIDs: [String], objects: (Substring) -> StoredObject?) -> Action? {
-        // Most requests name no object collection and no object field: nothing is looked up for them.
-        let segments = ObjectPath.segments(request.upstreamPath)
+    /// Reads what the path's object `segments` and the body's `bodyIDs` say about recorded objects: a create or
+    /// delete call, and the key the token's objects bind the request to. Returns the answer when the objects
+    /// refuse the request: a 404 for another token's object (as OpenAI answers an unknown id), a 409 for objects
+    /// on two keys.
+    private mutating func bindObjects(
+        _ segments: [Substring]?, _ bodyIDs: [String], objects: (Substring) -> StoredObject?
+    ) -> Action? {
         guard segments != nil || !bodyIDs.isEmpty, let token = request.token else { return nil }
         if let segments { request.objectCall = ObjectPath.call(method: request.head.method, segments: segments) }
         let affinity = ObjectAffinity.resolve(

@@ -171,7 +171,7 @@ struct RequestStateMachine {
     /// The upstream's `101` to a WebSocket handshake, until its end arrives.
     var upgradeHead: HTTPResponseHead?
     /// What dispatching goes on with once the objects the request names were looked up.
-    var afterObjectLookup: (model: RequestModel, keepsTexts: Bool, bodyIDs: [String])?
+    var afterObjectLookup: (model: RequestModel, keepsTexts: Bool, segments: [Substring]?, bodyIDs: [String])?
 
     /// A request that began with `request`'s head, under `snapshot`.
     init(request: InFlightRequest, snapshot: RequestSnapshot, upstreamHost: String) {

@@ -35,6 +35,17 @@ public enum SecretCheck {
         try require(box, opens: stored, source: source)
     }
 
+    /// Checks `box` against the SQLite installation of `configuration` (`database`, else its file), naming
+    /// the secret's source: what a start, a `keys` command and a reload each ask.
+    public static func verify(
+        _ box: SecretBox, configuration: ProxyConfiguration, database: ProxyDatabase? = nil
+    ) async throws {
+        let database = try database ?? ProxyDatabase.open(at: configuration.paths.database, migrate: false)
+        try await verify(
+            box, store: SecretCheckStore(database: database), source: source(of: configuration),
+            now: WallClock.nowMs())
+    }
+
     /// Where the secret of `configuration` comes from, as the failure names it.
     public static func source(of configuration: ProxyConfiguration) -> String {
         configuration.secretKey != nil ? "SECRET_KEY" : "the secret in \(configuration.paths.secretKey)"
