@@ -34,6 +34,17 @@ public struct JSONScanner {
         depth: Int = 1, wholeText: Bool = false,
         _ body: (_ name: JSONStringRange, _ value: Range<Int>) throws(JSONScanError) -> Bool
     ) throws(JSONScanError) {
+        try forEachMember(depth: depth, wholeText: wholeText, visitingNested: { _, _ in }, body)
+    }
+
+    /// `forEachMember(depth:wholeText:_:)` that also calls `nested` with the name and value position of every
+    /// member of every object nested inside the members' values, in the same pass.
+    @inline(__always)
+    public mutating func forEachMember(
+        depth: Int = 1, wholeText: Bool = false,
+        visitingNested nested: (_ name: JSONStringRange, _ valueStart: Int) -> Void,
+        _ body: (_ name: JSONStringRange, _ value: Range<Int>) throws(JSONScanError) -> Bool
+    ) throws(JSONScanError) {
         guard depth <= Self.maximumDepth else { throw .tooDeep }
         skipWhitespace()
         guard consume(UInt8(ascii: "{")) else { throw .malformed }
@@ -46,7 +57,7 @@ public struct JSONScanner {
                 guard consume(UInt8(ascii: ":")) else { throw .malformed }
                 skipWhitespace()
                 let start = index
-                try skipValue(depth: depth)
+                try skipValue(depth: depth, visitingMembers: nested)
                 guard try body(name, start..<index) else { return }
                 skipWhitespace()
                 if consume(UInt8(ascii: ",")) { continue }
@@ -62,6 +73,15 @@ public struct JSONScanner {
 
     /// Skips one value of any kind inside a container nested `depth` deep, without recursion.
     public mutating func skipValue(depth: Int) throws(JSONScanError) {
+        try skipValue(depth: depth, visitingMembers: { _, _ in })
+    }
+
+    /// Skips one value as `skipValue(depth:)` does, calling `member` with the name and value position of every
+    /// member of every object inside it.
+    @inline(__always)
+    public mutating func skipValue(
+        depth: Int, visitingMembers member: (_ name: JSONStringRange, _ valueStart: Int) -> Void
+    ) throws(JSONScanError) {
         var open = ContainerStack()
         while true {
             skipWhitespace()
@@ -73,11 +93,11 @@ public struct JSONScanner {
                 index += 1
                 skipWhitespace()
                 if consume(isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
-                    if try closeFinished(&open) { return }
+                    if try closeFinished(&open, visitingMembers: member) { return }
                     continue
                 }
                 open.push(isObject: isObject)
-                if isObject { try skipMemberName() }
+                if isObject { member(try skipMemberName(), index) }
                 continue
             }
             if byte == UInt8(ascii: "\"") {
@@ -85,18 +105,21 @@ public struct JSONScanner {
             } else {
                 try skipScalar()
             }
-            if try closeFinished(&open) { return }
+            if try closeFinished(&open, visitingMembers: member) { return }
         }
     }
 
     /// After a value: closes the containers that end here; true when no container is left open, false
     /// when another value follows (its member name, in an object, already read).
-    private mutating func closeFinished(_ open: inout ContainerStack) throws(JSONScanError) -> Bool {
+    @inline(__always)
+    private mutating func closeFinished(
+        _ open: inout ContainerStack, visitingMembers member: (JSONStringRange, Int) -> Void
+    ) throws(JSONScanError) -> Bool {
         while !open.isEmpty {
             skipWhitespace()
             let inObject = open.topIsObject
             if consume(UInt8(ascii: ",")) {
-                if inObject { try skipMemberName() }
+                if inObject { member(try skipMemberName(), index) }
                 return false
             }
             guard consume(inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else { throw .malformed }
@@ -105,11 +128,14 @@ public struct JSONScanner {
         return true
     }
 
-    private mutating func skipMemberName() throws(JSONScanError) {
+    /// Reads a member's name and its colon; the cursor stops at the value.
+    private mutating func skipMemberName() throws(JSONScanError) -> JSONStringRange {
         skipWhitespace()
-        _ = try readString()
+        let name = try readString()
         skipWhitespace()
         guard consume(UInt8(ascii: ":")) else { throw .malformed }
+        skipWhitespace()
+        return name
     }
 
     /// The string at the cursor; the cursor moves past its closing quote.

@@ -1,8 +1,10 @@
 /// The request-body fields that name stored OpenAI objects (`previous_response_id`, `file_id` …): a request
-/// naming one of the gateway's objects goes to the key whose account holds it.
+/// naming one of the gateway's objects goes to the key whose account holds it. They are read at the top level
+/// and inside any object of the body: `tools[].vector_store_ids`, `tool_resources.code_interpreter.file_ids`,
+/// a message's `{"type": "input_file", "file_id": …}`, an attachment's `file_id` …
 public enum ObjectReferences {
-    /// The top-level member names (and multipart part names) read, each a string, an array of strings, or (for
-    /// `conversation`) an object with a string `id`.
+    /// The member names (and multipart part names) read, each a string, an array of strings, or (for
+    /// `conversation`, at the top level) an object with a string `id`.
     public static let fieldNames: [String] = [
         "previous_response_id", "input_file_id", "file_id", "file_ids", "training_file", "validation_file",
         "vector_store_ids", "conversation", "container",
@@ -52,6 +54,30 @@ public enum ObjectReferences {
             }
         default:
             return
+        }
+    }
+
+    /// Appends the ids the value of a nested member, starting at `start`, names: a string, or the leading
+    /// strings of an array. Only strings are read, never skipped over, so that members nested in one another
+    /// cost one more read of their strings, not of everything below them.
+    static func collectNested(at start: Int, in bytes: UnsafeRawBufferPointer, into ids: inout [String]) {
+        var scanner = JSONScanner(bytes, range: start..<bytes.count)
+        func string() -> Bool {
+            guard scanner.index < bytes.count, bytes[scanner.index] == UInt8(ascii: "\""),
+                let read = try? scanner.readString()
+            else { return false }
+            let raw = UnsafeRawBufferPointer(rebasing: bytes[read.range])
+            if let id = read.escaped ? JSONText.decode(raw) : String(validating: raw, as: UTF8.self), !id.isEmpty {
+                ids.append(id)
+            }
+            return true
+        }
+        guard !string(), scanner.consume(UInt8(ascii: "[")) else { return }
+        while true {
+            scanner.skipWhitespace()
+            guard string() else { return }
+            scanner.skipWhitespace()
+            guard scanner.consume(UInt8(ascii: ",")) else { return }
         }
     }
 

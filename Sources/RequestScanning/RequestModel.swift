@@ -43,7 +43,8 @@ public struct RequestFields: Equatable, Sendable {
     /// The top-level `prompt_cache_key` string of a JSON body: requests that share one go to the same key,
     /// whose prompt cache they share.
     public var promptCacheKey: String?
-    /// The ids of stored objects the body names (`ObjectReferences.fieldNames`), in order; empty for most bodies.
+    /// The ids of stored objects the body names (`ObjectReferences.fieldNames`, at any depth), in order; empty
+    /// for most bodies.
     public var objectIDs: [String]
 
     /// Fields with these values.
@@ -76,7 +77,7 @@ public enum RequestModelReader {
         return MultipartForm.fields(in: body, boundary: boundary)
     }
 
-    /// The top-level `model`, `prompt_cache_key` and object ids of a JSON document; the whole text is checked,
+    /// The top-level `model` and `prompt_cache_key`, and the object ids at any depth, of a JSON document; the whole text is checked,
     /// so a repeated `model` or a malformed tail is seen. A `prompt_cache_key` that is not a string is left to
     /// the upstream to refuse.
     public static func json(_ body: UnsafeRawBufferPointer) -> RequestFields {
@@ -86,7 +87,14 @@ public enum RequestModelReader {
         var repeated = false
         var objectIDs: [String] = []
         do {
-            try scanner.forEachMember(wholeText: true) { name, value in
+            try scanner.forEachMember(
+                wholeText: true,
+                visitingNested: { name, start in
+                    if ObjectReferences.isField(name, in: body) {
+                        ObjectReferences.collectNested(at: start, in: body, into: &objectIDs)
+                    }
+                }
+            ) { name, value in
                 if JSONText.matches(name, "model", in: body) {
                     repeated = model != nil
                     model = value

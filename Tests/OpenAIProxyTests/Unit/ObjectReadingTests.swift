@@ -32,12 +32,61 @@ struct ObjectReadingTests {
         #expect(Self.fields(body).objectIDs == ids)
     }
 
-    @Test("fields below the top level, other members and values that are not ids name nothing")
+    @Test(
+        "fields inside the body's objects are read: tools, tool resources, message parts, attachments",
+        arguments: [
+            (
+                #"{"model":"m","tools":[{"type":"file_search","vector_store_ids":["vs_a","vs_b"]}]}"#,
+                ["vs_a", "vs_b"]
+            ),
+            (
+                #"{"tool_resources":{"code_interpreter":{"file_ids":["file-1"]},"file_search":{"vector_store_ids":["vs_2"]}}}"#,
+                ["file-1", "vs_2"]
+            ),
+            (
+                #"{"input":[{"role":"user","content":[{"type":"input_file","file_id":"file-in"},{"type":"input_text","text":"hi"}]}]}"#,
+                ["file-in"]
+            ),
+            (
+                #"{"messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-chat"}}]}]}"#,
+                ["file-chat"]
+            ),
+            (#"{"attachments":[{"file_id":"file-att","tools":[{"type":"file_search"}]}]}"#, ["file-att"]),
+            (
+                #"{"tools":[{"type":"code_interpreter","container":{"type":"auto","file_ids":["file-ci"]}}]}"#,
+                ["file-ci"]
+            ),
+            (#"{"previous_response_id":"resp_top","tools":[{"container":"cntr_n"}]}"#, ["resp_top", "cntr_n"]),
+            (#"{"a":{"b":{"file\u005fids":["file-esc"]}}}"#, ["file-esc"]),
+        ])
+    func nestedFields(body: String, ids: [String]) {
+        #expect(Self.fields(body).objectIDs == ids)
+    }
+
+    @Test("other members and values that are not ids name nothing, at any depth")
     func jsonNothing() {
-        #expect(Self.fields(#"{"model":"m","messages":[{"file_id":"file-x"}],"stream":true}"#).objectIDs.isEmpty)
+        #expect(
+            Self.fields(#"{"model":"m","messages":[{"role":"user","content":"file_id"}],"stream":true}"#).objectIDs
+                .isEmpty)
         #expect(Self.fields(#"{"file_id":7,"file_ids":[1,{"a":"b"}],"conversation":{"x":"y"}}"#).objectIDs.isEmpty)
+        // A tool's JSON schema names `file_id` as a property: its value is an object, not an id.
+        #expect(
+            Self.fields(#"{"tools":[{"type":"function","parameters":{"properties":{"file_id":{"type":"string"}}}}]}"#)
+                .objectIDs.isEmpty)
         let read = Self.fields(#"{"model":"gpt-x","previous_response_id":"resp_9","prompt_cache_key":"p"}"#)
         #expect(read.model == .named("gpt-x") && read.promptCacheKey == "p" && read.objectIDs == ["resp_9"])
+    }
+
+    @Test("fields nested in one another are each read once, and a malformed body after them is still refused")
+    func nestedChain() {
+        let mixed = Self.fields(#"{"file_ids":["file-x",{"file_id":"file-y"}]}"#).objectIDs
+        #expect(Set(mixed) == ["file-x", "file-y"] && mixed.count == 2)
+        let depth = 60
+        let chain =
+            String(repeating: #"{"c":{"file_id":"file-z","d":"#, count: depth) + "1"
+            + String(repeating: "}}", count: depth)
+        #expect(Self.fields(chain).objectIDs == Array(repeating: "file-z", count: depth))
+        #expect(Self.fields(#"{"tools":[{"file_id":"file-q"}],"#).model == .unreadable(.malformedJSON))
     }
 
     @Test("multipart form fields are read, a repeated list part included, with the model in the same pass")
