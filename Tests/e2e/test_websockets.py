@@ -230,6 +230,57 @@ def test_a_response_created_over_a_responses_socket_belongs_to_its_key_and_token
     assert body["error"]["message"] == f"Response with id '{response_id}' not found."
 
 
+def test_a_socket_refuses_a_response_create_naming_another_tokens_object_or_another_keys(
+    service: ProxyService, realtime: FakeRealtime
+) -> None:
+    admin = AdminClient(service.admin_url, service.admin_token)
+    before = len(realtime.sockets)
+    with open_socket(service, "/v1/responses") as socket:
+        socket.send(json.dumps({"type": "response.create", "model": "gpt-ws-obj", "input": "first"}))
+        response_id = receive(socket)["response"]["id"]
+        assert receive(socket)["type"] == "response.completed"
+    holder = newest_socket(realtime, before).authorization
+
+    def recorded(_: AdminClient) -> bool | None:
+        with sqlite3.connect(service.data_dir / "openai_proxy.db") as database:
+            found = database.execute("SELECT 1 FROM objects WHERE object_id = ?", (response_id,)).fetchone()
+        return True if found else None
+
+    admin.wait("the socket's response recorded", recorded, timeout=WAIT)
+    follow_up = json.dumps({"type": "response.create", "model": "gpt-ws-obj", "previous_response_id": response_id})
+
+    # Each worker reads the record within about a second of its row: until the socket's worker has, the
+    # message passes (and the fake answers it); once it has, the stranger's message never goes upstream.
+    other = admin.post("/api/tokens", {"name": "ws-object-stranger"})["token"]
+    known_token(service, other)
+
+    def refused(_: AdminClient) -> tuple[dict[str, Any], Any] | None:
+        before = len(realtime.sockets)
+        with open_socket(service, "/v1/responses", token=other) as socket:
+            socket.send(follow_up)
+            event = receive(socket)
+        return (event, newest_socket(realtime, before)) if event["type"] == "error" else None
+
+    error, upstream = admin.wait("the stranger refused", refused, timeout=WAIT)
+    assert error["error"]["message"] == f"Response with id '{response_id}' not found."
+    assert follow_up not in upstream.received
+
+    # The owner's sockets rotate over the pool: one on another key is told why, one on the holder's passes.
+    outcomes: dict[bool, dict[str, Any]] = {}
+    deadline = time.monotonic() + WAIT
+    while len(outcomes) < 2 or outcomes[False]["type"] != "error":
+        assert time.monotonic() < deadline, f"no refusal on another key within {WAIT} s: {outcomes}"
+        before = len(realtime.sockets)
+        with open_socket(service, "/v1/responses") as socket:
+            upstream = newest_socket(realtime, before)
+            socket.send(follow_up)
+            outcomes[upstream.authorization == holder] = receive(socket)
+    assert outcomes[True]["type"] == "response.created"
+    assert outcomes[False]["type"] == "error"
+    assert outcomes[False]["error"]["code"] == "object_on_other_key"
+    assert response_id in outcomes[False]["error"]["message"]
+
+
 @pytest.mark.parametrize("token", ["not-a-proxy-token", None])
 def test_a_wrong_or_missing_token_is_refused_before_the_upgrade(
     service: ProxyService, realtime: FakeRealtime, token: str | None

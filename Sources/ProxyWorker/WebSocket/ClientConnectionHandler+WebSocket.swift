@@ -30,7 +30,12 @@ extension ClientConnectionHandler {
                 fromConsole: draft.fromConsole),
             session: WebSocketSession(
                 allowedModels: request.request.token?.limits?.allowedModels, model: upgrade.queryModel,
-                recordsResponses: draft.path == "/v1/responses"))
+                recordsResponses: draft.path == "/v1/responses",
+                objects: draft.tokenID.flatMap { token in
+                    draft.key.map { key in
+                        WebSocketObjectCheck(tokenID: token, keyID: key.id, lookup: worker.objects.object)
+                    }
+                }))
         let clientHeaders = upgrade.clientHeaders(fromUpstream: upstreamHead.headers)
         let idle = limits.webSocketIdleTimeout
         endRequest(keepAlive: false)

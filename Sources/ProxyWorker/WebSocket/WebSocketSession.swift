@@ -5,9 +5,9 @@ import RequestScanning
 import Shared
 
 /// What a relayed WebSocket's frames mean to the proxy, as pure logic: the client's messages are checked
-/// against the token's model allow-list, and the upstream's messages that end a response give a usage row
-/// each. Frames are passed on as they come; only a fragmented client text message under an allow-list is
-/// held until its last frame (it must be read whole before it may go).
+/// against the token's model allow-list and the objects they may name, and the upstream's messages that end a
+/// response give a usage row each. Frames are passed on as they come; only a fragmented client text message
+/// under a check is held until its last frame (it must be read whole before it may go).
 struct WebSocketSession {
     /// What happens to a frame from the client.
     enum ClientDecision: Equatable {
@@ -45,6 +45,8 @@ struct WebSocketSession {
 
     /// The token's allowed models; nil when it may use any.
     let allowedModels: [String]?
+    /// The objects a `response.create` may name; nil when no client token opened the socket.
+    let objects: WebSocketObjectCheck?
     /// Whether the upstream's `response.created` events name stored objects (the Responses API's sockets;
     /// Realtime's responses are not stored).
     let recordsResponses: Bool
@@ -61,9 +63,13 @@ struct WebSocketSession {
     private var upstreamPrefix: [UInt8] = []
     private var upstreamUsage = UsageReader()
 
-    /// A session for a token with `allowedModels` on a socket opened for `model`.
-    init(allowedModels: [String]?, model: String?, recordsResponses: Bool = false) {
+    /// A session for a token with `allowedModels` and `objects` on a socket opened for `model`.
+    init(
+        allowedModels: [String]?, model: String?, recordsResponses: Bool = false,
+        objects: WebSocketObjectCheck? = nil
+    ) {
         self.allowedModels = allowedModels
+        self.objects = objects
         self.model = model
         self.recordsResponses = recordsResponses
     }
@@ -75,7 +81,7 @@ struct WebSocketSession {
         switch opcode {
         case .text:
             clientInText = !fin
-            guard allowedModels != nil, !fin else { return fin ? check(payload) : .forward }
+            guard allowedModels != nil || objects != nil, !fin else { return fin ? check(payload) : .forward }
             clientHeld = payload
             return .hold
         case .continuation where clientInText:
@@ -103,24 +109,28 @@ struct WebSocketSession {
     }
 
     /// Reads a whole client text message: a `session.update` or `response.create` naming a model the token
-    /// may not use is refused; an allowed one becomes the socket's model.
+    /// may not use is refused, and so is a `response.create` naming an object the socket may not reach; an
+    /// allowed model becomes the socket's model.
     private mutating func check(_ message: ByteBuffer) -> ClientDecision {
-        let named: String? = message.withUnsafeReadableBytes { Self.namedModel(in: $0) }
-        guard let named else { return .forward }
-        if let allowedModels, !allowedModels.contains(named) {
+        let (type, named) = message.withUnsafeReadableBytes { Self.typeAndModel(in: $0) }
+        if let named, let allowedModels, !allowedModels.contains(named) {
             return .refuse(
                 ErrorBody(
                     message: "This proxy token may not use the model `\(named.prefix(200))`.",
                     type: "invalid_request_error", code: "model_not_allowed"))
         }
-        model = named
+        if let objects, let type, WebSocketObjectCheck.objectNamingTypes.contains(type) {
+            let ids = message.withUnsafeReadableBytes { RequestModelReader.json($0).objectIDs }
+            if let refusal = objects.refusal(ids) { return .refuse(refusal) }
+        }
+        if let named { model = named }
         return .forward
     }
 
-    /// The model a `session.update` or `response.create` event names (`model`, `session.model` or
-    /// `response.model`), read in one pass over the top level; a repeated member counts by its last value, as
-    /// the upstream reads it. Nil for other events and for text that is not a JSON object.
-    static func namedModel(in bytes: UnsafeRawBufferPointer) -> String? {
+    /// A client event's `type`, and the model it names when it is a `session.update` or `response.create`
+    /// (`model`, `session.model` or `response.model`), read in one pass over the top level; a repeated member
+    /// counts by its last value, as the upstream reads it. Both nil for text that is not a JSON object.
+    static func typeAndModel(in bytes: UnsafeRawBufferPointer) -> (type: String?, model: String?) {
         var type: String?
         var model: String?
         var nested: [Range<Int>] = []
@@ -138,10 +148,10 @@ struct WebSocketSession {
                 return true
             }
         } catch {
-            return nil
+            return (nil, nil)
         }
-        guard let type, modelNamingTypes.contains(type) else { return nil }
-        if let model { return model }
+        guard let type, modelNamingTypes.contains(type) else { return (type, nil) }
+        if let model { return (type, model) }
         for range in nested.reversed() {
             var inner = JSONScanner(bytes, range: range)
             var found: String?
@@ -149,9 +159,9 @@ struct WebSocketSession {
                 if JSONText.matches(name, "model", in: bytes) { found = JSONText.decodeString(value: value, in: bytes) }
                 return true
             }
-            if let found { return found }
+            if let found { return (type, found) }
         }
-        return nil
+        return (type, nil)
     }
 
     // MARK: - Upstream to client

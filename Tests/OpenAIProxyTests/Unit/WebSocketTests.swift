@@ -159,6 +159,52 @@ struct WebSocketSessionTests {
         #expect(refused != .forward && refused != .hold)
     }
 
+    /// A session of token 1 on key 10, where `resp_mine` is token 1's on key 10, `resp_elsewhere` token 1's on
+    /// key 11, `file-theirs` token 2's on key 10.
+    static func objectSession() -> WebSocketSession {
+        let records = [
+            StoredObject(id: "resp_mine", kind: "response", keyID: 10, tokenID: 1, createdAt: 0, expiresAt: .max),
+            StoredObject(id: "resp_elsewhere", kind: "response", keyID: 11, tokenID: 1, createdAt: 0, expiresAt: .max),
+            StoredObject(id: "file-theirs", kind: "file", keyID: 10, tokenID: 2, createdAt: 0, expiresAt: .max),
+        ]
+        let check = WebSocketObjectCheck(tokenID: 1, keyID: 10) { id in records.first { $0.id == id } }
+        return WebSocketSession(allowedModels: nil, model: nil, recordsResponses: true, objects: check)
+    }
+
+    @Test("a response.create naming another token's object, or one on another key, is refused; its own passes")
+    func objectsOnTheSocket() {
+        var session = Self.objectSession()
+        func sent(_ text: String) -> WebSocketSession.ClientDecision {
+            session.clientFrame(opcode: .text, fin: true, payload: Self.text(text))
+        }
+        #expect(sent(#"{"type":"response.create","previous_response_id":"resp_mine","input":"hi"}"#) == .forward)
+        #expect(sent(#"{"type":"response.create","previous_response_id":"resp_unknown"}"#) == .forward)
+        let hidden = sent(
+            #"{"type":"response.create","input":[{"role":"user","content":[{"type":"input_file","file_id":"file-theirs"}]}]}"#
+        )
+        #expect(hidden == .refuse(ObjectAffinity.notFound(Self.storedTheirs)))
+        guard case .refuse(let elsewhere) = sent(#"{"type":"response.create","previous_response_id":"resp_elsewhere"}"#)
+        else {
+            Issue.record("a response on another key passed")
+            return
+        }
+        #expect(elsewhere.code == "object_on_other_key" && elsewhere.message.contains("resp_elsewhere"))
+        // Only a response.create is read for objects.
+        #expect(sent(#"{"type":"conversation.item.create","previous_response_id":"resp_elsewhere"}"#) == .forward)
+        // A fragmented message is held and read whole.
+        #expect(
+            session.clientFrame(opcode: .text, fin: false, payload: Self.text(#"{"type":"response.create","#)) == .hold)
+        let whole = session.clientFrame(
+            opcode: .continuation, fin: true, payload: Self.text(#""previous_response_id":"resp_elsewhere"}"#))
+        guard case .refuse = whole else {
+            Issue.record("a fragmented message naming another key's response passed: \(whole)")
+            return
+        }
+    }
+
+    static let storedTheirs = StoredObject(
+        id: "file-theirs", kind: "file", keyID: 10, tokenID: 2, createdAt: 0, expiresAt: .max)
+
     @Test("the upstream's response ends give their usage, a message cut across frames too; other events none")
     func responseEnds() {
         var session = WebSocketSession(allowedModels: nil, model: "gpt-rt")
@@ -299,7 +345,7 @@ extension RequestStateMachineTests {
 @Suite("WebSocket event model")
 struct WebSocketEventModelTests {
     static func named(_ text: String) -> String? {
-        Array(text.utf8).withUnsafeBytes { WebSocketSession.namedModel(in: $0) }
+        Array(text.utf8).withUnsafeBytes { WebSocketSession.typeAndModel(in: $0).model }
     }
 
     @Test("top-level, session and response models of the events that may name one; the last of a repeated member")
