@@ -26,6 +26,13 @@ enum CommandSupport {
         }
     }
 
+    /// A logger for a command's PostgreSQL client: postgres-nio's own logging stays out of its output.
+    static var quietLogger: Logger {
+        var logger = Logger(label: "openai-proxy.command")
+        logger.logLevel = .critical
+        return logger
+    }
+
     /// Opens the database for a management command, creating and migrating it when missing.
     static func openDatabase(_ configuration: ProxyConfiguration) throws -> ProxyDatabase {
         try requireServable(configuration)

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Logging
 import Shared
 
 /// `openai-proxy migrate --to postgresql://…`: copies this installation's SQLite database into an empty
@@ -48,7 +47,7 @@ struct MigrateCommand: AsyncParsableCommand {
         }
         let source = try CommandSupport.openDatabase(configuration)
         let report = try await CommandSupport.reporting {
-            try await PostgresProxyDatabase.withRunning(location, logger: Self.quietLogger) { target in
+            try await PostgresProxyDatabase.withRunning(location, logger: CommandSupport.quietLogger) { target in
                 try await PostgresImport.copy(from: source, to: target)
             }
         }
@@ -59,12 +58,5 @@ struct MigrateCommand: AsyncParsableCommand {
         CommandSupport.printLine(
             "copied and verified \(rows) row(s) in \(report.tables.count) tables into \(location); the hosts that "
                 + "serve from it need this installation's secret")
-    }
-
-    /// postgres-nio's own logging stays out of the command's output.
-    private static var quietLogger: Logger {
-        var logger = Logger(label: "openai-proxy.migrate")
-        logger.logLevel = .critical
-        return logger
     }
 }

@@ -11,14 +11,28 @@ struct RotateSecretCommand: AsyncParsableCommand {
             Without SECRET_KEY: generates a new DATA_DIR/secret.key, re-encrypts every key under it and removes \
             the old one; running processes pick it up without a restart. Back up the new secret.key with the \
             database. With SECRET_KEY: set the new secret as SECRET_KEY and the old one as SECRET_KEY_PREVIOUS, \
-            restart the service, run this, then remove SECRET_KEY_PREVIOUS.
+            restart the service, run this, then remove SECRET_KEY_PREVIOUS. On PostgreSQL (several hosts) only \
+            the second way: give every host both settings and restart each, run this once on any host, then \
+            remove SECRET_KEY_PREVIOUS everywhere.
             """)
 
     func run() async throws {
         let configuration = try CommandSupport.loadConfiguration()
-        let database = try CommandSupport.openDatabase(configuration)
-        let outcome = try await CommandSupport.reporting {
-            try SecretRotation.rotate(configuration: configuration, database: database)
+        let outcome: SecretRotation.Outcome
+        if case .postgresql(let location) = configuration.database {
+            outcome = try await CommandSupport.reporting {
+                try await PostgresProxyDatabase.withRunning(location, logger: CommandSupport.quietLogger) { database in
+                    try await PostgresSchema.check(database)
+                    return try await SecretRotation.rotate(
+                        configuration: configuration, store: PostgresSecretCheckStore(database: database))
+                }
+            }
+        } else {
+            let database = try CommandSupport.openDatabase(configuration)
+            outcome = try await CommandSupport.reporting {
+                try await SecretRotation.rotate(
+                    configuration: configuration, store: SecretCheckStore(database: database))
+            }
         }
         if outcome.wroteSecretFile {
             CommandSupport.printLine(

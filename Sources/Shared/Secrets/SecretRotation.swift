@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Glibc
 
 /// `openai-proxy rotate-secret`: seals every stored upstream key again under a new secret while the service
@@ -17,6 +16,10 @@ import Glibc
 /// With `SECRET_KEY` set the running processes cannot learn a new value, so the operator sets the new
 /// secret as `SECRET_KEY` and the old one as `SECRET_KEY_PREVIOUS` and restarts (keys open under either);
 /// this then seals under `SECRET_KEY` every key still sealed under `SECRET_KEY_PREVIOUS`.
+///
+/// On PostgreSQL the hosts of a cluster share the stored keys but not a data directory, so only the second
+/// way works there: each host gets both settings and a restart, then one `rotate-secret` seals every key
+/// (in one transaction, rows locked) for all of them.
 public enum SecretRotation {
     /// What a rotation did.
     public struct Outcome: Sendable, Equatable {
@@ -28,14 +31,27 @@ public enum SecretRotation {
         public let wroteSecretFile: Bool
     }
 
+    /// What one pass of sealing again did.
+    public struct Pass: Sendable, Equatable {
+        /// Keys sealed again under the newest secret.
+        public var resealed: Int
+        /// Keys stored.
+        public var keys: Int
+    }
+
     /// Why the rotation did not happen; nothing stored was changed.
     public struct Failure: Error, CustomStringConvertible {
         /// One line for the operator.
         public let description: String
     }
 
-    /// Rotates the secret of `configuration`'s data directory, or re-seals under `SECRET_KEY`.
-    public static func rotate(configuration: ProxyConfiguration, database: ProxyDatabase) throws -> Outcome {
+    /// Rotates the secret of `configuration`'s data directory, or re-seals under `SECRET_KEY`, the values of
+    /// `store`'s database. On PostgreSQL only the latter: every host of the cluster must hold the new secret.
+    public static func rotate(
+        configuration: ProxyConfiguration, store: any SecretCheckStoring
+    ) async throws
+        -> Outcome
+    {
         if let secret = configuration.secretKey {
             guard let previous = configuration.secretKeyPrevious else {
                 throw Failure(
@@ -43,8 +59,15 @@ public enum SecretRotation {
                         + "set the new secret as SECRET_KEY and the current one as SECRET_KEY_PREVIOUS, restart the "
                         + "service (it opens keys under either), then run rotate-secret and remove SECRET_KEY_PREVIOUS")
             }
-            let pass = try reseal(database, box: SecretBox(secrets: [secret, previous]))
+            let pass = try await store.reseal(under: SecretBox(secrets: [secret, previous]))
             return Outcome(resealed: pass.resealed, keys: pass.keys, wroteSecretFile: false)
+        }
+        if case .postgresql = configuration.database {
+            throw Failure(
+                description: "on PostgreSQL every host must open the keys with the same secret, so rotate-secret "
+                    + "cannot write a new secret.key on this host alone: set the new secret as SECRET_KEY and the "
+                    + "current one as SECRET_KEY_PREVIOUS on every host, restart them, then run rotate-secret once "
+                    + "and remove SECRET_KEY_PREVIOUS")
         }
         let paths = configuration.paths
         let lock = try exclusiveLock(paths.secretKeyLock)
@@ -54,7 +77,7 @@ public enum SecretRotation {
         }
         let next = try SecretFile.loadOrCreate(at: paths.secretKeyNext) { SecretFile.randomToken() }.value
         let box = SecretBox(secrets: [next, old])
-        let first = try reseal(database, box: box)
+        let first = try await store.reseal(under: box)
         guard rename(paths.secretKeyNext, paths.secretKey) == 0 else {
             throw Failure(
                 description: "cannot rename \(paths.secretKeyNext) to \(paths.secretKey): "
@@ -62,48 +85,21 @@ public enum SecretRotation {
                     + "run rotate-secret again")
         }
         syncDirectory(paths.directory)
-        let second = try reseal(database, box: box)
+        let second = try await store.reseal(under: box)
         return Outcome(resealed: first.resealed + second.resealed, keys: second.keys, wroteSecretFile: true)
     }
 
-    /// Seals under `box`'s newest secret every key (and the `SecretCheck`) sealed under another of its secrets,
-    /// in one transaction; fails without a change when one opens under none.
-    static func reseal(_ database: ProxyDatabase, box: SecretBox) throws -> (resealed: Int, keys: Int) {
-        try database.pool.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT id, key_value FROM keys ORDER BY id")
-            var resealed = 0
-            for row in rows {
-                let id: Int64 = row["id"]
-                let opened: (plaintext: String, sealedUnderNewest: Bool)
-                do {
-                    opened = try box.openReporting(row["key_value"])
-                } catch {
-                    throw Failure(
-                        description: "key \(id) does not open with the current secret (\(error)); nothing was changed")
-                }
-                guard !opened.sealedUnderNewest else { continue }
-                // updated_at stays: the key itself did not change.
-                try db.execute(
-                    sql: "UPDATE keys SET key_value = ? WHERE id = ?", arguments: [box.seal(opened.plaintext), id])
-                resealed += 1
-            }
-            if let check = try String.fetchOne(db, sql: "SELECT sealed_value FROM secret_check WHERE id = 1") {
-                let opened: (plaintext: String, sealedUnderNewest: Bool)
-                do {
-                    opened = try box.openReporting(check)
-                } catch {
-                    throw Failure(
-                        description:
-                            "the secret check does not open with the current secret (\(error)); nothing was changed")
-                }
-                if !opened.sealedUnderNewest {
-                    try db.execute(
-                        sql: "UPDATE secret_check SET sealed_value = ? WHERE id = 1",
-                        arguments: [box.seal(opened.plaintext)])
-                }
-            }
-            return (resealed, rows.count)
+    /// `value` sealed again under `box`'s newest secret; nil when it is sealed under it already. `key` names
+    /// the value in the failure (nil: the secret check).
+    static func resealed(_ value: String, key: Int64?, under box: SecretBox) throws(Failure) -> String? {
+        let opened: (plaintext: String, sealedUnderNewest: Bool)
+        do {
+            opened = try box.openReporting(value)
+        } catch {
+            let what = key.map { "key \($0)" } ?? "the secret check"
+            throw Failure(description: "\(what) does not open with the current secret (\(error)); nothing was changed")
         }
+        return opened.sealedUnderNewest ? nil : box.seal(opened.plaintext)
     }
 
     /// An open descriptor holding an exclusive `flock` on `path`, or a failure when another rotation holds it.

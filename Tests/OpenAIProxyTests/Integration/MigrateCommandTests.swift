@@ -27,7 +27,7 @@ extension RealService {
             }
         }
 
-        @Test("keys stay sealed, tokens hashed, usage and counters kept; ids continue; a second copy is refused")
+        @Test("keys stay sealed, tokens hashed, counters kept; a second copy is refused; rotate-secret re-seals there")
         func copyAndVerify() async throws {
             let upstream = try await FakeUpstream.start()
             defer { upstream.stop() }
@@ -89,6 +89,29 @@ extension RealService {
                 #expect(again.stderr.split(separator: "\n").count == 1, "\(again.stderr)")
                 #expect(again.stderr.contains("already holds data (3 keys, 2 client_tokens"), "\(again.stderr)")
                 #expect(!again.stderr.contains(location.password ?? "-no-password-"))
+
+                // rotate-secret on PostgreSQL: refused without SECRET_KEY (a secret.key is one host's), and with
+                // SECRET_KEY and SECRET_KEY_PREVIOUS it seals every key of the cluster under the new secret.
+                let onPostgres = ["OPENAI_PROXY_DATABASE_URL": Self.url(location)]
+                let refused = try service.cli(["rotate-secret"], environment: onPostgres)
+                #expect(refused.status == 1)
+                #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+                #expect(refused.stderr.contains("on PostgreSQL every host"), "\(refused.stderr)")
+                let next = "the-cluster-secret-0123456789"
+                let rotated = try service.cli(
+                    ["rotate-secret"],
+                    environment: onPostgres.merging(["SECRET_KEY": next, "SECRET_KEY_PREVIOUS": secret]) { $1 })
+                #expect(rotated.status == 0, "\(rotated.stderr)")
+                #expect(rotated.stdout.contains("re-encrypted 3 of 3 key(s) under SECRET_KEY"), "\(rotated.stdout)")
+                try await PostgresProxyDatabase.withRunning(location, logger: Logger(label: "test.rotate")) {
+                    database in
+                    let keys = try await PostgresKeyStore(database: database, box: SecretBox(secret: next)).list()
+                    #expect(
+                        try keys.map { try SecretBox(secret: next).open($0.sealedValue) }
+                            == Self.keys + ["sk-migrate-charlie-012345678"])
+                    let checks = PostgresSecretCheckStore(database: database)
+                    try await SecretCheck.verify(SecretBox(secret: next), store: checks, source: "test", now: 2)
+                }
             }
         }
 

@@ -10,7 +10,7 @@ struct SecretRotationTests {
     /// A data directory with a migrated database, `secret.key`, and a configuration pointing at it.
     private struct DataDirectory {
         let directory = TemporaryDirectory()
-        let configuration: ProxyConfiguration
+        var configuration: ProxyConfiguration
         let database: ProxyDatabase
 
         init(secretKey: String? = nil, previous: String? = nil) throws {
@@ -23,6 +23,9 @@ struct SecretRotationTests {
         }
 
         func file(_ path: String) -> String? { (try? SecretFile.read(path)) ?? nil }
+
+        /// The secret check's store, which `rotate-secret` seals again through.
+        var checks: SecretCheckStore { SecretCheckStore(database: database) }
 
         func sealedValues() throws -> [String] {
             try database.pool.read { db in try String.fetchAll(db, sql: "SELECT key_value FROM keys ORDER BY id") }
@@ -67,7 +70,7 @@ struct SecretRotationTests {
         let checks = SecretCheckStore(database: data.database)
         try await SecretCheck.verify(store.box, store: checks, source: "test", now: 1)
 
-        let outcome = try SecretRotation.rotate(configuration: data.configuration, database: data.database)
+        let outcome = try await SecretRotation.rotate(configuration: data.configuration, store: data.checks)
         #expect(outcome == .init(resealed: 3, keys: 3, wroteSecretFile: true))
         let new = try #require(data.file(data.configuration.paths.secretKey))
         #expect(new != old)
@@ -91,7 +94,7 @@ struct SecretRotationTests {
         #expect(try SecretBox(secret: new).open(try data.sealedValues()[3]) == "sk-rotate-four-012345678")
 
         // A second rotation has nothing old to find but still moves every key to yet another secret.
-        let again = try SecretRotation.rotate(configuration: data.configuration, database: data.database)
+        let again = try await SecretRotation.rotate(configuration: data.configuration, store: data.checks)
         #expect(again.resealed == 4 && again.keys == 4)
         #expect(data.file(data.configuration.paths.secretKey) != new)
     }
@@ -109,8 +112,8 @@ struct SecretRotationTests {
         }
         let old = data.file(data.configuration.paths.secretKey)
         let before = try data.sealedValues()
-        let failure = #expect(throws: SecretRotation.Failure.self) {
-            try SecretRotation.rotate(configuration: data.configuration, database: data.database)
+        let failure = await #expect(throws: SecretRotation.Failure.self) {
+            try await SecretRotation.rotate(configuration: data.configuration, store: data.checks)
         }
         #expect(failure?.description.contains("key 2 does not open") == true)
         #expect(try data.sealedValues() == before)
@@ -118,14 +121,14 @@ struct SecretRotationTests {
     }
 
     @Test("only one rotation at a time")
-    func oneAtATime() throws {
+    func oneAtATime() async throws {
         let data = try DataDirectory()
         _ = try SecretMaterial.box(for: data.configuration, create: true)
         let descriptor = open(data.configuration.paths.secretKeyLock, O_RDWR | O_CREAT, 0o600)
         defer { close(descriptor) }
         #expect(flock(descriptor, LOCK_EX | LOCK_NB) == 0)
-        let failure = #expect(throws: SecretRotation.Failure.self) {
-            try SecretRotation.rotate(configuration: data.configuration, database: data.database)
+        let failure = await #expect(throws: SecretRotation.Failure.self) {
+            try await SecretRotation.rotate(configuration: data.configuration, store: data.checks)
         }
         #expect(failure?.description.contains("another rotate-secret is running") == true)
     }
@@ -135,8 +138,8 @@ struct SecretRotationTests {
         let previous = "previous-secret-0123456789"
         let current = "current-secret-0123456789"
         let refused = try DataDirectory(secretKey: previous)
-        let failure = #expect(throws: SecretRotation.Failure.self) {
-            try SecretRotation.rotate(configuration: refused.configuration, database: refused.database)
+        let failure = await #expect(throws: SecretRotation.Failure.self) {
+            try await SecretRotation.rotate(configuration: refused.configuration, store: refused.checks)
         }
         #expect(failure?.description.contains("SECRET_KEY_PREVIOUS") == true)
 
@@ -147,13 +150,27 @@ struct SecretRotationTests {
         // Sealed under the previous secret, it opens while both are configured; new keys seal under SECRET_KEY.
         #expect(try box.open(try data.sealedValues()[0]) == "sk-configured-a-0123456789")
         _ = try await KeyStore(database: data.database, box: box).add(name: "b", value: "sk-configured-b-0123456789")
-        let outcome = try SecretRotation.rotate(configuration: data.configuration, database: data.database)
+        let outcome = try await SecretRotation.rotate(configuration: data.configuration, store: data.checks)
         #expect(outcome == .init(resealed: 1, keys: 2, wroteSecretFile: false))
         #expect(
             try data.sealedValues().map { try SecretBox(secret: current).open($0) } == [
                 "sk-configured-a-0123456789", "sk-configured-b-0123456789",
             ])
         #expect(!FileManager.default.fileExists(atPath: data.configuration.paths.secretKey))
+    }
+
+    @Test(
+        "on PostgreSQL, a rotation that would write a secret.key on one host only is refused, with the way that works")
+    func postgresNeedsConfiguredSecret() async throws {
+        var data = try DataDirectory()
+        data.configuration.database = .postgresql(
+            try PostgresLocation(parsing: "postgresql://proxy@db.example/proxy", password: nil))
+        let failure = await #expect(throws: SecretRotation.Failure.self) {
+            try await SecretRotation.rotate(configuration: data.configuration, store: data.checks)
+        }
+        #expect(failure?.description.contains("SECRET_KEY_PREVIOUS on every host") == true)
+        #expect(data.file(data.configuration.paths.secretKey) == nil)
+        #expect(!FileManager.default.fileExists(atPath: data.configuration.paths.secretKeyNext))
     }
 
     @Test("SECRET_KEY_PREVIOUS without SECRET_KEY is a configuration error that shows no secret")

@@ -66,4 +66,39 @@ struct SecretCheckTests {
             await #expect(throws: SecretCheck.Failure.self) { try await Self.verify(Self.other, stores) }
         }
     }
+
+    @Test(
+        "rotate-secret's pass seals every key and the check under the newest secret; one under no secret changes nothing",
+        arguments: StoreEngine.tested)
+    func reseal(engine: StoreEngine) async throws {
+        try await engine.withStores { stores in
+            try await Self.verify(stores.box, stores)
+            let values = ["sk-reseal-a-0123456789abcdefgh", "sk-reseal-b-0123456789abcdefgh"]
+            for (index, value) in values.enumerated() {
+                _ = try await stores.keys.add(name: "k\(index)", value: value, status: .active)
+            }
+            let newest = SecretBox(secret: "the-next-secret-0123456789")
+            let rotating = SecretBox(secrets: ["the-next-secret-0123456789", "test-secret-0123456789"])
+            #expect(try await stores.secretCheck.reseal(under: rotating) == .init(resealed: 2, keys: 2))
+            #expect(try await stores.secretCheck.sealedKeyValues().map { try newest.open($0) } == values)
+            // The check moved with the keys: the new secret alone starts, the old one is refused.
+            try await Self.verify(newest, stores)
+            await #expect(throws: SecretCheck.Failure.self) { try await Self.verify(stores.box, stores) }
+            // A second pass finds nothing left to move.
+            #expect(try await stores.secretCheck.reseal(under: rotating) == .init(resealed: 0, keys: 2))
+
+            // A value sealed under a secret the box does not hold stops the pass before anything changes.
+            let foreign = Self.other.seal("sk-foreign-0123456789abcdefg")
+            try await stores.execute("UPDATE keys SET key_value = '\(foreign)' WHERE name = 'k1'")
+            let before = try await stores.secretCheck.sealedKeyValues()
+            let check = try await stores.secretCheck.storedCheck()
+            let back = SecretBox(secrets: ["test-secret-0123456789", "the-next-secret-0123456789"])
+            let failure = await #expect(throws: SecretRotation.Failure.self) {
+                try await stores.secretCheck.reseal(under: back)
+            }
+            #expect(failure?.description.hasPrefix("key ") == true)
+            #expect(try await stores.secretCheck.sealedKeyValues() == before)
+            #expect(try await stores.secretCheck.storedCheck() == check)
+        }
+    }
 }
