@@ -5,32 +5,49 @@ extension PostgresStatsReader {
     public func usagePage(
         _ filter: UsageLogFilter, limit: Int, offset: Int
     ) async throws -> (entries: [UsageLogEntry], total: Int) {
-        let conditions: PostgresQuery = """
-            (\(filter.keyID)::bigint IS NULL OR key_id = \(filter.keyID))
-            AND (\(filter.tokenID)::bigint IS NULL OR token_id = \(filter.tokenID))
-            AND (\(filter.model)::text IS NULL OR model = \(filter.model))
-            AND (\(filter.status)::integer IS NULL OR status = \(filter.status))
-            AND (\(filter.from)::bigint IS NULL OR ts >= \(filter.from))
-            AND (\(filter.to)::bigint IS NULL OR ts < \(filter.to))
-            """
+        let counting = Self.query("SELECT COUNT(*) FROM usage_log", filter)
+        let paging = Self.query(
+            "SELECT \(Self.entryColumns) FROM usage_log", filter, page: (Int64(limit), Int64(offset)))
         return try await snapshot { connection, logger in
             var total: Int64 = 0
-            for try await count in try await connection.query(
-                Self.query("SELECT COUNT(*) FROM usage_log WHERE", conditions, ""), logger: logger
-            ).decode(Int64.self) { total = count }
+            for try await count in try await connection.query(counting, logger: logger).decode(Int64.self) {
+                total = count
+            }
             var entries: [UsageLogEntry] = []
-            let rows = try await connection.query(
-                Self.query(
-                    "SELECT \(Self.entryColumns) FROM usage_log WHERE", conditions,
-                    "ORDER BY ts DESC, id DESC LIMIT \(limit) OFFSET \(offset)"), logger: logger)
-            for try await row in rows { entries.append(try UsageLogEntry(cells: row.makeRandomAccess())) }
+            for try await row in try await connection.query(paging, logger: logger) {
+                entries.append(try UsageLogEntry(cells: row.makeRandomAccess()))
+            }
             return (entries, Int(total))
         }
     }
 
-    /// `conditions` between a fixed head and tail of SQL, its bindings kept.
-    private static func query(_ head: String, _ conditions: PostgresQuery, _ tail: String) -> PostgresQuery {
-        PostgresQuery(unsafeSQL: head + " " + conditions.sql + " " + tail, binds: conditions.binds)
+    /// `head` with a condition for each of `filter`'s values (none for those not given, as on SQLite), and,
+    /// with `page`, the newest-first order and the page's bounds; every value bound, none in the SQL text.
+    private static func query(
+        _ head: String, _ filter: UsageLogFilter, page: (limit: Int64, offset: Int64)? = nil
+    ) -> PostgresQuery {
+        var sql = PostgresQuery.StringInterpolation(literalCapacity: 256, interpolationCount: 8)
+        sql.appendLiteral(head)
+        var joiner = " WHERE "
+        func condition(_ text: String, _ value: (some PostgresDynamicTypeEncodable)?) {
+            guard let value else { return }
+            sql.appendLiteral(joiner + text)
+            sql.appendInterpolation(value)
+            joiner = " AND "
+        }
+        condition("key_id = ", filter.keyID)
+        condition("token_id = ", filter.tokenID)
+        condition("model = ", filter.model)
+        condition("status = ", filter.status)
+        condition("ts >= ", filter.from)
+        condition("ts < ", filter.to)
+        if let page {
+            sql.appendLiteral(" ORDER BY ts DESC, id DESC LIMIT ")
+            sql.appendInterpolation(page.limit)
+            sql.appendLiteral(" OFFSET ")
+            sql.appendInterpolation(page.offset)
+        }
+        return PostgresQuery(stringInterpolation: sql)
     }
 
     private static let entryColumns = """
