@@ -7,6 +7,8 @@ import Shared
 public struct AdminServices: Sendable {
     /// The shared database.
     public let database: ProxyDatabase
+    /// What the statistics, request-log and metrics routes read.
+    public let reading: any AdminReading
     /// Seals and opens upstream key values.
     public let box: SecretBox
     /// The admin bearer token (also what `POST /api/auth/login` takes).
@@ -34,6 +36,7 @@ public struct AdminServices: Sendable {
         chat: ChatGateway? = nil, now: @escaping @Sendable () -> Int64 = AdminServices.systemNow
     ) {
         self.database = database
+        reading = StatsReader(database: database)
         self.box = box
         self.adminToken = adminToken
         self.configuration = configuration

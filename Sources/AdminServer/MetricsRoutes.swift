@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Hummingbird
 import NIOCore
 import NIOPosix
@@ -15,7 +14,8 @@ import Shared
 /// rows are read here at each scrape: from the database, the spool directory, and the board the workers
 /// count drops on, so they are right even while the collector is down.
 struct MetricsRoutes: Sendable {
-    let database: ProxyDatabase
+    /// Where the key states and the known model names are read.
+    let reading: any MetricsReading
     let paths: DataPaths
     /// Whose admin token a scrape must carry; nil when `/metrics` is public.
     let guardedBy: AdminServices?
@@ -24,8 +24,9 @@ struct MetricsRoutes: Sendable {
 
     /// The routes over `services`' database, whose directory is the data directory.
     init(services: AdminServices) {
-        database = services.database
-        paths = DataPaths(directory: URL(fileURLWithPath: database.pool.path).deletingLastPathComponent().path)
+        reading = services.reading
+        paths = DataPaths(
+            directory: URL(fileURLWithPath: services.database.pool.path).deletingLastPathComponent().path)
         guardedBy = services.configuration.metricsPublic ? nil : services
     }
 
@@ -56,33 +57,24 @@ struct MetricsRoutes: Sendable {
 
     /// The model names and key ids whose label values are kept; nil when the database cannot be read.
     func labelBounds() async -> MetricsLabelBounds? {
-        try? await database.pool.read { db in
-            let models = try String.fetchAll(
-                db,
-                sql: """
-                    SELECT model_name FROM models
-                    UNION SELECT json_each.value FROM keys, json_each(keys.models)
-                    WHERE keys.models IS NOT NULL AND json_valid(keys.models)
-                    """)
-            let keys = try Int64.fetchAll(db, sql: "SELECT id FROM keys").map(String.init)
-            return MetricsLabelBounds(models: models, keys: keys)
-        }
+        (try? await reading.metricsFigures()).map(Self.labelBounds)
+    }
+
+    /// The model names and key ids of `figures`, as label bounds.
+    static func labelBounds(_ figures: MetricsFigures) -> MetricsLabelBounds {
+        MetricsLabelBounds(models: figures.models, keys: figures.keyStatuses.keys.map(String.init))
     }
 
     /// The whole exposition: the collector's metrics, then this process's.
     func render() async -> [UInt8] {
-        let bounds = await labelBounds() ?? MetricsLabelBounds(models: [], keys: [])
+        let figures = try? await reading.metricsFigures()
+        let bounds = figures.map(Self.labelBounds) ?? MetricsLabelBounds(models: [], keys: [])
         let collector = (try? await Self.fetchCollectorMetrics(socketPath: paths.statsSocket)).map(bounds.bound)
         let registry = PrometheusCollectorRegistry()
         registry.makeGauge(
             descriptor: metric("openai_proxy_collector_up", "1 when the stats collector answered this scrape, else 0.")
         ).set(collector == nil ? 0.0 : 1.0)
-        let keys = try? await database.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, status FROM keys").map { row -> (id: Int64, status: String) in
-                (row["id"], row["status"])
-            }
-        }
-        if let keys {
+        if let keys = figures?.keyStatuses.sorted(by: { $0.key < $1.key }) {
             var counts = Dictionary(uniqueKeysWithValues: Self.keyStates.map { ($0, 0) })
             for (id, status) in keys {
                 counts[status, default: 0] += 1

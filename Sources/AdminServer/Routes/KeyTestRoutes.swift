@@ -68,9 +68,7 @@ struct KeyTestRoutes {
             return try JSONResponse.make(ProbeResult(keyID: id, report))
         }
         api.on(.post, "keys/test-all") { _, context in
-            let ids = try await services.database.pool.read { db in
-                try Int64.fetchAll(db, sql: "SELECT id FROM keys WHERE status <> 'disabled' ORDER BY id")
-            }
+            let ids = try await services.keys.list().filter { $0.status != .disabled }.compactMap(\.id).sorted()
             let run = await services.testRuns.start(total: ids.count)
             try await services.audit.record(
                 services.auditEntry(

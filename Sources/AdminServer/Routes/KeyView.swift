@@ -70,7 +70,7 @@ struct KeyView: Encodable {
     }
 
     /// The view of `key`, with the token details of its requests (none for a key just added).
-    init(_ key: UpstreamKey, details: StatsRoutes.TokenDetails = .none) {
+    init(_ key: UpstreamKey, details: TokenDetails = .none) {
         let time = { (ms: Int64?) in ms.map(ISOTime.format) }
         id = key.id ?? 0
         name = key.name

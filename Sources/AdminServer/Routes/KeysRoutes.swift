@@ -45,7 +45,7 @@ struct KeysRoutes {
     func register(on api: APIGroup) {
         api.on(.get, "keys") { _, _ in
             let keys = try await services.keys.list()
-            let details = try await StatsRoutes.TokenDetails.perKey(services)
+            let details = try await services.reading.tokenDetailsPerKey(keyID: nil)
             return try JSONResponse.make(keys.map { KeyView($0, details: details[$0.id ?? 0] ?? .none) })
         }
         api.on(.get, "keys/{id}") { _, context in
@@ -53,7 +53,7 @@ struct KeysRoutes {
             guard let key = try await services.keys.key(id: id) else {
                 throw APIError.notFound("No key with id \(id).")
             }
-            let details = try await StatsRoutes.TokenDetails.perKey(services, keyID: id)
+            let details = try await services.reading.tokenDetailsPerKey(keyID: id)
             return try JSONResponse.make(KeyView(key, details: details[id] ?? .none))
         }
         api.on(.post, "keys") { request, context in
@@ -86,7 +86,7 @@ struct KeysRoutes {
             guard let key = try await services.keys.update(id: id, name: name, status: status, audit: entry) else {
                 throw APIError.notFound("No key with id \(id).")
             }
-            let details = try await StatsRoutes.TokenDetails.perKey(services, keyID: id)
+            let details = try await services.reading.tokenDetailsPerKey(keyID: id)
             return try JSONResponse.make(KeyView(key, details: details[id] ?? .none))
         }
         api.on(.delete, "keys/{id}") { _, context in

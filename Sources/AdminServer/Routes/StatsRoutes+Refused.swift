@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Hummingbird
 import Shared
 
@@ -19,15 +18,9 @@ extension StatsRoutes {
     func registerRefused(on api: APIGroup) {
         api.on(.get, "stats/refused") { request, _ in
             let (period, since) = try Self.period(request, now: services.now())
-            let rows = try await services.database.pool.read { db in
-                try Row.fetchAll(
-                    db,
-                    sql: "SELECT reason, SUM(requests) AS n FROM refused_requests WHERE minute >= ? GROUP BY reason",
-                    arguments: [(since ?? 0) * 1000]
-                ).map { row -> (String, Int64) in (row["reason"], row["n"]) }
-            }
+            let counts = try await services.reading.refusedCounts(since: since)
             var byReason = Dictionary(uniqueKeysWithValues: RefusalReason.allCases.map { ($0.rawValue, Int64(0)) })
-            for (reason, count) in rows where byReason[reason] != nil { byReason[reason] = count }
+            for (reason, count) in counts where byReason[reason] != nil { byReason[reason] = count }
             return try JSONResponse.make(
                 RefusedView(
                     period: period, since: since.map { ISOTime.format($0 * 1000) },

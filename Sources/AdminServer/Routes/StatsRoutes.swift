@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Hummingbird
 import Shared
 
@@ -7,54 +6,7 @@ import Shared
 struct StatsRoutes {
     let services: AdminServices
 
-    /// Request and token totals over some span.
-    struct Totals: FetchableRecord {
-        let requests: Int64
-        let successes: Int64
-        let failures: Int64
-        let promptTokens: Int64
-        let completionTokens: Int64
-        let latencySum: Double
-        let ttfbSum: Double
-        var details = TokenDetails.none
-
-        /// Totals from their parts.
-        init(
-            requests: Int64, successes: Int64, failures: Int64, promptTokens: Int64, completionTokens: Int64,
-            latencySum: Double, ttfbSum: Double
-        ) {
-            self.requests = requests
-            self.successes = successes
-            self.failures = failures
-            self.promptTokens = promptTokens
-            self.completionTokens = completionTokens
-            self.latencySum = latencySum
-            self.ttfbSum = ttfbSum
-        }
-
-        /// The totals in a row selected with `columns`.
-        init(row: Row) throws {
-            requests = row["requests"]
-            successes = row["successes"]
-            failures = row["failures"]
-            promptTokens = row["prompt_tokens"]
-            completionTokens = row["completion_tokens"]
-            latencySum = row["latency_ms_sum"]
-            ttfbSum = row["ttfb_ms_sum"]
-            details = TokenDetails(row: row)
-        }
-
-        /// The SELECT list that produces these columns from `usage_hourly`.
-        static let columns = """
-            COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(successes), 0) AS successes,
-            COALESCE(SUM(failures), 0) AS failures, COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens,
-            COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
-            COALESCE(SUM(latency_ms_sum), 0) AS latency_ms_sum, COALESCE(SUM(ttfb_ms_sum), 0) AS ttfb_ms_sum,
-            \(TokenDetails.columns)
-            """
-    }
-
-    /// `Totals` as the API shows them.
+    /// `UsageTotals` as the API shows them.
     struct TotalsView: Encodable {
         let requests: Int64
         let successes: Int64
@@ -76,7 +28,7 @@ struct StatsRoutes {
             case audioOutputTokens = "audio_output_tokens", cacheHitRate = "cache_hit_rate"
         }
 
-        init(_ totals: Totals) {
+        init(_ totals: UsageTotals) {
             requests = totals.requests
             successes = totals.successes
             failures = totals.failures
@@ -147,6 +99,11 @@ struct StatsRoutes {
     struct StatusCount: Encodable {
         let status: Int
         let requests: Int
+
+        init(_ count: UsageStatusCount) {
+            status = count.status
+            requests = count.requests
+        }
     }
 
     struct HourView: Encodable {
@@ -234,92 +191,44 @@ struct StatsRoutes {
     /// The start (Unix seconds, on an hour boundary) of today in UTC.
     private static func startOfDay(_ now: Int64) -> Int64 { (now / 1000) - (now / 1000) % 86_400 }
 
-    private static func totals(
-        _ db: Database, since hour: Int64?, where extra: String = "", _ arguments: StatementArguments = []
-    )
-        throws -> Totals
-    {
-        var conditions = ["1 = 1"]
-        var all = StatementArguments()
-        if let hour {
-            conditions.append("hour >= ?")
-            all += [hour]
-        }
-        if !extra.isEmpty { conditions.append(extra) }
-        all += arguments
-        return try Totals.fetchOne(
-            db, sql: "SELECT \(Totals.columns) FROM usage_hourly WHERE \(conditions.joined(separator: " AND "))",
-            arguments: all)!
-    }
-
     func register(on api: APIGroup) {
         api.on(.get, "stats/overview") { _, _ in
             let now = services.now()
-            let overview = try await services.database.pool.read { db in
-                var keys = Dictionary(uniqueKeysWithValues: KeyStatus.allCases.map { ($0.rawValue, 0) })
-                for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM keys GROUP BY status") {
-                    keys[row["status"]] = row["n"]
-                }
-                keys["total"] = keys.values.reduce(0, +)
-                var tokens = ["active": 0, "revoked": 0]
-                for row in try Row.fetchAll(
-                    db, sql: "SELECT status, COUNT(*) AS n FROM client_tokens WHERE internal = 0 GROUP BY status")
-                {
-                    tokens[row["status"]] = row["n"]
-                }
-                let models = [
-                    "total": try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM models") ?? 0,
-                    "enabled": try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM models WHERE enabled = 1") ?? 0,
-                ]
-                let hour = (now / 1000) - (now / 1000) % 3600
-                return Overview(
-                    keys: keys, tokens: tokens, models: models,
-                    allTime: TotalsView(try Self.totals(db, since: nil)),
-                    today: TotalsView(try Self.totals(db, since: Self.startOfDay(now))),
-                    lastHour: TotalsView(try Self.totals(db, since: hour)),
-                    latencyToday: LatencyView(
-                        try Double.fetchAll(
-                            db,
-                            sql: "SELECT latency_ms FROM usage_log WHERE ts >= ? ORDER BY ts DESC LIMIT ?",
-                            arguments: [Self.startOfDay(now) * 1000, LatencyView.sampleLimit])))
-            }
-            return try JSONResponse.make(overview)
+            let figures = try await services.reading.overview(
+                today: Self.startOfDay(now), hour: (now / 1000) - (now / 1000) % 3600,
+                latencySamples: LatencyView.sampleLimit)
+            var keys = Dictionary(uniqueKeysWithValues: KeyStatus.allCases.map { ($0.rawValue, 0) })
+            keys.merge(figures.keys) { _, counted in counted }
+            keys["total"] = keys.values.reduce(0, +)
+            var tokens = ["active": 0, "revoked": 0]
+            tokens.merge(figures.tokens) { _, counted in counted }
+            return try JSONResponse.make(
+                Overview(
+                    keys: keys, tokens: tokens, models: ["total": figures.models, "enabled": figures.enabledModels],
+                    allTime: TotalsView(figures.allTime), today: TotalsView(figures.today),
+                    lastHour: TotalsView(figures.lastHour), latencyToday: LatencyView(figures.latencies)))
         }
         api.on(.get, "stats/usage") { request, _ in
             let (period, since) = try Self.period(request, now: services.now())
-            let totals = try await services.database.pool.read { db in try Self.totals(db, since: since) }
+            let totals = try await services.reading.totals(since: since)
             return try JSONResponse.make(
                 PeriodView(period: period, since: since.map { ISOTime.format($0 * 1000) }, totals: TotalsView(totals)))
         }
         api.on(.get, "stats/statuses") { request, _ in
             let (period, since) = try Self.period(request, now: services.now())
-            let rows = try await services.database.pool.read { db in
-                try Row.fetchAll(
-                    db,
-                    sql: "SELECT status, COUNT(*) AS n FROM usage_log WHERE ts >= ? GROUP BY status ORDER BY status",
-                    arguments: [(since ?? 0) * 1000])
-            }
+            let counts = try await services.reading.statusCounts(since: since)
             return try JSONResponse.make(
                 StatusesView(
-                    period: period, since: since.map { ISOTime.format($0 * 1000) },
-                    data: rows.map { StatusCount(status: $0["status"], requests: $0["n"]) }))
+                    period: period, since: since.map { ISOTime.format($0 * 1000) }, data: counts.map(StatusCount.init)))
         }
         api.on(.get, "stats/hourly") { request, _ in
             let hours = try QueryInput(request).int("hours", default: 24, in: 1...720)
             let current = (services.now() / 1000) - (services.now() / 1000) % 3600
             let first = current - Int64(hours - 1) * 3600
-            let rows = try await services.database.pool.read { db in
-                try Row.fetchAll(
-                    db, sql: "SELECT hour, \(Totals.columns) FROM usage_hourly WHERE hour >= ? GROUP BY hour",
-                    arguments: [first]
-                ).map { row -> (Int64, Totals) in (row["hour"], try Totals(row: row)) }
-            }
-            let byHour = Dictionary(rows, uniquingKeysWith: { first, _ in first })
-            let empty = Totals(
-                requests: 0, successes: 0, failures: 0, promptTokens: 0, completionTokens: 0, latencySum: 0, ttfbSum: 0)
+            let byHour = try await services.reading.hourlyTotals(from: first)
             let data = (0..<hours).map { index -> HourView in
                 let hour = first + Int64(index) * 3600
-                return HourView(hour: ISOTime.format(hour * 1000), totals: TotalsView(byHour[hour] ?? empty))
+                return HourView(hour: ISOTime.format(hour * 1000), totals: TotalsView(byHour[hour] ?? .zero))
             }
             return try JSONResponse.make(HourlyView(hours: hours, data: data))
         }
@@ -330,38 +239,19 @@ struct StatsRoutes {
                 keys = keys.filter { $0.id == keyID }
                 guard !keys.isEmpty else { throw APIError.notFound("No key with id \(keyID).", param: "key_id") }
             }
-            let details = try await TokenDetails.perKey(services, keyID: keyID)
+            let details = try await services.reading.tokenDetailsPerKey(keyID: keyID)
             return try JSONResponse.make(keys.map { KeyStats($0, details: details[$0.id ?? 0] ?? .none) })
         }
         api.on(.get, "stats/models") { request, _ in
             let model = try QueryInput(request).string("model_name")
-            let rows = try await services.database.pool.read { db in
-                try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT model, \(Totals.columns) FROM usage_hourly
-                        WHERE model <> '' AND (? IS NULL OR model = ?) GROUP BY model ORDER BY model
-                        """, arguments: [model, model]
-                ).map { row in ModelStats(modelName: row["model"], totals: TotalsView(try Totals(row: row))) }
-            }
-            return try JSONResponse.make(rows)
+            let totals = try await services.reading.modelTotals(model: model)
+            return try JSONResponse.make(totals.map { ModelStats(modelName: $0.model, totals: TotalsView($0.totals)) })
         }
         api.on(.get, "stats/tokens") { request, _ in
             let tokenID = try QueryInput(request).id("token_id")
-            let rows = try await services.database.pool.read { db in
-                try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT token_id, (SELECT name FROM client_tokens WHERE id = token_id) AS name,
-                            \(Totals.columns)
-                        FROM usage_hourly WHERE token_id > 0 AND (? IS NULL OR token_id = ?)
-                        GROUP BY token_id ORDER BY token_id
-                        """, arguments: [tokenID, tokenID]
-                ).map { row in
-                    TokenStats(tokenID: row["token_id"], name: row["name"], totals: TotalsView(try Totals(row: row)))
-                }
-            }
-            return try JSONResponse.make(rows)
+            let totals = try await services.reading.tokenTotals(tokenID: tokenID)
+            return try JSONResponse.make(
+                totals.map { TokenStats(tokenID: $0.tokenID, name: $0.name, totals: TotalsView($0.totals)) })
         }
         registerRefused(on: api)
     }

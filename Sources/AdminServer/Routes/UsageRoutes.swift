@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Hummingbird
 import Shared
 
@@ -40,28 +39,28 @@ struct UsageRoutes {
             case audioInputTokens = "audio_input_tokens", audioOutputTokens = "audio_output_tokens"
         }
 
-        init(_ row: Row) {
-            id = row["id"]
-            requestID = row["request_id"]
-            timestamp = ISOTime.format(row["ts"])
-            worker = row["worker"]
-            keyID = row["key_id"]
-            tokenID = row["token_id"]
-            model = row["model"]
-            method = row["method"]
-            path = row["path"]
-            status = row["status"]
-            latencyMs = row["latency_ms"]
-            ttfbMs = row["ttfb_ms"]
-            streamed = row["streamed"]
-            promptTokens = row["prompt_tokens"]
-            completionTokens = row["completion_tokens"]
-            totalTokens = row["total_tokens"]
-            cachedTokens = row["cached_tokens"]
-            reasoningTokens = row["reasoning_tokens"]
-            audioInputTokens = row["audio_input_tokens"]
-            audioOutputTokens = row["audio_output_tokens"]
-            error = row["error"]
+        init(_ entry: UsageLogEntry) {
+            id = entry.id
+            requestID = entry.requestID
+            timestamp = ISOTime.format(entry.timestamp)
+            worker = entry.worker
+            keyID = entry.keyID
+            tokenID = entry.tokenID
+            model = entry.model
+            method = entry.method
+            path = entry.path
+            status = entry.status
+            latencyMs = entry.latencyMs
+            ttfbMs = entry.ttfbMs
+            streamed = entry.streamed
+            promptTokens = entry.promptTokens
+            completionTokens = entry.completionTokens
+            totalTokens = entry.totalTokens
+            cachedTokens = entry.cachedTokens
+            reasoningTokens = entry.reasoningTokens
+            audioInputTokens = entry.audioInputTokens
+            audioOutputTokens = entry.audioOutputTokens
+            error = entry.error
         }
     }
 
@@ -78,31 +77,16 @@ struct UsageRoutes {
             let query = QueryInput(request)
             let limit = try query.int("limit", default: 50, in: 1...500)
             let offset = try query.int("offset", default: 0, in: 0...10_000_000)
-            var conditions: [String] = []
-            var arguments = StatementArguments()
-            func filter(_ sql: String, _ value: (any DatabaseValueConvertible)?) {
-                guard let value else { return }
-                conditions.append(sql)
-                arguments += [value]
+            var filter = UsageLogFilter(
+                keyID: try query.id("key_id"), tokenID: try query.id("token_id"), model: try query.string("model"),
+                status: try query.optionalInt("status", in: 100...599))
+            filter.from = try query.time("from")
+            filter.to = try query.time("to")
+            if let from = filter.from, let to = filter.to, from > to {
+                throw APIError.invalid("from", "must not be after to")
             }
-            filter("key_id = ?", try query.id("key_id"))
-            filter("token_id = ?", try query.id("token_id"))
-            filter("model = ?", try query.string("model"))
-            filter("status = ?", try query.optionalInt("status", in: 100...599))
-            let from = try query.time("from")
-            let to = try query.time("to")
-            if let from, let to, from > to { throw APIError.invalid("from", "must not be after to") }
-            filter("ts >= ?", from)
-            filter("ts < ?", to)
-            let clause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            let bound = arguments
-            let page = try await services.database.pool.read { db in
-                let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM usage_log \(clause)", arguments: bound) ?? 0
-                let rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM usage_log \(clause) ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?",
-                    arguments: bound + [limit, offset])
-                return Page(data: rows.map(Entry.init), total: total, limit: limit, offset: offset)
-            }
+            let (entries, total) = try await services.reading.usagePage(filter, limit: limit, offset: offset)
+            let page = Page(data: entries.map(Entry.init), total: total, limit: limit, offset: offset)
             return try JSONResponse.make(page)
         }
     }

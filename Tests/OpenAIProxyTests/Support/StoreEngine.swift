@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import PostgresNIO
 
+@testable import AdminServer
 @testable import Shared
 @testable import StatsCollector
 
@@ -80,6 +81,8 @@ struct EngineStores: Sendable {
     let cursor: any RotationCursorLeasing
     /// What workers read to route.
     let pool: any PoolStateReading
+    /// What the admin API's statistics, request-log and metrics routes read.
+    let reading: any AdminReading
     /// The pool generation workers reload on.
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
@@ -112,6 +115,7 @@ struct EngineStores: Sendable {
         chat = ChatHistoryStore(database: database)
         cursor = RotationCursor(database: database)
         pool = PoolStateStore(database: database)
+        reading = StatsReader(database: database)
         execute = { sql in try await database.pool.write { db in try db.execute(sql: sql) } }
         integer = { sql in try await database.pool.read { db in try Int64.fetchOne(db, sql: sql) } }
         generation = {
@@ -153,6 +157,7 @@ struct EngineStores: Sendable {
         chat = PostgresChatHistoryStore(database: database)
         cursor = PostgresRotationCursor(database: database)
         pool = PostgresPoolStateStore(database: database)
+        reading = PostgresStatsReader(database: database)
         generation = {
             try await database.connection { connection in
                 var generation: Int64 = -1
