@@ -53,7 +53,7 @@ extension PostgresStatsReader {
     private static let entryColumns = """
         id, request_id, ts, worker, key_id, token_id, model, method, path, status, latency_ms, ttfb_ms, streamed,
         prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, audio_input_tokens,
-        audio_output_tokens, error
+        audio_output_tokens, error, tokens_estimated
         """
 }
 
@@ -64,14 +64,16 @@ extension UsageLogEntry {
             try cells[column].decode(T.self)
         }
         self.init(
-            id: try value("id"), requestID: try value("request_id"), timestamp: try value("ts"),
-            worker: try value("worker"), keyID: try value("key_id"), tokenID: try value("token_id"),
-            model: try value("model"), method: try value("method"), path: try value("path"),
-            status: try value("status"), latencyMs: try value("latency_ms"), ttfbMs: try value("ttfb_ms"),
-            streamed: try value("streamed"), promptTokens: try value("prompt_tokens"),
-            completionTokens: try value("completion_tokens"), totalTokens: try value("total_tokens"),
-            cachedTokens: try value("cached_tokens"), reasoningTokens: try value("reasoning_tokens"),
-            audioInputTokens: try value("audio_input_tokens"), audioOutputTokens: try value("audio_output_tokens"),
-            error: try value("error"))
+            id: try value("id"),
+            row: UsageRow(
+                requestID: try value("request_id"), timestamp: try value("ts"), worker: try value("worker"),
+                keyID: try value("key_id"), tokenID: try value("token_id"), model: try value("model"),
+                method: try value("method"), path: try value("path"), status: try value("status"),
+                latencyMs: try value("latency_ms"), ttfbMs: try value("ttfb_ms"), streamed: try value("streamed"),
+                promptTokens: try value("prompt_tokens"), completionTokens: try value("completion_tokens"),
+                totalTokens: try value("total_tokens"), error: try value("error"),
+                tokensEstimated: try value("tokens_estimated"), cachedTokens: try value("cached_tokens"),
+                reasoningTokens: try value("reasoning_tokens"), audioInputTokens: try value("audio_input_tokens"),
+                audioOutputTokens: try value("audio_output_tokens")))
     }
 }

@@ -34,13 +34,14 @@ extension UsageLogEntry {
     /// The entry in a `usage_log` row.
     init(row: Row) {
         self.init(
-            id: row["id"], requestID: row["request_id"], timestamp: row["ts"], worker: row["worker"],
-            keyID: row["key_id"], tokenID: row["token_id"], model: row["model"], method: row["method"],
-            path: row["path"], status: row["status"], latencyMs: row["latency_ms"], ttfbMs: row["ttfb_ms"],
-            streamed: row["streamed"], promptTokens: row["prompt_tokens"], completionTokens: row["completion_tokens"],
-            totalTokens: row["total_tokens"], cachedTokens: row["cached_tokens"],
-            reasoningTokens: row["reasoning_tokens"],
-            audioInputTokens: row["audio_input_tokens"], audioOutputTokens: row["audio_output_tokens"],
-            error: row["error"])
+            id: row["id"],
+            row: UsageRow(
+                requestID: row["request_id"], timestamp: row["ts"], worker: row["worker"], keyID: row["key_id"],
+                tokenID: row["token_id"], model: row["model"], method: row["method"], path: row["path"],
+                status: row["status"], latencyMs: row["latency_ms"], ttfbMs: row["ttfb_ms"], streamed: row["streamed"],
+                promptTokens: row["prompt_tokens"], completionTokens: row["completion_tokens"],
+                totalTokens: row["total_tokens"], error: row["error"], tokensEstimated: row["tokens_estimated"],
+                cachedTokens: row["cached_tokens"], reasoningTokens: row["reasoning_tokens"],
+                audioInputTokens: row["audio_input_tokens"], audioOutputTokens: row["audio_output_tokens"]))
     }
 }

@@ -244,11 +244,12 @@ struct StatsReadingTests {
             #expect(
                 first
                     == UsageLogEntry(
-                        id: first.id, requestID: "r1", timestamp: Self.now - 60_000, worker: 1, keyID: fixture.keyA,
-                        tokenID: fixture.tokenOne, model: "gpt-b", method: "POST", path: "/v1/chat/completions",
-                        status: 200, latencyMs: 10, ttfbMs: 4, streamed: false, promptTokens: 100, completionTokens: 20,
-                        totalTokens: 120, cachedTokens: 40, reasoningTokens: 5, audioInputTokens: nil,
-                        audioOutputTokens: nil, error: nil))
+                        id: first.id,
+                        row: UsageRow(
+                            requestID: "r1", timestamp: Self.now - 60_000, worker: 1, keyID: fixture.keyA,
+                            tokenID: fixture.tokenOne, model: "gpt-b", method: "POST", path: "/v1/chat/completions",
+                            status: 200, latencyMs: 10, ttfbMs: 4, streamed: false, promptTokens: 100,
+                            completionTokens: 20, totalTokens: 120, error: nil, cachedTokens: 40, reasoningTokens: 5)))
             let failed = try #require(entries.first { $0.requestID == "r2" })
             #expect(failed.promptTokens == nil && failed.totalTokens == nil && failed.error == "rate_limited")
             let streamed = try #require(entries.first { $0.requestID == "r3" })
