@@ -40,6 +40,20 @@ final class ObjectDirectory: Sendable {
         return found
     }
 
+    /// The records `query` reads for a list, after the record of `cursorID` when given: none when that is not
+    /// one of the token's records of the kind (a cursor names an object the token listed).
+    func list(_ query: ObjectListQuery, cursorID: String?) async throws -> [StoredObject] {
+        guard let store else { return [] }
+        var query = query
+        if let cursorID {
+            var cursor = object(cursorID[...])
+            if cursor == nil { cursor = try await store.object(id: cursorID) }
+            guard let cursor, cursor.tokenID == query.tokenID, cursor.kind == query.kind else { return [] }
+            query.after = ObjectListQuery.Cursor(cursor)
+        }
+        return try await store.list(query)
+    }
+
     /// The record of `id`, or nil.
     func object(_ id: Substring) -> StoredObject? {
         let key = String(id)

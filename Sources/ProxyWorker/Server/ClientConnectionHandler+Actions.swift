@@ -55,6 +55,12 @@ extension ClientConnectionHandler {
             guard serving else { return }
             let route = worker.health.pinnedRoute(request.snapshot.routing, keyID: keyID, now: WallClock.nowMs())
             feed { $0.pinnedRouted(route) }
+        case .readObjectRecords(let query, let cursorID):
+            readObjectRecords(query, cursorID: cursorID, context: context)
+        case .fetchListedObjects(let records):
+            fetchListedObjects(records, context: context)
+        case .answerList(let body, _):
+            answerList(body, context: context)
         case .pick(let candidates):
             pick(from: candidates, context: context)
         case .connect(let key, let fresh):
