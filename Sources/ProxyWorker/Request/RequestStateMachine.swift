@@ -258,7 +258,8 @@ struct RequestStateMachine {
     /// worker cut it): an answer under way is cut, its usage row says so.
     mutating func clientGone(reason: String) -> Action {
         switch state {
-        case .receiving, .lookingUpObjects, .listingObjects, .checkingLimits, .routing, .connecting, .awaitingHead, .holding:
+        case .receiving, .lookingUpObjects, .listingObjects, .checkingLimits, .routing, .connecting, .awaitingHead,
+            .holding:
             state = .finished
             return .abandon(outcome: RequestOutcome(status: 499, error: reason))
         case .streaming:

@@ -7,7 +7,9 @@ import Testing
 /// Reading a list request's path and query as OpenAI reads them.
 @Suite("Object list requests")
 struct ObjectListRequestTests {
-    private func reading(_ path: String, _ query: Substring? = nil, method: HTTPMethod = .GET)
+    private func reading(
+        _ path: String, _ query: Substring? = nil, method: HTTPMethod = .GET
+    )
         -> ObjectListRequest.Reading?
     {
         ObjectListRequest.read(method: method, segments: path.split(separator: "/"), query: query)
@@ -46,8 +48,10 @@ struct ObjectListRequestTests {
 
     @Test("defaults: OpenAI's limit cut to a page of 100, newest first (evals oldest first), no cursor")
     func defaults() {
-        #expect(list("files") == ObjectListRequest(
-            collection: "files", kind: "file", limit: 100, newestFirst: true, cursor: nil, purpose: nil))
+        #expect(
+            list("files")
+                == ObjectListRequest(
+                    collection: "files", kind: "file", limit: 100, newestFirst: true, cursor: nil, purpose: nil))
         #expect(list("batches")?.limit == 20)
         #expect(list("evals")?.newestFirst == false)
     }
@@ -55,14 +59,18 @@ struct ObjectListRequestTests {
     @Test("limit, order, after, before and purpose are read where OpenAI has them")
     func parameters() {
         #expect(list("files", "limit=10000")?.limit == 100)
-        #expect(list("files", "limit=2&order=asc&after=file-x&purpose=batch") == ObjectListRequest(
-            collection: "files", kind: "file", limit: 2, newestFirst: false, cursor: .after("file-x"),
-            purpose: "batch"))
+        #expect(
+            list("files", "limit=2&order=asc&after=file-x&purpose=batch")
+                == ObjectListRequest(
+                    collection: "files", kind: "file", limit: 2, newestFirst: false, cursor: .after("file-x"),
+                    purpose: "batch"))
         #expect(list("assistants", "before=asst_1&limit=5")?.cursor == .before("asst_1"))
         #expect(list("vector_stores", "after=vs_2&before=vs_1")?.cursor == .after("vs_2"))
         // Parameters a list does not have are ignored, as OpenAI ignores unknown ones.
-        #expect(list("batches", "order=asc&before=batch_1&purpose=x") == ObjectListRequest(
-            collection: "batches", kind: "batch", limit: 20, newestFirst: true, cursor: nil, purpose: nil))
+        #expect(
+            list("batches", "order=asc&before=batch_1&purpose=x")
+                == ObjectListRequest(
+                    collection: "batches", kind: "batch", limit: 20, newestFirst: true, cursor: nil, purpose: nil))
         #expect(list("files", "before=file-1")?.cursor == nil)
         #expect(list("files", "after=&x=1")?.cursor == nil)
     }

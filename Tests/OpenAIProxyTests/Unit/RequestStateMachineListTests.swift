@@ -61,14 +61,16 @@ struct RequestStateMachineListTests {
         (list?["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
     }
 
-    @Test("page → fetches → answer: one more record than the page is read, the page's objects fetched, the list answered")
+    @Test(
+        "page → fetches → answer: one more record than the page is read, the page's objects fetched, the list answered")
     func page() {
         var (machine, action) = ended("/v1/files?limit=2")
         #expect(label(action) == "readObjectRecords(file,3)")
         #expect(machine.state == .listingObjects)
         guard case .readObjectRecords(let query, nil) = action else { return }
         #expect(query.tokenID == 9 && query.newestFirst && query.now == 5000)
-        #expect(label(machine.objectRecordsRead([1, 2, 3].map { Self.record($0) })) == "fetchListedObjects(file-1,file-2)")
+        #expect(
+            label(machine.objectRecordsRead([1, 2, 3].map { Self.record($0) })) == "fetchListedObjects(file-1,file-2)")
         let answer = machine.listedObjectsFetched([Self.found(1), Self.found(2)])
         let body = list(answer)
         #expect(ids(body) == ["file-1", "file-2"])
@@ -95,7 +97,8 @@ struct RequestStateMachineListTests {
     @Test("objects gone upstream (404) or on unreachable keys are left out, and more records read in their place")
     func gapsFilled() {
         var (machine, _) = ended("/v1/files?limit=2")
-        #expect(label(machine.objectRecordsRead([1, 2, 3].map { Self.record($0) })) == "fetchListedObjects(file-1,file-2)")
+        #expect(
+            label(machine.objectRecordsRead([1, 2, 3].map { Self.record($0) })) == "fetchListedObjects(file-1,file-2)")
         #expect(label(machine.listedObjectsFetched([.gone, .keyUnavailable])) == "fetchListedObjects(file-3)")
         // The read was full: more records may follow the last one read.
         #expect(label(machine.listedObjectsFetched([Self.found(3)])) == "readObjectRecords(file,3,after:file-3)")
@@ -109,7 +112,9 @@ struct RequestStateMachineListTests {
     func purposeAndBatches() {
         var (machine, _) = ended("/v1/files?purpose=batch")
         let records = (1...10).map { Self.record($0) }
-        #expect(label(machine.objectRecordsRead(records)) == "fetchListedObjects(\((1...8).map { "file-\($0)" }.joined(separator: ",")))")
+        #expect(
+            label(machine.objectRecordsRead(records))
+                == "fetchListedObjects(\((1...8).map { "file-\($0)" }.joined(separator: ",")))")
         let results = (1...8).map { Self.found($0, purpose: $0.isMultiple(of: 2) ? "batch" : "assistants") }
         #expect(label(machine.listedObjectsFetched(results)) == "fetchListedObjects(file-9,file-10)")
         let body = list(machine.listedObjectsFetched([Self.found(9), Self.found(10, purpose: "fine-tune")]))
@@ -126,7 +131,8 @@ struct RequestStateMachineListTests {
         }
         #expect(!query.newestFirst)
         let records = [3, 2, 1].map {
-            StoredObject(id: "asst_\($0)", kind: "assistant", keyID: 1, tokenID: 9, createdAt: Int64($0), expiresAt: .max)
+            StoredObject(
+                id: "asst_\($0)", kind: "assistant", keyID: 1, tokenID: 9, createdAt: Int64($0), expiresAt: .max)
         }
         _ = machine.objectRecordsRead(records)
         let body = list(
@@ -184,7 +190,8 @@ struct RequestStateMachineListTests {
         #expect(label(gone.listedObjectsFetched([Self.found(1)])) == "none")
 
         var (drained, _) = ended("/v1/files")
-        #expect(drained.clientGone(reason: "drain_timeout").outcome == RequestOutcome(status: 499, error: "drain_timeout"))
+        #expect(
+            drained.clientGone(reason: "drain_timeout").outcome == RequestOutcome(status: 499, error: "drain_timeout"))
         #expect(label(drained.objectRecordsRead([Self.record(1)])) == "none")
     }
 

@@ -28,14 +28,17 @@ struct ObjectStoreListTests {
             limit: limit, now: 1000)
     }
 
-    @Test("newest first or oldest first, by time then id; only the token's live records of the kind",
+    @Test(
+        "newest first or oldest first, by time then id; only the token's live records of the kind",
         arguments: StoreEngine.tested)
     func order(engine: StoreEngine) async throws {
         try await engine.withStores { stores in
             try await stores.objects.apply(Self.records.map { .created($0) })
             #expect(try await stores.objects.list(Self.query()).map(\.id) == ["f5", "f4", "f3", "f2", "f1"])
             #expect(
-                try await stores.objects.list(Self.query(newestFirst: false)).map(\.id) == ["f1", "f2", "f3", "f4", "f5"])
+                try await stores.objects.list(Self.query(newestFirst: false)).map(\.id) == [
+                    "f1", "f2", "f3", "f4", "f5",
+                ])
             #expect(try await stores.objects.list(Self.query(kind: "batch")).map(\.id) == ["b1"])
             #expect(try await stores.objects.list(Self.query(kind: "vector_store")).isEmpty)
             // The expired record shows again for a read at a time before its expiry.
@@ -45,7 +48,8 @@ struct ObjectStoreListTests {
         }
     }
 
-    @Test("a read continues after its cursor (ties in time broken by id) and stops at its limit",
+    @Test(
+        "a read continues after its cursor (ties in time broken by id) and stops at its limit",
         arguments: StoreEngine.tested)
     func cursor(engine: StoreEngine) async throws {
         try await engine.withStores { stores in
