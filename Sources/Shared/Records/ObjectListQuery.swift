@@ -33,6 +33,24 @@ public struct ObjectListQuery: Sendable, Equatable {
     /// Records expired at this time (Unix milliseconds) are left out.
     public var now: Int64
 
+    /// Whether `first` comes before `second` in this read's order: by creation time, then by id byte by byte (as
+    /// the stores order them).
+    public func orders(_ first: Cursor, before second: Cursor) -> Bool {
+        let ascending =
+            first.createdAt != second.createdAt
+            ? first.createdAt < second.createdAt
+            : first.id.utf8.lexicographicallyPrecedes(second.id.utf8)
+        guard first != second else { return false }
+        return newestFirst ? !ascending : ascending
+    }
+
+    /// Whether this read shows `object`: the token's, of the kind, live at `now`, past the cursor.
+    public func shows(_ object: StoredObject) -> Bool {
+        guard object.tokenID == tokenID, object.kind == kind, object.expiresAt > now else { return false }
+        guard let after else { return true }
+        return orders(after, before: Cursor(object))
+    }
+
     /// A read with every field given.
     public init(tokenID: Int64, kind: String, newestFirst: Bool, after: Cursor?, limit: Int, now: Int64) {
         self.tokenID = tokenID

@@ -3,7 +3,8 @@ import PostgresNIO
 /// The records a list endpoint shows, on PostgreSQL.
 extension PostgresObjectStore {
     public func list(_ query: ObjectListQuery) async throws -> [StoredObject] {
-        // As on SQLite: row values in list order, served by the index `objects_token_kind_created` (v6).
+        // As on SQLite: row values in list order, served by the index `objects_token_kind_created` (v6). Ids
+        // compare byte by byte (`COLLATE "C"`), as SQLite and Swift compare them, whatever the database's locale.
         let comparison = query.newestFirst ? "<" : ">"
         let direction = query.newestFirst ? "DESC" : "ASC"
         var sql: PostgresQuery = """
@@ -11,11 +12,13 @@ extension PostgresObjectStore {
             WHERE token_id = \(query.tokenID) AND kind = \(query.kind) AND expires_at > \(query.now)
             """
         if let after = query.after {
-            sql.sql += " AND (created_at, object_id) \(comparison) ($\(sql.binds.count + 1), $\(sql.binds.count + 2))"
+            let first = sql.binds.count + 1
+            sql.sql += #" AND (created_at, object_id COLLATE "C") \#(comparison) ($\#(first), $\#(first + 1))"#
             sql.binds.append(after.createdAt)
             sql.binds.append(after.id)
         }
-        sql.sql += " ORDER BY created_at \(direction), object_id \(direction) LIMIT $\(sql.binds.count + 1)"
+        sql.sql +=
+            #" ORDER BY created_at \#(direction), object_id COLLATE "C" \#(direction) LIMIT $\#(sql.binds.count + 1)"#
         sql.binds.append(Int64(query.limit))
         let statement = sql
         return try await database.connection { connection in

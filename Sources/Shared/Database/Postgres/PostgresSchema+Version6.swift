@@ -3,7 +3,8 @@ extension PostgresSchema {
     static let version6 = Migration(
         version: 6, name: "v6: list endpoints show a client token's own objects",
         statements: [
-            "CREATE INDEX objects_token_kind_created ON objects (token_id, kind, created_at, object_id)",
+            // Ids in byte order (`COLLATE "C"`), as the list query compares them (`PostgresObjectStore.list`).
+            #"CREATE INDEX objects_token_kind_created ON objects (token_id, kind, created_at, object_id COLLATE "C")"#,
             "DROP INDEX objects_token_id",
         ])
 }
