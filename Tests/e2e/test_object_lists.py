@@ -96,3 +96,12 @@ def test_lists_show_the_tokens_own_objects_from_every_key(lists_gateway: Gateway
             assert answer.status == 200
         assert [f.id for f in mine.files.list()] == own[3:0:-1]
         stored(admin, "file", 7)
+
+        # Each list left one usage row: the gateway's own (no key), no tokens, its status.
+        def list_rows(a: AdminClient) -> list[dict]:
+            rows = a.get("/api/usage?limit=500")["data"]
+            return [r for r in rows if r["method"] == "GET" and r["path"] == "/v1/files"]
+
+        rows = admin.wait("the lists' usage rows", lambda a: (found := list_rows(a)) and len(found) >= 14 and found)
+        assert all(r["key_id"] is None and r["total_tokens"] is None for r in rows), rows
+        assert sorted({r["status"] for r in rows}) == [200], rows
