@@ -26,15 +26,23 @@ final class ObjectFetch: UpstreamDelegate {
         promise = loop.makePromise()
     }
 
-    /// Fetches `head` (its headers carry the key) over `pool`, on `loop`; the whole exchange, connection
+    /// Starts fetching `head` (its headers carry the key) over `pool`, on `loop`; the whole exchange, connection
     /// included, must end within `timeout`.
-    static func fetch(
+    static func start(
         _ head: HTTPRequestHead, pool: UpstreamPool, loop: any EventLoop, timeout: TimeAmount
-    ) -> EventLoopFuture<ObjectFetchResult> {
+    ) -> ObjectFetch {
         let fetch = ObjectFetch(pool: pool, loop: loop, head: head)
         fetch.deadline = loop.assumeIsolated().scheduleTask(in: timeout) { fetch.finish(.failed(status: nil)) }
         fetch.start(pool.acquire())
-        return fetch.promise.futureResult
+        return fetch
+    }
+
+    /// What became of the object.
+    var result: EventLoopFuture<ObjectFetchResult> { promise.futureResult }
+
+    /// Stops the fetch (the client went away): its connection is closed, which ends the upstream's work.
+    func cancel() {
+        finish(.failed(status: nil))
     }
 
     private func start(_ connecting: EventLoopFuture<UpstreamConnection>) {

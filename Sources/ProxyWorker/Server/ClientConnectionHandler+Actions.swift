@@ -84,6 +84,7 @@ extension ClientConnectionHandler {
             cutAnswer(key: key, reason: reason, event: event, context: context)
         case .abandon:
             dropUpstream()
+            cancelListFetches()
             endRequest(keepAlive: false)
         case .upgrade(let head):
             upgradeToWebSocket(head, context: context)

@@ -39,9 +39,11 @@ extension ClientConnectionHandler {
                 let head = HTTPRequestHead(
                     version: .http1_1, method: .GET, uri: target.pathPrefix + "/\(list.collection)/\(record.id)",
                     headers: headers)
-                return ObjectFetch.fetch(
+                let fetch = ObjectFetch.start(
                     head, pool: pool, loop: loop,
                     timeout: (settings.connectTimeout ?? .seconds(10)) + settings.firstByteTimeout)
+                listFetches.append(fetch)
+                return fetch.result
             case .waiting(_, let retryAfter):
                 return loop.makeSucceededFuture(.keyWaiting(retryAfterSeconds: retryAfter))
             case .invalid, .disabled, .removed:
@@ -54,8 +56,16 @@ extension ClientConnectionHandler {
                 worker.forgetObject(record.id)
             }
             guard number == requestNumber else { return }
+            listFetches = []
             feed { $0.listedObjectsFetched(results) }
         }
+    }
+
+    /// Stops the list's fetches under way (the client went away, or the worker cut the connection).
+    func cancelListFetches() {
+        let fetches = listFetches
+        listFetches = []
+        for fetch in fetches { fetch.cancel() }
     }
 
     /// Writes a gathered list.
