@@ -6,6 +6,7 @@ auto-pagination walks them all once."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from typing import Iterator
 
@@ -96,6 +97,27 @@ def test_lists_show_the_tokens_own_objects_from_every_key(lists_gateway: Gateway
             assert answer.status == 200
         assert [f.id for f in mine.files.list()] == own[3:0:-1]
         stored(admin, "file", 7)
+
+        # An object whose key an operator disabled is left out (its account cannot be reached).
+        remaining = own[3:0:-1]
+        holders: dict[str, str | None] = {}
+        for file_id in remaining:
+            where = gateway.upstream.mark()
+            mine.files.retrieve(file_id)
+            (holders[file_id],) = served_by(gateway, where, file_id)
+        disabled = holders[own[1]]
+        index = [f"Bearer {key}" for key in UPSTREAM_KEYS].index(str(disabled))
+        key_id = next(key["id"] for key in admin.get("/api/keys") if key["name"] == f"e2e-key-{index}")
+        admin.call("PUT", f"/api/keys/{key_id}", {"status": "disabled"})
+        reachable = [f for f in remaining if holders[f] != disabled]
+        assert own[1] not in reachable
+        # Every worker learns of the change within a second or so: 12 lists in a row, each on a new connection.
+        deadline = time.monotonic() + 20
+        streak = 0
+        while streak < 12:
+            with client_for(gateway, gateway.token) as fresh:
+                streak = streak + 1 if [f.id for f in fresh.files.list()] == reachable else 0
+            assert time.monotonic() < deadline, "a disabled key's file was still listed after 20 s"
 
         # Each list left one usage row: the gateway's own (no key), no tokens, its status.
         def list_rows(a: AdminClient) -> list[dict]:

@@ -30,8 +30,8 @@ struct RequestStateMachineListTests {
         .found(ByteBuffer(string: #"{"id":"file-\#(number)","object":"file","purpose":"\#(purpose)"}"#))
     }
 
-    /// A machine for `GET uri` of token 9 after its end, and the action that follows.
-    private func ended(_ uri: String) -> (Machine, Machine.Action) {
+    /// A machine for `GET uri` of `token` after its end, and the action that follows.
+    private func ended(_ uri: String, token: TokenEntry = TokenEntry(id: 9, limits: nil)) -> (Machine, Machine.Action) {
         let head = HTTPRequestHead(
             version: .http1_1, method: .GET, uri: uri, headers: HTTPHeaders([("authorization", "Bearer t")]))
         let settings = RequestSettings(
@@ -45,7 +45,7 @@ struct RequestStateMachineListTests {
         var machine = Machine(
             request: request, snapshot: RequestSnapshot(routing: .empty, settings: settings),
             upstreamHost: "upstream.test")
-        _ = machine.headReceived(path: path[0], authenticate: { _ in TokenEntry(id: 9, limits: nil) })
+        _ = machine.headReceived(path: path[0], authenticate: { _ in token })
         let action = machine.endReceived(keepsTexts: false)
         return (machine, action)
     }
@@ -193,6 +193,18 @@ struct RequestStateMachineListTests {
         #expect(
             drained.clientGone(reason: "drain_timeout").outcome == RequestOutcome(status: 499, error: "drain_timeout"))
         #expect(label(drained.objectRecordsRead([Self.record(1)])) == "none")
+    }
+
+    @Test("a list counts against the token's limits as any request: gathered once they allow it")
+    func tokenLimits() {
+        let limited = TokenEntry(id: 9, limits: ClientTokenLimits(rpmLimit: 1))
+        var (allowed, first) = ended("/v1/files", token: limited)
+        #expect(label(first) == "checkTokenLimits")
+        #expect(label(allowed.tokenLimitsChecked(.allow)) == "readObjectRecords(file,101)")
+        var (refused, _) = ended("/v1/files", token: limited)
+        let refusal = refused.tokenLimitsChecked(.rateLimited(limit: 1, retryAfterSeconds: 3))
+        #expect(label(refusal) == "answerError(429)")
+        #expect(label(refused.objectRecordsRead([])) == "none")
     }
 
     @Test("lists under an object and other methods are not gathered here")
