@@ -183,8 +183,19 @@ struct ObjectListGathering {
         return text + "\""
     }
 
-    /// The 502 for a list an upstream failed: a partial list would look whole.
+    /// The error for a list an upstream failed (a partial list would look whole): 503 to retry shortly when a key
+    /// was rate limited, else 502.
     static func failure(status: Int?, kind: String) -> RequestStateMachine.ErrorAnswer {
+        if status == 429 {
+            return RequestStateMachine.ErrorAnswer(
+                status: .serviceUnavailable,
+                body: ErrorBody(
+                    message:
+                        "The list could not be gathered: an upstream key that holds some of your objects (\(kind)) "
+                        + "is rate limited. Retry shortly.",
+                    type: "server_error", code: "upstream_rate_limited"),
+                retryAfter: 1)
+        }
         let why = status.map { "answered \($0)" } ?? "gave no usable answer"
         return RequestStateMachine.ErrorAnswer(
             status: .badGateway,

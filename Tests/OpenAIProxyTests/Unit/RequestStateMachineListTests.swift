@@ -143,7 +143,7 @@ struct RequestStateMachineListTests {
         #expect(body?["first_id"] as? String == "asst_2" && body?["has_more"] as? Bool == true)
     }
 
-    @Test("an upstream error other than 404 fails the list (502), a cooling key with 503 and Retry-After")
+    @Test("an upstream error other than 404 fails the list (502; 503 when rate limited or the key is cooling)")
     func upstreamErrors() {
         var (failing, _) = ended("/v1/files")
         _ = failing.objectRecordsRead([1, 2].map { Self.record($0) })
@@ -161,6 +161,12 @@ struct RequestStateMachineListTests {
         }
         #expect(answer.status == .serviceUnavailable && answer.retryAfter == 7)
         #expect(outcome?.error == "object_key_unavailable")
+
+        var (limited, _) = ended("/v1/files")
+        _ = limited.objectRecordsRead([Self.record(1)])
+        let rateLimited = limited.listedObjectsFetched([.failed(status: 429)])
+        #expect(label(rateLimited) == "answerError(503)")
+        #expect(rateLimited.outcome == RequestOutcome(status: 503, error: "upstream_rate_limited"))
 
         var (garbled, _) = ended("/v1/files")
         _ = garbled.objectRecordsRead([Self.record(1)])
