@@ -235,11 +235,11 @@ extension RequestStateMachine {
             state = .checkingLimits
             return .checkTokenLimits(limits, model: model)
         }
-        return go()
+        return goOn()
     }
 
     /// The request may go on: a list is gathered here, any other request goes for a key.
-    private mutating func go() -> Action {
+    private mutating func goOn() -> Action {
         if listing != nil { return startListing() }
         state = .routing
         return routeAction
@@ -289,6 +289,6 @@ extension RequestStateMachine {
                 HTTPResponseStatus(statusCode: decision.status), decision.message, code: decision.code,
                 type: decision.type, retryAfter: decision.retryAfterSeconds)
         }
-        return go()
+        return goOn()
     }
 }
