@@ -163,6 +163,7 @@ extension RequestStateMachine {
         if request.webSocket == nil {
             // Most requests name no object collection and no object field: nothing is looked up for them.
             let segments = ObjectPath.segments(request.upstreamPath)
+            // A list of a recorded collection is the token's own objects, not what one key's account holds.
             if let segments, let token = request.token,
                 let list = ObjectListRequest.read(method: request.head.method, segments: segments, query: request.query)
             {
