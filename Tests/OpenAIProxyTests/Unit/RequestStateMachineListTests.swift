@@ -213,6 +213,44 @@ struct RequestStateMachineListTests {
         #expect(label(refused.objectRecordsRead([])) == "none")
     }
 
+    @Test("every path through a list finishes it exactly once")
+    func exactlyOneFinish() {
+        var random = SplitMix(seed: 29)
+        var answered = 0
+        for _ in 0..<1000 {
+            let limit = 1 + random.next(4)
+            var (machine, action) = ended("/v1/files?limit=\(limit)")
+            var finishes = action.outcome == nil ? 0 : 1
+            var read = 0
+            for _ in 0..<(1 + random.next(12)) {
+                let event: Machine.Action
+                switch random.next(12) {
+                case 0: event = machine.objectRecordsRead(random.next(2) == 0 ? nil : [])
+                case 1: event = machine.clientGone(reason: "client_cancelled")
+                case 2, 3, 4:
+                    let count = random.next(limit + 2)
+                    event = machine.objectRecordsRead((0..<count).map { Self.record(read + $0) })
+                    read += count
+                default:
+                    let asked = machine.listing?.fetching.count ?? random.next(3)
+                    let failures: [ObjectFetchResult] = [
+                        .gone, .keyUnavailable, .failed(status: 500), .keyWaiting(retryAfterSeconds: 2),
+                    ]
+                    event = machine.listedObjectsFetched(
+                        (0..<asked).map { _ in
+                            random.next(6) == 0 ? failures[random.next(4)] : .found(ByteBuffer(string: "{}"))
+                        })
+                }
+                if event.outcome != nil { finishes += 1 }
+                if case .answerList = event { answered += 1 }
+            }
+            finishes += machine.clientGone(reason: "client_cancelled").outcome == nil ? 0 : 1
+            #expect(finishes == 1, "state \(machine.state)")
+            if finishes != 1 { return }
+        }
+        #expect(answered > 100)
+    }
+
     @Test("lists under an object and other methods are not gathered here")
     func notLists() {
         let (_, nested) = ended("/v1/vector_stores/vs_1/files")
