@@ -12,7 +12,14 @@ final class ObjectDirectory: Sendable {
         var nextExpiryCheck: Int64 = 0
         /// The generation of operator changes the records reflect; nil before the first load.
         var generation: Int64? = nil
+        /// Records this worker created whose rows it has not read back from the database yet: a list adds
+        /// them to what the database holds, so a client lists what it just created.
+        var unstored: [String: StoredObject] = [:]
     }
+
+    /// How long a record this worker created is added to lists before its row is read back (the collector
+    /// stores it within milliseconds; a row kept in the spool while the collector is down comes later).
+    static let unstoredLimitMs: Int64 = 600_000
 
     private let state = Mutex(State())
     /// Where an id missing here is looked for: the `objects` table, which another worker's record reaches
@@ -34,10 +41,33 @@ final class ObjectDirectory: Sendable {
         var found = 0
         for id in ids.prefix(Self.lookupLimit) {
             guard let object = try await store.object(id: id), object.expiresAt > now else { continue }
-            _ = learn(object)
+            state.withLock { state in
+                if state.objects[object.id] == nil { state.objects[object.id] = object }
+            }
             found += 1
         }
         return found
+    }
+
+    /// The records `query` reads for a list, after the record of `cursorID` when given: none when that is not
+    /// one of the token's records of the kind (a cursor names an object the token listed).
+    func list(_ query: ObjectListQuery, cursorID: String?) async throws -> [StoredObject] {
+        guard let store else { return [] }
+        var query = query
+        if let cursorID {
+            var cursor = object(cursorID[...])
+            if cursor == nil { cursor = try await store.object(id: cursorID) }
+            guard let cursor, cursor.tokenID == query.tokenID, cursor.kind == query.kind else { return [] }
+            query.after = ObjectListQuery.Cursor(cursor)
+        }
+        let stored = try await store.list(query)
+        let read = query
+        let unstored = state.withLock { state in state.unstored.values.filter(read.shows) }
+        guard !unstored.isEmpty else { return stored }
+        var merged = stored
+        for object in unstored where !stored.contains(where: { $0.id == object.id }) { merged.append(object) }
+        merged.sort { read.orders(ObjectListQuery.Cursor($0), before: ObjectListQuery.Cursor($1)) }
+        return Array(merged.prefix(query.limit))
     }
 
     /// The record of `id`, or nil.
@@ -52,13 +82,17 @@ final class ObjectDirectory: Sendable {
         state.withLock { state in
             guard state.objects[object.id] == nil else { return false }
             state.objects[object.id] = object
+            state.unstored[object.id] = object
             return true
         }
     }
 
     /// Forgets a deleted object.
     func forget(_ id: String) {
-        _ = state.withLock { $0.objects.removeValue(forKey: id) }
+        state.withLock { state in
+            state.objects.removeValue(forKey: id)
+            state.unstored.removeValue(forKey: id)
+        }
     }
 
     /// The position in the `objects` table read up to.
@@ -67,7 +101,10 @@ final class ObjectDirectory: Sendable {
     /// Takes in records read from the database up to position `last`.
     func merge(_ objects: [StoredObject], upTo last: Int64) {
         state.withLock { state in
-            for object in objects where state.objects[object.id] == nil { state.objects[object.id] = object }
+            for object in objects {
+                if state.objects[object.id] == nil { state.objects[object.id] = object }
+                if !state.unstored.isEmpty { state.unstored.removeValue(forKey: object.id) }
+            }
             state.seenUpTo = max(state.seenUpTo, last)
         }
     }
@@ -84,6 +121,11 @@ final class ObjectDirectory: Sendable {
         fresh.reserveCapacity(objects.count)
         for object in objects where fresh[object.id] == nil { fresh[object.id] = object }
         state.withLock { state in
+            // What the table holds now is stored; what this worker created before the change and the table no
+            // longer holds was revoked.
+            state.unstored = state.unstored.filter { id, object in
+                fresh[id] == nil && object.createdAt > generation.changedAt
+            }
             for (id, object) in state.objects where fresh[id] == nil && object.createdAt > generation.changedAt {
                 fresh[id] = object
             }
@@ -98,6 +140,7 @@ final class ObjectDirectory: Sendable {
         state.withLock { state in
             guard now >= state.nextExpiryCheck else { return }
             state.nextExpiryCheck = now + 60_000
+            state.unstored = state.unstored.filter { $0.value.createdAt > now - Self.unstoredLimitMs }
             guard state.objects.values.contains(where: { $0.expiresAt <= now }) else { return }
             state.objects = state.objects.filter { $0.value.expiresAt > now }
         }

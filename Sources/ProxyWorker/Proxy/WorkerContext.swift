@@ -68,9 +68,15 @@ final class WorkerContext: Sendable {
             }
             learnCreated(created, key: key.id, token: token, at: draft.timestamp)
         case .delete(let id):
-            objects.forget(id)
-            usage.record(.deleted(id: id))
+            forgetObject(id)
         }
+    }
+
+    /// Drops the record of an object the upstream no longer has (deleted outside the gateway), here and in the
+    /// database.
+    func forgetObject(_ id: String) {
+        objects.forget(id)
+        usage.record(.deleted(id: id))
     }
 
     /// Binds an object created through `key` for client `token` at `now` (Unix ms): here at once, in every

@@ -163,6 +163,21 @@ extension RequestStateMachine {
         if request.webSocket == nil {
             // Most requests name no object collection and no object field: nothing is looked up for them.
             let segments = ObjectPath.segments(request.upstreamPath)
+            // A list of a recorded collection is the token's own objects, not what one key's account holds.
+            if let segments, let token = request.token,
+                let list = ObjectListRequest.read(method: request.head.method, segments: segments, query: request.query)
+            {
+                switch list {
+                case .list(let list):
+                    listing = ObjectListGathering(request: list, tokenID: token.id, now: request.draft.timestamp)
+                    return proceed(model: model, keepsTexts: keepsTexts)
+                case .invalid(let error):
+                    state = .finished
+                    return .answerError(
+                        ErrorAnswer(status: .badRequest, body: error), close: !request.keepAlive,
+                        outcome: RequestOutcome(status: 400, error: error.code))
+                }
+            }
             let missing = unlearnedObjectIDs(segments, fields.objectIDs, objects: objects)
             if !missing.isEmpty {
                 state = .lookingUpObjects
@@ -221,6 +236,12 @@ extension RequestStateMachine {
             state = .checkingLimits
             return .checkTokenLimits(limits, model: model)
         }
+        return goOn()
+    }
+
+    /// The request may go on: a list is gathered here, any other request goes for a key.
+    private mutating func goOn() -> Action {
+        if listing != nil { return startListing() }
         state = .routing
         return routeAction
     }
@@ -269,7 +290,6 @@ extension RequestStateMachine {
                 HTTPResponseStatus(statusCode: decision.status), decision.message, code: decision.code,
                 type: decision.type, retryAfter: decision.retryAfterSeconds)
         }
-        state = .routing
-        return routeAction
+        return goOn()
     }
 }

@@ -25,6 +25,8 @@ struct RequestStateMachine {
         case discarding
         /// Object ids the worker has not learned yet are being looked up in the database.
         case lookingUpObjects
+        /// A list of the token's objects is being gathered from their records and keys.
+        case listingObjects
         /// The client token's per-minute count or quota is being checked.
         case checkingLimits
         /// A key is being chosen.
@@ -99,6 +101,13 @@ struct RequestStateMachine {
         /// Look these object ids up in the database (another worker may have recorded them since this worker's
         /// last poll); answer with `objectsLookedUp`.
         case lookUpObjects([String])
+        /// Read the token's records for a list (after the record of `cursorID` on the first read); answer with
+        /// `objectRecordsRead`.
+        case readObjectRecords(ObjectListQuery, cursorID: String?)
+        /// Fetch these records' objects from the keys that hold them; answer with `listedObjectsFetched`.
+        case fetchListedObjects([StoredObject])
+        /// Answer with a list gathered here (200, JSON).
+        case answerList(ByteBuffer, outcome: RequestOutcome)
         /// Pick one of `candidates` with the selector; answer with `keyPicked`, `noKeyPicked` or
         /// `keySelectionFailed`.
         case pick([RoutableKey])
@@ -128,7 +137,7 @@ struct RequestStateMachine {
         /// Whether the action ends with an answer's end written to the client (its flush may wait for the row).
         var endsWithAnswer: Bool {
             switch self {
-            case .answerError, .passOn, .endAnswer: return true
+            case .answerError, .passOn, .endAnswer, .answerList: return true
             default: return false
             }
         }
@@ -138,6 +147,7 @@ struct RequestStateMachine {
             switch self {
             case .answerError(_, _, let outcome): return outcome
             case .refuseBusy(_, let outcome), .passOn(_, _, let outcome), .endAnswer(_, let outcome),
+                .answerList(_, let outcome),
                 .cutAnswer(_, _, _, let outcome), .abandon(let outcome):
                 return outcome
             default: return nil
@@ -172,6 +182,8 @@ struct RequestStateMachine {
     var upgradeHead: HTTPResponseHead?
     /// What dispatching goes on with once the objects the request names were looked up.
     var afterObjectLookup: (model: RequestModel, keepsTexts: Bool, segments: [Substring]?, bodyIDs: [String])?
+    /// The list of the token's objects the request asks for, while it is gathered.
+    var listing: ObjectListGathering?
 
     /// A request that began with `request`'s head, under `snapshot`.
     init(request: InFlightRequest, snapshot: RequestSnapshot, upstreamHost: String) {
@@ -198,6 +210,7 @@ struct RequestStateMachine {
         request.draft.sniffer = nil
         request.draft.transcript = nil
         held = nil
+        listing = nil
         eventTail = nil
         lastFailure = nil
     }
@@ -245,7 +258,8 @@ struct RequestStateMachine {
     /// worker cut it): an answer under way is cut, its usage row says so.
     mutating func clientGone(reason: String) -> Action {
         switch state {
-        case .receiving, .lookingUpObjects, .checkingLimits, .routing, .connecting, .awaitingHead, .holding:
+        case .receiving, .lookingUpObjects, .listingObjects, .checkingLimits, .routing, .connecting, .awaitingHead,
+            .holding:
             state = .finished
             return .abandon(outcome: RequestOutcome(status: 499, error: reason))
         case .streaming:

@@ -55,6 +55,12 @@ extension ClientConnectionHandler {
             guard serving else { return }
             let route = worker.health.pinnedRoute(request.snapshot.routing, keyID: keyID, now: WallClock.nowMs())
             feed { $0.pinnedRouted(route) }
+        case .readObjectRecords(let query, let cursorID):
+            readObjectRecords(query, cursorID: cursorID, context: context)
+        case .fetchListedObjects(let records):
+            fetchListedObjects(records, context: context)
+        case .answerList(let body, _):
+            answerList(body, context: context)
         case .pick(let candidates):
             pick(from: candidates, context: context)
         case .connect(let key, let fresh):
@@ -78,6 +84,7 @@ extension ClientConnectionHandler {
             cutAnswer(key: key, reason: reason, event: event, context: context)
         case .abandon:
             dropUpstream()
+            cancelListFetches()
             endRequest(keepAlive: false)
         case .upgrade(let head):
             upgradeToWebSocket(head, context: context)

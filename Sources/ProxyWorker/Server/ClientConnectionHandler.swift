@@ -27,6 +27,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     var requestNumber: UInt64 = 0
     /// The upstream connection of the current attempt.
     var upstream: UpstreamConnection?
+    /// The fetches of a list's objects under way.
+    var listFetches: [ObjectFetch] = []
     /// When the current attempt's answer head is due from the upstream; nil when none is awaited.
     var firstByteDue: NIODeadline?
     /// The one timer that enforces `firstByteDue` for the connection's requests, and when it fires.

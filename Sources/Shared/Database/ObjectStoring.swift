@@ -8,6 +8,9 @@ public protocol ObjectStoring: Sendable {
     /// Records written after position `seq` that have not expired at `now`, oldest first, at most `limit`; and
     /// the position of the last row read (`seq` when none).
     func objects(after seq: Int64, now: Int64, limit: Int) async throws -> (objects: [StoredObject], last: Int64)
+    /// The records `query` reads: one client token's of one kind, unexpired, in its order after its cursor, at
+    /// most its limit.
+    func list(_ query: ObjectListQuery) async throws -> [StoredObject]
     /// Deletes the records expired at `now`; returns how many.
     func deleteExpired(now: Int64) async throws -> Int
 

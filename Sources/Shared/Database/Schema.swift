@@ -38,6 +38,9 @@ public enum Schema {
         migrator.registerMigration("v11: operators revoke and reassign object records") { db in
             try createVersion11(db)
         }
+        migrator.registerMigration("v12: list endpoints show a client token's own objects") { db in
+            try createVersion12(db)
+        }
         return migrator
     }
 

@@ -463,6 +463,11 @@ func label(_ action: RequestStateMachine.Action) -> String {
     case .route: return "route"
     case .routePinned(let keyID): return "routePinned(\(keyID))"
     case .lookUpObjects(let ids): return "lookUpObjects(\(ids.joined(separator: ",")))"
+    case .readObjectRecords(let query, let cursorID):
+        let after = query.after.map { ",after:\($0.id)" } ?? ""
+        return "readObjectRecords(\(query.kind),\(query.limit)\(after)\(cursorID.map { ",cursor:" + $0 } ?? ""))"
+    case .fetchListedObjects(let records): return "fetchListedObjects(\(records.map(\.id).joined(separator: ",")))"
+    case .answerList(_, let outcome): return "answerList(\(outcome.status))"
     case .pick: return "pick"
     case .connect(let key, let fresh): return "connect(\(key.id)\(fresh ? ",fresh" : ""))"
     case .send(let key): return "send(\(key.id))"
