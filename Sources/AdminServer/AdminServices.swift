@@ -5,8 +5,8 @@ import Shared
 
 /// Everything the admin routes use, built once per process; tests build one over a temporary database.
 public struct AdminServices: Sendable {
-    /// The shared database.
-    public let database: ProxyDatabase
+    /// Every store, over the configured engine.
+    public let stores: StoreSet
     /// Seals and opens upstream key values.
     public let box: SecretBox
     /// The admin bearer token (also what `POST /api/auth/login` takes).
@@ -28,12 +28,12 @@ public struct AdminServices: Sendable {
     /// Runs `POST /api/keys/test-all` in the background; a service of the admin server's group.
     let keyTests: BackgroundKeyTests
 
-    /// Services over `database`.
+    /// Services over `stores`.
     public init(
-        database: ProxyDatabase, box: SecretBox, adminToken: String, configuration: ProxyConfiguration,
+        stores: StoreSet, box: SecretBox, adminToken: String, configuration: ProxyConfiguration,
         chat: ChatGateway? = nil, now: @escaping @Sendable () -> Int64 = AdminServices.systemNow
     ) {
-        self.database = database
+        self.stores = stores
         self.box = box
         self.adminToken = adminToken
         self.configuration = configuration
@@ -42,26 +42,55 @@ public struct AdminServices: Sendable {
         let runs = KeyTestRuns()
         testRuns = runs
         keyTests = BackgroundKeyTests(
-            probes: KeyProbeRunner(configuration: configuration, database: database, box: box), runs: runs)
+            probes: KeyProbeRunner(configuration: configuration, stores: stores, box: box), runs: runs)
+    }
+
+    /// Services over the SQLite `database`.
+    public init(
+        database: ProxyDatabase, box: SecretBox, adminToken: String, configuration: ProxyConfiguration,
+        chat: ChatGateway? = nil, now: @escaping @Sendable () -> Int64 = AdminServices.systemNow
+    ) {
+        self.init(
+            stores: StoreSet(sqlite: database), box: box, adminToken: adminToken, configuration: configuration,
+            chat: chat, now: now)
+    }
+
+    /// The SQLite database, for the statistics, usage and key-test reads that have no PostgreSQL version yet;
+    /// on PostgreSQL those routes answer 503 with this error.
+    public var database: ProxyDatabase {
+        get throws {
+            guard let database = stores.sqlite else {
+                throw APIError.unavailable(
+                    .serviceUnavailable, "This statistics view is not available on PostgreSQL yet.",
+                    code: "not_available_on_postgresql")
+            }
+            return database
+        }
     }
 
     /// The system clock in Unix ms.
     public static let systemNow: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
-    var keys: KeyStore { KeyStore(database: database, box: box) }
+    /// The upstream keys.
+    var keys: any KeyStoring { stores.keys(box: box) }
     /// Probes keys against the configured upstream and records the results.
     var probes: KeyProbeRunner {
-        KeyProbeRunner(configuration: configuration, database: database, box: box)
+        KeyProbeRunner(configuration: configuration, stores: stores, box: box)
     }
-    var tokens: TokenStore { TokenStore(database: database) }
-    var models: ModelStore { ModelStore(database: database) }
-    var settings: SettingsStore { SettingsStore(database: database) }
-    var audit: any AuditLogging { AuditLog(database: database) }
+    /// The client tokens.
+    var tokens: any TokenStoring { stores.tokens }
+    /// The model catalogue.
+    var models: any ModelStoring { stores.models }
+    /// The live settings' overrides.
+    var settings: any SettingsStoring { stores.settings }
+    /// The audit log.
+    var audit: any AuditLogging { stores.audit }
     /// The objects created through the gateway.
-    var objects: ObjectStore { ObjectStore(database: database) }
-    var sessions: SessionStore { SessionStore(storage: AdminSessionStore(database: database)) }
+    var objects: any ObjectStoring { stores.objects }
+    /// Operator login sessions.
+    var sessions: SessionStore { SessionStore(storage: stores.adminSessions) }
     /// The chat console's history.
-    var chatHistory: any ChatHistoryStoring { ChatHistoryStore(database: database) }
+    var chatHistory: any ChatHistoryStoring { stores.chatHistory }
 
     /// An audit entry for a change made by the request's identity.
     func auditEntry(

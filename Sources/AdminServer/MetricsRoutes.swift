@@ -22,9 +22,10 @@ struct MetricsRoutes: Sendable {
     /// Every state a key can be in.
     static let keyStates = ["active", "cooling", "quota_exhausted", "invalid", "disabled"]
 
-    /// The routes over `services`' database, whose directory is the data directory.
-    init(services: AdminServices) {
-        database = services.database
+    /// The routes over `services`' SQLite database, whose directory is the data directory; nil on PostgreSQL.
+    init?(services: AdminServices) {
+        guard let database = services.stores.sqlite else { return nil }
+        self.database = database
         paths = DataPaths(directory: URL(fileURLWithPath: database.pool.path).deletingLastPathComponent().path)
         guardedBy = services.configuration.metricsPublic ? nil : services
     }

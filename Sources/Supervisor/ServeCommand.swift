@@ -18,7 +18,6 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try CommandSupport.loadConfiguration()
-        try CommandSupport.requireServable(configuration)
         LogLineHandler.bootstrap(role: "supervisor", format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "openai-proxy")
         // Before any child starts, so every worker inherits room for its connections.
@@ -37,8 +36,12 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         do {
-            try await SecretCheck.verify(
-                SecretMaterial.box(for: configuration, create: false), configuration: configuration)
+            // Every host's supervisor migrates (one at a time, under PostgreSQL's migration lock) and refuses a
+            // schema newer than it knows, then checks its secret against the stored keys, before any child starts.
+            try await StoreSet.withOpened(configuration, migrate: true, logger: logger) { stores in
+                try await SecretCheck.verify(
+                    SecretMaterial.box(for: configuration, create: false), configuration: configuration, stores: stores)
+            }
         } catch {
             CommandSupport.printError("\(error)")
             throw ExitCode.failure

@@ -42,10 +42,17 @@ struct KeysRoutes {
         return status
     }
 
+    /// The token details the upstreams reported per key; none yet on PostgreSQL, whose statistics reads are
+    /// still to come (the keys themselves are listed and changed there all the same).
+    private func tokenDetails(keyID: Int64? = nil) async throws -> [Int64: StatsRoutes.TokenDetails] {
+        guard services.stores.sqlite != nil else { return [:] }
+        return try await StatsRoutes.TokenDetails.perKey(services, keyID: keyID)
+    }
+
     func register(on api: APIGroup) {
         api.on(.get, "keys") { _, _ in
             let keys = try await services.keys.list()
-            let details = try await StatsRoutes.TokenDetails.perKey(services)
+            let details = try await tokenDetails()
             return try JSONResponse.make(keys.map { KeyView($0, details: details[$0.id ?? 0] ?? .none) })
         }
         api.on(.get, "keys/{id}") { _, context in
@@ -53,7 +60,7 @@ struct KeysRoutes {
             guard let key = try await services.keys.key(id: id) else {
                 throw APIError.notFound("No key with id \(id).")
             }
-            let details = try await StatsRoutes.TokenDetails.perKey(services, keyID: id)
+            let details = try await tokenDetails(keyID: id)
             return try JSONResponse.make(KeyView(key, details: details[id] ?? .none))
         }
         api.on(.post, "keys") { request, context in
@@ -86,7 +93,7 @@ struct KeysRoutes {
             guard let key = try await services.keys.update(id: id, name: name, status: status, audit: entry) else {
                 throw APIError.notFound("No key with id \(id).")
             }
-            let details = try await StatsRoutes.TokenDetails.perKey(services, keyID: id)
+            let details = try await tokenDetails(keyID: id)
             return try JSONResponse.make(KeyView(key, details: details[id] ?? .none))
         }
         api.on(.delete, "keys/{id}") { _, context in

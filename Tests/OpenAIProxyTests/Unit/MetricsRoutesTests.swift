@@ -91,12 +91,12 @@ struct MetricsRoutesTests {
         let test = harness.test
         _ = try await test.keys.add(name: "a", value: "sk-metrics-aaaaaaaa-0001")
         _ = try await test.keys.add(name: "b", value: "sk-metrics-bbbbbbbb-0002")
-        _ = try await harness.services.models.create(ModelEntry(name: "gpt-table"))
+        _ = try await harness.services.models.create(ModelEntry(name: "gpt-table"), audit: nil)
         try await test.database.pool.write { db in
             try db.execute(sql: #"UPDATE keys SET models = '["gpt-listed","gpt-table"]' WHERE id = 1"#)
             try db.execute(sql: "UPDATE keys SET models = 'not json' WHERE id = 2")
         }
-        let bounds = try #require(await MetricsRoutes(services: harness.services).labelBounds())
+        let bounds = try #require(await MetricsRoutes(services: harness.services)?.labelBounds())
         #expect(bounds.models.isSuperset(of: ["gpt-table", "gpt-listed"]))
         #expect(!bounds.models.contains("not json"))
         #expect(bounds.keys == ["1", "2"])
