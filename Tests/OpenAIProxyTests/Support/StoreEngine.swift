@@ -80,6 +80,14 @@ struct EngineStores: Sendable {
     let cursor: any RotationCursorLeasing
     /// What workers read to route.
     let pool: any PoolStateReading
+    /// The factory every process opens, over the same database.
+    let storeSet: StoreSet
+    /// Client tokens' per-minute request counts.
+    var rateWindows: any TokenRateWindowing { storeSet.rateWindows }
+    /// Client tokens' quota reservations.
+    var quotaReservations: any TokenQuotaReserving { storeSet.quotaReservations }
+    /// The `least_used` strategy's pick counts.
+    var leastUsed: any LeastUsedPicking { storeSet.leastUsedPicks }
     /// The pool generation workers reload on.
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
@@ -112,6 +120,7 @@ struct EngineStores: Sendable {
         chat = ChatHistoryStore(database: database)
         cursor = RotationCursor(database: database)
         pool = PoolStateStore(database: database)
+        storeSet = StoreSet(sqlite: database)
         execute = { sql in try await database.pool.write { db in try db.execute(sql: sql) } }
         integer = { sql in try await database.pool.read { db in try Int64.fetchOne(db, sql: sql) } }
         generation = {
@@ -153,6 +162,7 @@ struct EngineStores: Sendable {
         chat = PostgresChatHistoryStore(database: database)
         cursor = PostgresRotationCursor(database: database)
         pool = PostgresPoolStateStore(database: database)
+        storeSet = StoreSet(postgresql: database)
         generation = {
             try await database.connection { connection in
                 var generation: Int64 = -1
