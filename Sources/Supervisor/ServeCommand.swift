@@ -28,6 +28,17 @@ struct ServeCommand: AsyncParsableCommand {
         } else {
             logger.warning("could not read the open-file limit (RLIMIT_NOFILE)")
         }
+        if case .postgresql = configuration.database {
+            // Before any secret or the admin token is created: a start that cannot reach or migrate its database
+            // creates nothing (an admin token made now would never be shown). Every host's supervisor migrates,
+            // one at a time under the migration lock, and refuses a schema newer than it knows.
+            do {
+                try await StoreSet.withOpened(configuration, migrate: true, logger: logger) { _ in }
+            } catch {
+                CommandSupport.printError("\(error)")
+                throw ExitCode.failure
+            }
+        }
         let prepared: Startup.Prepared
         do {
             prepared = try Startup.prepare(configuration)
@@ -36,12 +47,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         do {
-            // Every host's supervisor migrates (one at a time, under PostgreSQL's migration lock) and refuses a
-            // schema newer than it knows, then checks its secret against the stored keys, before any child starts.
-            try await StoreSet.withOpened(configuration, migrate: true, logger: logger) { stores in
-                try await SecretCheck.verify(
-                    SecretMaterial.box(for: configuration, create: false), configuration: configuration, stores: stores)
-            }
+            try await SecretCheck.verify(
+                SecretMaterial.box(for: configuration, create: false), configuration: configuration)
         } catch {
             CommandSupport.printError("\(error)")
             throw ExitCode.failure
