@@ -39,7 +39,8 @@ public enum ProxyWorker {
         let objects = ObjectDirectory(store: stores.objects)
         let refresher = SnapshotRefresher(
             source: stores.poolState, objectStore: stores.objects, box: box, store: store, board: health,
-            configuration: configuration, objects: objects, interval: .milliseconds(250), logger: logger)
+            configuration: configuration, objects: objects, interval: .milliseconds(250), logger: logger,
+            changes: stores.changeListener)
         try await refresher.loadInitial()
 
         let usage = UsageSender(

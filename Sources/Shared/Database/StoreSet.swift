@@ -61,6 +61,12 @@ public struct StoreSet: Sendable {
         return nil
     }
 
+    /// On PostgreSQL, what hears that something workers route on changed on any host; nil on SQLite (one host,
+    /// where the poll alone keeps workers current).
+    public var changeListener: PostgresChangeListener? {
+        postgresql.map { PostgresChangeListener(database: $0) }
+    }
+
     /// The upstream keys, sealed and opened with `box`.
     public func keys(box: SecretBox) -> any KeyStoring {
         switch engine {
