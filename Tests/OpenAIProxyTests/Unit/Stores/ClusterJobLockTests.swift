@@ -12,8 +12,11 @@ struct ClusterJobLockTests {
     final class Events: Sendable {
         private let lines = Mutex<[String]>([])
 
+        /// Notes that `line` happened.
         func add(_ line: String) { lines.withLock { $0.append(line) } }
+        /// Everything noted, oldest first.
         var all: [String] { lines.withLock { $0 } }
+        /// How often `line` was noted.
         func count(_ line: String) -> Int { all.filter { $0 == line }.count }
     }
 
