@@ -32,12 +32,16 @@ public struct ClusterJobLock: Sendable {
     /// lock's session ends, and run again once the lock is held again.
     public func whileHeld(logger: Logger, _ job: @escaping @Sendable () async throws -> Void) async throws {
         guard let database else { return try await job() }
+        var unreachable = false
         while !Task.isCancelled {
             let connection: PostgresConnection
             do {
                 connection = try await database.dedicatedConnection(id: 1)
+                unreachable = false
             } catch {
-                logger.warning("cluster job \(name): cannot reach PostgreSQL; will retry: \(error)")
+                // Said once per outage, not once per attempt.
+                if !unreachable { logger.warning("cluster job \(name): cannot reach PostgreSQL; will retry: \(error)") }
+                unreachable = true
                 try await Task.sleep(for: retry)
                 continue
             }
