@@ -12,7 +12,7 @@ extension RealService {
         static let keys = ["sk-twohost-aaaaaaaa-0001", "sk-twohost-bbbbbbbb-0002", "sk-twohost-cccccccc-0003"]
 
         @Test(
-            "keys and tokens added on A serve on B; fair rotation across hosts; a disabled key, an rpm_limit, the log",
+            "keys and tokens added on A serve on B; fair rotation; a disabled key, an rpm_limit, the log; one secret",
             arguments: StoreEngine.tested.filter { $0 == .postgresql })
         func twoHosts(engine: StoreEngine) async throws {
             try await PostgresTestCluster.withFreshDatabase { location in
@@ -29,6 +29,17 @@ extension RealService {
                 try await hostB.start()
                 do {
                     try await exercise(hostA, hostB, upstream: upstream, token: token, location: location)
+                    // A third host set up with a secret of its own is refused in one line: it could not open the keys.
+                    let foreign = ProxyService(
+                        upstream: upstream.baseURL, workers: 2,
+                        extra: shared.merging(["SECRET_KEY": "another-hosts-secret-0123456789ab"]) { _, new in new })
+                    try await foreign.start(waitUntilReady: false)
+                    let ended = await eventually(timeout: .seconds(30)) { foreign.exitStatus != nil }
+                    if !ended { _ = await foreign.stop() }
+                    #expect(ended && foreign.exitStatus == 1)
+                    let refusal = "openai-proxy: SECRET_KEY is not this installation's secret"
+                    // Its output is read as it comes: wait for the last of it.
+                    #expect(await eventually { foreign.log.contains(refusal) }, "\(foreign.log)")
                 } catch {
                     print("host A:\n\(hostA.log)\nhost B:\n\(hostB.log)")
                     throw error
