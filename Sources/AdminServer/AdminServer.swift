@@ -14,18 +14,31 @@ public enum AdminServer {
         configuration: ProxyConfiguration, listener: Int32, onServing: @escaping @Sendable () -> Void
     ) async throws {
         let logger = Logger(label: "openai-proxy")
-        let database = try ProxyDatabase.open(at: configuration.paths.database, migrate: false)
+        // The database stays open (PostgreSQL's pool serving) until the group below has drained.
+        try await StoreSet.withOpened(configuration, migrate: false, logger: logger) { stores in
+            try await run(
+                configuration: configuration, listener: listener, stores: stores, logger: logger, onServing: onServing)
+        }
+    }
+
+    /// Runs the admin server over `stores` until SIGTERM.
+    private static func run(
+        configuration: ProxyConfiguration, listener: Int32, stores: StoreSet, logger: Logger,
+        onServing: @escaping @Sendable () -> Void
+    ) async throws {
         let adminToken = try SecretMaterial.adminToken(for: configuration, create: false).value
         let box = try SecretMaterial.box(for: configuration, create: false)
-        let chat = try await ChatGateway.prepare(configuration: configuration, database: database)
+        let chat = try await ChatGateway.prepare(configuration: configuration, tokens: stores.tokens)
         let services = AdminServices(
-            database: database, box: box, adminToken: adminToken, configuration: configuration, chat: chat)
+            stores: stores, box: box, adminToken: adminToken, configuration: configuration, chat: chat)
         let router = buildRouter(services)
         ConsoleRoutes(configuration: configuration).logVendorState(logger)
         let server = InheritedSocketServer(
             descriptor: listener, responder: router.buildResponder(), logger: logger, onServing: onServing)
-        // The one background prober of the service lives here: one admin process per service.
-        let prober = KeyProbeService(runner: services.probes, logger: logger)
+        // The one background prober of the service lives here: one admin process per service, and on PostgreSQL
+        // only the one holding the prober's lock probes, for the whole cluster.
+        var prober = KeyProbeService(runner: services.probes, logger: logger)
+        prober.cluster = ClusterJobLock(stores: stores, key: ClusterJobLock.proberKey, name: "key prober")
         // Shut down in reverse: the prober stops, the server drains, then the key tests it started finish.
         let group = ServiceGroup(
             configuration: .init(

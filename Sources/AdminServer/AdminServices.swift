@@ -5,9 +5,9 @@ import Shared
 
 /// Everything the admin routes use, built once per process; tests build one over a temporary database.
 public struct AdminServices: Sendable {
-    /// The shared database.
-    public let database: ProxyDatabase
-    /// What the statistics, request-log and metrics routes read.
+    /// Every store, over the configured engine.
+    public let stores: StoreSet
+    /// What the statistics, request-log and metrics routes read, on the same engine.
     public let reading: any AdminReading
     /// Seals and opens upstream key values.
     public let box: SecretBox
@@ -30,13 +30,16 @@ public struct AdminServices: Sendable {
     /// Runs `POST /api/keys/test-all` in the background; a service of the admin server's group.
     let keyTests: BackgroundKeyTests
 
-    /// Services over `database`.
+    /// Services over `stores`.
     public init(
-        database: ProxyDatabase, box: SecretBox, adminToken: String, configuration: ProxyConfiguration,
+        stores: StoreSet, box: SecretBox, adminToken: String, configuration: ProxyConfiguration,
         chat: ChatGateway? = nil, now: @escaping @Sendable () -> Int64 = AdminServices.systemNow
     ) {
-        self.database = database
-        reading = StatsReader(database: database)
+        self.stores = stores
+        switch stores.engine {
+        case .sqlite(let database): reading = StatsReader(database: database)
+        case .postgresql(let database): reading = PostgresStatsReader(database: database)
+        }
         self.box = box
         self.adminToken = adminToken
         self.configuration = configuration
@@ -45,26 +48,42 @@ public struct AdminServices: Sendable {
         let runs = KeyTestRuns()
         testRuns = runs
         keyTests = BackgroundKeyTests(
-            probes: KeyProbeRunner(configuration: configuration, database: database, box: box), runs: runs)
+            probes: KeyProbeRunner(configuration: configuration, stores: stores, box: box), runs: runs)
+    }
+
+    /// Services over the SQLite `database`.
+    public init(
+        database: ProxyDatabase, box: SecretBox, adminToken: String, configuration: ProxyConfiguration,
+        chat: ChatGateway? = nil, now: @escaping @Sendable () -> Int64 = AdminServices.systemNow
+    ) {
+        self.init(
+            stores: StoreSet(sqlite: database), box: box, adminToken: adminToken, configuration: configuration,
+            chat: chat, now: now)
     }
 
     /// The system clock in Unix ms.
     public static let systemNow: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
-    var keys: KeyStore { KeyStore(database: database, box: box) }
+    /// The upstream keys.
+    var keys: any KeyStoring { stores.keys(box: box) }
     /// Probes keys against the configured upstream and records the results.
     var probes: KeyProbeRunner {
-        KeyProbeRunner(configuration: configuration, database: database, box: box)
+        KeyProbeRunner(configuration: configuration, stores: stores, box: box)
     }
-    var tokens: TokenStore { TokenStore(database: database) }
-    var models: ModelStore { ModelStore(database: database) }
-    var settings: SettingsStore { SettingsStore(database: database) }
-    var audit: any AuditLogging { AuditLog(database: database) }
+    /// The client tokens.
+    var tokens: any TokenStoring { stores.tokens }
+    /// The model catalogue.
+    var models: any ModelStoring { stores.models }
+    /// The live settings' overrides.
+    var settings: any SettingsStoring { stores.settings }
+    /// The audit log.
+    var audit: any AuditLogging { stores.audit }
     /// The objects created through the gateway.
-    var objects: ObjectStore { ObjectStore(database: database) }
-    var sessions: SessionStore { SessionStore(storage: AdminSessionStore(database: database)) }
+    var objects: any ObjectStoring { stores.objects }
+    /// Operator login sessions.
+    var sessions: SessionStore { SessionStore(storage: stores.adminSessions) }
     /// The chat console's history.
-    var chatHistory: any ChatHistoryStoring { ChatHistoryStore(database: database) }
+    var chatHistory: any ChatHistoryStoring { stores.chatHistory }
 
     /// An audit entry for a change made by the request's identity.
     func auditEntry(

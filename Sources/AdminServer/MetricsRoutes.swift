@@ -22,11 +22,10 @@ struct MetricsRoutes: Sendable {
     /// Every state a key can be in.
     static let keyStates = ["active", "cooling", "quota_exhausted", "invalid", "disabled"]
 
-    /// The routes over `services`' database, whose directory is the data directory.
+    /// The routes over `services`: its readers, and the data directory's spool, drop board and stats socket.
     init(services: AdminServices) {
         reading = services.reading
-        paths = DataPaths(
-            directory: URL(fileURLWithPath: services.database.pool.path).deletingLastPathComponent().path)
+        paths = services.configuration.paths
         guardedBy = services.configuration.metricsPublic ? nil : services
     }
 

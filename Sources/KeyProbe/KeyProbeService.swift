@@ -1,12 +1,11 @@
-import GRDB
 import Logging
 import NIOCore
 import ServiceLifecycle
 import Shared
 
-/// Re-validates keys in the background (in the admin process, one for the whole service): brings cooling
-/// keys back when their time is up, probes quota_exhausted and invalid keys at their next-probe time,
-/// and learns the models of keys whose models are unknown (a key just added).
+/// Re-validates keys in the background (in the admin process, one for the whole service; on PostgreSQL one for
+/// the whole cluster): brings cooling keys back when their time is up, probes quota_exhausted and invalid keys at
+/// their next-probe time, and learns the models of keys whose models are unknown (a key just added).
 public struct KeyProbeService: Service {
     /// Probes one key by id.
     public let runner: KeyProbeRunner
@@ -16,6 +15,8 @@ public struct KeyProbeService: Service {
     public var modelsRetry: Int64 = 60_000
     /// Probes running at once.
     public var concurrency = 8
+    /// On PostgreSQL, the lock whose holder alone probes, so one prober serves the whole cluster (nil: probe here).
+    public var cluster: ClusterJobLock?
     private let logger: Logger
 
     /// A service probing with `runner`.
@@ -26,10 +27,16 @@ public struct KeyProbeService: Service {
 
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
-            while true {
-                let wait = await tick()
-                try await Task.sleep(for: wait)
-            }
+            guard let cluster else { return try await probeEvery() }
+            try await cluster.whileHeld(logger: logger) { try await probeEvery() }
+        }
+    }
+
+    /// Does what is due, again and again, until cancelled.
+    private func probeEvery() async throws {
+        while true {
+            let wait = await tick()
+            try await Task.sleep(for: wait)
         }
     }
 
@@ -51,15 +58,7 @@ public struct KeyProbeService: Service {
     }
 
     private func keysWithoutModels(now: Int64) async throws -> [Int64] {
-        try await runner.health.database.pool.read { db in
-            try Int64.fetchAll(
-                db,
-                sql: """
-                    SELECT id FROM keys WHERE status = 'active' AND models_checked_at IS NULL
-                    AND COALESCE(last_probe_at, 0) <= ? ORDER BY id
-                    """,
-                arguments: [now - modelsRetry])
-        }
+        try await runner.health.keysWithoutModels(probedBefore: now - modelsRetry)
     }
 
     private func probeAll(_ ids: [Int64]) async {
@@ -85,31 +84,37 @@ public struct KeyProbeService: Service {
 /// Probes one stored key and records the result: what `keys test`, the admin API and the background
 /// service share.
 public struct KeyProbeRunner: Sendable {
-    /// Where results go.
-    public let health: KeyHealthStore
+    /// Where results go, on either engine.
+    public let health: any KeyHealthStoring
     /// Opens stored key values.
     public let box: SecretBox
     /// Makes the calls.
     public let prober: KeyProber
 
     /// A runner from its parts.
-    public init(health: KeyHealthStore, box: SecretBox, prober: KeyProber) {
+    public init(health: any KeyHealthStoring, box: SecretBox, prober: KeyProber) {
         self.health = health
         self.box = box
         self.prober = prober
     }
 
-    /// A runner for `configuration`'s upstream and key health policy, over `database`; each call may take
-    /// up to `timeout`.
+    /// A runner for `configuration`'s upstream and key health policy, over `stores`; each call may take up to
+    /// `timeout`.
     public init(
-        configuration: ProxyConfiguration, database: ProxyDatabase, box: SecretBox, timeout: TimeAmount = .seconds(20)
+        configuration: ProxyConfiguration, stores: StoreSet, box: SecretBox, timeout: TimeAmount = .seconds(20)
     ) {
         self.init(
-            health: KeyHealthStore(
-                database: database, policy: configuration.keyHealth, logger: Logger(label: "openai-proxy")),
+            health: stores.keyHealth(policy: configuration.keyHealth, logger: Logger(label: "openai-proxy")),
             box: box,
             prober: KeyProber(
                 upstream: configuration.upstreamBaseURL, probeModel: configuration.probeModel, timeout: timeout))
+    }
+
+    /// A runner over the SQLite `database` (see `init(configuration:stores:box:timeout:)`).
+    public init(
+        configuration: ProxyConfiguration, database: ProxyDatabase, box: SecretBox, timeout: TimeAmount = .seconds(20)
+    ) {
+        self.init(configuration: configuration, stores: StoreSet(sqlite: database), box: box, timeout: timeout)
     }
 
     /// What one probe found and did.
@@ -126,16 +131,12 @@ public struct KeyProbeRunner: Sendable {
     /// With `recordingUnanswered` false, a probe the upstream did not answer (unreachable, timeout)
     /// changes nothing: for a key added while the upstream may be out of reach.
     public func probe(keyID id: Int64, recordingUnanswered: Bool = true) async throws -> Report? {
-        let stored = try await health.database.pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT key_value, status FROM keys WHERE id = ?", arguments: [id])
-                .map { row -> (sealed: String, status: String) in (row["key_value"], row["status"]) }
-        }
-        guard let stored else { return nil }
-        let status = KeyStatus(rawValue: stored.status) ?? .active
+        guard let stored = try await health.probeTarget(keyID: id) else { return nil }
+        let status = stored.status
         let value = try box.open(stored.sealed)
         let probe = await prober.probe(value: value, status: status)
         if !recordingUnanswered, probe.status == 0 { return nil }
-        guard let applied = try await health.recordProbe(probe, keyID: id) else { return nil }
+        guard let applied = try await health.recordProbe(probe, keyID: id, now: WallClock.nowMs()) else { return nil }
         return Report(probe: probe, before: status, applied: applied)
     }
 }

@@ -26,8 +26,8 @@ public enum Startup {
         public let description: String
     }
 
-    /// Binds both ports, then creates the data directory and secrets when missing, migrates the database and
-    /// tightens the data directory's modes (`DataDirectoryModes`).
+    /// Binds both ports, then creates the data directory and secrets when missing, migrates the SQLite database
+    /// and tightens the data directory's modes (`DataDirectoryModes`).
     /// The ports come first: a start that cannot listen must not generate (and so never show) the admin token.
     public static func prepare(_ configuration: ProxyConfiguration) throws(Failure) -> Prepared {
         let proxy: ListeningSocket
@@ -48,7 +48,10 @@ public enum Startup {
         do {
             try SecretMaterial.prepareDataDirectory(configuration)
             _ = try SecretMaterial.encryptionSecret(for: configuration, create: true)
-            _ = try ProxyDatabase.open(at: configuration.paths.database, migrate: true)
+            // PostgreSQL is migrated by the caller (asynchronously, under the migration lock every host takes).
+            if configuration.database == .sqlite {
+                _ = try ProxyDatabase.open(at: configuration.paths.database, migrate: true)
+            }
             adminToken = try SecretMaterial.adminToken(for: configuration, create: true)
             tightened = try DataDirectoryModes.apply(configuration.paths)
         } catch let error as SecretFile.Failure {

@@ -12,21 +12,35 @@ public enum ProxyWorker {
         configuration: ProxyConfiguration, index: Int, listener: Int32, onServing: @escaping @Sendable () -> Void
     ) async throws {
         let logger = Logger(label: "openai-proxy")
-        let database = try ProxyDatabase.open(at: configuration.paths.database, migrate: false)
+        // The database stays open (PostgreSQL's pool serving) until the service group below has drained.
+        try await StoreSet.withOpened(configuration, migrate: false, logger: logger) { stores in
+            try await run(
+                configuration: configuration, index: index, listener: listener, stores: stores,
+                logger: logger, onServing: onServing)
+        }
+    }
+
+    /// Runs a worker over `stores` until SIGTERM.
+    private static func run(
+        configuration: ProxyConfiguration, index: Int, listener: Int32, stores: StoreSet, logger: Logger,
+        onServing: @escaping @Sendable () -> Void
+    ) async throws {
         let box = try SecretMaterial.box(for: configuration, create: false)
-        let lease = PositionLease(cursor: RotationCursor(database: database))
+        let lease = PositionLease(cursor: stores.rotationCursor)
         let store = SnapshotStore(
             defaults: RequestSettings(
                 maxBodyBytes: configuration.maxBodyBytes, firstByteTimeout: TimeAmount(configuration.firstByteTimeout),
                 connectTimeout: nil,
-                selector: KeySelector(strategy: configuration.rotationStrategy, database: database, lease: lease),
+                selector: KeySelector(
+                    strategy: configuration.rotationStrategy, lease: lease, leastUsed: stores.leastUsedPicks),
                 maxAttempts: configuration.maxAttempts))
         let health = KeyHealthBoard(
-            store: KeyHealthStore(database: database, policy: configuration.keyHealth, logger: logger), logger: logger)
-        let objects = ObjectDirectory(store: ObjectStore(database: database))
+            store: stores.keyHealth(policy: configuration.keyHealth, logger: logger), logger: logger)
+        let objects = ObjectDirectory(store: stores.objects)
         let refresher = SnapshotRefresher(
-            database: database, box: box, store: store, board: health, configuration: configuration,
-            objects: objects, interval: .milliseconds(250), logger: logger)
+            source: stores.poolState, objectStore: stores.objects, box: box, store: store, board: health,
+            configuration: configuration, objects: objects, interval: .milliseconds(250), logger: logger,
+            changes: stores.changeListener)
         try await refresher.loadInitial()
 
         let usage = UsageSender(
@@ -39,14 +53,14 @@ public enum ProxyWorker {
             usage: configuration.usageEnabled ? usage : nil, logger: logger)
         let core = WorkerContext(
             worker: index, upstream: configuration.upstreamBaseURL, snapshots: store, health: health, usage: usage,
-            rateWindows: TokenRateWindows(database: database),
+            rateWindows: stores.rateWindows,
             pools: try await UpstreamPools(
                 group: MultiThreadedEventLoopGroup.singleton, target: try UpstreamTarget(configuration.upstreamBaseURL),
                 connectTimeout: TimeAmount(configuration.connectTimeout),
                 readTimeout: TimeAmount(configuration.streamIdleTimeout)),
             logger: logger, recording: UsageRecording(configuration), refused: refused,
             // Without usage rows nothing counts what a token used, and nothing would drop a reservation.
-            quotaReservations: configuration.usageEnabled ? TokenQuotaReservations(database: database) : nil,
+            quotaReservations: configuration.usageEnabled ? stores.quotaReservations : nil,
             objects: objects, objectRetentionDays: configuration.objectRetentionDays)
         let board = try WorkerLoadBoard(path: configuration.paths.workerLoad, slots: configuration.workers)
         var server = ProxyServer(descriptor: listener, core: core, board: board, onServing: onServing)

@@ -24,6 +24,8 @@ struct LogMaintenance: Service {
     let objects: any ObjectStoring
     let retentionDays: Int
     let logger: Logger
+    /// Where the pruning runs on PostgreSQL: on the one host holding this lock (nil: here, as on SQLite).
+    var cluster: ClusterJobLock? = nil
     /// How often the WAL's size is looked at.
     var checkpointInterval: Duration = .seconds(2)
     /// WAL size from which a TRUNCATE checkpoint is made.
@@ -37,21 +39,40 @@ struct LogMaintenance: Service {
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
-            var nextPrune = ContinuousClock.now
-            var wait = checkpointWait
-            while true {
-                if ContinuousClock.now >= nextPrune {
-                    nextPrune = ContinuousClock.now + pruneInterval
-                    await pruneLogging()
-                    await pruneObjects()
-                }
-                switch checkpointIfLarge(wait: wait) {
-                case true?: wait = checkpointWait
-                case false?: wait = min(wait * 2, longestCheckpointWait)
-                case nil: break
-                }
-                try await Task.sleep(for: checkpointInterval)
+            guard let database = checkpointed else {
+                // PostgreSQL keeps its own log in shape: only the pruning is left, one host for the cluster.
+                guard let cluster else { return try await pruneEvery() }
+                return try await cluster.whileHeld(logger: logger) { try await pruneEvery() }
             }
+            try await maintainSQLite(database)
+        }
+    }
+
+    /// Prunes at start and every `pruneInterval`, until cancelled.
+    private func pruneEvery() async throws {
+        while true {
+            await pruneLogging()
+            await pruneObjects()
+            try await Task.sleep(for: pruneInterval)
+        }
+    }
+
+    /// Prunes on schedule and checkpoints the WAL of the SQLite `database`, until cancelled.
+    private func maintainSQLite(_ database: ProxyDatabase) async throws {
+        var nextPrune = ContinuousClock.now
+        var wait = checkpointWait
+        while true {
+            if ContinuousClock.now >= nextPrune {
+                nextPrune = ContinuousClock.now + pruneInterval
+                await pruneLogging()
+                await pruneObjects()
+            }
+            switch checkpointIfLarge(database, wait: wait) {
+            case true?: wait = checkpointWait
+            case false?: wait = min(wait * 2, longestCheckpointWait)
+            case nil: break
+            }
+            try await Task.sleep(for: checkpointInterval)
         }
     }
 
@@ -101,8 +122,7 @@ struct LogMaintenance: Service {
 
     /// Empties the WAL when it has grown past `checkpointAboveBytes`; nil when it had not, else whether it
     /// succeeded within `wait`.
-    private func checkpointIfLarge(wait: Duration) -> Bool? {
-        guard let database = checkpointed else { return nil }
+    private func checkpointIfLarge(_ database: ProxyDatabase, wait: Duration) -> Bool? {
         let wal = database.pool.path + "-wal"
         guard let size = try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int,
             size > checkpointAboveBytes

@@ -1,5 +1,4 @@
 import ArgumentParser
-import GRDB
 import Shared
 
 /// `openai-proxy check-config`: validates the configuration, prints what is in force, and opens the database
@@ -46,16 +45,13 @@ struct CheckConfigCommand: AsyncParsableCommand {
             ("OPENAI_PROXY_CONSOLE_DIR", c.consoleDirectory ?? "(none: the files compiled in)"),
         ]
         print(CommandSupport.table(["SETTING", "VALUE"], values.map { [$0.0, $0.1] }))
-        let database = try CommandSupport.openDatabase(c)
-        let (keys, tokens) = try await CommandSupport.reporting {
-            try await database.pool.read { db in
-                (
-                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM keys") ?? 0,
-                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM client_tokens") ?? 0
-                )
-            }
+        let (keys, tokens) = try await CommandSupport.withStores(c) { stores in
+            // Listing opens no key value: the box is never used, and no secret is created or read for it.
+            let keys = stores.keys(box: SecretBox(secret: "check-config lists, never opens"))
+            return (try await keys.list().count, try await stores.tokens.list().count)
         }
-        print("database \(c.paths.database): \(keys) key(s), \(tokens) client token(s)")
+        let shown = c.database == .sqlite ? c.paths.database : Self.shown(c.database)
+        print("database \(shown): \(keys) key(s), \(tokens) client token(s)")
         print("configuration OK")
     }
 

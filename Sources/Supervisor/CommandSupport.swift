@@ -16,16 +16,6 @@ enum CommandSupport {
         }
     }
 
-    /// Exits 1 with one line when the configured database cannot be served yet (PostgreSQL).
-    static func requireServable(_ configuration: ProxyConfiguration) throws {
-        do {
-            try configuration.database.requireServable()
-        } catch {
-            printError(error.description)
-            throw ExitCode.failure
-        }
-    }
-
     /// A logger for a command's PostgreSQL client: postgres-nio's own logging stays out of its output.
     static var quietLogger: Logger {
         var logger = Logger(label: "openai-proxy.command")
@@ -33,9 +23,12 @@ enum CommandSupport {
         return logger
     }
 
-    /// Opens the database for a management command, creating and migrating it when missing.
+    /// Opens the SQLite database for a management command that reads SQLite itself (`migrate --to`), creating and migrating it when missing; exits 1 with one line on PostgreSQL.
     static func openDatabase(_ configuration: ProxyConfiguration) throws -> ProxyDatabase {
-        try requireServable(configuration)
+        if case .postgresql(let location) = configuration.database {
+            printError("this command works on the SQLite database only, not yet on PostgreSQL (\(location))")
+            throw ExitCode.failure
+        }
         do {
             try SecretMaterial.prepareDataDirectory(configuration)
             return try ProxyDatabase.open(at: configuration.paths.database, migrate: true)
@@ -45,23 +38,35 @@ enum CommandSupport {
         }
     }
 
-    /// The key store, creating the encryption secret when missing; refused when the secret is not the one the
-    /// stored keys were sealed with (`SecretCheck`).
-    static func keyStore(_ configuration: ProxyConfiguration) async throws -> KeyStore {
-        let database = try openDatabase(configuration)
-        do {
+    /// Runs `body` with the stores of the configured database (either engine), created and migrated when
+    /// missing; any failure becomes one line on stderr and exit code 1.
+    static func withStores<T: Sendable>(
+        _ configuration: ProxyConfiguration, _ body: (StoreSet) async throws -> T
+    ) async throws -> T {
+        try await reporting {
+            try SecretMaterial.prepareDataDirectory(configuration)
+            return try await StoreSet.withOpened(configuration, migrate: true, logger: quietLogger) {
+                stores in try await body(stores)
+            }
+        }
+    }
+
+    /// Runs `body` with the key store (and the stores and secret it is over), creating the encryption secret
+    /// when missing; refused when the secret is not the one the stored keys were sealed with (`SecretCheck`).
+    static func withKeys<T: Sendable>(
+        _ configuration: ProxyConfiguration, _ body: (any KeyStoring, StoreSet, SecretBox) async throws -> T
+    ) async throws -> T {
+        try await withStores(configuration) { stores in
             let box = try SecretMaterial.box(for: configuration, create: true)
-            try await SecretCheck.verify(box, configuration: configuration, database: database)
-            return KeyStore(database: database, box: box)
-        } catch {
-            printError("\(error)")
-            throw ExitCode.failure
+            try await SecretCheck.verify(box, configuration: configuration, stores: stores)
+            return try await body(stores.keys(box: box), stores, box)
         }
     }
 
     /// Probes stored keys against the configured upstream.
-    static func probeRunner(_ configuration: ProxyConfiguration, _ keys: KeyStore) -> KeyProbeRunner {
-        KeyProbeRunner(configuration: configuration, database: keys.database, box: keys.box, timeout: .seconds(5))
+    static func probeRunner(_ configuration: ProxyConfiguration, _ stores: StoreSet, _ box: SecretBox) -> KeyProbeRunner
+    {
+        KeyProbeRunner(configuration: configuration, stores: stores, box: box, timeout: .seconds(5))
     }
 
     /// Runs `body`; a failure becomes one line on stderr and exit code 1.

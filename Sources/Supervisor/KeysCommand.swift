@@ -30,13 +30,12 @@ struct KeysCommand: AsyncParsableCommand {
             }
             let value = self.value == "-" ? (readLine(strippingNewline: true) ?? "") : self.value
             let configuration = try CommandSupport.loadConfiguration()
-            let keys = try await CommandSupport.keyStore(configuration)
-            try await CommandSupport.reporting {
+            try await CommandSupport.withKeys(configuration) { keys, stores, box in
                 switch try await keys.add(name: name, value: value, status: status) {
                 case .added(let key):
                     var line = "added key \(key.id ?? 0) \"\(key.name)\" (\(key.hint)), \(key.status.rawValue)"
                     if !noProbe, key.status == .active, let id = key.id,
-                        let report = try await CommandSupport.probeRunner(configuration, keys).probe(
+                        let report = try await CommandSupport.probeRunner(configuration, stores, box).probe(
                             keyID: id, recordingUnanswered: false)
                     {
                         line = "added key \(id) \"\(key.name)\" (\(key.hint)), \(report.applied.health.status.rawValue)"
@@ -71,8 +70,9 @@ struct KeysCommand: AsyncParsableCommand {
                 text = String(decoding: data, as: UTF8.self)
             }
             let configuration = try CommandSupport.loadConfiguration()
-            let keys = try await CommandSupport.keyStore(configuration)
-            let summary = try await CommandSupport.reporting { try await keys.importKeys(text) }
+            let summary = try await CommandSupport.withKeys(configuration) { keys, _, _ in
+                try await keys.importKeys(text, namePrefix: "imported")
+            }
             var line =
                 "imported: \(summary.added) added, \(summary.duplicates) duplicate, \(summary.rejected.count) rejected"
             if !summary.rejected.isEmpty {
@@ -93,8 +93,7 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try CommandSupport.loadConfiguration()
-            let keys = try await CommandSupport.keyStore(configuration)
-            let all = try await CommandSupport.reporting { try await keys.list() }
+            let all = try await CommandSupport.withKeys(configuration) { keys, _, _ in try await keys.list() }
             let now = WallClock.nowMs()
             let rows = all.map { key in
                 [
@@ -139,9 +138,10 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try CommandSupport.loadConfiguration()
-            let keys = try await CommandSupport.keyStore(configuration)
-            let runner = CommandSupport.probeRunner(configuration, keys)
-            guard let report = try await CommandSupport.reporting({ try await runner.probe(keyID: id) }) else {
+            let found = try await CommandSupport.withKeys(configuration) { _, stores, box in
+                try await CommandSupport.probeRunner(configuration, stores, box).probe(keyID: id)
+            }
+            guard let report = found else {
                 CommandSupport.printError("no key with id \(id)")
                 throw ExitCode.failure
             }
@@ -165,8 +165,10 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try CommandSupport.loadConfiguration()
-            let keys = try await CommandSupport.keyStore(configuration)
-            guard try await CommandSupport.reporting({ try await keys.remove(id: id) }) else {
+            let removed = try await CommandSupport.withKeys(configuration) { keys, _, _ in
+                try await keys.remove(id: id, audit: nil)
+            }
+            guard removed else {
                 CommandSupport.printError("no key with id \(id)")
                 throw ExitCode.failure
             }

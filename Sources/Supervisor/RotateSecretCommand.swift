@@ -18,21 +18,8 @@ struct RotateSecretCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try CommandSupport.loadConfiguration()
-        let outcome: SecretRotation.Outcome
-        if case .postgresql(let location) = configuration.database {
-            outcome = try await CommandSupport.reporting {
-                try await PostgresProxyDatabase.withRunning(location, logger: CommandSupport.quietLogger) { database in
-                    try await PostgresSchema.check(database)
-                    return try await SecretRotation.rotate(
-                        configuration: configuration, store: PostgresSecretCheckStore(database: database))
-                }
-            }
-        } else {
-            let database = try CommandSupport.openDatabase(configuration)
-            outcome = try await CommandSupport.reporting {
-                try await SecretRotation.rotate(
-                    configuration: configuration, store: SecretCheckStore(database: database))
-            }
+        let outcome = try await CommandSupport.withStores(configuration) { stores in
+            try await SecretRotation.rotate(configuration: configuration, store: stores.secretCheck)
         }
         if outcome.wroteSecretFile {
             CommandSupport.printLine(

@@ -18,7 +18,6 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try CommandSupport.loadConfiguration()
-        try CommandSupport.requireServable(configuration)
         LogLineHandler.bootstrap(role: "supervisor", format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "openai-proxy")
         // Before any child starts, so every worker inherits room for its connections.
@@ -28,6 +27,17 @@ struct ServeCommand: AsyncParsableCommand {
                 metadata: ["soft.before": "\(limit.before)", "soft": "\(limit.after)", "hard": "\(limit.hard)"])
         } else {
             logger.warning("could not read the open-file limit (RLIMIT_NOFILE)")
+        }
+        if case .postgresql = configuration.database {
+            // Before any secret or the admin token is created: a start that cannot reach or migrate its database
+            // creates nothing (an admin token made now would never be shown). Every host's supervisor migrates,
+            // one at a time under the migration lock, and refuses a schema newer than it knows.
+            do {
+                try await StoreSet.withOpened(configuration, migrate: true, logger: logger) { _ in }
+            } catch {
+                CommandSupport.printError("\(error)")
+                throw ExitCode.failure
+            }
         }
         let prepared: Startup.Prepared
         do {

@@ -16,8 +16,9 @@ struct TokensCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try CommandSupport.loadConfiguration()
-            let tokens = TokenStore(database: try CommandSupport.openDatabase(configuration))
-            let (token, value) = try await CommandSupport.reporting { try await tokens.create(name: name) }
+            let (token, value) = try await CommandSupport.withStores(configuration) { stores in
+                try await stores.tokens.create(name: name, limits: ClientTokenLimits(), audit: nil)
+            }
             print("created token \(token.id ?? 0) \"\(token.name)\"; it is shown only now:")
             print(value)
         }
@@ -28,8 +29,7 @@ struct TokensCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try CommandSupport.loadConfiguration()
-            let tokens = TokenStore(database: try CommandSupport.openDatabase(configuration))
-            let all = try await CommandSupport.reporting { try await tokens.list() }
+            let all = try await CommandSupport.withStores(configuration) { stores in try await stores.tokens.list() }
             let rows = all.map { token in
                 [
                     String(token.id ?? 0), token.name, token.hint, token.status.rawValue, String(token.requestCount),
@@ -47,8 +47,10 @@ struct TokensCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try CommandSupport.loadConfiguration()
-            let tokens = TokenStore(database: try CommandSupport.openDatabase(configuration))
-            switch try await CommandSupport.reporting({ try await tokens.revoke(id: id) }) {
+            let result = try await CommandSupport.withStores(configuration) { stores in
+                try await stores.tokens.revoke(id: id, audit: nil)
+            }
+            switch result {
             case .revoked: print("revoked token \(id)")
             case .alreadyRevoked: print("token \(id) was already revoked")
             case .notFound:

@@ -18,12 +18,13 @@ public struct ChatGateway: Sendable {
     }
 
     /// The gateway for `configuration`: reads (or creates) the token file and makes its row current.
-    public static func prepare(configuration: ProxyConfiguration, database: ProxyDatabase) async throws -> ChatGateway {
+    public static func prepare(configuration: ProxyConfiguration, tokens: any TokenStoring) async throws -> ChatGateway
+    {
         let path = configuration.paths.directory + "/admin-chat.token"
         let value = try SecretFile.loadOrCreate(at: path) {
             SecretFile.randomToken(prefix: ClientToken.valuePrefix)
         }.value
-        _ = try await TokenStore(database: database).replaceInternal(value: value)
+        _ = try await tokens.replaceInternal(value: value)
         return ChatGateway(baseURL: "http://\(loopbackHost(configuration.proxyListen))", token: value)
     }
 

@@ -187,6 +187,6 @@ struct ModelsRoutes {
                 code: "upstream_error")
         }
         let names = list.data.map(\.id).filter { (try? ModelStore.validName($0)) != nil }
-        return try await services.models.mergeUpstream(names)
+        return try await services.models.mergeUpstream(names, audit: nil)
     }
 }

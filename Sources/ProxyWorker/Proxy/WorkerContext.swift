@@ -16,7 +16,7 @@ final class WorkerContext: Sendable {
     let health: KeyHealthBoard
     let usage: UsageSender
     /// Per-minute request counts of client tokens with a limit, shared by every worker.
-    let rateWindows: TokenRateWindows
+    let rateWindows: any TokenRateWindowing
     let requestIDs = RequestIDs()
     let pools: UpstreamPools
     let logger: Logger
@@ -25,7 +25,7 @@ final class WorkerContext: Sendable {
     /// Requests refused before a token was known, counted per minute.
     let refused: RefusedRequests
     /// In-flight reservations against client tokens' quotas, shared by every worker.
-    let quotaReservations: TokenQuotaReservations?
+    let quotaReservations: (any TokenQuotaReserving)?
     /// `{"status":"ok","worker":N}`, the health answer, made once.
     let healthAnswer: String
     /// The objects created through the gateway, with their key and client token.
@@ -35,9 +35,9 @@ final class WorkerContext: Sendable {
 
     init(
         worker: Int, upstream: UpstreamBaseURL, snapshots: SnapshotStore, health: KeyHealthBoard, usage: UsageSender,
-        rateWindows: TokenRateWindows, pools: UpstreamPools, logger: Logger,
+        rateWindows: any TokenRateWindowing, pools: UpstreamPools, logger: Logger,
         recording: UsageRecording = UsageRecording(), refused: RefusedRequests? = nil,
-        quotaReservations: TokenQuotaReservations? = nil, objects: ObjectDirectory = ObjectDirectory(),
+        quotaReservations: (any TokenQuotaReserving)? = nil, objects: ObjectDirectory = ObjectDirectory(),
         objectRetentionDays: Int = 30
     ) {
         self.worker = worker

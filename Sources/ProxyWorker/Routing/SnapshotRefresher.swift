@@ -2,8 +2,9 @@ import Logging
 import ServiceLifecycle
 import Shared
 
-/// Keeps the worker's `SnapshotStore` current: polls the database's generation counter and reloads
-/// when keys, key health, tokens or models changed in any process (CLI, admin, other workers); trades
+/// Keeps the worker's `SnapshotStore` current: polls the database's generation counter (and on PostgreSQL
+/// also wakes on its change notifications) and reloads when keys, key health, tokens or models changed in any
+/// process of any host (CLI, admin, other workers); trades
 /// rate-limit figures with the other workers through the database; and reads the objects other workers
 /// recorded since its last look.
 struct SnapshotRefresher: Service {
@@ -21,6 +22,8 @@ struct SnapshotRefresher: Service {
     var objects: ObjectDirectory? = nil
     let interval: Duration
     let logger: Logger
+    /// On PostgreSQL, notifications that wake the refresher before its next poll when something changed.
+    var changes: PostgresChangeListener? = nil
     /// Key values already decrypted, by sealed text.
     let opened = OpenedKeys()
 
@@ -34,13 +37,25 @@ struct SnapshotRefresher: Service {
     }
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while true {
-                try await Task.sleep(for: interval)
-                await refresh()
-                await board?.exchangeRateLimits()
-                await refreshTokensUsed()
-                await refreshObjects()
+        await cancelWhenGracefulShutdown {
+            // One loop does the work, so two reloads never race; the poll and the notifications only wake it (a
+            // wake-up while it works is kept, more are folded into it).
+            let (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while (try? await Task.sleep(for: interval)) != nil { wake.yield() }
+                    wake.finish()
+                }
+                if let changes {
+                    group.addTask { await changes.run(logger: logger) { wake.yield() } }
+                }
+                for await _ in wakeUps {
+                    await refresh()
+                    await board?.exchangeRateLimits()
+                    await refreshTokensUsed()
+                    await refreshObjects()
+                }
+                group.cancelAll()
             }
         }
     }

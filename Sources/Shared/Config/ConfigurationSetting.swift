@@ -41,8 +41,9 @@ public struct ConfigurationSetting: Sendable {
             defaultValue: "sqlite:",
             accepts: "sqlite: or postgresql://user[:password]@host[:port]/database[?sslmode=…]",
             summary:
-                "sqlite: is DATA_DIR/openai_proxy.db; PostgreSQL (password else from the password file or PGPASSWORD) "
-                + "is not yet supported for serving: `serve` refuses it"),
+                "sqlite: is DATA_DIR/openai_proxy.db, for one host; a PostgreSQL database (password else from the "
+                + "password file or PGPASSWORD) is shared by every process of every host that names it: see "
+                + "Several hosts on PostgreSQL"),
         .init(
             environmentName: "OPENAI_PROXY_DATABASE_PASSWORD_FILE", fileKey: "database_password_file",
             defaultValue: "unset", accepts: "a file path; only with a postgresql:// database URL",

@@ -23,16 +23,6 @@ public enum DatabaseLocation: Sendable, Equatable {
         }
         return .postgresql(try PostgresLocation(parsing: text, password: password))
     }
-
-    /// Throws one line for the operator when this is PostgreSQL: its stores exist, but not every process can
-    /// run on it yet, so nothing may start on it (and none may quietly use the SQLite file instead).
-    public func requireServable() throws(DatabaseURLError) {
-        if case .postgresql(let location) = self {
-            throw DatabaseURLError(
-                "OPENAI_PROXY_DATABASE_URL names PostgreSQL (\(location)), which is not yet supported for serving: "
-                    + "unset it or set sqlite:")
-        }
-    }
 }
 
 /// A PostgreSQL server, role and database, as `postgresql://user:password@host:port/database?sslmode=…` names them.

@@ -1,6 +1,10 @@
 /// Key health writes and reads, the same on every engine: `KeyHealthStore` (SQLite) and
 /// `PostgresKeyHealthStore`, held to one behaviour by one test suite run against both.
 public protocol KeyHealthStoring: Sendable {
+    /// Key `id`'s sealed value and state, for a probe; nil when no key has that id.
+    func probeTarget(keyID id: Int64) async throws -> (sealed: String, status: KeyStatus)?
+    /// Active keys whose models are unknown and that were last probed at or before `probedBefore` (or never).
+    func keysWithoutModels(probedBefore: Int64) async throws -> [Int64]
     /// The thresholds and cool-downs health changes follow.
     var policy: KeyHealthPolicy { get }
     /// Applies what a request of client token `token` learned about key `id`; nil when the key no longer exists.

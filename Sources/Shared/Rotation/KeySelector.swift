@@ -1,5 +1,3 @@
-import GRDB
-
 /// An upstream key a worker can route to: its id, hint, and plaintext value (held only in memory).
 public struct RoutableKey: Sendable, Equatable {
     /// Row id in `keys`.
@@ -21,19 +19,27 @@ public struct RoutableKey: Sendable, Equatable {
 public struct KeySelector: Sendable {
     /// The strategy in force.
     public let strategy: RotationStrategy
-    private let database: ProxyDatabase
+    private let leastUsed: any LeastUsedPicking
     private let lease: PositionLease
 
-    /// A selector over the shared database.
-    public init(strategy: RotationStrategy, database: ProxyDatabase, lease: PositionLease? = nil) {
+    /// A selector leasing round-robin positions through `lease` and counting `least_used` picks in `leastUsed`,
+    /// both in the shared database of either engine.
+    public init(strategy: RotationStrategy, lease: PositionLease, leastUsed: any LeastUsedPicking) {
         self.strategy = strategy
-        self.database = database
-        self.lease = lease ?? PositionLease(cursor: RotationCursor(database: database))
+        self.leastUsed = leastUsed
+        self.lease = lease
+    }
+
+    /// A selector over the SQLite `database`.
+    public init(strategy: RotationStrategy, database: ProxyDatabase, lease: PositionLease? = nil) {
+        self.init(
+            strategy: strategy, lease: lease ?? PositionLease(cursor: RotationCursor(database: database)),
+            leastUsed: LeastUsedPicks(database: database))
     }
 
     /// The same selector (database, shared lease) with another strategy.
     public func with(strategy: RotationStrategy) -> KeySelector {
-        KeySelector(strategy: strategy, database: database, lease: lease)
+        KeySelector(strategy: strategy, lease: lease, leastUsed: leastUsed)
     }
 
     /// The outcome of trying to pick without waiting.
@@ -72,19 +78,7 @@ public struct KeySelector: Sendable {
             let position = try await lease.next(keyCount: candidates.count)
             return candidates[Int(position % Int64(candidates.count))]
         case .leastUsed:
-            let ids = "[" + candidates.map { String($0.id) }.joined(separator: ",") + "]"
-            let chosen = try await database.pool.write { db in
-                try Int64.fetchOne(
-                    db,
-                    sql: """
-                        UPDATE keys SET pick_count = pick_count + 1
-                        WHERE id = (
-                            SELECT id FROM keys WHERE id IN (SELECT value FROM json_each(?))
-                            ORDER BY pick_count, id LIMIT 1)
-                        RETURNING id
-                        """,
-                    arguments: [ids])
-            }
+            let chosen = try await leastUsed.pick(among: candidates.map(\.id))
             // A key the snapshot lists may have just been deleted; any candidate is then fine.
             return candidates.first { $0.id == chosen } ?? candidates[0]
         }

@@ -1,3 +1,5 @@
+import Logging
+
 /// Proof that a process holds the installation's secret: a constant sealed under it, stored beside the keys.
 ///
 /// Every host and command that seals or opens keys must use the secret they were sealed with. Without this
@@ -35,15 +37,17 @@ public enum SecretCheck {
         try require(box, opens: stored, source: source)
     }
 
-    /// Checks `box` against the SQLite installation of `configuration` (`database`, else its file), naming
-    /// the secret's source: what a start, a `keys` command and a reload each ask.
-    public static func verify(
-        _ box: SecretBox, configuration: ProxyConfiguration, database: ProxyDatabase? = nil
-    ) async throws {
-        let database = try database ?? ProxyDatabase.open(at: configuration.paths.database, migrate: false)
-        try await verify(
-            box, store: SecretCheckStore(database: database), source: source(of: configuration),
-            now: WallClock.nowMs())
+    /// Checks `box` against the installation of `configuration` (`stores`, else its configured database, on
+    /// either engine), naming the secret's source: what a start, a `keys` command and a reload each ask.
+    public static func verify(_ box: SecretBox, configuration: ProxyConfiguration, stores: StoreSet? = nil) async throws
+    {
+        let source = source(of: configuration)
+        if let stores {
+            return try await verify(box, store: stores.secretCheck, source: source, now: WallClock.nowMs())
+        }
+        try await StoreSet.withOpened(configuration, migrate: false, logger: Logger(label: "openai-proxy")) { stores in
+            try await verify(box, store: stores.secretCheck, source: source, now: WallClock.nowMs())
+        }
     }
 
     /// Where the secret of `configuration` comes from, as the failure names it.

@@ -32,6 +32,9 @@ struct AdminHarness {
     init(configuration: ProxyConfiguration = .defaults(cores: 2), chat: ChatGateway? = nil) throws {
         test = try TestDatabase()
         let clock = self.clock
+        // The data directory is the database's, as in a real installation (`/metrics` reads the spool there).
+        var configuration = configuration
+        configuration.dataDirectory = test.directory.path
         services = AdminServices(
             database: test.database, box: test.box, adminToken: Self.adminToken, configuration: configuration,
             chat: chat, now: { clock.now })

@@ -83,6 +83,14 @@ struct EngineStores: Sendable {
     let pool: any PoolStateReading
     /// What the admin API's statistics, request-log and metrics routes read.
     let reading: any AdminReading
+    /// The factory every process opens, over the same database.
+    let storeSet: StoreSet
+    /// Client tokens' per-minute request counts.
+    var rateWindows: any TokenRateWindowing { storeSet.rateWindows }
+    /// Client tokens' quota reservations.
+    var quotaReservations: any TokenQuotaReserving { storeSet.quotaReservations }
+    /// The `least_used` strategy's pick counts.
+    var leastUsed: any LeastUsedPicking { storeSet.leastUsedPicks }
     /// The pool generation workers reload on.
     let generation: @Sendable () async throws -> Int64
     /// The audit log's actions, oldest first.
@@ -116,6 +124,7 @@ struct EngineStores: Sendable {
         cursor = RotationCursor(database: database)
         pool = PoolStateStore(database: database)
         reading = StatsReader(database: database)
+        storeSet = StoreSet(sqlite: database)
         execute = { sql in try await database.pool.write { db in try db.execute(sql: sql) } }
         integer = { sql in try await database.pool.read { db in try Int64.fetchOne(db, sql: sql) } }
         generation = {
@@ -158,6 +167,7 @@ struct EngineStores: Sendable {
         cursor = PostgresRotationCursor(database: database)
         pool = PostgresPoolStateStore(database: database)
         reading = PostgresStatsReader(database: database)
+        storeSet = StoreSet(postgresql: database)
         generation = {
             try await database.connection { connection in
                 var generation: Int64 = -1

@@ -91,7 +91,7 @@ struct MetricsRoutesTests {
         let test = harness.test
         _ = try await test.keys.add(name: "a", value: "sk-metrics-aaaaaaaa-0001")
         _ = try await test.keys.add(name: "b", value: "sk-metrics-bbbbbbbb-0002")
-        _ = try await harness.services.models.create(ModelEntry(name: "gpt-table"))
+        _ = try await harness.services.models.create(ModelEntry(name: "gpt-table"), audit: nil)
         try await test.database.pool.write { db in
             try db.execute(sql: #"UPDATE keys SET models = '["gpt-listed","gpt-table"]' WHERE id = 1"#)
             try db.execute(sql: "UPDATE keys SET models = 'not json' WHERE id = 2")

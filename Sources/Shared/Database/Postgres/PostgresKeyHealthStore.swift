@@ -137,7 +137,7 @@ public struct PostgresKeyHealthStore: KeyHealthStoring {
         }
     }
 
-    private func ids(_ query: PostgresQuery) async throws -> [Int64] {
+    func ids(_ query: PostgresQuery) async throws -> [Int64] {
         try await database.connection { connection in
             let rows = try await connection.query(query, logger: database.logger)
             var ids: [Int64] = []

@@ -36,10 +36,11 @@ public struct PostgresProxyDatabase: Sendable {
         _ location: PostgresLocation, logger: Logger, _ body: (PostgresProxyDatabase) async throws -> Result
     ) async throws -> Result {
         let database = PostgresProxyDatabase(location: location, logger: logger)
-        try await database.checkReachable()
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.run() }
             defer { group.cancelAll() }
+            // Checked once the pool's task runs, so that the body's first query finds the pool started.
+            try await database.checkReachable()
             return try await body(database)
         }
     }
@@ -58,11 +59,7 @@ public struct PostgresProxyDatabase: Sendable {
     /// one line; the pool alone retries for as long as a lease waits.
     public func checkReachable() async throws {
         do {
-            var configuration = PostgresConnection.Configuration(
-                host: location.host, port: location.port, username: location.user, password: location.password,
-                database: location.database, tls: try Self.connectionTLS(location.sslMode))
-            configuration.options.connectTimeout = .seconds(10)
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            let connection = try await dedicatedConnection(id: 0)
             try await connection.close()
         } catch let error as PSQLError {
             let reason = error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? "\(error.code)"
@@ -70,6 +67,16 @@ public struct PostgresProxyDatabase: Sendable {
         } catch {
             throw Unreachable(location: location.description, reason: "\(error)")
         }
+    }
+
+    /// A connection of its own, outside the pool, for a session that must last (an advisory lock held while a
+    /// cluster-wide job runs); the caller closes it.
+    public func dedicatedConnection(id: Int) async throws -> PostgresConnection {
+        var configuration = PostgresConnection.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password,
+            database: location.database, tls: try Self.connectionTLS(location.sslMode))
+        configuration.options.connectTimeout = .seconds(10)
+        return try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
     }
 
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws. An error of

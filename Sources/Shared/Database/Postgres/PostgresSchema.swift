@@ -15,7 +15,7 @@ public enum PostgresSchema {
     }
 
     /// Every migration, oldest first. Never edit a shipped migration: add a new one.
-    static let migrations: [Migration] = [version1, version2, version3, version4, version5, version6]
+    static let migrations: [Migration] = [version1, version2, version3, version4, version5, version6, version7]
 
     /// The newest version this binary knows.
     public static var latestVersion: Int { migrations.last!.version }

@@ -128,7 +128,7 @@ struct AdminModelsTokensTests {
     @Test("tokens: the value is answered once; limits are set, cleared and validated; revoke is final")
     func tokens() async throws {
         let harness = try AdminHarness()
-        _ = try await harness.services.models.create(ModelEntry(name: "gpt-test"))
+        _ = try await harness.services.models.create(ModelEntry(name: "gpt-test"), audit: nil)
         _ = try await harness.test.tokens.replaceInternal(value: "sk-proxy-internal-console-token")
         try await harness.run { client in
             let created = try await client.call(

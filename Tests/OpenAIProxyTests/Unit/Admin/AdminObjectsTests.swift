@@ -13,13 +13,17 @@ struct AdminObjectsTests {
         var keys: [Int64] = []
         for name in ["kept", "gone"] {
             guard
-                case .added(let key) = try await harness.services.keys.add(name: name, value: "sk-objadm-\(name)-0001"),
+                case .added(let key) = try await harness.services.keys.add(
+                    name: name, value: "sk-objadm-\(name)-0001", status: .active),
                 let id = key.id
             else { throw CancellationError() }
             keys.append(id)
         }
-        let alice = try await harness.services.tokens.create(name: "alice").token.id ?? 0
-        let bob = try await harness.services.tokens.create(name: "bob").token.id ?? 0
+        let alice =
+            try await harness.services.tokens.create(name: "alice", limits: ClientTokenLimits(), audit: nil).token.id
+            ?? 0
+        let bob =
+            try await harness.services.tokens.create(name: "bob", limits: ClientTokenLimits(), audit: nil).token.id ?? 0
         func object(_ id: String, _ kind: String, key: Int64, token: Int64, at: Int64) -> ObjectChange {
             .created(
                 StoredObject(id: id, kind: kind, keyID: key, tokenID: token, createdAt: at, expiresAt: at + 1_000_000))
@@ -30,7 +34,7 @@ struct AdminObjectsTests {
             object("file-kept", "file", key: keys[0], token: alice, at: 3_000),
             object("resp_r", "response", key: keys[0], token: alice, at: 4_000),
         ])
-        #expect(try await harness.services.keys.remove(id: keys[1]))
+        #expect(try await harness.services.keys.remove(id: keys[1], audit: nil))
         return (keys[0], keys[1], [alice, bob])
     }
 
