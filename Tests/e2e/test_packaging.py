@@ -421,6 +421,28 @@ def test_compose_service(compose_service: dict) -> None:
     assert isinstance(test, list) and test[0] == "CMD", test
 
 
+def test_compose_cluster_profile_adds_postgresql_and_a_second_gateway() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    # The default `docker compose up` stays one gateway on SQLite.
+    assert "profiles" not in services["openai-proxy"]
+    assert services["postgres"]["profiles"] == ["cluster"]
+    assert services["openai-proxy-2"]["profiles"] == ["cluster"]
+    first, second = services["openai-proxy"], services["openai-proxy-2"]
+    for gateway in (first, second):
+        assert gateway["environment"]["OPENAI_PROXY_DATABASE_URL"] == "${OPENAI_PROXY_DATABASE_URL:-}"
+        # Both read the one SECRET_KEY and the database's password from the same .env entries.
+        assert gateway["environment"]["SECRET_KEY"] == "${SECRET_KEY:-}"
+        assert gateway["environment"]["PGPASSWORD"] == services["postgres"]["environment"]["POSTGRES_PASSWORD"]
+        # Waits for the database when the profile runs it, and for nothing without it.
+        assert gateway["depends_on"]["postgres"] == {"condition": "service_healthy", "required": False}
+    # Each gateway has its own /data (admin token, stats socket, usage spool) and its own host ports.
+    assert {str(v).split(":")[0] for v in first["volumes"]}.isdisjoint(str(v).split(":")[0] for v in second["volumes"])
+    assert {str(p) for p in second["ports"]} == {"8001:8000", "127.0.0.1:5001:5000"}
+    # The database is reached on the compose network only.
+    assert "ports" not in services["postgres"]
+    assert services["postgres"]["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+
+
 def _compose_healthcheck(service: dict) -> list[str]:
     # In a compose file "$$" is a literal "$" and "${VAR}" would be interpolated from the host: the
     # check must use only "$$" so that it reads the container's variables.
