@@ -119,6 +119,20 @@ extension RealService {
             }
             #expect(logged.rows == Int64(sent))
             #expect(logged.requests == Int64(sent), "a request id logged twice")
+
+            // Either host's admin API reads the shared log and state: the request log's total, the statistics,
+            // and /metrics with the disabled key.
+            for host in hosts {
+                let usage = try await TestHTTP.send(.GET, host.adminURL + "/api/usage?limit=1", token: host.adminToken)
+                #expect(usage.status == 200 && usage.body.contains("\"total\":\(sent)"), "\(usage.body.prefix(300))")
+                let overview = try await TestHTTP.send(
+                    .GET, host.adminURL + "/api/stats/overview", token: host.adminToken)
+                #expect(overview.status == 200, "\(overview.body.prefix(300))")
+                let metrics = try await TestHTTP.send(.GET, host.adminURL + "/metrics", token: host.adminToken)
+                #expect(metrics.status == 200)
+                #expect(
+                    metrics.body.contains(#"openai_proxy_keys{status="disabled"} 1"#), "\(metrics.body.prefix(2000))")
+            }
         }
 
         /// The request log's rows, and its distinct request ids.
