@@ -72,6 +72,9 @@ RAW=$OUT/raw-$STAMP
 REPORT=$OUT/report-$STAMP.md
 mkdir -p "$RAW"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/openai-proxy-bench.XXXXXX")
+# The throw-away PostgreSQL cluster's directory: outside $TMP, whose mode keeps out the `postgres` user a root
+# run hands the cluster to (scripts/pg-scratch.sh).
+PG_DIR=${TMPDIR:-/tmp}/openai-proxy-bench-pg-$$
 STARTED=$(date +%s)
 
 # --------------------------------------------------------------------------------------------- clean-up
@@ -122,6 +125,7 @@ cleanup() {
         find "$TMP" -name '*.log' -exec cp {} "$RAW/logs/" \; 2>/dev/null
         say "bench: failed (exit $rc); logs copied to $RAW/logs"
     fi
+    [[ -d $PG_DIR ]] && "$REPO/scripts/pg-scratch.sh" stop "$PG_DIR"
     if [[ $KEEP_TMP == 1 ]]; then say "bench: temp dir kept: $TMP"; else rm -rf "$TMP"; fi
     exit "$rc"
 }
@@ -197,9 +201,9 @@ CURSOR_EXE=$TMP/bin/cursor-bench
 
 # ------------------------------------------------------------------------------------------ environment
 read -r P_UP P_SSE P_NGX P_NGX_SSE P_OP P_OP_ADMIN P_OP2 P_OP2_ADMIN P_OFF P_OFF_ADMIN \
-    P_HOLD P_NGX_HOLD P_OP3 P_OP3_ADMIN < <(python3 -c '
+    P_HOLD P_NGX_HOLD P_OP3 P_OP3_ADMIN P_PG P_PGOP P_PGOP_ADMIN < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(14)]
+socks = [socket.socket() for _ in range(17)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
@@ -332,6 +336,23 @@ export BENCH_TOKEN=$TOKEN
 # The same keys, token and secret in a second data directory, for openai-proxy with the usage path off.
 cp "$TMP/op/openai_proxy.db" "$TMP/op/secret.key" "$TMP/op-off/"
 
+# The same keys, token and secret on PostgreSQL (a throw-away cluster on loopback, as the tests use), moved
+# in with `openai-proxy migrate --to`: the single-host benchmark on both engines in the same run.
+PG_URL=""
+if [[ ${BENCH_POSTGRESQL:-1} == 1 ]]; then
+    say "bench: starting a throw-away PostgreSQL cluster on port $P_PG (BENCH_POSTGRESQL=0 skips it)"
+    PG_URL=$("$REPO/scripts/pg-scratch.sh" start "$PG_DIR" "$P_PG") || die "could not start PostgreSQL"
+    # A database of the role's own: PostgreSQL 15 lets only a database's owner create tables in it.
+    psql "$PG_URL" -v ON_ERROR_STOP=1 -q -c "CREATE DATABASE openai_proxy_bench" >/dev/null ||
+        die "could not create the benchmark's PostgreSQL database"
+    PG_URL=${PG_URL%/*}/openai_proxy_bench
+    PG_PID=$(head -n 1 "$PG_DIR/data/postmaster.pid")
+    mkdir -p "$TMP/op-pg"
+    cp "$TMP/op/secret.key" "$TMP/op-pg/"
+    env "${OP_ENV[@]}" "$PROXY_EXE" migrate --to "$PG_URL" >"$TMP/op-pg/migrate.log" 2>&1 ||
+        fail_with_log "$TMP/op-pg/migrate.log" "openai-proxy migrate --to PostgreSQL failed"
+fi
+
 # start_proxy LISTEN_PORT ADMIN_PORT UPSTREAM_URL LOG [ENV…]: sets OP_PID once `openai-proxy ready` is printed.
 start_proxy() {
     local port=$1 admin=$2 upstream=$3 log=$4
@@ -354,15 +375,25 @@ start_proxy "$P_OFF" "$P_OFF_ADMIN" "http://127.0.0.1:$P_UP/v1" "$TMP/op-off/ser
     OPENAI_PROXY_DATA_DIR="$TMP/op-off" OPENAI_PROXY_USAGE=off
 OFF_PID=$OP_PID
 OP_PID=$MAIN_PID
+PGOP_PID=""
+if [[ -n $PG_URL ]]; then
+    start_proxy "$P_PGOP" "$P_PGOP_ADMIN" "http://127.0.0.1:$P_UP/v1" "$TMP/op-pg/serve.log" \
+        OPENAI_PROXY_DATA_DIR="$TMP/op-pg" OPENAI_PROXY_DATABASE_URL="$PG_URL"
+    PGOP_PID=$OP_PID
+    OP_PID=$MAIN_PID
+fi
 
 declare -A URL=(
     [direct]="http://127.0.0.1:$P_UP/v1/chat/completions"
     [nginx]="http://127.0.0.1:$P_NGX/v1/chat/completions"
     [openai-proxy]="http://127.0.0.1:$P_OP/v1/chat/completions"
     [openai-proxy-usage-off]="http://127.0.0.1:$P_OFF/v1/chat/completions"
+    [openai-proxy-postgresql]="http://127.0.0.1:$P_PGOP/v1/chat/completions"
 )
-declare -A PROXY_PID=([direct]="" [nginx]=$NGX_PID [openai-proxy]=$OP_PID [openai-proxy-usage-off]=$OFF_PID)
+declare -A PROXY_PID=([direct]="" [nginx]=$NGX_PID [openai-proxy]=$OP_PID [openai-proxy-usage-off]=$OFF_PID
+    [openai-proxy-postgresql]=$PGOP_PID)
 TARGETS=(direct nginx openai-proxy openai-proxy-usage-off)
+[[ -n $PG_URL ]] && TARGETS+=(openai-proxy-postgresql)
 for t in "${TARGETS[@]}"; do check_chat "$t" "${URL[$t]}" "$TOKEN"; done
 
 # ------------------------------------------------------------------------------ non-streaming throughput
@@ -372,6 +403,8 @@ measure() {  # measure REP TARGET CONNS DURATION
     local args=(--jsonl "$RUNS" --raw "$RAW/wrk-r$1-$2-c$3.txt" --target "$2" --conns "$3" --rep "$1"
         --duration "$4" --lua "$LIB/post.lua" --upstream-pid "$UP_PID")
     [[ -n ${PROXY_PID[$2]} ]] && args+=(--proxy-pid "${PROXY_PID[$2]}")
+    # On PostgreSQL the database server's work is part of the request's cost.
+    [[ $2 == openai-proxy-postgresql ]] && args+=(--database-pid "$PG_PID")
     python3 "$LIB/measure.py" "${args[@]}" "${URL[$2]}" || exit 1
 }
 say "bench: warm-up (3 s per target, not counted)"
@@ -430,6 +463,7 @@ cursor = db.execute("SELECT position FROM rotation_cursor").fetchone()[0]
 print(json.dumps(dict(keys=keys, usage_log_rows=rows, statuses=statuses, errors=errors, workers=workers, cursor=cursor)))
 PY
 stop_service "$OFF_PID" 15
+[[ -n $PGOP_PID ]] && stop_service "$PGOP_PID" 15
 
 # Collector throughput: rows straight into the running collector's socket until every one is acknowledged.
 say "bench: collector throughput ($COLLECTOR_ROWS rows over 2 connections)"

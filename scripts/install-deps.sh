@@ -24,7 +24,8 @@ case "$purpose" in
     # Without a CJK font the Chinese screenshots would show empty boxes.
     [ "$purpose" = screenshots ] && apt_packages+=(fonts-noto-cjk)
     ;;
-  bench) apt_packages+=(wrk nginx-light sqlite3) ;;
+  # The single-host benchmark runs on SQLite and on a throw-away PostgreSQL cluster (scripts/pg-scratch.sh).
+  bench) apt_packages+=(wrk nginx-light sqlite3 postgresql) ;;
   *) echo "install-deps: unknown purpose '$purpose' (run, test, bench or screenshots)" >&2; exit 2 ;;
 esac
 

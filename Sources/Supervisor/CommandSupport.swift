@@ -76,7 +76,7 @@ enum CommandSupport {
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            printError("\(error)")
+            printError(PostgresErrorText.line(error))
             throw ExitCode.failure
         }
     }

@@ -129,6 +129,7 @@ def main():
     p.add_argument("--lua", required=True)
     p.add_argument("--proxy-pid", type=int)
     p.add_argument("--upstream-pid", type=int)
+    p.add_argument("--database-pid", type=int, help="a database server whose CPU counts with the proxy's")
     p.add_argument("url")
     a = p.parse_args()
 
@@ -137,6 +138,7 @@ def main():
     seconds = float(a.duration.rstrip("s")) if a.duration.rstrip("s").replace(".", "").isdigit() else 10.0
     table = proc_table()
     proxy_before, upstream_before = tree(a.proxy_pid, table), tree(a.upstream_pid, table)
+    database_before = tree(a.database_pid, table)
     switches_before = context_switches(proxy_before)
     machine_before = machine()
     started = time.monotonic()
@@ -152,6 +154,7 @@ def main():
     machine_after = machine()
     table = proc_table()
     proxy_after, upstream_after = tree(a.proxy_pid, table), tree(a.upstream_pid, table)
+    database_after = tree(a.database_pid, table)
     switches_after = context_switches(proxy_after)
 
     with open(a.raw, "w") as f:
@@ -178,6 +181,10 @@ def main():
             record["connections"] = connections
         if vanished:
             record["proxy_vanished"] = vanished
+    if a.database_pid:
+        # Backends come and go with the pools' connections: count every process of the server's tree now.
+        record["database_ticks"] = sum(database_after.values()) - sum(
+            database_before.get(p, 0) for p in database_after)
     if a.upstream_pid:
         record["upstream_ticks"] = sum(upstream_after.values()) - sum(upstream_before.get(p, 0) for p in upstream_after)
     with open(a.jsonl, "a") as f:

@@ -12,7 +12,7 @@ import os
 import re
 import statistics
 
-TARGETS = ["direct", "nginx", "openai-proxy", "openai-proxy-usage-off"]
+TARGETS = ["direct", "nginx", "openai-proxy", "openai-proxy-usage-off", "openai-proxy-postgresql"]
 # Issue 13's goals, against nginx proxy_pass in the same run.
 CPU_ON_TARGET = 3.0     # openai-proxy CPU per request <= 3 x nginx's, usage on
 CPU_OFF_TARGET = 2.0    # ... <= 2 x nginx's with OPENAI_PROXY_USAGE=off
@@ -56,6 +56,13 @@ def cpu_us_per_request(run, ticks_key="proxy_ticks"):
     if ticks_key not in run or not run["wrk"]["requests"]:
         return None
     return run[ticks_key] / run["clk_tck"] * 1e6 / run["wrk"]["requests"]
+
+
+def total_cpu_us_per_request(run):
+    """The proxy's CPU per request, plus its database server's when it has one of its own (PostgreSQL)."""
+    proxy = cpu_us_per_request(run)
+    database = cpu_us_per_request(run, "database_ticks")
+    return None if proxy is None else proxy + (database or 0)
 
 
 def socket_errors(run):
@@ -109,7 +116,8 @@ def main():
             rs = [r for r in measured if r["conns"] == conns and r["target"] == target]
             if not rs:
                 continue
-            cpus = [c for c in (cpu_us_per_request(r) for r in rs) if c is not None]
+            cpus = [c for c in (total_cpu_us_per_request(r) for r in rs) if c is not None]
+            db_cpus = [c for c in (cpu_us_per_request(r, "database_ticks") for r in rs) if c is not None]
             summary[(conns, target)] = dict(
                 n=len(rs),
                 rps=statistics.median(rps(r) for r in rs),
@@ -121,6 +129,7 @@ def main():
                 sockerr=sum(socket_errors(r) for r in rs),
                 requests=sum(r["wrk"]["requests"] for r in rs),
                 cpu=statistics.median(cpus) if cpus else None,
+                db_cpu=statistics.median(db_cpus) if db_cpus else None,
                 up_cpu=statistics.median(cpu_us_per_request(r, "upstream_ticks") for r in rs),
                 busy=statistics.median(r["machine_busy"] for r in rs),
             )
@@ -135,7 +144,8 @@ def main():
     w("")
     w("non-2xx = wrk's count of responses with status ≥ 400, summed over all runs; socket errors = connect + read +"
       " write + timeout errors, summed. Proxy CPU = utime+stime of the proxy's whole process tree (openai-proxy:"
-      " supervisor + collector + admin + workers; nginx: master + workers) over the run ÷ completed requests."
+      " supervisor + collector + admin + workers; nginx: master + workers; openai-proxy-postgresql: also the"
+      " PostgreSQL server's processes) over the run ÷ completed requests."
       " Machine busy = share of both cores in use during the run (wrk, upstream and proxy all share them).")
     w("")
 
@@ -199,6 +209,13 @@ def main():
             on, off = get(c, "openai-proxy", q), get(c, "openai-proxy-usage-off", q)
             values.append("–" if on is None or off is None else f"{on - off:+.2f} ms ({off:.2f} → {on:.2f})")
         row(f"usage path adds {q} (usage on − off)", values, "report", None)
+    if any(get(c, "openai-proxy-postgresql", "rps") for c in conns_levels):
+        row("PostgreSQL ÷ SQLite CPU per request (database server included)",
+            [fmt(ratio(c, "openai-proxy-postgresql", "openai-proxy", "cpu"), 2, "×")
+             + f" ({fmt(get(c, 'openai-proxy-postgresql', 'db_cpu'), 0)} µs/req in the server)"
+             for c in conns_levels], "report", None)
+        row("PostgreSQL ÷ SQLite req/s", [fmt(ratio(c, "openai-proxy-postgresql", "openai-proxy", "rps"), 2, "×")
+                                          for c in conns_levels], "report", None)
     non2xx = sum(get(c, "openai-proxy", "non2xx") or 0 for c in conns_levels)
     sockerr = sum(get(c, "openai-proxy", "sockerr") or 0 for c in conns_levels)
     row("openai-proxy non-2xx / socket errors",

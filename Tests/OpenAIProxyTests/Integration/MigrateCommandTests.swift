@@ -133,5 +133,23 @@ extension RealService {
             #expect(unreachable.stderr.split(separator: "\n").count == 1, "\(unreachable.stderr)")
             #expect(!unreachable.stderr.contains("secret-word"))
         }
+
+        @Test("a server's refusal is its own message in one line, not postgres-nio's generic description")
+        func serverRefusal() async throws {
+            let service = ProxyService(upstream: "http://127.0.0.1:9/v1")
+            try service.addKeys(["sk-migrate-echo-0123456789a"])
+            try await PostgresTestCluster.withFreshDatabase { location in
+                // The cluster's own `postgres` database: since PostgreSQL 15 only its owner creates tables there.
+                var shared = location
+                shared.database = "postgres"
+                let refused = try service.cli(["migrate", "--to", Self.url(shared)])
+                #expect(refused.status == 1)
+                #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+                #expect(
+                    refused.stderr.hasPrefix("openai-proxy: PostgreSQL: permission denied for schema public"),
+                    "\(refused.stderr)")
+                #expect(refused.stderr.contains("(SQLSTATE 42501)"), "\(refused.stderr)")
+            }
+        }
     }
 }
