@@ -48,6 +48,14 @@ struct DirectBindings {
         }
     }
 
+    /// Binds `bytes` as UTF-8 text.
+    func bind(text bytes: UnsafeRawBufferPointer, at index: Int32) {
+        // SQLITE_TRANSIENT: SQLite copies the bytes before this returns.
+        _ = sqlite3_bind_text(
+            statement.sqliteStatement, index, bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
+            Int32(bytes.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+    }
+
     /// Runs the statement once with what is bound, then resets it (its bindings stay until bound again).
     func step(failure: String) throws {
         let handle = statement.sqliteStatement

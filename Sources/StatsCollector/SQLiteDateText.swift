@@ -4,30 +4,39 @@
 enum SQLiteDateText {
     /// `milliseconds` since 1970 in UTC, e.g. `2023-11-14 22:13:20.123`.
     static func format(milliseconds: Int64) -> String {
+        withText(milliseconds: milliseconds) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Calls `body` with the 23 bytes of `format(milliseconds:)`, made on the stack: a chat-history row binds
+    /// them straight to its statement, with no array or string made per row.
+    static func withText<Result>(milliseconds: Int64, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         let (days, dayMilliseconds) = divide(milliseconds, 86_400_000)
         let (year, month, day) = civil(days: days)
-        var text = [UInt8](repeating: UInt8(ascii: "0"), count: 23)
-        func put(_ value: Int64, at offset: Int, digits: Int) {
-            var rest = value
-            for index in stride(from: offset + digits - 1, through: offset, by: -1) {
-                text[index] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        return withUnsafeMutableBytes(of: &scratch) { bytes in
+            let text = UnsafeMutableRawBufferPointer(rebasing: bytes[..<23])
+            func put(_ value: Int64, at offset: Int, digits: Int) {
+                var rest = value
+                for index in stride(from: offset + digits - 1, through: offset, by: -1) {
+                    text[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
             }
+            put(year, at: 0, digits: 4)
+            text[4] = UInt8(ascii: "-")
+            put(month, at: 5, digits: 2)
+            text[7] = UInt8(ascii: "-")
+            put(day, at: 8, digits: 2)
+            text[10] = UInt8(ascii: " ")
+            put(dayMilliseconds / 3_600_000, at: 11, digits: 2)
+            text[13] = UInt8(ascii: ":")
+            put(dayMilliseconds / 60_000 % 60, at: 14, digits: 2)
+            text[16] = UInt8(ascii: ":")
+            put(dayMilliseconds / 1000 % 60, at: 17, digits: 2)
+            text[19] = UInt8(ascii: ".")
+            put(dayMilliseconds % 1000, at: 20, digits: 3)
+            return body(UnsafeRawBufferPointer(text))
         }
-        put(year, at: 0, digits: 4)
-        text[4] = UInt8(ascii: "-")
-        put(month, at: 5, digits: 2)
-        text[7] = UInt8(ascii: "-")
-        put(day, at: 8, digits: 2)
-        text[10] = UInt8(ascii: " ")
-        put(dayMilliseconds / 3_600_000, at: 11, digits: 2)
-        text[13] = UInt8(ascii: ":")
-        put(dayMilliseconds / 60_000 % 60, at: 14, digits: 2)
-        text[16] = UInt8(ascii: ":")
-        put(dayMilliseconds / 1000 % 60, at: 17, digits: 2)
-        text[19] = UInt8(ascii: ".")
-        put(dayMilliseconds % 1000, at: 20, digits: 3)
-        return String(decoding: text, as: UTF8.self)
     }
 
     /// Floor division with a non-negative remainder (times before 1970 stay correct).

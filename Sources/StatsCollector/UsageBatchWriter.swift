@@ -16,7 +16,7 @@ final class UsageBatchWriter: Service, Sendable {
     private let batchSize: Int
     private let metrics: UsageMetrics?
     private let logger: Logger
-    private let queue = Mutex(Queue())
+    private let queue = Mutex(UsageBatchQueue())
     private let doorbell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
     /// Rung by the first row after the queue was empty: the interval runs from there.
@@ -54,12 +54,6 @@ final class UsageBatchWriter: Service, Sendable {
         }
     }
 
-    private struct Queue {
-        var lines: [Received] = []
-        var start = 0
-        var rows: Int { lines.count - start }
-    }
-
     /// A writer into `store` committing every `interval` or at `batchSize` rows, at most `batchSize` rows per
     /// transaction.
     init(
@@ -90,9 +84,9 @@ final class UsageBatchWriter: Service, Sendable {
     func enqueue(_ lines: [Received]) {
         guard !lines.isEmpty else { return }
         let (first, full) = queue.withLock { queue in
-            let before = queue.rows
-            queue.lines += lines
-            return (before == 0, before < batchSize && queue.rows >= batchSize)
+            let before = queue.count
+            queue.append(lines)
+            return (before == 0, before < batchSize && queue.count >= batchSize)
         }
         if full {
             ring.yield()
@@ -112,7 +106,7 @@ final class UsageBatchWriter: Service, Sendable {
     }
 
     /// Lines received and not yet committed.
-    var pending: Int { queue.withLock { $0.rows } }
+    var pending: Int { queue.withLock { $0.count } }
 
     func run() async throws {
         await withDiscardingTaskGroup { group in
@@ -140,19 +134,14 @@ final class UsageBatchWriter: Service, Sendable {
     /// the lines of a failed batch stay queued for the next attempt.
     func flush() async {
         while true {
-            let batch = queue.withLock { queue -> [Received] in
-                let end = min(queue.lines.count, queue.start + batchSize)
-                return Array(queue.lines[queue.start..<end])
-            }
-            guard !batch.isEmpty else { break }
-            let rows = batch.compactMap(\.row)
-            let counts = batch.compactMap(\.refused)
-            let objects = batch.compactMap(\.object)
+            let batch = queue.withLock { $0.batch(upTo: batchSize) }
+            guard batch.lines > 0 else { break }
+            let rows = batch.rows
             let started = ContinuousClock.now
             let new: [UsageRow]
             let refused: [RefusalReason: Int64]
             do {
-                (new, refused) = try await store.commit(rows, refused: counts, objects: objects)
+                (new, refused) = try await store.commit(rows, refused: batch.counts, objects: batch.objects)
             } catch {
                 logger.error(
                     "usage batch failed; will retry", metadata: ["rows": "\(rows.count)", "error": "\(error)"])
@@ -161,33 +150,14 @@ final class UsageBatchWriter: Service, Sendable {
                 break
             }
             let took = ContinuousClock.now - started
-            queue.withLock { queue in
-                queue.start += batch.count
-                // Compact once the committed prefix dominates, so the queue does not grow without bound.
-                if queue.start > 4096, queue.start * 2 > queue.lines.count {
-                    queue.lines.removeFirst(queue.start)
-                    queue.start = 0
-                }
-            }
-            Self.acknowledge(batch)
+            queue.withLock { $0.remove(batch.lines) }
+            for (source, line) in batch.acknowledgements.values { source.acknowledge(through: line) }
             metrics?.recordBatch(new: new, received: rows.count, took: took, nowMs: Self.nowMs())
             if !refused.isEmpty { metrics?.recordRefused(refused) }
             logger.trace(
                 "usage batch committed", metadata: ["rows": "\(rows.count)", "new": "\(new.count)", "took": "\(took)"])
         }
         metrics?.setPending(pending)
-    }
-
-    /// Tells each connection in `batch` how far its lines are committed: lines of one connection arrive and
-    /// commit in order, so the highest committed line number covers every line before it.
-    private static func acknowledge(_ batch: [Received]) {
-        var highest: [ObjectIdentifier: (source: UsageSource, line: UInt64)] = [:]
-        for received in batch {
-            guard let source = received.source else { continue }
-            let id = ObjectIdentifier(source)
-            if received.line > highest[id]?.line ?? 0 { highest[id] = (source, received.line) }
-        }
-        for (source, line) in highest.values { source.acknowledge(through: line) }
     }
 
     private static func nowMs() -> Int64 {

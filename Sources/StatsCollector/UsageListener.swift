@@ -130,7 +130,7 @@ private final class UsageLineHandler: ChannelInboundHandler {
     private var splitter = UsageLineSplitter(maximumLineBytes: UsageWire.maximumLineBytes)
     /// The connection asked for the metrics: nothing else is read from it.
     private var answeringMetrics = false
-    /// The lines of the current read, handed to the writer together (one lock, not one per row).
+    /// The lines of the current read, handed to the writer together (one lock, not one per row, and no copy).
     private var received: [UsageBatchWriter.Received] = []
 
     init(writer: UsageBatchWriter, metrics: UsageMetrics, logger: Logger) {
@@ -195,8 +195,11 @@ private final class UsageLineHandler: ChannelInboundHandler {
 
     private func handOver() {
         guard !received.isEmpty else { return }
+        let count = received.count
         writer.enqueue(received)
-        received.removeAll(keepingCapacity: true)
+        // The writer's queue keeps that array as it is: the next read's lines go to a new one of about its size.
+        received = []
+        received.reserveCapacity(count)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

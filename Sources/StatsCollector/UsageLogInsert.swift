@@ -90,7 +90,7 @@ struct ChatHistoryInsert {
     private static func bind(_ row: UsageRow, to bindings: DirectBindings, from base: Int32) {
         bindings.bind(row.requestID, at: base + 1)
         bindings.bind(row.timestamp, at: base + 2)
-        bindings.bind(SQLiteDateText.format(milliseconds: row.timestamp), at: base + 3)
+        SQLiteDateText.withText(milliseconds: row.timestamp) { bindings.bind(text: $0, at: base + 3) }
         bindings.bind(row.keyID, at: base + 4)
         bindings.bind(row.tokenID, at: base + 5)
         bindings.bind(row.model, at: base + 6)

@@ -49,7 +49,13 @@ public enum UsageWire {
         func field(_ text: String?, limit: Int = maximumFieldBytes) {
             line.append(UInt8(ascii: "\t"))
             guard let text else { return }
-            for byte in prefix(text, bytes: limit) {
+            let bytes = prefix(text, bytes: limit)
+            // Most fields have nothing to escape: copied in one go rather than byte by byte.
+            guard bytes.contains(where: { $0 <= UInt8(ascii: "\r") || $0 == UInt8(ascii: "\\") }) else {
+                line.append(contentsOf: bytes)
+                return
+            }
+            for byte in bytes {
                 let escaped: UInt8
                 switch byte {
                 case UInt8(ascii: "\\"): escaped = UInt8(ascii: "\\")
@@ -236,6 +242,9 @@ public enum UsageWire {
             return parseInteger(line[range]).map { .some($0) } ?? nil
         }
         func double(_ field: Int) -> Double?? {
+            let range = bounds[field]
+            guard !range.isEmpty else { return .some(nil) }
+            if let value = parsePlainDecimal(line[range]) { return .some(value) }
             guard let text = text(field) else { return .some(nil) }
             return Double(text).map { .some($0) } ?? nil
         }
@@ -277,6 +286,34 @@ public enum UsageWire {
         }
         return UInt64(value)
     }
+
+    /// `bytes` read as `digits.digits` or `digits` without making a `String`, when the digits make an integer
+    /// below 2^53 and there are at most 22 after the point: that integer and the power of ten are then exact
+    /// doubles, and their quotient is the correctly rounded value, as `Double(String)` gives it (Clinger's fast
+    /// path). nil for anything else (the caller parses it the general way); how workers write latencies.
+    static func parsePlainDecimal(_ bytes: Slice<UnsafeRawBufferPointer>) -> Double? {
+        guard let first = bytes.first, let last = bytes.last, first != UInt8(ascii: "."), last != UInt8(ascii: "."),
+            bytes.count <= 24
+        else { return nil }
+        var mantissa: Int64 = 0
+        var fractionDigits = -1
+        for byte in bytes {
+            if byte == UInt8(ascii: ".") {
+                guard fractionDigits < 0 else { return nil }
+                fractionDigits = 0
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            mantissa = mantissa * 10 + Int64(byte - UInt8(ascii: "0"))
+            guard mantissa < 1 << 53 else { return nil }
+            if fractionDigits >= 0 { fractionDigits += 1 }
+        }
+        guard fractionDigits <= 22 else { return nil }
+        return fractionDigits > 0 ? Double(mantissa) / exactPowersOfTen[fractionDigits] : Double(mantissa)
+    }
+
+    /// 10^0 … 10^22, each exactly a `Double`.
+    private static let exactPowersOfTen: [Double] = (0...22).map { (0..<$0).reduce(1.0) { value, _ in value * 10 } }
 
     /// A decimal integer with an optional leading minus, or nil when malformed or out of range.
     private static func parseInteger<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Int64? {
