@@ -33,7 +33,7 @@ enum CommandSupport {
             try SecretMaterial.prepareDataDirectory(configuration)
             return try ProxyDatabase.open(at: configuration.paths.database, migrate: true)
         } catch {
-            printError("\(error)")
+            printError(error)
             throw ExitCode.failure
         }
     }
@@ -76,7 +76,7 @@ enum CommandSupport {
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            printError(PostgresErrorText.line(error))
+            printError(error)
             throw ExitCode.failure
         }
     }
@@ -89,6 +89,11 @@ enum CommandSupport {
     /// `openai-proxy: <message>` on stderr.
     static func printError(_ message: String) {
         FileHandle.standardError.write(Data("openai-proxy: \(message)\n".utf8))
+    }
+
+    /// `error` as one line on stderr: a PostgreSQL server's error by its own message (`PostgresErrorText`).
+    static func printError(_ error: any Error) {
+        printError(PostgresErrorText.line(error))
     }
 
     /// Aligned columns for list commands.

@@ -35,7 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 try await StoreSet.withOpened(configuration, migrate: true, logger: logger) { _ in }
             } catch {
-                CommandSupport.printError("\(error)")
+                CommandSupport.printError(error)
                 throw ExitCode.failure
             }
         }
@@ -50,7 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
             try await SecretCheck.verify(
                 SecretMaterial.box(for: configuration, create: false), configuration: configuration)
         } catch {
-            CommandSupport.printError("\(error)")
+            CommandSupport.printError(error)
             throw ExitCode.failure
         }
         if let token = prepared.generatedAdminToken {
@@ -71,7 +71,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch {
-            CommandSupport.printError("\(error)")
+            CommandSupport.printError(error)
             throw ExitCode.failure
         }
     }
