@@ -26,7 +26,8 @@ public enum ProxyWorker {
         onServing: @escaping @Sendable () -> Void
     ) async throws {
         let box = try SecretMaterial.box(for: configuration, create: false)
-        let lease = PositionLease(cursor: stores.rotationCursor)
+        let reachability = stores.reachability(logger: logger)
+        let lease = PositionLease(cursor: stores.rotationCursor, reachability: reachability)
         let store = SnapshotStore(
             defaults: RequestSettings(
                 maxBodyBytes: configuration.maxBodyBytes, firstByteTimeout: TimeAmount(configuration.firstByteTimeout),
@@ -40,7 +41,7 @@ public enum ProxyWorker {
         let refresher = SnapshotRefresher(
             source: stores.poolState, objectStore: stores.objects, box: box, store: store, board: health,
             configuration: configuration, objects: objects, interval: .milliseconds(250), logger: logger,
-            changes: stores.changeListener)
+            changes: stores.changeListener, reachability: reachability)
         try await refresher.loadInitial()
 
         let usage = UsageSender(
@@ -61,7 +62,7 @@ public enum ProxyWorker {
             logger: logger, recording: UsageRecording(configuration), refused: refused,
             // Without usage rows nothing counts what a token used, and nothing would drop a reservation.
             quotaReservations: configuration.usageEnabled ? stores.quotaReservations : nil,
-            objects: objects, objectRetentionDays: configuration.objectRetentionDays)
+            objects: objects, objectRetentionDays: configuration.objectRetentionDays, reachability: reachability)
         let board = try WorkerLoadBoard(path: configuration.paths.workerLoad, slots: configuration.workers)
         var server = ProxyServer(descriptor: listener, core: core, board: board, onServing: onServing)
         // Done before the supervisor's deadline, with time left to send the last usage rows.

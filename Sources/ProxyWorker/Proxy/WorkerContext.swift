@@ -26,6 +26,8 @@ final class WorkerContext: Sendable {
     let refused: RefusedRequests
     /// In-flight reservations against client tokens' quotas, shared by every worker.
     let quotaReservations: (any TokenQuotaReserving)?
+    /// On PostgreSQL, the database's reach: token limit counts are bounded by it and skipped in an outage.
+    let reachability: DatabaseReachability?
     /// `{"status":"ok","worker":N}`, the health answer, made once.
     let healthAnswer: String
     /// The objects created through the gateway, with their key and client token.
@@ -38,7 +40,7 @@ final class WorkerContext: Sendable {
         rateWindows: any TokenRateWindowing, pools: UpstreamPools, logger: Logger,
         recording: UsageRecording = UsageRecording(), refused: RefusedRequests? = nil,
         quotaReservations: (any TokenQuotaReserving)? = nil, objects: ObjectDirectory = ObjectDirectory(),
-        objectRetentionDays: Int = 30
+        objectRetentionDays: Int = 30, reachability: DatabaseReachability? = nil
     ) {
         self.worker = worker
         self.upstream = upstream
@@ -52,6 +54,7 @@ final class WorkerContext: Sendable {
         self.refused =
             refused ?? RefusedRequests(source: "w\(worker)", usage: recording.enabled ? usage : nil, logger: logger)
         self.quotaReservations = quotaReservations
+        self.reachability = reachability
         healthAnswer = "{\"status\":\"ok\",\"worker\":\(worker)}"
         self.objects = objects
         objectRetentionMs = Int64(objectRetentionDays) * 86_400_000

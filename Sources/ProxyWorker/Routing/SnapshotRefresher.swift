@@ -24,6 +24,8 @@ struct SnapshotRefresher: Service {
     let logger: Logger
     /// On PostgreSQL, notifications that wake the refresher before its next poll when something changed.
     var changes: PostgresChangeListener? = nil
+    /// On PostgreSQL, the database's reach: a poll that reads the generation ends an outage this worker knew.
+    var reachability: DatabaseReachability? = nil
     /// Key values already decrypted, by sealed text.
     let opened = OpenedKeys()
 
@@ -107,6 +109,7 @@ struct SnapshotRefresher: Service {
     func refresh() async {
         do {
             let generation = try await source.generation()
+            reachability?.markReachable()
             guard generation != store.snapshot.generation else { return }
             let snapshot = try await RoutingSnapshot.load(
                 from: source, box: box, logger: logger, opened: opened, configuration: configuration)

@@ -205,7 +205,9 @@ extension ClientConnectionHandler {
             request.request.webSocket != nil
             ? nil : limits.tokenQuota.flatMap { limit in worker.quotaReservations.map { (limit, $0) } }
         let rpm = limits.rpmLimit
-        guard decision == .allow, rpm != nil || quota != nil else {
+        // In a known PostgreSQL outage the shared counts cannot be kept: the limits fail open, at once.
+        let reachability = worker.reachability
+        guard decision == .allow, rpm != nil || quota != nil, reachability?.isUnreachable != true else {
             feed { $0.tokenLimitsChecked(decision) }
             return
         }
@@ -217,7 +219,7 @@ extension ClientConnectionHandler {
                 requestBytes: request.request.draft.requestBytes,
                 completionLimit: QuotaEstimate.completionLimit(in: request.request.body))
         let number = requestNumber
-        context.eventLoop.makeFutureWithTask { () async throws -> ClientTokenDecision in
+        let count = { @Sendable () async throws -> ClientTokenDecision in
             if case let (limit, reservations)? = quota {
                 let reserved = try await reservations.reserve(
                     tokenID: tokenID, requestID: requestID, tokens: estimate, quota: limit, now: now)
@@ -225,6 +227,11 @@ extension ClientConnectionHandler {
             }
             guard let rpm else { return .allow }
             return try await windows.admit(tokenID: tokenID, limit: rpm, now: now)
+        }
+        context.eventLoop.makeFutureWithTask { () async throws -> ClientTokenDecision in
+            guard let reachability else { return try await count() }
+            // Bounded: a count the database does not answer in time lets the request through.
+            return await reachability.bounded(count) ?? .allow
         }
         .assumeIsolated().whenComplete { [self] result in
             guard number == requestNumber else { return }

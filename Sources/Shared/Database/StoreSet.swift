@@ -67,6 +67,12 @@ public struct StoreSet: Sendable {
         postgresql.map { PostgresChangeListener(database: $0) }
     }
 
+    /// On PostgreSQL, what a worker knows of the database's reach, so that requests never wait on an outage;
+    /// nil on SQLite (a file of this host: no outage to serve through).
+    public func reachability(logger: Logger) -> DatabaseReachability? {
+        postgresql.map { _ in DatabaseReachability(logger: logger) }
+    }
+
     /// The upstream keys, sealed and opened with `box`.
     public func keys(box: SecretBox) -> any KeyStoring {
         switch engine {

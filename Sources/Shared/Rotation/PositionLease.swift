@@ -7,8 +7,11 @@ import Synchronization
 /// a partly used one at most one extra use per key; the cursor write then happens about `leasesPerSecond`
 /// times a second instead of once per request. A block is prefetched before the last one runs out, by
 /// `prefetch()`, which the worker runs as a service; without it, blocks are leased when they are needed.
+/// With a `reachability` (PostgreSQL), a lease is bounded: while the database is out of reach positions come
+/// from a cursor of this worker's own, so rotation goes on per worker and no request waits.
 public final class PositionLease: Sendable {
     private let cursor: any RotationCursorLeasing
+    private let reachability: DatabaseReachability?
     private let leasesPerSecond: Double
     private let maximumBlock: Int
     private let state = Mutex(State())
@@ -21,6 +24,14 @@ public final class PositionLease: Sendable {
         var windowStart = ContinuousClock.now
         var windowPicks = 0
         var rate: Double = 0
+        // Started at random so that the workers' own cursors do not all begin on the same key.
+        var local = Int64.random(in: 0..<(1 << 40))
+
+        /// The next position of this worker's own cursor, for while the database is out of reach.
+        mutating func nextLocal() -> Int64 {
+            local &+= 1
+            return local
+        }
 
         mutating func pop() -> Int64? {
             while let first = blocks.first {
@@ -59,9 +70,14 @@ public final class PositionLease: Sendable {
         }
     }
 
-    /// A lease over `cursor` aiming at about `leasesPerSecond` cursor writes a second under load.
-    public init(cursor: any RotationCursorLeasing, leasesPerSecond: Double = 20, maximumBlock: Int = 4096) {
+    /// A lease over `cursor` aiming at about `leasesPerSecond` cursor writes a second under load; with
+    /// `reachability`, leases are bounded by it and fall back to this worker's own cursor.
+    public init(
+        cursor: any RotationCursorLeasing, reachability: DatabaseReachability? = nil, leasesPerSecond: Double = 20,
+        maximumBlock: Int = 4096
+    ) {
         self.cursor = cursor
+        self.reachability = reachability
         self.leasesPerSecond = leasesPerSecond
         self.maximumBlock = maximumBlock
         (prefetches, prefetchQueue) = AsyncStream.makeStream(of: Int.self)
@@ -80,12 +96,15 @@ public final class PositionLease: Sendable {
     public func nextWithoutWaiting(keyCount: Int) -> Int64? {
         // Read before the lock, which event loops take: no clock call while holding it.
         let now = ContinuousClock.now
+        let outage = reachability?.isUnreachable ?? false
         let step = state.withLock { state -> (Int64, prefetch: Int?)? in
             state.updateRate(at: now)
             let size = Self.blockSize(
                 rate: state.rate, keyCount: keyCount, leasesPerSecond: leasesPerSecond, maximum: maximumBlock)
             state.dropLeftovers(blockSize: size, keyCount: keyCount)
-            guard let position = state.pop() else { return nil }
+            guard let position = state.pop() else {
+                return outage ? (state.nextLocal(), nil) : nil
+            }
             state.windowPicks += 1
             if size > 1, !state.prefetching, state.remaining < Int64(size / 2 + 1) {
                 state.prefetching = true
@@ -123,8 +142,17 @@ public final class PositionLease: Sendable {
             if let prefetch { startPrefetch(prefetch) }
             return position
         case .lease(let size):
-            let block = try await cursor.lease(size)
+            guard let reachability else {
+                let block = try await cursor.lease(size)
+                return state.withLock { state in
+                    state.blocks.append(block)
+                    return state.pop()!
+                }
+            }
+            let cursor = self.cursor
+            let block = await reachability.bounded { try await cursor.lease(size) }
             return state.withLock { state in
+                guard let block else { return state.nextLocal() }
                 state.blocks.append(block)
                 return state.pop()!
             }
@@ -137,8 +165,14 @@ public final class PositionLease: Sendable {
     /// Leases the blocks asked for ahead of need, one after another, until `stopPrefetching()`; the worker
     /// runs it as a service of its group, so no lease is left running outside it.
     public func prefetch() async {
+        let cursor = self.cursor
         for await size in prefetches {
-            let block = try? await cursor.lease(size)
+            let block: Range<Int64>? =
+                if let reachability {
+                    await reachability.bounded { try await cursor.lease(size) }
+                } else {
+                    try? await cursor.lease(size)
+                }
             state.withLock { state in
                 if let block { state.blocks.append(block) }
                 state.prefetching = false
