@@ -95,9 +95,9 @@ extension RealService {
             #expect(logged.rows <= Int64(sent))
             #expect(logged.requests == logged.rows, "a request id logged twice")
             // Known defect: a collector whose connection PostgreSQL dropped in the middle of a batch's transaction
-            // was seen (3 runs of 4) to wait on that commit for good, cancellation included, so that host's rows
-            // stay queued in its collector and never arrive.
-            withKnownIssue("a batch in flight at the crash never commits", isIntermittent: true) {
+            // was seen (3 runs of 5) to wait on that commit past the 60 s waited here, cancellation included: that
+            // host's rows stay queued in its collector and do not arrive.
+            withKnownIssue("a batch in flight at the crash does not commit", isIntermittent: true) {
                 #expect(logged.rows == Int64(sent))
             }
         }
