@@ -53,6 +53,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // For `ConnectionPoolError`, which PostgresClient throws as it is when it gives up connecting.
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
             ]
         ),
         .target(

@@ -10,7 +10,26 @@ struct PostgresUsageStore: UsageStoring {
     /// The shared database.
     let database: PostgresProxyDatabase
 
+    /// How long a batch may wait for the server: a query written as the server drops the connection is never
+    /// answered (see `PostgresProxyDatabase.transaction`), and the writer must get its batch back to retry it.
+    /// Retrying a batch that did commit is safe: the request id makes its rows no new rows.
+    static let commitBound: Duration = .seconds(30)
+
     func commit(
+        _ rows: [UsageRow], refused counts: [RefusedCount], objects: [ObjectChange]
+    ) async throws -> (new: [UsageRow], refused: [RefusalReason: Int64]) {
+        let store = self
+        switch await awaitBounded(
+            Self.commitBound, { try await store.commitNow(rows, refused: counts, objects: objects) })
+        {
+        case .done(let result): return result
+        case .failed(let error): throw error
+        case .timedOut: throw PostgresStoreError.noAnswer(within: Self.commitBound)
+        }
+    }
+
+    /// Commits one batch in one transaction.
+    private func commitNow(
         _ rows: [UsageRow], refused counts: [RefusedCount], objects: [ObjectChange]
     ) async throws -> (new: [UsageRow], refused: [RefusalReason: Int64]) {
         let logger = database.logger

@@ -17,6 +17,8 @@ final class UsageBatchWriter: Service, Sendable {
     private let metrics: UsageMetrics?
     private let logger: Logger
     private let queue = Mutex(UsageBatchQueue())
+    /// Commit attempts failed since the last one that went through.
+    private let failedInARow = Atomic<Int>(0)
     private let doorbell: AsyncStream<Void>
     private let ring: AsyncStream<Void>.Continuation
     /// Rung by the first row after the queue was empty: the interval runs from there.
@@ -143,13 +145,20 @@ final class UsageBatchWriter: Service, Sendable {
             do {
                 (new, refused) = try await store.commit(rows, refused: batch.counts, objects: batch.objects)
             } catch {
-                logger.error(
-                    "usage batch failed; will retry", metadata: ["rows": "\(rows.count)", "error": "\(error)"])
+                // Said once when batches start failing (a database outage retries every interval), and once
+                // when they commit again.
+                if failedInARow.add(1, ordering: .relaxed).oldValue == 0 {
+                    logger.error(
+                        "usage batch failed; retrying until it commits",
+                        metadata: ["rows": "\(rows.count)", "error": "\(PostgresErrorText.line(error))"])
+                }
                 // Rows wait in the queue, so new ones do not start the interval: start it for the retry.
                 arm.yield()
                 break
             }
             let took = ContinuousClock.now - started
+            let failed = failedInARow.exchange(0, ordering: .relaxed)
+            if failed > 0 { logger.notice("usage batches commit again", metadata: ["failed attempts": "\(failed)"]) }
             queue.withLock { $0.remove(batch.lines) }
             for (source, line) in batch.acknowledgements.values { source.acknowledge(through: line) }
             metrics?.recordBatch(new: new, received: rows.count, took: took, nowMs: Self.nowMs())

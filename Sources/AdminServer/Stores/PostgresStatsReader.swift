@@ -199,7 +199,7 @@ public struct PostgresStatsReader: AdminReading {
     /// Runs `body` in a read-only transaction that sees one snapshot for all its statements, as a SQLite read
     /// does (PostgreSQL's default isolation gives each statement its own).
     func snapshot<Result: Sendable>(
-        _ body: (PostgresConnection, Logger) async throws -> Result
+        _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Result
     ) async throws -> Result {
         try await database.transaction { connection in
             try await connection.query(

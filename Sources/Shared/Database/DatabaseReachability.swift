@@ -33,41 +33,21 @@ public final class DatabaseReachability: Sendable {
     }
 
     /// `body`'s result, or nil at once when an outage is known, or nil when `body` failed or did not finish
-    /// within `bound` (the outage is then known). `body` must end when cancelled, as postgres-nio's pool
-    /// requests and queries do, since the caller waits for it to wind down.
+    /// within `bound` (the outage is then known). The caller never waits past `bound`, even for a `body` that
+    /// never ends (see `awaitBounded`).
     public func bounded<Result: Sendable>(
         _ body: @escaping @Sendable () async throws -> Result
     ) async -> Result? {
         guard !isUnreachable else { return nil }
-        let bound = self.bound
-        let outcome = await withTaskGroup(of: Outcome<Result>.self) { group in
-            group.addTask {
-                do { return .done(try await body()) } catch { return .failed("\(error)") }
-            }
-            group.addTask {
-                // A cancelled sleep means the body finished first; its outcome was taken already.
-                try? await Task.sleep(for: bound)
-                return .timedOut
-            }
-            let first = await group.next() ?? .timedOut
-            group.cancelAll()
-            return first
-        }
-        switch outcome {
+        switch await awaitBounded(bound, body) {
         case .done(let result):
             return result
-        case .failed(let reason):
-            markUnreachable(reason)
+        case .failed(let error):
+            markUnreachable(PostgresErrorText.line(error))
             return nil
         case .timedOut:
             markUnreachable("no answer within \(bound)")
             return nil
         }
-    }
-
-    private enum Outcome<Result: Sendable>: Sendable {
-        case done(Result)
-        case failed(String)
-        case timedOut
     }
 }

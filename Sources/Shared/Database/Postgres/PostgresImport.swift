@@ -50,8 +50,8 @@ public enum PostgresImport {
             }
         }
         try await requireEmpty(target)
-        var report = Report()
-        try await target.transaction { connection in
+        return try await target.transaction { connection in
+            var report = Report()
             try await connection.query("SET LOCAL TIME ZONE 'UTC'", logger: target.logger)
             for table in sourceTables {
                 let types = targetColumns[table.name] ?? [:]
@@ -59,8 +59,8 @@ public enum PostgresImport {
                 report.tables.append((table.name, copied))
             }
             try await verify(snapshot: snapshot, sourceTables: sourceTables, connection: connection, target: target)
+            return report
         }
-        return report
     }
 
     /// A SQLite table: its name, columns in order, and whether rows have a `rowid` to page by.

@@ -1,6 +1,7 @@
 import Logging
 import NIOSSL
 import PostgresNIO
+import _ConnectionPoolModule
 
 /// The PostgreSQL database every process of every host shares: a pooled client, which serves queries only
 /// while `run()` runs (as a `Service` in a process's group, or inside `withRunning`).
@@ -79,23 +80,77 @@ public struct PostgresProxyDatabase: Sendable {
         return try await PostgresConnection.connect(configuration: configuration, id: id, logger: logger)
     }
 
-    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws. An error of
-    /// `body`'s own is rethrown as it is when the rollback went through, as GRDB's `write` does.
+    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws, and `body`'s error
+    /// rethrown as it is, as GRDB's `write` does.
+    ///
+    /// Not postgres-nio's `withTransaction`: a query written to a connection whose channel has just closed is
+    /// never answered, and its task never ends, cancelled or not. That one, after a query failed because the server
+    /// dropped the connection, writes `ROLLBACK` to the closed channel and waits forever (a collector's batch
+    /// caught by a crash never committed again); and a `COMMIT` written as the server crashes waits forever too.
+    /// Here the transaction ends as failed once its connection closes, whatever it was waiting for; a dropped
+    /// session is rolled back by the server, so `ROLLBACK` is sent only on a live connection.
     public func transaction<Result: Sendable>(
-        _ body: (PostgresConnection) async throws -> Result
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
-        } catch let error as PostgresTransactionError {
-            if let closureError = error.closureError, error.rollbackError == nil { throw closureError }
-            throw error
+        let logger = self.logger
+        return try await client.withConnection { connection in
+            let outcome = await awaitBounded(nil, orUntil: connection.closeFuture) {
+                try await connection.query("BEGIN", logger: logger)
+                let result: Result
+                do {
+                    result = try await body(connection)
+                } catch {
+                    guard !Self.connectionLost(error) else { throw error }
+                    do {
+                        try await connection.query("ROLLBACK", logger: logger)
+                    } catch {
+                        // A connection whose transaction state is unknown must not go back to the pool.
+                        try? await connection.close()
+                    }
+                    throw error
+                }
+                try await connection.query("COMMIT", logger: logger)
+                return result
+            }
+            switch outcome {
+            case .done(let result): return result
+            case .failed(let error): throw error
+            // Not reached: the call has no time limit.
+            case .timedOut: throw ConnectionClosed()
+            }
         }
     }
 
-    /// Runs `body` on one pooled connection, outside any transaction.
-    public func connection<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result
-    {
-        try await client.withConnection { connection in try await body(connection) }
+    /// Whether `error` says the database is out of reach (the connection dropped, the pool gave up connecting, no
+    /// answer in time) rather than that it refused the statement: the call is worth trying again later.
+    public static func isUnreachable(_ error: any Error) -> Bool {
+        if connectionLost(error) { return true }
+        if let error = error as? ConnectionPoolError { return error == .connectionCreationCircuitBreakerTripped }
+        if case .noAnswer = error as? PostgresStoreError { return true }
+        return false
+    }
+
+    /// Whether `error` is the connection's end rather than the statement's: its transaction is gone with it.
+    static func connectionLost(_ error: any Error) -> Bool {
+        if error is ConnectionClosed { return true }
+        guard let error = error as? PSQLError else { return false }
+        return [.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown].contains(
+            error.code)
+    }
+
+    /// Runs `body` on one pooled connection, outside any transaction; it fails once that connection closes, even
+    /// if a statement was written to it as it closed (see `transaction`).
+    public func connection<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await client.withConnection { connection in
+            switch await awaitBounded(nil, orUntil: connection.closeFuture, { try await body(connection) }) {
+            case .done(let result): return result
+            case .failed(let error): throw error
+            // Not reached: the call has no time limit.
+            case .timedOut: throw ConnectionClosed()
+            }
+        }
     }
 
     /// The TLS behaviour of libpq's `sslmode`: nil for none, else what is checked and whether the server
