@@ -52,7 +52,7 @@ public struct KeyProbeService: Service {
             let wait = Duration.milliseconds(max(next - WallClock.nowMs(), 20))
             return min(wait, pollInterval)
         } catch {
-            logger.warning("key probing failed: \(error)")
+            logger.warning("key probing failed: \(PostgresErrorText.line(error))")
             return pollInterval
         }
     }
@@ -72,7 +72,7 @@ public struct KeyProbeService: Service {
                         do {
                             _ = try await runner.probe(keyID: id)
                         } catch {
-                            logger.warning("probe of key \(id) failed: \(error)")
+                            logger.warning("probe of key \(id) failed: \(PostgresErrorText.line(error))")
                         }
                     }
                 }

@@ -61,7 +61,7 @@ public enum Startup {
         } catch {
             proxy.close()
             admin.close()
-            throw Failure(description: "database \(configuration.paths.database): \(error)")
+            throw Failure(description: "database \(configuration.paths.database): \(PostgresErrorText.line(error))")
         }
         return Prepared(
             sockets: PreparedSockets(proxy: proxy, admin: admin),

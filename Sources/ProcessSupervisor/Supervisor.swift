@@ -107,7 +107,7 @@ public actor Supervisor: Service {
         } catch {
             // A shutdown requested during start-up is not a start-up failure.
             guard phase == .starting else { return }
-            await fail(error as? SupervisorError ?? .startFailed("\(error)"))
+            await fail(error as? SupervisorError ?? .startFailed("\(PostgresErrorText.line(error))"))
             return
         }
         guard phase == .starting else { return }
@@ -250,7 +250,7 @@ public actor Supervisor: Service {
             let pid = try spawn(role)
             logger.info("restarted \(role)", metadata: ["pid": "\(pid)"])
         } catch {
-            logger.error("could not restart \(role): \(error)")
+            logger.error("could not restart \(role): \(PostgresErrorText.line(error))")
             crashed(role, served: false)
         }
     }
@@ -413,9 +413,9 @@ public actor Supervisor: Service {
 
     private func fail(_ error: SupervisorError) async {
         guard outcome == nil else { return }
-        logger.critical("\(error)")
+        logger.critical("\(PostgresErrorText.line(error))")
         // Children must not outlive us; a fast, bounded stop.
-        await stop(reason: "\(error)")
+        await stop(reason: "\(PostgresErrorText.line(error))")
         finish(.failure(error))
     }
 

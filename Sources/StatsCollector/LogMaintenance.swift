@@ -82,7 +82,7 @@ struct LogMaintenance: Service {
             let removed = try await store.prune(olderThan: cutoff, chunk: 5000)
             if removed > 0 { logger.info("request log pruned", metadata: ["rows": "\(removed)"]) }
         } catch {
-            logger.warning("request log pruning failed; will retry: \(error)")
+            logger.warning("request log pruning failed; will retry: \(PostgresErrorText.line(error))")
         }
     }
 
@@ -116,7 +116,7 @@ struct LogMaintenance: Service {
             let removed = try await objects.deleteExpired(now: now)
             if removed > 0 { logger.info("expired object records dropped", metadata: ["rows": "\(removed)"]) }
         } catch {
-            logger.warning("object record expiry failed; will retry: \(error)")
+            logger.warning("object record expiry failed; will retry: \(PostgresErrorText.line(error))")
         }
     }
 
@@ -132,7 +132,7 @@ struct LogMaintenance: Service {
             logger.debug("WAL checkpointed", metadata: ["wal.bytes.before": "\(size)", "wait": "\(wait)"])
             return true
         case .failure(let error):
-            logger.debug("WAL checkpoint deferred: \(error)", metadata: ["wait": "\(wait)"])
+            logger.debug("WAL checkpoint deferred: \(PostgresErrorText.line(error))", metadata: ["wait": "\(wait)"])
             return false
         }
     }

@@ -44,6 +44,8 @@ final class KeyHealthBoard: Sendable {
     /// Changes on their way to the database, taken by `run()` in the order reported.
     let writes: AsyncStream<HealthWrite>
     let writeQueue: AsyncStream<HealthWrite>.Continuation
+    /// Set once the worker drains: a write the database cannot take is then given up, not retried.
+    let stopping = Atomic<Bool>(false)
 
     init(store: any KeyHealthStoring, logger: Logger) {
         self.store = store
@@ -224,7 +226,7 @@ final class KeyHealthBoard: Sendable {
                 state.sharedSeenUpTo = max(state.sharedSeenUpTo, shared.values.map(\.observedAt).max() ?? 0)
             }
         } catch {
-            logger.warning("rate-limit figures not exchanged: \(error)")
+            logger.warning("rate-limit figures not exchanged: \(PostgresErrorText.line(error))")
         }
     }
 

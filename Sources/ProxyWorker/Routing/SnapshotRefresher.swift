@@ -68,7 +68,7 @@ struct SnapshotRefresher: Service {
         do {
             store.replaceTokensUsed(with: try await source.tokensUsed())
         } catch {
-            logger.warning("token usage refresh failed: \(error)")
+            logger.warning("token usage refresh failed: \(PostgresErrorText.line(error))")
         }
     }
 
@@ -101,7 +101,7 @@ struct SnapshotRefresher: Service {
             }
             objects.dropExpired(now: now)
         } catch {
-            logger.warning("object records refresh failed: \(error)")
+            logger.warning("object records refresh failed: \(PostgresErrorText.line(error))")
         }
     }
 
@@ -118,7 +118,7 @@ struct SnapshotRefresher: Service {
                 "routing snapshot reloaded",
                 metadata: ["generation": "\(snapshot.generation)", "keys": "\(snapshot.keys.count)"])
         } catch {
-            logger.warning("routing snapshot refresh failed: \(error)")
+            logger.warning("routing snapshot refresh failed: \(PostgresErrorText.line(error))")
         }
     }
 }

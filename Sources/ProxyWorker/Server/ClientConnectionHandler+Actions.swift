@@ -240,7 +240,7 @@ extension ClientConnectionHandler {
                 feed { $0.tokenLimitsChecked(decision) }
             case .failure(let error):
                 // The count could not be kept: serve rather than refuse on the proxy's own trouble.
-                worker.logger.warning("token limit count failed: \(error)")
+                worker.logger.warning("token limit count failed: \(PostgresErrorText.line(error))")
                 feed { $0.tokenLimitsChecked(.allow) }
             }
         }
@@ -255,7 +255,9 @@ extension ClientConnectionHandler {
         context.eventLoop.makeFutureWithTask { try await directory.lookUp(ids, now: now) }
             .assumeIsolated().whenComplete { [self] result in
                 guard number == requestNumber else { return }
-                if case .failure(let error) = result { worker.logger.warning("object lookup failed: \(error)") }
+                if case .failure(let error) = result {
+                    worker.logger.warning("object lookup failed: \(PostgresErrorText.line(error))")
+                }
                 feed { $0.objectsLookedUp(objects: directory.object) }
             }
     }
@@ -278,7 +280,7 @@ extension ClientConnectionHandler {
                     case .success(nil):
                         feed { $0.noKeyPicked() }
                     case .failure(let error):
-                        worker.logger.error("key selection failed: \(error)")
+                        worker.logger.error("key selection failed: \(PostgresErrorText.line(error))")
                         feed { $0.keySelectionFailed() }
                     }
                 }

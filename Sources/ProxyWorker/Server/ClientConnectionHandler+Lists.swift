@@ -16,7 +16,7 @@ extension ClientConnectionHandler {
                 case .success(let records):
                     feed { $0.objectRecordsRead(records) }
                 case .failure(let error):
-                    worker.logger.warning("object list read failed: \(error)")
+                    worker.logger.warning("object list read failed: \(PostgresErrorText.line(error))")
                     feed { $0.objectRecordsRead(nil) }
                 }
             }

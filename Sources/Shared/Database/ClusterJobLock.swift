@@ -40,7 +40,10 @@ public struct ClusterJobLock: Sendable {
                 unreachable = false
             } catch {
                 // Said once per outage, not once per attempt.
-                if !unreachable { logger.warning("cluster job \(name): cannot reach PostgreSQL; will retry: \(error)") }
+                if !unreachable {
+                    logger.warning(
+                        "cluster job \(name): cannot reach PostgreSQL; will retry: \(PostgresErrorText.line(error))")
+                }
                 unreachable = true
                 try await Task.sleep(for: retry)
                 continue

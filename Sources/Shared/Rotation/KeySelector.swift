@@ -78,7 +78,18 @@ public struct KeySelector: Sendable {
             let position = try await lease.next(keyCount: candidates.count)
             return candidates[Int(position % Int64(candidates.count))]
         case .leastUsed:
-            let chosen = try await leastUsed.pick(among: candidates.map(\.id))
+            let ids = candidates.map(\.id)
+            let chosen: Int64?
+            if let reachability = lease.reachability {
+                let leastUsed = self.leastUsed
+                guard let picked = await reachability.bounded({ try await leastUsed.pick(among: ids) }) else {
+                    // The shared counts are out of reach: this worker's own turn, until they answer again.
+                    return candidates[Int(lease.nextLocal() % Int64(candidates.count))]
+                }
+                chosen = picked
+            } else {
+                chosen = try await leastUsed.pick(among: ids)
+            }
             // A key the snapshot lists may have just been deleted; any candidate is then fine.
             return candidates.first { $0.id == chosen } ?? candidates[0]
         }

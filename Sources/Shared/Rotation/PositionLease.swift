@@ -11,7 +11,8 @@ import Synchronization
 /// from a cursor of this worker's own, so rotation goes on per worker and no request waits.
 public final class PositionLease: Sendable {
     private let cursor: any RotationCursorLeasing
-    private let reachability: DatabaseReachability?
+    /// The shared database's reach, when it is PostgreSQL.
+    public let reachability: DatabaseReachability?
     private let leasesPerSecond: Double
     private let maximumBlock: Int
     private let state = Mutex(State())
@@ -157,6 +158,11 @@ public final class PositionLease: Sendable {
                 return state.pop()!
             }
         }
+    }
+
+    /// The next position of this worker's own cursor, for a strategy whose database call was not answered.
+    public func nextLocal() -> Int64 {
+        state.withLock { $0.nextLocal() }
     }
 
     /// Whether a block asked for ahead of need is not leased yet.

@@ -102,6 +102,55 @@ struct LeaseOutageTests {
         #expect(log.count("PostgreSQL reachable again") == 1)
     }
 
+    /// `least_used` counts whose database can be taken away: while down, a pick never ends, cancelled or not.
+    private final class OutageLeastUsed: LeastUsedPicking {
+        let down = Mutex(false)
+        let picks = Mutex<[Int64: Int]>([:])
+
+        func pick(among ids: [Int64]) async throws -> Int64? {
+            if down.withLock({ $0 }) {
+                await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }
+            }
+            return picks.withLock { picks in
+                let chosen = ids.min { (picks[$0] ?? 0, $0) < (picks[$1] ?? 0, $1) }
+                if let chosen { picks[chosen, default: 0] += 1 }
+                return chosen
+            }
+        }
+    }
+
+    @Test(
+        "least_used: a pick the database does not answer falls back to the worker's own turn, then the counts again",
+        .timeLimit(.minutes(1)))
+    func leastUsedOutage() async throws {
+        let counts = OutageLeastUsed()
+        let log = LogLines()
+        let reachability = DatabaseReachability(bound: .milliseconds(50), logger: log.logger)
+        let selector = KeySelector(
+            strategy: .leastUsed, lease: PositionLease(cursor: OutageCursor(), reachability: reachability),
+            leastUsed: counts)
+        let candidates = keys(3)
+        #expect(try await selector.pick(from: candidates)?.id == 1)
+
+        counts.down.withLock { $0 = true }
+        // The first pick meets the dead database and returns at the bound, with a key; the next need no call.
+        var picked: [Int64] = []
+        for _ in 0..<6 {
+            guard let key = try await selector.pick(from: candidates) else {
+                Issue.record("no key picked")
+                return
+            }
+            picked.append(key.id)
+        }
+        #expect(reachability.isUnreachable)
+        #expect(Set(picked[1..<4]) == [1, 2, 3])
+        #expect(log.count("PostgreSQL unreachable") == 1)
+
+        counts.down.withLock { $0 = false }
+        reachability.markReachable()
+        #expect(try await selector.pick(from: candidates)?.id == 2)
+    }
+
     @Test("a bounded call gives its result, or nil when it fails, and a second outage is logged once more")
     func boundedCalls() async {
         let log = LogLines()

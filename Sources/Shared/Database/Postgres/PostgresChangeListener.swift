@@ -48,7 +48,10 @@ public struct PostgresChangeListener: Sendable {
             } catch {
                 if Task.isCancelled { return }
                 // Said once per outage, not once per attempt.
-                if !failing { logger.warning("not listening for changes (the poll still sees them): \(error)") }
+                if !failing {
+                    logger.warning(
+                        "not listening for changes (the poll still sees them): \(PostgresErrorText.line(error))")
+                }
                 failing = true
             }
             try? await Task.sleep(for: retry)
