@@ -11,7 +11,7 @@ extension RealService {
     struct PostgresOutageTests {
         static let keys = ["sk-outage-aaaaaaaa-0001", "sk-outage-bbbbbbbb-0002", "sk-outage-cccccccc-0003"]
         static let unreachable = "PostgreSQL unreachable: serving with what this worker knows"
-        static let reachable = "PostgreSQL reachable again"
+        static let reachable = "PostgreSQL reachable again: leased rotation and shared limits resume"
 
         @Test(
             "with PostgreSQL crashed both hosts keep serving; once it is back no usage row is logged twice",
@@ -68,6 +68,8 @@ extension RealService {
                 #expect((1...2).contains(said), "\(said) outage lines:\n\(host.log)")
             }
 
+            for host in hosts { try await expectDegraded(host) }
+
             // Back on the same directory and port: each worker's poll finds it and says so once.
             try cluster.restart()
             for host in hosts {
@@ -77,6 +79,7 @@ extension RealService {
                 }
                 #expect(back, "\(host.log)")
             }
+            for host in hosts { try await expectRecovered(host) }
             for index in 0..<20 {
                 #expect(try await TestHTTP.chat(hosts[index % 2], token: token).status == 200)
             }
@@ -99,6 +102,45 @@ extension RealService {
             // host's rows stay queued in its collector and do not arrive.
             withKnownIssue("a batch in flight at the crash does not commit", isIntermittent: true) {
                 #expect(logged.rows == Int64(sent))
+            }
+        }
+
+        /// In the outage: the admin API answers 503 `database_unavailable` (within TestHTTP's 30 s timeout, not a
+        /// hang), and both ports' `/healthz` answer 200 with a body that says degraded.
+        private func expectDegraded(_ host: ProxyService) async throws {
+            let keys = try await TestHTTP.send(.GET, host.adminURL + "/api/keys", token: host.adminToken)
+            #expect(keys.status == 503, "\(keys.body)")
+            #expect(keys.errorCode == "database_unavailable")
+            let admin = try await TestHTTP.send(.GET, host.adminURL + "/healthz")
+            #expect(admin.status == 200)
+            #expect(admin.json["status"] as? String == "degraded")
+            #expect(admin.json["database"] as? String == "unreachable")
+            // Each worker learns of the outage on its own (a lease, a limit count or its poll); every answer is 200.
+            var statuses: Set<Int> = []
+            let degraded = try await eventually(timeout: .seconds(30)) {
+                let health = try await TestHTTP.send(.GET, host.proxyURL + "/healthz")
+                statuses.insert(health.status)
+                return health.json["status"] as? String == "degraded"
+                    && health.json["database"] as? String == "unreachable"
+                    && health.json["worker"] is Int
+            }
+            #expect(degraded)
+            #expect(statuses == [200])
+        }
+
+        /// Once the database is back: the admin API serves again and both ports' `/healthz` say ok.
+        private func expectRecovered(_ host: ProxyService) async throws {
+            let served = try await eventually(timeout: .seconds(60)) {
+                try await TestHTTP.send(.GET, host.adminURL + "/api/keys", token: host.adminToken).status == 200
+            }
+            #expect(served, "the admin API did not serve again")
+            let admin = try await TestHTTP.send(.GET, host.adminURL + "/healthz")
+            #expect(admin.json["status"] as? String == "ok")
+            // Every worker said it is back (checked above), so every worker answers ok.
+            for _ in 0..<6 {
+                let health = try await TestHTTP.send(.GET, host.proxyURL + "/healthz")
+                #expect(health.status == 200)
+                #expect(health.json["status"] as? String == "ok", "\(health.body)")
             }
         }
 
