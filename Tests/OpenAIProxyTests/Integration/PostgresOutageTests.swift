@@ -12,6 +12,7 @@ extension RealService {
         static let keys = ["sk-outage-aaaaaaaa-0001", "sk-outage-bbbbbbbb-0002", "sk-outage-cccccccc-0003"]
         static let unreachable = "PostgreSQL unreachable: serving with what this worker knows"
         static let reachable = "PostgreSQL reachable again: leased rotation and shared limits resume"
+        static let waitingAtStart = "PostgreSQL unreachable at start: waiting for it before serving"
 
         @Test(
             "with PostgreSQL crashed both hosts keep serving; once it is back no usage row is logged twice",
@@ -37,6 +38,53 @@ extension RealService {
             }
             #expect(await hostA.stop() == 0)
             #expect(await hostB.stop() == 0)
+        }
+
+        @Test(
+            "a worker that dies in an outage waits for PostgreSQL instead of taking its host down; it serves once back",
+            arguments: StoreEngine.tested.filter { $0 == .postgresql })
+        func workerRestartedInOutage(engine: StoreEngine) async throws {
+            let cluster = try await CrashablePostgresCluster.start()
+            let upstream = try await FakeUpstream.start()
+            defer { upstream.stop() }
+            let host = ProxyService(
+                upstream: upstream.baseURL, workers: 2,
+                extra: [
+                    "OPENAI_PROXY_DATABASE_URL": cluster.location.url,
+                    "SECRET_KEY": "outage-secret-0123456789abcdef0123",
+                ])
+            try host.addKeys(Self.keys)
+            let token = try host.createToken()
+            try await host.start()
+            do {
+                try cluster.crash()
+                let worker = try #require(host.children().first { $0.command.contains(" worker --index 0") })
+                kill(worker.pid, SIGKILL)
+                // Restarted, the worker cannot load a snapshot: it says why once and waits, so the supervisor does
+                // not restart it into the same failure until it gives up on the host.
+                let waiting = await eventually(timeout: .seconds(30)) { host.log.contains(Self.waitingAtStart) }
+                #expect(waiting, "\(host.log)")
+                for _ in 0..<20 {
+                    #expect(try await TestHTTP.chat(host, token: token).status == 200)
+                }
+                #expect(host.isRunning)
+                #expect(host.log.components(separatedBy: "restarted worker 0").count - 1 == 1, "\(host.log)")
+                #expect(host.log.components(separatedBy: Self.waitingAtStart).count - 1 == 1)
+
+                try cluster.restart()
+                let serving = await eventually(timeout: .seconds(60)) {
+                    host.log.components(separatedBy: "worker.0: worker serving").count - 1 == 2
+                }
+                #expect(serving, "\(host.log)")
+                #expect(host.log.contains("worker.0: PostgreSQL reachable: starting"))
+                for _ in 0..<10 {
+                    #expect(try await TestHTTP.chat(host, token: token).status == 200)
+                }
+            } catch {
+                print("host:\n\(host.log)")
+                throw error
+            }
+            #expect(await host.stop() == 0)
         }
 
         private func exercise(
