@@ -70,7 +70,7 @@ public struct StoreSet: Sendable {
             } catch let error as PostgresProxyDatabase.Unreachable {
                 if !waited {
                     logger.warning(
-                        "PostgreSQL unreachable at start: waiting for it before serving (started in an outage, this process has no snapshot to serve with; the host's other processes go on)",
+                        "PostgreSQL unreachable at start: waiting for it before serving (a process started in an outage cannot load what it serves with; the host's other processes go on)",
                         metadata: ["reason": "\(error.reason)"])
                     waited = true
                 }
