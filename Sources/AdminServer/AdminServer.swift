@@ -29,8 +29,12 @@ public enum AdminServer {
         let adminToken = try SecretMaterial.adminToken(for: configuration, create: false).value
         let box = try SecretMaterial.box(for: configuration, create: false)
         let chat = try await ChatGateway.prepare(configuration: configuration, tokens: stores.tokens)
-        let services = AdminServices(
+        var services = AdminServices(
             stores: stores, box: box, adminToken: adminToken, configuration: configuration, chat: chat)
+        services.databaseProbe = stores.postgresql.map { database in
+            ReachabilityProbe(
+                reachability: DatabaseReachability(logger: logger, lines: .admin), database: database)
+        }
         let router = buildRouter(services)
         ConsoleRoutes(configuration: configuration).logVendorState(logger)
         let server = InheritedSocketServer(
@@ -40,9 +44,10 @@ public enum AdminServer {
         var prober = KeyProbeService(runner: services.probes, logger: logger)
         prober.cluster = ClusterJobLock(stores: stores, key: ClusterJobLock.proberKey, name: "key prober")
         // Shut down in reverse: the prober stops, the server drains, then the key tests it started finish.
+        let probe: [any Service] = services.databaseProbe.map { [$0] } ?? []
         let group = ServiceGroup(
             configuration: .init(
-                services: [services.keyTests, server, prober], gracefulShutdownSignals: [.sigterm, .sigint],
+                services: [services.keyTests, server, prober] + probe, gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
     }
@@ -56,18 +61,26 @@ public enum AdminServer {
                 policy: AdminHostPolicy(
                     listen: services.configuration.adminListen, extra: services.configuration.adminHosts)))
         router.middlewares.add(InputErrorMiddleware())
+        let reachability = services.databaseProbe?.reachability
         router.get("/healthz") { _, _ in
+            // 200 while the process serves; the body says degraded in a PostgreSQL outage (no database call).
             Response(
                 status: .ok, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: .init(string: "{\"status\":\"ok\"}")))
+                body: .init(
+                    byteBuffer: .init(
+                        string: ServiceHealth.body(databaseUnreachable: reachability?.isUnreachable == true))))
         }
         services.routes.add(.get, "/healthz")
-        let open = APIGroup(group: router.group("/api"), prefix: "/api", registry: services.routes)
+        let outage = DatabaseOutageMiddleware<AdminRequestContext>(probe: services.databaseProbe)
+        let open = APIGroup(
+            group: router.group("/api").add(middleware: outage), prefix: "/api", registry: services.routes)
         OpenAPIRoutes().register(on: open)
         AuthRoutes(services: services).registerOpen(on: open)
 
         let api = APIGroup(
-            group: router.group("/api").add(middleware: AdminAuthMiddleware(services: services)), prefix: "/api",
+            group: router.group("/api").add(middleware: outage).add(
+                middleware: AdminAuthMiddleware(services: services)),
+            prefix: "/api",
             registry: services.routes)
         AuthRoutes(services: services).register(on: api)
         KeysRoutes(services: services).register(on: api)

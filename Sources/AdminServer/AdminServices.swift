@@ -19,6 +19,9 @@ public struct AdminServices: Sendable {
     public let chat: ChatGateway?
     /// Unix ms now; tests pass a clock they move.
     public let now: @Sendable () -> Int64
+    /// On PostgreSQL, what knows the database's reach: the API answers 503 in an outage and `/healthz` says
+    /// degraded. Nil on SQLite, and in router tests that do not set one.
+    public var databaseProbe: ReachabilityProbe? = nil
     /// How long a login session lasts, in ms (12 hours).
     public var sessionLifetime: Int64 = 12 * 3_600_000
     /// Failed logins per client address.

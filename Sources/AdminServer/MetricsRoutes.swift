@@ -22,9 +22,13 @@ struct MetricsRoutes: Sendable {
     /// Every state a key can be in.
     static let keyStates = ["active", "cooling", "quota_exhausted", "invalid", "disabled"]
 
+    /// On PostgreSQL, the database's reach: in an outage a scrape leaves the key figures out instead of waiting.
+    let reachability: DatabaseReachability?
+
     /// The routes over `services`: its readers, and the data directory's spool, drop board and stats socket.
     init(services: AdminServices) {
         reading = services.reading
+        reachability = services.databaseProbe?.reachability
         paths = services.configuration.paths
         guardedBy = services.configuration.metricsPublic ? nil : services
     }
@@ -65,8 +69,15 @@ struct MetricsRoutes: Sendable {
     }
 
     /// The whole exposition: the collector's metrics, then this process's.
+    /// The key states and model names from the database, or nil when they cannot be read (or in an outage).
+    private func keyFigures() async -> MetricsFigures? {
+        guard let reachability else { return try? await reading.metricsFigures() }
+        let reading = self.reading
+        return try? await reachability.unlessOutage { try await reading.metricsFigures() }?.get()
+    }
+
     func render() async -> [UInt8] {
-        let figures = try? await reading.metricsFigures()
+        let figures = await keyFigures()
         let bounds = figures.map(Self.labelBounds) ?? MetricsLabelBounds(models: [], keys: [])
         let collector = (try? await Self.fetchCollectorMetrics(socketPath: paths.statsSocket)).map(bounds.bound)
         let registry = PrometheusCollectorRegistry()

@@ -307,6 +307,8 @@
     if (response.status === 401) {
       sessionGone();
       err.message = t("login.expired");
+    } else if (err.code === "database_unavailable") {
+      err.message = t("common.database_unavailable");
     }
     return err;
   }
@@ -810,7 +812,8 @@
       "common.confirm_title": "Please confirm", "common.loading": "Loading…", "common.empty": "Nothing here yet.",
       "common.previous": "Previous", "common.next": "Next", "common.pages": "Pages",
       "common.range": "{first}–{last}", "common.range_of": "{first}–{last} of {total}",
-      "common.network_error": "The server cannot be reached.", "common.save": "Save", "common.add": "Add",
+      "common.network_error": "The server cannot be reached.",
+      "common.database_unavailable": "The database (PostgreSQL) cannot be reached. Try again once it is back.", "common.save": "Save", "common.add": "Add",
       "common.edit": "Edit", "common.delete": "Delete", "common.refresh": "Refresh", "common.search": "Search",
       "common.all": "All", "common.yes": "Yes", "common.no": "No", "common.saved": "Saved.",
       "common.deleted": "Deleted.", "common.actions": "Actions", "common.name": "Name", "common.never": "never",
@@ -836,7 +839,8 @@
       "common.confirm_title": "请确认", "common.loading": "加载中…", "common.empty": "暂无内容。",
       "common.previous": "上一页", "common.next": "下一页", "common.pages": "分页",
       "common.range": "第 {first}–{last} 条", "common.range_of": "第 {first}–{last} 条，共 {total} 条",
-      "common.network_error": "无法连接服务器。", "common.save": "保存", "common.add": "添加",
+      "common.network_error": "无法连接服务器。",
+      "common.database_unavailable": "无法连接数据库（PostgreSQL）。请在其恢复后重试。", "common.save": "保存", "common.add": "添加",
       "common.edit": "编辑", "common.delete": "删除", "common.refresh": "刷新", "common.search": "搜索",
       "common.all": "全部", "common.yes": "是", "common.no": "否", "common.saved": "已保存。",
       "common.deleted": "已删除。", "common.actions": "操作", "common.name": "名称", "common.never": "从未",

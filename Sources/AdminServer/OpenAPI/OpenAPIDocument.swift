@@ -54,14 +54,17 @@ enum OpenAPIDocument {
         413: "Body larger than 1 MiB.",
         429: "Too many failed logins from this address (Retry-After).",
         502: "The upstream or the proxy failed.",
+        503: "On PostgreSQL: the database is unreachable (code database_unavailable, Retry-After).",
     ]
 
     /// An operation; `errors` are added to the errors every operation of its kind can answer.
     static func op(
         _ summary: String, open: Bool = false, parameters: [JSONValue] = [], body: JSONValue? = nil,
-        ok: (status: Int, schema: JSONValue), errors: [Int] = [], extraContent: [String: JSONValue] = [:]
+        ok: (status: Int, schema: JSONValue), errors: [Int] = [], extraContent: [String: JSONValue] = [:],
+        needsDatabase: Bool = true
     ) -> JSONValue {
         var statuses = Set(errors)
+        if needsDatabase { statuses.insert(503) }
         if !open { statuses.formUnion([401, 403, 429]) }
         if body != nil { statuses.formUnion([400, 413]) }
         if !parameters.isEmpty { statuses.insert(400) }
@@ -138,7 +141,12 @@ enum OpenAPIDocument {
     private static let paths: JSONValue = .object(corePaths.members.merging(objectPaths) { core, _ in core })
 
     private static let corePaths: JSONValue = [
-        "/healthz": ["get": op("Liveness of the admin server.", open: true, ok: (200, S.ref("Health")))],
+        "/healthz": [
+            "get": op(
+                "Liveness of the admin server: 200 while it serves; in a PostgreSQL outage the body says "
+                    + "{\"status\":\"degraded\",\"database\":\"unreachable\"} (the API then answers 503).",
+                open: true, ok: (200, S.ref("Health")), needsDatabase: false)
+        ],
         "/metrics": [
             "get": [
                 "summary": .string(

@@ -46,7 +46,8 @@ enum OpenAPISchemas {
                 ], required: ["message", "type", "code"])
         ]),
         "Acknowledgement": S.object(["result": S.string, "id": S.string]),
-        "Health": S.object(["status": S.string]),
+        "Health": S.object(
+            ["status": S.choice(["ok", "degraded"]), "database": S.choice(["unreachable"])], required: ["status"]),
         "Session": S.object(
             [
                 "authenticated": S.boolean, "method": S.choice(["bearer", "session"]), "actor": S.string,

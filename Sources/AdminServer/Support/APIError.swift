@@ -42,6 +42,16 @@ enum APIError {
         ErrorResponse(status, ErrorBody(message: message, type: "server_error", code: code))
     }
 
+    /// 503 while the shared PostgreSQL database is unreachable: the admin API needs it for every answer.
+    static func databaseUnavailable() -> ErrorResponse {
+        ErrorResponse(
+            .serviceUnavailable,
+            ErrorBody(
+                message: "The database (PostgreSQL) is unreachable; the admin API answers again once it is back.",
+                type: "server_error", code: "database_unavailable"),
+            headers: [.retryAfter: "5"])
+    }
+
     /// A store's `InputError` as a 400.
     static func from(_ error: InputError) -> ErrorResponse {
         invalid(error.field, error.message)

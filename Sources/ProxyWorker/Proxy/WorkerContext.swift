@@ -28,8 +28,8 @@ final class WorkerContext: Sendable {
     let quotaReservations: (any TokenQuotaReserving)?
     /// On PostgreSQL, the database's reach: token limit counts are bounded by it and skipped in an outage.
     let reachability: DatabaseReachability?
-    /// `{"status":"ok","worker":N}`, the health answer, made once.
-    let healthAnswer: String
+    /// `{"status":"ok","worker":N}` and its degraded form, the health answers, made once.
+    private let healthAnswers: (ok: String, degraded: String)
     /// The objects created through the gateway, with their key and client token.
     let objects: ObjectDirectory
     /// How long an object's record is kept, in milliseconds (`OPENAI_PROXY_OBJECT_RETENTION_DAYS`).
@@ -55,9 +55,17 @@ final class WorkerContext: Sendable {
             refused ?? RefusedRequests(source: "w\(worker)", usage: recording.enabled ? usage : nil, logger: logger)
         self.quotaReservations = quotaReservations
         self.reachability = reachability
-        healthAnswer = "{\"status\":\"ok\",\"worker\":\(worker)}"
+        healthAnswers = (
+            ServiceHealth.body(worker: worker, databaseUnreachable: false),
+            ServiceHealth.body(worker: worker, databaseUnreachable: true)
+        )
         self.objects = objects
         objectRetentionMs = Int64(objectRetentionDays) * 86_400_000
+    }
+
+    /// The `/healthz` body: degraded while this worker knows PostgreSQL is unreachable (no database call).
+    var healthAnswer: String {
+        reachability?.isUnreachable == true ? healthAnswers.degraded : healthAnswers.ok
     }
 
     /// Takes in what a request's 2xx answer did to objects: the object a create call made is bound to the key

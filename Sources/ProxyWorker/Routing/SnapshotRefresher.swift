@@ -108,8 +108,17 @@ struct SnapshotRefresher: Service {
     /// Reloads the snapshot when the generation moved.
     func refresh() async {
         do {
-            let generation = try await source.generation()
-            reachability?.markReachable()
+            let generation: Int64
+            if let reachability {
+                // Bounded, so that an outage is known (and /healthz says degraded) with no request's help: the
+                // pool's lease would wait for as long as the server is down.
+                let source = self.source
+                guard let read = await reachability.check(within: .seconds(2), { try await source.generation() })
+                else { return }
+                generation = read
+            } else {
+                generation = try await source.generation()
+            }
             guard generation != store.snapshot.generation else { return }
             let snapshot = try await RoutingSnapshot.load(
                 from: source, box: box, logger: logger, opened: opened, configuration: configuration)

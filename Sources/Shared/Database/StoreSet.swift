@@ -29,6 +29,11 @@ public struct StoreSet: Sendable {
     /// management commands) or else checking that its schema is this binary's (every child), runs `body` with
     /// its stores, then closes it: PostgreSQL's pool keeps serving until `body` has returned, so a process's
     /// drain (its service group, inside `body`) still reaches the database to the end.
+    ///
+    /// A child (`migrate` false) that finds PostgreSQL unreachable waits for it, saying so once, instead of
+    /// failing: the supervisor checked the database before it started any child, so this is a child restarted
+    /// in an outage, and one that exited would be restarted into the same failure until the supervisor gave up
+    /// and took the host's serving workers down with it. A start or command (`migrate` true) fails at once.
     public static func withOpened<Result: Sendable>(
         _ configuration: ProxyConfiguration, migrate: Bool, logger: Logger,
         _ body: (StoreSet) async throws -> Result
@@ -38,6 +43,7 @@ public struct StoreSet: Sendable {
             let database = try ProxyDatabase.open(at: configuration.paths.database, migrate: migrate)
             return try await body(StoreSet(sqlite: database))
         case .postgresql(let location):
+            if !migrate { try await waitUntilReachable(location, logger: logger) }
             return try await PostgresProxyDatabase.withRunning(location, logger: logger) { database in
                 if migrate {
                     try await PostgresSchema.migrate(database)
@@ -46,6 +52,30 @@ public struct StoreSet: Sendable {
                 }
                 return try await body(StoreSet(postgresql: database))
             }
+        }
+    }
+
+    /// Returns once a connection to `location` opens: at once when it does, else after one log line and a try
+    /// every second; ends (throwing) when the task is cancelled.
+    static func waitUntilReachable(
+        _ location: PostgresLocation, logger: Logger, retry: Duration = .seconds(1)
+    ) async throws {
+        let probe = PostgresProxyDatabase(location: location, logger: logger)
+        var waited = false
+        while true {
+            do {
+                try await probe.checkReachable()
+                if waited { logger.notice("PostgreSQL reachable: starting") }
+                return
+            } catch let error as PostgresProxyDatabase.Unreachable {
+                if !waited {
+                    logger.warning(
+                        "PostgreSQL unreachable at start: waiting for it before serving (a process started in an outage cannot load what it serves with; the host's other processes go on)",
+                        metadata: ["reason": "\(error.reason)"])
+                    waited = true
+                }
+            }
+            try await Task.sleep(for: retry)
         }
     }
 

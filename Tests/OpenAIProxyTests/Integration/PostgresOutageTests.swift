@@ -11,7 +11,8 @@ extension RealService {
     struct PostgresOutageTests {
         static let keys = ["sk-outage-aaaaaaaa-0001", "sk-outage-bbbbbbbb-0002", "sk-outage-cccccccc-0003"]
         static let unreachable = "PostgreSQL unreachable: serving with what this worker knows"
-        static let reachable = "PostgreSQL reachable again"
+        static let reachable = "PostgreSQL reachable again: leased rotation and shared limits resume"
+        static let waitingAtStart = "PostgreSQL unreachable at start: waiting for it before serving"
 
         @Test(
             "with PostgreSQL crashed both hosts keep serving; once it is back no usage row is logged twice",
@@ -37,6 +38,53 @@ extension RealService {
             }
             #expect(await hostA.stop() == 0)
             #expect(await hostB.stop() == 0)
+        }
+
+        @Test(
+            "a worker that dies in an outage waits for PostgreSQL instead of taking its host down; it serves once back",
+            arguments: StoreEngine.tested.filter { $0 == .postgresql })
+        func workerRestartedInOutage(engine: StoreEngine) async throws {
+            let cluster = try await CrashablePostgresCluster.start()
+            let upstream = try await FakeUpstream.start()
+            defer { upstream.stop() }
+            let host = ProxyService(
+                upstream: upstream.baseURL, workers: 2,
+                extra: [
+                    "OPENAI_PROXY_DATABASE_URL": cluster.location.url,
+                    "SECRET_KEY": "outage-secret-0123456789abcdef0123",
+                ])
+            try host.addKeys(Self.keys)
+            let token = try host.createToken()
+            try await host.start()
+            do {
+                try cluster.crash()
+                let worker = try #require(host.children().first { $0.command.contains(" worker --index 0") })
+                kill(worker.pid, SIGKILL)
+                // Restarted, the worker cannot load a snapshot: it says why once and waits, so the supervisor does
+                // not restart it into the same failure until it gives up on the host.
+                let waiting = await eventually(timeout: .seconds(30)) { host.log.contains(Self.waitingAtStart) }
+                #expect(waiting, "\(host.log)")
+                for _ in 0..<20 {
+                    #expect(try await TestHTTP.chat(host, token: token).status == 200)
+                }
+                #expect(host.isRunning)
+                #expect(host.log.components(separatedBy: "restarted worker 0").count - 1 == 1, "\(host.log)")
+                #expect(host.log.components(separatedBy: Self.waitingAtStart).count - 1 == 1)
+
+                try cluster.restart()
+                let serving = await eventually(timeout: .seconds(60)) {
+                    host.log.components(separatedBy: "worker.0: worker serving").count - 1 == 2
+                }
+                #expect(serving, "\(host.log)")
+                #expect(host.log.contains("worker.0: PostgreSQL reachable: starting"))
+                for _ in 0..<10 {
+                    #expect(try await TestHTTP.chat(host, token: token).status == 200)
+                }
+            } catch {
+                print("host:\n\(host.log)")
+                throw error
+            }
+            #expect(await host.stop() == 0)
         }
 
         private func exercise(
@@ -70,6 +118,8 @@ extension RealService {
                 #expect((1...2).contains(said), "\(said) outage lines:\n\(host.log)")
             }
 
+            for host in hosts { try await expectDegraded(host) }
+
             // Back on the same directory and port: each worker's poll finds it and says so once.
             try cluster.restart()
             for host in hosts {
@@ -79,6 +129,7 @@ extension RealService {
                 }
                 #expect(back, "\(host.log)")
             }
+            for host in hosts { try await expectRecovered(host) }
             for index in 0..<20 {
                 #expect(try await TestHTTP.chat(hosts[index % 2], token: token).status == 200)
             }
@@ -113,6 +164,47 @@ extension RealService {
                     "SELECT COUNT(*) FROM keys WHERE status = 'invalid'", logger: database.logger)
                 for try await count in rows.decode(Int64.self) { return count }
                 return 0
+            }
+        }
+
+        /// In the outage: the admin API answers 503 `database_unavailable` (within TestHTTP's 30 s timeout, not a
+        /// hang), and both ports' `/healthz` answer 200 with a body that says degraded.
+        private func expectDegraded(_ host: ProxyService) async throws {
+            let keys = try await TestHTTP.send(.GET, host.adminURL + "/api/keys", token: host.adminToken)
+            #expect(keys.status == 503, "\(keys.body)")
+            #expect(keys.errorCode == "database_unavailable")
+            let admin = try await TestHTTP.send(.GET, host.adminURL + "/healthz")
+            #expect(admin.status == 200)
+            #expect(admin.json["status"] as? String == "degraded")
+            #expect(admin.json["database"] as? String == "unreachable")
+            // Each worker learns of the outage on its own (a lease, a limit count, or its bounded poll within 2 s)
+            // and says so once; from then on each answers 200, degraded.
+            let known = await eventually(timeout: .seconds(30)) {
+                host.log.components(separatedBy: Self.unreachable).count - 1 == 2
+            }
+            #expect(known, "\(host.log)")
+            for _ in 0..<6 {
+                let health = try await TestHTTP.send(.GET, host.proxyURL + "/healthz")
+                #expect(health.status == 200)
+                #expect(health.json["status"] as? String == "degraded", "\(health.body)")
+                #expect(health.json["database"] as? String == "unreachable")
+                #expect(health.json["worker"] is Int)
+            }
+        }
+
+        /// Once the database is back: the admin API serves again and both ports' `/healthz` say ok.
+        private func expectRecovered(_ host: ProxyService) async throws {
+            let served = try await eventually(timeout: .seconds(60)) {
+                try await TestHTTP.send(.GET, host.adminURL + "/api/keys", token: host.adminToken).status == 200
+            }
+            #expect(served, "the admin API did not serve again")
+            let admin = try await TestHTTP.send(.GET, host.adminURL + "/healthz")
+            #expect(admin.json["status"] as? String == "ok")
+            // Every worker said it is back (checked above), so every worker answers ok.
+            for _ in 0..<6 {
+                let health = try await TestHTTP.send(.GET, host.proxyURL + "/healthz")
+                #expect(health.status == 200)
+                #expect(health.json["status"] as? String == "ok", "\(health.body)")
             }
         }
 
