@@ -9,7 +9,7 @@
 # window, timers included; callgrind slows them about 50-fold, so those weigh more here than at full speed,
 # which the idle line (the same window length without requests) shows.
 #
-# bench/usage_instructions.sh                       # .build/release/openai-proxy, 3000 requests, 16 connections
+# bench/usage_instructions.sh                       # .build/release/openai-proxy, 2000 requests at 50/s, 16 connections
 # OPENAI_PROXY_BIN=… USAGE_REQUESTS=2000 USAGE_COLLECTOR_SECONDS=10 USAGE_MODES="on:metadata on off" bench/usage_instructions.sh
 # Any other OPENAI_PROXY_* variable set in the environment (OPENAI_PROXY_CHAT_HISTORY=metadata …) is passed on.
 # Needs valgrind (callgrind_control), binutils (objcopy), a C compiler, nginx, curl, python3. Takes a few minutes.
@@ -18,7 +18,10 @@ set -Eeuo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 PROXY_BIN=${OPENAI_PROXY_BIN:-$REPO/.build/release/openai-proxy}
-REQUESTS=${USAGE_REQUESTS:-3000}
+REQUESTS=${USAGE_REQUESTS:-2000}
+# The workers' requests are paced: their timers (database polls) run by the clock, so the same pace gives usage on
+# and off the same window and the same timer work, whatever else the machine does; callgrind keeps up with 50/s.
+RATE=${USAGE_RATE:-50}
 CONNECTIONS=${USAGE_CONNECTIONS:-16}
 WARMUP=${USAGE_WARMUP:-300}
 COLLECTOR_SECONDS=${USAGE_COLLECTOR_SECONDS:-10}s
@@ -122,7 +125,8 @@ count_window() {
             what=${what% *}
             echo "{\"requests\": $what, \"ok\": $what, \"other\": 0}" >"$TMP/$MODE/load.json"
         else
-            python3 "$BENCH_DIR/lib/fixed_load.py" 127.0.0.1 "$P_OP" "$TOKEN" "$what" "$CONNECTIONS" >"$TMP/$MODE/load.json"
+            python3 "$BENCH_DIR/lib/fixed_load.py" 127.0.0.1 "$P_OP" "$TOKEN" "$what" "$CONNECTIONS" "$RATE" \
+                >"$TMP/$MODE/load.json"
         fi
         COMPLETED=$what
         # The window ends once the collector has stored every row of it, so that none is left for the idle one.
