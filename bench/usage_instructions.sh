@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # What the usage path costs, counted in instructions (valgrind's callgrind), not in time: repeatable on a busy
-# machine where CPU time per request moves by ±10 % from run to run. Starts openai-proxy under callgrind
-# (2 workers, 3 keys, the bench's fake upstream: nginx answering one fixed chat.completion), once with
-# usage on and once with OPENAI_PROXY_USAGE=off, counts nothing while it starts and warms up, then counts
-# the instructions every worker and the collector execute while a fixed number of identical requests
-# (bench/lib/fixed_load.py) goes through, and prints them per request per process and their sum, and the
-# ratio on ÷ off of the sums (issue 13's goal: at most 1.15). The processes count whatever they do in that
-# window, timers included; callgrind slows them about 50-fold, so those weigh more here than at full speed,
-# which the idle line (the same window length without requests) shows.
+# machine where CPU time per request moves by ±10 % from run to run. For each mode (on, off, on:SETTING) it runs
+# the collector and 2 workers (3 keys, the bench's fake upstream: nginx answering one fixed chat.completion) and
+# counts one side at a time under callgrind, nothing while starting and warming up: the workers over a fixed
+# number of paced requests (bench/lib/fixed_load.py), then the collector while wrk drives plain workers, until
+# every row is stored. From each count it subtracts the same processes' count over an idle window as long
+# (callgrind slows them about 50-fold, so their clock-driven timers weigh that much more), and prints
+# instructions per request per side, their sum, and on ÷ off (issue 13's goal: at most 1.15). User-space
+# instructions only: the kernel's share (socket work) is in neither side. See bench/README.md.
 #
 # bench/usage_instructions.sh                       # .build/release/openai-proxy, 2000 requests at 50/s, 16 connections
 # OPENAI_PROXY_BIN=… USAGE_REQUESTS=2000 USAGE_COLLECTOR_SECONDS=10 USAGE_MODES="on:metadata on off" bench/usage_instructions.sh
 # Any other OPENAI_PROXY_* variable set in the environment (OPENAI_PROXY_CHAT_HISTORY=metadata …) is passed on.
-# Needs valgrind (callgrind_control), binutils (objcopy), a C compiler, nginx, curl, python3. Takes a few minutes.
+# Needs valgrind (callgrind_control), binutils (objcopy), a C compiler, nginx, wrk, curl, python3. About 4 minutes a mode.
 set -Eeuo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
