@@ -24,8 +24,9 @@ case "$purpose" in
     # Without a CJK font the Chinese screenshots would show empty boxes.
     [ "$purpose" = screenshots ] && apt_packages+=(fonts-noto-cjk)
     ;;
-  # The single-host benchmark runs on SQLite and on a throw-away PostgreSQL cluster (scripts/pg-scratch.sh).
-  bench) apt_packages+=(wrk nginx-light sqlite3 postgresql) ;;
+  # The single-host benchmark runs on SQLite and on a throw-away PostgreSQL cluster (scripts/pg-scratch.sh);
+  # bench/usage_instructions.sh counts instructions with valgrind and builds a small preload with gcc.
+  bench) apt_packages+=(wrk nginx-light sqlite3 postgresql valgrind gcc binutils curl) ;;
   *) echo "install-deps: unknown purpose '$purpose' (run, test, bench or screenshots)" >&2; exit 2 ;;
 esac
 

@@ -160,7 +160,7 @@ struct UsageRecording: Sendable {
     /// Whether usage rows are recorded at all.
     var enabled = true
     /// What the chat history keeps.
-    var chatHistory = ChatHistoryMode.metadata
+    var chatHistory = ChatHistoryMode.off
     /// Size each chat-history text is cut to.
     var chatHistoryMaxBytes = 32 * 1024
 

@@ -138,7 +138,7 @@ public struct ConfigurationSetting: Sendable {
             summary: "days an object created through the gateway stays tied to its key and client token"),
         .init(
             environmentName: "OPENAI_PROXY_CHAT_HISTORY", fileKey: "chat_history",
-            defaultValue: "metadata", accepts: "off, metadata or full",
+            defaultValue: "off", accepts: "off, metadata or full",
             summary: "chat history of proxied chat and completion requests: none, numbers only, or with texts"),
         .init(
             environmentName: "OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES", fileKey: "chat_history_max_bytes",

@@ -61,7 +61,8 @@ public struct ProxyConfiguration: Sendable, Equatable {
     /// Days the record of an object created through the gateway (which key holds it, which token owns it) is
     /// kept: `OPENAI_PROXY_OBJECT_RETENTION_DAYS`, default 30 (OpenAI's own retention for most objects).
     public var objectRetentionDays: Int
-    /// What the chat history keeps: `OPENAI_PROXY_CHAT_HISTORY`, default `metadata`.
+    /// What the chat history keeps of proxied requests: `OPENAI_PROXY_CHAT_HISTORY`, default `off` (the request
+    /// log already holds every request's numbers; the history is for texts an operator chose to keep).
     public var chatHistory: ChatHistoryMode
     /// Size each chat-history text is cut to: `OPENAI_PROXY_CHAT_HISTORY_MAX_BYTES`, default 32 KiB.
     public var chatHistoryMaxBytes: Int
@@ -121,7 +122,7 @@ public struct ProxyConfiguration: Sendable, Equatable {
             spoolMaxBytes: 256 * 1024 * 1024,
             logRetentionDays: 30,
             objectRetentionDays: 30,
-            chatHistory: .metadata,
+            chatHistory: .off,
             chatHistoryMaxBytes: 32 * 1024,
             usageBatchInterval: .milliseconds(100),
             usageBatchRows: 1000,

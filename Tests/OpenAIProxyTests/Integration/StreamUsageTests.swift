@@ -51,6 +51,8 @@ extension RealService {
                     #expect(row["prompt_tokens"] == 11)
                     #expect(row["completion_tokens"] == 3)
                 }
+                // The default chat history (off) adds no row: a chat row is written in its usage row's transaction.
+                #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM chat_history") == 0)
             }
             #expect(await service.stop() == 0)
         }

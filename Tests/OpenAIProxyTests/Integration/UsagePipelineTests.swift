@@ -35,7 +35,9 @@ extension RealService {
             defer { upstream.stop() }
             // Every request names its own model: the keys' model lists stay unknown, so any model goes.
             upstream.withoutModelList()
-            let service = ProxyService(upstream: upstream.baseURL, workers: 2)
+            // Metadata chat history, so its rows are held to one per request under kill -9 too.
+            let service = ProxyService(
+                upstream: upstream.baseURL, workers: 2, extra: ["OPENAI_PROXY_CHAT_HISTORY": "metadata"])
             try service.addKeys(keys)
             let token = try service.createToken()
             try await service.start()
@@ -146,7 +148,7 @@ extension RealService {
                 )
                 let keyed = try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM usage_log WHERE key_id IS NOT NULL")
                 #expect(try Int64.fetchOne(db, sql: "SELECT SUM(usage_count) FROM keys") == keyed)
-                // Default chat history (metadata): one row per proxied chat request, without texts.
+                // Metadata chat history: one row per proxied chat request, without texts.
                 #expect(try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM chat_history") == keyed)
                 #expect(
                     try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM chat_history WHERE request IS NOT NULL") == 0)

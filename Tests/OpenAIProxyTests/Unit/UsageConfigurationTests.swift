@@ -9,14 +9,14 @@ struct UsageConfigurationTests {
         try ConfigurationLoader(environment: environment, cores: 2).load()
     }
 
-    @Test("defaults: usage on, 256 MiB spool, 30 days, metadata chat history of 32 KiB, 100 ms or 1000 rows")
+    @Test("defaults: usage on, 256 MiB spool, 30 days, chat history off (texts cut to 32 KiB), 100 ms or 1000 rows")
     func defaults() throws {
         let config = try load([:])
         #expect(config.usageEnabled)
         #expect(config.spoolMaxBytes == 256 << 20)
         #expect(config.logRetentionDays == 30)
         #expect(config.objectRetentionDays == 30)
-        #expect(config.chatHistory == .metadata)
+        #expect(config.chatHistory == .off)
         #expect(config.chatHistoryMaxBytes == 32 << 10)
         #expect(config.usageBatchInterval == .milliseconds(100))
         #expect(config.usageBatchRows == 1000)
