@@ -172,7 +172,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Backpressure: stop reading the upstream while the client cannot take more.
         if let upstream {
-            upstream.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+            let writable = context.channel.isWritable
+            if !writable { upstream.readingPaused = true }
+            upstream.channel.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
         }
         context.fireChannelWritabilityChanged()
     }
