@@ -61,11 +61,14 @@ final class UpstreamPool {
                     if let tls = target.tls {
                         try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: target.serverName))
                     }
-                    // Outbound header validation is off: every header we send was parsed (and so
-                    // validated) from the client's request, or is ours (a validated key, the host).
-                    try pipeline.addHTTPClientHandlers(
-                        leftOverBytesStrategy: upgrading ? .forwardBytes : .dropBytes,
-                        enableOutboundHeaderValidation: false)
+                    // NIO's client handlers but for the encoder (`UpstreamRequestEncoder`), and without outbound
+                    // header validation: every header we send was parsed (and so validated) from the client's
+                    // request, or is ours (a validated key, the host). The decoder learns each request's method
+                    // from the head passing it, for the answer to a HEAD.
+                    try pipeline.addHandler(UpstreamRequestEncoder())
+                    try pipeline.addHandler(
+                        ByteToMessageHandler(
+                            HTTPResponseDecoder(leftOverBytesStrategy: upgrading ? .forwardBytes : .dropBytes)))
                     try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout))
                     try pipeline.addHandler(handler.value)
                 }
