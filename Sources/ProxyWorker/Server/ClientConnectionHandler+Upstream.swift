@@ -47,14 +47,12 @@ extension ClientConnectionHandler: UpstreamDelegate {
         let head = request.request.head
         var uri = worker.pools.target.pathPrefix + request.request.upstreamPath
         if let query = request.request.query { uri += "?" + query }
-        var headers = ForwardedHeaders.upstream(
-            from: head.headers, key: key.value, authority: worker.pools.target.authority)
-        if let upgrade = request.request.webSocket { headers = upgrade.upstreamHeaders(headers) }
         let bodyBytes = request.request.body.readableBytes
         let framedByLength = bodyBytes > 0 || head.method == .POST || head.method == .PUT || head.method == .PATCH
-        if framedByLength {
-            headers.add(name: "content-length", value: String(bodyBytes))
-        }
+        var headers = ForwardedHeaders.upstream(
+            from: head.headers, key: key.value, authority: worker.pools.target.authority,
+            contentLength: framedByLength ? bodyBytes : nil)
+        if let upgrade = request.request.webSocket { headers = upgrade.upstreamHeaders(headers) }
         let channel = connection.channel
         let requestHead = HTTPClientRequestPart.head(
             HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers))
