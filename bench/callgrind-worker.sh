@@ -5,11 +5,12 @@
 # counts are the same run after run even on a busy machine; wall time and CPU time are not.
 #
 #   bench/callgrind-worker.sh            # callgrind: Ir per request and the top functions
-#   bench/callgrind-worker.sh perf       # perf stat on the native worker: task-clock (and instructions,
-#                                        # where the machine has hardware counters) per request
+#   bench/callgrind-worker.sh perf       # perf stat on the native worker under wrk: task-clock (and
+#                                        # instructions, where the machine has hardware counters) per request
 #
 # Knobs (defaults): OPENAI_PROXY_BIN=.build/release/openai-proxy  CG_REQUESTS=2000  CG_WARMUP=200
-#                   CG_CONNECTIONS=1  PERF_REQUESTS=20000  CG_USAGE=off  CG_STRATEGY=random  CG_TOP=40
+#                   CG_CONNECTIONS=1  CG_USAGE=off  CG_STRATEGY=random  CG_TOP=40
+#                   PERF_CONNECTIONS=16  PERF_DURATION=10s  PERF_REQUESTS=20000 (without wrk)
 #                   NGINX_BIN=nginx
 # Output: bench/out/callgrind-<UTC timestamp>-<pid>/ (summary.txt, the callgrind dumps, inclusive.txt, exclusive.txt
 # per request, calling-tree.txt, idle-exclusive.txt)
@@ -30,6 +31,8 @@ REQUESTS=${CG_REQUESTS:-2000}
 WARMUP=${CG_WARMUP:-200}
 CONNECTIONS=${CG_CONNECTIONS:-1}
 PERF_REQUESTS=${PERF_REQUESTS:-20000}
+PERF_CONNECTIONS=${PERF_CONNECTIONS:-16}
+PERF_DURATION=${PERF_DURATION:-10s}
 USAGE=${CG_USAGE:-off}
 # random, not round_robin: a round-robin worker leases cursor positions in blocks sized to its rate, and under
 # valgrind (some 30 requests a second) that is a database write for every request, which at real rates happens
@@ -167,11 +170,21 @@ load "$WARMUP" >/dev/null || die "the warm-up failed"
 } >"$OUT/summary.txt"
 
 if [[ $MODE == perf ]]; then
+    # wrk drives the worker as hard as bench/run.sh does (the Python client tops out far below the worker, so
+    # the worker would idle between requests and count wake-ups as their cost); without wrk, the fixed load.
     perf stat -e task-clock,instructions,context-switches -p "$WORKER" -o "$OUT/perf-stat.txt" &
     PERF=$!
     sleep 0.5
-    result=$(load "$PERF_REQUESTS") || die "the load failed"
-    read -r served elapsed <<<"$result"
+    if command -v wrk >/dev/null; then
+        BENCH_TOKEN=$TOKEN wrk -t1 -c"$PERF_CONNECTIONS" -d"$PERF_DURATION" -s "$BENCH_DIR/lib/post.lua" "$URL" \
+            >"$OUT/wrk.txt" 2>&1 || die "wrk failed: $(tail -n 3 "$OUT/wrk.txt")"
+        served=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\1/p' "$OUT/wrk.txt")
+        elapsed=$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)s.*/\2/p' "$OUT/wrk.txt")
+        grep -q 'Non-2xx' "$OUT/wrk.txt" && die "wrk got error answers: $(grep Non-2xx "$OUT/wrk.txt")"
+    else
+        result=$(load "$PERF_REQUESTS") || die "the load failed"
+        read -r served elapsed <<<"$result"
+    fi
     kill -INT "$PERF"
     wait "$PERF" || true
     python3 - "$OUT/perf-stat.txt" "$served" "$elapsed" >>"$OUT/summary.txt" <<'PY'
