@@ -115,7 +115,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        registry.requestStarted(on: context.channel)
+        // Only a connection's first request changes what the registry knows (`requestStarted`): for the
+        // others its lock would be taken for nothing.
+        if requestNumber == 0 { registry.requestStarted(on: context.channel) }
         requestNumber &+= 1
         let target = head.uri
         let path: Substring
