@@ -43,7 +43,8 @@ public final class ConnectionRegistry: Sendable {
         if draining { quiesceLater(channel) }
     }
 
-    /// Called as each request starts: while draining, the connection closes once this answer is sent.
+    /// Called as a connection's first request starts: while draining, the connection closes once this answer is
+    /// sent. Later requests need not call it: once a request started, `quiesceAll` asks the connection at once.
     public func requestStarted(on channel: any Channel) {
         let quiesceNow = state.withLock { state -> Bool in
             let id = ObjectIdentifier(channel)

@@ -10,16 +10,27 @@ public enum ObjectReferences {
         "vector_store_ids", "conversation", "container",
     ]
 
+    /// `fieldNames` as bytes, indexed by length: a member name is compared only with those of its own length.
+    private static let fieldNamesByLength: [[[UInt8]]] = {
+        var table: [[[UInt8]]] = []
+        for name in fieldNames {
+            let bytes = Array(name.utf8)
+            while table.count <= bytes.count { table.append([]) }
+            table[bytes.count].append(bytes)
+        }
+        return table
+    }()
+
     /// Whether the JSON member name at `name` is one of `fieldNames`.
     static func isField(_ name: JSONStringRange, in bytes: UnsafeRawBufferPointer) -> Bool {
-        if !name.escaped {
-            // Lengths first: a body's other members (`model`, `messages`, `stream` …) end here.
-            switch name.range.count {
-            case 7, 8, 9, 12, 13, 15, 16, 20: break
-            default: return false
-            }
-        }
-        return fieldNames.contains { JSONText.matches(name, $0, in: bytes) }
+        guard !name.escaped else { return fieldNames.contains { JSONText.matches(name, $0, in: bytes) } }
+        // Every member name of every body comes here (`model`, `messages`, `role`, `content` …): by length, then
+        // bytes, without going through the names as strings (measured: 400 instructions a name).
+        let count = name.range.count
+        guard count < fieldNamesByLength.count else { return false }
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[name.range])
+        for candidate in fieldNamesByLength[count] where raw.elementsEqual(candidate) { return true }
+        return false
     }
 
     /// Appends the ids the value at `value` names to `ids`: a string, the strings of an array, or an object's

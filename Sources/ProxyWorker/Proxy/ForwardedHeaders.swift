@@ -24,17 +24,23 @@ enum ForwardedHeaders {
 
     private static let connection = HeaderNameSet(["connection"])
 
-    /// The client's headers as sent upstream, with `Authorization` carrying the upstream key and `Host`
-    /// naming the upstream.
-    static func upstream(from headers: HTTPHeaders, key: String, authority: String) -> HTTPHeaders {
+    // Both build a plain array and wrap it once: `HTTPHeaders.add` checks every byte of every name for ASCII
+    // (measured: 330 instructions a header), and these names were parsed from a message or are ours.
+
+    /// The client's headers as sent upstream, with `Authorization` carrying the upstream key, `Host` naming the
+    /// upstream, and `Content-Length` when given.
+    static func upstream(
+        from headers: HTTPHeaders, key: String, authority: String, contentLength: Int? = nil
+    ) -> HTTPHeaders {
         func build(_ named: HeaderNameSet?, detecting: Bool) -> HTTPHeaders? {
-            var forwarded = HTTPHeaders()
-            forwarded.reserveCapacity(headers.count + 2)
-            forwarded.add(name: "host", value: authority)
+            var forwarded: [(String, String)] = []
+            forwarded.reserveCapacity(headers.count + 3)
+            forwarded.append(("host", authority))
             guard copy(headers, except: notForwardedUpstream, named: named, detecting: detecting, into: &forwarded)
             else { return nil }
-            forwarded.add(name: "authorization", value: "Bearer " + key)
-            return forwarded
+            forwarded.append(("authorization", "Bearer " + key))
+            if let contentLength { forwarded.append(("content-length", String(contentLength))) }
+            return HTTPHeaders(forwarded)
         }
         return build(nil, detecting: true) ?? build(connectionListed(headers), detecting: false)!
     }
@@ -42,11 +48,11 @@ enum ForwardedHeaders {
     /// The upstream's headers as sent to the client.
     static func downstream(from headers: HTTPHeaders) -> HTTPHeaders {
         func build(_ named: HeaderNameSet?, detecting: Bool) -> HTTPHeaders? {
-            var forwarded = HTTPHeaders()
-            forwarded.reserveCapacity(headers.count)
+            var forwarded: [(String, String)] = []
+            forwarded.reserveCapacity(headers.count + 1)
             guard copy(headers, except: notForwardedDownstream, named: named, detecting: detecting, into: &forwarded)
             else { return nil }
-            return forwarded
+            return HTTPHeaders(forwarded)
         }
         return build(nil, detecting: true) ?? build(connectionListed(headers), detecting: false)!
     }
@@ -56,7 +62,7 @@ enum ForwardedHeaders {
     /// starts again with those names, instead of every request paying a second pass to look for them.
     private static func copy(
         _ headers: HTTPHeaders, except dropped: HeaderNameSet, named: HeaderNameSet?, detecting: Bool,
-        into forwarded: inout HTTPHeaders
+        into forwarded: inout [(String, String)]
     ) -> Bool {
         for (name, value) in headers {
             if dropped.contains(name) {
@@ -68,7 +74,7 @@ enum ForwardedHeaders {
                 continue
             }
             if named?.contains(name) == true { continue }
-            forwarded.add(name: name, value: value)
+            forwarded.append((name, value))
         }
         return true
     }

@@ -155,11 +155,15 @@ extension ClientConnectionHandler {
     /// Ends the answer; the connection closes once it is out if it may not be kept alive or the client
     /// already closed its side.
     func writeEnd(keepAlive: Bool, context: ChannelHandlerContext) {
+        // A promise only when the close waits for the end: a kept-alive answer (nearly all) makes none.
+        guard !keepAlive || inputClosed else {
+            context.write(wrapOutboundOut(.end(nil)), promise: nil)
+            flushUnlessUsagePending(context: context)
+            return
+        }
         let written = context.write(wrapOutboundOut(.end(nil)))
         flushUnlessUsagePending(context: context)
-        if !keepAlive || inputClosed {
-            written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
-        }
+        written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
     }
 
     /// 503 with `Retry-After: 1`: the worker holds as many request bodies as its budget allows. The rest of

@@ -115,7 +115,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     private func begin(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        registry.requestStarted(on: context.channel)
+        // Only a connection's first request changes what the registry knows (`requestStarted`): for the
+        // others its lock would be taken for nothing.
+        if requestNumber == 0 { registry.requestStarted(on: context.channel) }
         requestNumber &+= 1
         let target = head.uri
         let path: Substring
@@ -172,7 +174,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Backpressure: stop reading the upstream while the client cannot take more.
         if let upstream {
-            upstream.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+            let writable = context.channel.isWritable
+            if !writable { upstream.readingPaused = true }
+            upstream.channel.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
         }
         context.fireChannelWritabilityChanged()
     }

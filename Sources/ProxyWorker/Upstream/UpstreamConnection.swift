@@ -35,6 +35,9 @@ final class UpstreamConnection {
     /// A request went out and its answer's head has not arrived: the request's first-byte deadline
     /// applies, not the idle timeout.
     var awaitingHead = false
+    /// Reading was turned off because the client could not take more (back-pressure); the pool turns it
+    /// back on before the connection serves another request.
+    var readingPaused = false
 
     init(channel: any Channel) {
         self.channel = channel

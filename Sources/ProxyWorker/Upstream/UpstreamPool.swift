@@ -29,14 +29,21 @@ final class UpstreamPool {
 
     /// A connection for one request: the most recently used idle one, else a new one.
     func acquire(connectTimeout: TimeAmount? = nil) -> EventLoopFuture<UpstreamConnection> {
+        if let connection = takeIdle() { return loop.assumeIsolated().makeSucceededFuture(connection) }
+        return connect(timeout: connectTimeout)
+    }
+
+    /// The most recently used idle connection that is still fit for a request, if any; those idle too long
+    /// are closed on the way.
+    func takeIdle() -> UpstreamConnection? {
         while let connection = idle.popLast() {
             // Idle for long, the upstream has likely dropped it; don't gamble a request on it.
             if connection.channel.isActive, NIODeadline.now() - connection.idleSince < .seconds(30) {
-                return loop.assumeIsolated().makeSucceededFuture(connection)
+                return connection
             }
             connection.channel.close(promise: nil)
         }
-        return connect(timeout: connectTimeout)
+        return nil
     }
 
     /// A brand-new connection, for a retry after a reused one failed or for a WebSocket handshake (`upgrading`:
@@ -54,11 +61,14 @@ final class UpstreamPool {
                     if let tls = target.tls {
                         try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: target.serverName))
                     }
-                    // Outbound header validation is off: every header we send was parsed (and so
-                    // validated) from the client's request, or is ours (a validated key, the host).
-                    try pipeline.addHTTPClientHandlers(
-                        leftOverBytesStrategy: upgrading ? .forwardBytes : .dropBytes,
-                        enableOutboundHeaderValidation: false)
+                    // NIO's client handlers but for the encoder (`UpstreamRequestEncoder`), and without outbound
+                    // header validation: every header we send was parsed (and so validated) from the client's
+                    // request, or is ours (a validated key, the host). The decoder learns each request's method
+                    // from the head passing it, for the answer to a HEAD.
+                    try pipeline.addHandler(UpstreamRequestEncoder())
+                    try pipeline.addHandler(
+                        ByteToMessageHandler(
+                            HTTPResponseDecoder(leftOverBytesStrategy: upgrading ? .forwardBytes : .dropBytes)))
                     try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout))
                     try pipeline.addHandler(handler.value)
                 }
@@ -84,10 +94,12 @@ final class UpstreamPool {
             return
         }
         connection.idleSince = .now()
-        // Reading may have been paused while the client could not keep up (backpressure). Synchronously, on
-        // this loop: the future-returning `setOption` allocated a promise and a callback per request (and
-        // setting it when it is on already does nothing).
-        try? connection.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+        // Reading was paused while the client could not keep up (backpressure): on again. Only then: setting
+        // a channel option costs casts and a lookup, and almost no answer was ever paused.
+        if connection.readingPaused {
+            connection.readingPaused = false
+            try? connection.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+        }
         idle.append(connection)
     }
 

@@ -73,14 +73,12 @@ extension ClientConnectionHandler {
                 try clientPipeline.removeHandler(
                     context: clientPipeline.context(handlerType: HTTPServerPipelineHandler.self))
                 try clientPipeline.removeHandler(
-                    context: clientPipeline.context(handlerType: NIOHTTPResponseHeadersValidator.self))
-                try clientPipeline.removeHandler(
                     context: clientPipeline.context(handlerType: HTTPServerProtocolErrorHandler.self))
                 try clientPipeline.removeHandler(context: context)
 
                 // Last, so that frames sent right after the `101` reach a client side already in place.
                 try upstreamPipeline.removeHandler(
-                    context: upstreamPipeline.context(handlerType: HTTPRequestEncoder.self))
+                    context: upstreamPipeline.context(handlerType: UpstreamRequestEncoder.self))
                 // The decoder hands on what followed the `101` as it leaves, a moment later, outside any read whose
                 // end would flush it.
                 upstreamPipeline.removeHandler(

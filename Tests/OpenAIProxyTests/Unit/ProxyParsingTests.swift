@@ -82,6 +82,11 @@ struct ProxyParsingTests {
         for dropped in ["connection", "x-private", "accept-encoding", "expect", "content-length"] {
             #expect(upstream[dropped].isEmpty, "\(dropped)")
         }
+        // The length of the body as it is sent (it may have been rewritten), not the client's.
+        let framed = ForwardedHeaders.upstream(
+            from: client, key: "sk-upstream", authority: "api.example.com", contentLength: 40)
+        #expect(framed["content-length"] == ["40"])
+        #expect(framed.map(\.name).last == "content-length")
 
         let answer = HTTPHeaders([
             ("Content-Type", "text/event-stream"), ("Transfer-Encoding", "chunked"),
