@@ -82,31 +82,10 @@ for s in socks:
 print(" ".join(str(s.getsockname()[1]) for s in socks))')
 
 # --------------------------------------------------------------------- the fake upstream (as bench/run.sh)
-COMPLETION='{"id":"chatcmpl-bench0000000000000000000000","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":21,"completion_tokens":9,"total_tokens":30,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_bench"}'
+# shellcheck source=lib/fake_upstream.sh
+. "$BENCH_DIR/lib/fake_upstream.sh"
 mkdir -p "$TMP/upstream" "$TMP/data"
-cat >"$TMP/upstream/nginx.conf" <<CONF
-daemon off;
-master_process on;
-worker_processes 1;
-pid $TMP/upstream/nginx.pid;
-error_log $TMP/upstream/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/upstream/client_body;
-    proxy_temp_path $TMP/upstream/proxy_temp;
-    fastcgi_temp_path $TMP/upstream/fastcgi_temp;
-    uwsgi_temp_path $TMP/upstream/uwsgi_temp;
-    scgi_temp_path $TMP/upstream/scgi_temp;
-    keepalive_requests 1000000;
-    keepalive_timeout 300s;
-    server {
-        listen 127.0.0.1:$P_UP;
-        location = /v1/chat/completions { default_type application/json; return 200 '$COMPLETION'; }
-        location / { return 404; }
-    }
-}
-CONF
+fake_upstream_conf "$TMP/upstream" "$P_UP"
 "$NGINX" -p "$TMP/upstream" -c "$TMP/upstream/nginx.conf" -e "$TMP/upstream/error.log" \
     >"$TMP/upstream/stdout.log" 2>&1 &
 PIDS+=($!)

@@ -121,17 +121,8 @@ public final class DatabaseReachability: Sendable {
     public func bounded<Result: Sendable>(
         _ body: @escaping @Sendable () async throws -> Result
     ) async -> Result? {
-        guard !isUnreachable else { return nil }
-        switch await awaitBounded(bound, body) {
-        case .done(let result):
-            return result
-        case .failed(let error):
-            markUnreachable(PostgresErrorText.line(error))
-            return nil
-        case .timedOut:
-            markUnreachable("no answer within \(bound)")
-            return nil
-        }
+        guard !isUnreachable, case .done(let result) = await attempt(within: bound, body) else { return nil }
+        return result
     }
 
     /// Runs `body` (a cheap read) within `limit` whether or not an outage is known, and records what it met:
@@ -140,17 +131,22 @@ public final class DatabaseReachability: Sendable {
     public func check<Result: Sendable>(
         within limit: Duration, _ body: @escaping @Sendable () async throws -> Result
     ) async -> Result? {
-        switch await awaitBounded(limit, body) {
-        case .done(let result):
-            markReachable()
-            return result
-        case .failed(let error):
-            markUnreachable(PostgresErrorText.line(error))
-            return nil
-        case .timedOut:
-            markUnreachable("no answer within \(limit)")
-            return nil
+        guard case .done(let result) = await attempt(within: limit, body) else { return nil }
+        markReachable()
+        return result
+    }
+
+    /// `body`'s outcome within `limit`; a failure or no answer in time marks the outage.
+    private func attempt<Result: Sendable>(
+        within limit: Duration, _ body: @escaping @Sendable () async throws -> Result
+    ) async -> BoundedOutcome<Result> {
+        let outcome = await awaitBounded(limit, body)
+        switch outcome {
+        case .done: break
+        case .failed(let error): markUnreachable(PostgresErrorText.line(error))
+        case .timedOut: markUnreachable("no answer within \(limit)")
         }
+        return outcome
     }
 
     /// The tasks in `untilUnreachable`, and the tickets cancelled before their wait began.
