@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Glibc
 
@@ -83,5 +84,14 @@ public enum SecretMaterial {
                 description: "data directory path is too long for the stats socket (\(configuration.paths.statsSocket))"
             )
         }
+    }
+
+    /// The admin chat console's client token on a cluster: an HMAC of a fixed label under `secret`, the same on
+    /// every host that shares the secret (so one internal token serves every host's console), and no way back
+    /// to the secret.
+    public static func clusterChatToken(secret: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Data("openai-proxy admin chat console token".utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        return ClientToken.valuePrefix + mac.map { String(format: "%02x", $0) }.joined()
     }
 }

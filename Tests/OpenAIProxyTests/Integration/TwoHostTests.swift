@@ -60,6 +60,21 @@ extension RealService {
             #expect(try await TestHTTP.chat(hostB, token: token).status == 200)
             sent += 1
 
+            // Each host's chat console works: both derive the one internal token from the shared secret, so the
+            // host started last did not replace the other's.
+            let chat = #"{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}"#
+            let refreshed = try await TestHTTP.send(
+                .GET, hostA.adminURL + "/api/models?refresh=true", token: hostA.adminToken)
+            #expect(refreshed.status == 200)
+            for host in hosts {
+                let answered = await eventually(timeout: .seconds(10)) {
+                    (try? await TestHTTP.send(.POST, host.adminURL + "/api/chat", token: host.adminToken, json: chat))?
+                        .status == 200
+                }
+                #expect(answered, "the chat console of \(host.adminURL)")
+                sent += 1
+            }
+
             // 300 requests alternating between the hosts: the one cursor keeps the three keys in turn.
             let before = upstream.keyCounts
             for index in 0..<300 {
