@@ -21,23 +21,12 @@ extension RealService {
             let cluster = try await CrashablePostgresCluster.start()
             let upstream = try await FakeUpstream.start()
             defer { upstream.stop() }
-            let shared = [
-                "OPENAI_PROXY_DATABASE_URL": cluster.location.url, "SECRET_KEY": "outage-secret-0123456789abcdef0123",
-            ]
-            let hostA = ProxyService(upstream: upstream.baseURL, workers: 2, extra: shared)
-            let hostB = ProxyService(upstream: upstream.baseURL, workers: 2, extra: shared)
-            try hostA.addKeys(Self.keys)
-            let token = try hostA.createToken()
-            try await hostA.start()
-            try await hostB.start()
-            do {
+            try await TwoHosts.run(
+                databaseURL: cluster.location.url, secret: "outage-secret-0123456789abcdef0123", upstream: upstream,
+                keys: Self.keys
+            ) { hostA, hostB, token in
                 try await exercise([hostA, hostB], cluster: cluster, upstream: upstream, token: token)
-            } catch {
-                print("host A:\n\(hostA.log)\nhost B:\n\(hostB.log)")
-                throw error
             }
-            #expect(await hostA.stop() == 0)
-            #expect(await hostB.stop() == 0)
         }
 
         @Test(
@@ -143,15 +132,7 @@ extension RealService {
             #expect(marked, "the key marked invalid in the outage is not marked in the database")
 
             // Every request is one row in the shared log, none twice, including those served while it was down.
-            let logged = try await PostgresProxyDatabase.withRunning(cluster.location, logger: Logger(label: "test")) {
-                database in
-                var counts: (rows: Int64, requests: Int64) = (0, 0)
-                _ = await eventually(timeout: .seconds(60)) {
-                    counts = (try? await Self.counts(database)) ?? counts
-                    return counts.rows >= Int64(sent)
-                }
-                return counts
-            }
+            let logged = try await TwoHosts.loggedRows(cluster.location, expected: sent, timeout: .seconds(60))
             #expect(logged.requests == logged.rows, "a request id logged twice")
             // Batches caught by the crash are committed once it is back, on both hosts.
             #expect(logged.rows == Int64(sent))
@@ -205,16 +186,6 @@ extension RealService {
                 let health = try await TestHTTP.send(.GET, host.proxyURL + "/healthz")
                 #expect(health.status == 200)
                 #expect(health.json["status"] as? String == "ok", "\(health.body)")
-            }
-        }
-
-        /// The request log's rows, and its distinct request ids.
-        private static func counts(_ database: PostgresProxyDatabase) async throws -> (rows: Int64, requests: Int64) {
-            try await database.connection { connection in
-                let rows = try await connection.query(
-                    "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM usage_log", logger: database.logger)
-                for try await (all, distinct) in rows.decode((Int64, Int64).self) { return (all, distinct) }
-                return (0, 0)
             }
         }
     }

@@ -18,21 +18,18 @@ extension RealService {
             try await PostgresTestCluster.withFreshDatabase { location in
                 let upstream = try await FakeUpstream.start()
                 defer { upstream.stop() }
-                let shared = [
-                    "OPENAI_PROXY_DATABASE_URL": location.url, "SECRET_KEY": "two-hosts-secret-0123456789abcdef",
-                ]
-                let hostA = ProxyService(upstream: upstream.baseURL, workers: 2, extra: shared)
-                let hostB = ProxyService(upstream: upstream.baseURL, workers: 2, extra: shared)
-                try hostA.addKeys(Self.keys)
-                let token = try hostA.createToken()
-                try await hostA.start()
-                try await hostB.start()
-                do {
+                let secret = "two-hosts-secret-0123456789abcdef"
+                try await TwoHosts.run(
+                    databaseURL: location.url, secret: secret, upstream: upstream, keys: Self.keys
+                ) { hostA, hostB, token in
                     try await exercise(hostA, hostB, upstream: upstream, token: token, location: location)
                     // A third host set up with a secret of its own is refused in one line: it could not open the keys.
                     let foreign = ProxyService(
                         upstream: upstream.baseURL, workers: 2,
-                        extra: shared.merging(["SECRET_KEY": "another-hosts-secret-0123456789ab"]) { _, new in new })
+                        extra: [
+                            "OPENAI_PROXY_DATABASE_URL": location.url,
+                            "SECRET_KEY": "another-hosts-secret-0123456789ab",
+                        ])
                     try await foreign.start(waitUntilReady: false)
                     let ended = await eventually(timeout: .seconds(30)) { foreign.exitStatus != nil }
                     if !ended { _ = await foreign.stop() }
@@ -40,12 +37,7 @@ extension RealService {
                     let refusal = "openai-proxy: SECRET_KEY is not this installation's secret"
                     // Its output is read as it comes: wait for the last of it.
                     #expect(await eventually { foreign.log.contains(refusal) }, "\(foreign.log)")
-                } catch {
-                    print("host A:\n\(hostA.log)\nhost B:\n\(hostB.log)")
-                    throw error
                 }
-                #expect(await hostA.stop() == 0)
-                #expect(await hostB.stop() == 0)
             }
         }
 
@@ -123,15 +115,7 @@ extension RealService {
             #expect(statuses.filter { $0 == 429 }.count == 20, "\(statuses)")
 
             // Every request is exactly one row in the shared request log, whichever host's collector wrote it.
-            let logged = try await PostgresProxyDatabase.withRunning(location, logger: Logger(label: "test")) {
-                database in
-                var counts: (rows: Int64, requests: Int64) = (0, 0)
-                _ = await eventually(timeout: .seconds(15)) {
-                    counts = (try? await Self.counts(database)) ?? counts
-                    return counts.rows >= Int64(sent)
-                }
-                return counts
-            }
+            let logged = try await TwoHosts.loggedRows(location, expected: sent, timeout: .seconds(15))
             #expect(logged.rows == Int64(sent))
             #expect(logged.requests == Int64(sent), "a request id logged twice")
 
@@ -147,16 +131,6 @@ extension RealService {
                 #expect(metrics.status == 200)
                 #expect(
                     metrics.body.contains(#"openai_proxy_keys{status="disabled"} 1"#), "\(metrics.body.prefix(2000))")
-            }
-        }
-
-        /// The request log's rows, and its distinct request ids.
-        private static func counts(_ database: PostgresProxyDatabase) async throws -> (rows: Int64, requests: Int64) {
-            try await database.connection { connection in
-                let rows = try await connection.query(
-                    "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM usage_log", logger: database.logger)
-                for try await (all, distinct) in rows.decode((Int64, Int64).self) { return (all, distinct) }
-                return (0, 0)
             }
         }
     }
