@@ -68,7 +68,6 @@ struct MetricsRoutes: Sendable {
         MetricsLabelBounds(models: figures.models, keys: figures.keyStatuses.keys.map(String.init))
     }
 
-    /// The whole exposition: the collector's metrics, then this process's.
     /// The key states and model names from the database, or nil when they cannot be read (or in an outage).
     private func keyFigures() async -> MetricsFigures? {
         guard let reachability else { return try? await reading.metricsFigures() }
@@ -76,6 +75,7 @@ struct MetricsRoutes: Sendable {
         return try? await reachability.unlessOutage { try await reading.metricsFigures() }?.get()
     }
 
+    /// The whole exposition: the collector's metrics, then this process's.
     func render() async -> [UInt8] {
         let figures = await keyFigures()
         let bounds = figures.map(Self.labelBounds) ?? MetricsLabelBounds(models: [], keys: [])
