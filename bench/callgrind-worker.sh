@@ -130,10 +130,10 @@ os.execvp(sys.argv[2], sys.argv[2:])' "$P_PROXY" "${RUNNER[@]}" "$WORKER_BIN" wo
 WORKER=$!
 PIDS=("$WORKER" "${PIDS[@]}")
 
-# Sends $1 requests; fails unless every answer is a 200.
+# Sends $1 requests and prints "requests seconds"; fails unless every answer is a 200.
 load() {
     python3 "$BENCH_DIR/lib/fixed_load.py" 127.0.0.1 "$P_PROXY" "$TOKEN" "$1" "$CONNECTIONS" |
-        python3 -c 'import json, sys; r = json.load(sys.stdin); print(r); sys.exit(r["ok"] != r["requests"])'
+        python3 -c 'import json, sys; r = json.load(sys.stdin); print(r["ok"], r["seconds"]); sys.exit(r["ok"] != r["requests"])'
 }
 
 # Ready once a request is served (bounded: under valgrind the start takes a while).

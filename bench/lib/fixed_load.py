@@ -7,7 +7,7 @@ For bench/usage_instructions.sh: instruction counts per request need a known req
 fixed duration does not give. Standard library only; each connection sends its next request when the
 previous answer has arrived whole (Content-Length or chunked), and with RATE (requests per second, all
 connections together) not before its turn. Prints one line of JSON: requests sent, answers with status 200,
-other answers.
+other answers, and the seconds the load took.
 """
 import asyncio
 import json
@@ -68,8 +68,10 @@ async def main():
     ).encode() + BODY
     budget = [total]
     counts = {"ok": 0, "other": 0}
+    started = asyncio.get_running_loop().time()
     await asyncio.gather(*(connection(host, port, request, budget, counts, pace) for _ in range(connections)))
-    print(json.dumps({"requests": total, "ok": counts["ok"], "other": counts["other"]}))
+    seconds = round(asyncio.get_running_loop().time() - started, 3)
+    print(json.dumps({"requests": total, "ok": counts["ok"], "other": counts["other"], "seconds": seconds}))
 
 
 asyncio.run(main())
