@@ -130,10 +130,16 @@ os.execvp(sys.argv[2], sys.argv[2:])' "$P_PROXY" "${RUNNER[@]}" "$WORKER_BIN" wo
 WORKER=$!
 PIDS=("$WORKER" "${PIDS[@]}")
 
-# Sends $1 requests; fails unless every answer is a 200.
+# Sends $1 requests; prints how many were answered and the seconds they took; fails unless every answer is a 200.
 load() {
-    python3 "$BENCH_DIR/lib/fixed_load.py" 127.0.0.1 "$P_PROXY" "$TOKEN" "$1" "$CONNECTIONS" |
-        python3 -c 'import json, sys; r = json.load(sys.stdin); print(r); sys.exit(r["ok"] != r["requests"])'
+    local started ended counts
+    started=$(date +%s.%N)
+    counts=$(python3 "$BENCH_DIR/lib/fixed_load.py" 127.0.0.1 "$P_PROXY" "$TOKEN" "$1" "$CONNECTIONS") || return 1
+    ended=$(date +%s.%N)
+    python3 -c 'import json, sys
+r = json.loads(sys.argv[1])
+print(r["ok"], f"{float(sys.argv[3]) - float(sys.argv[2]):.2f}")
+sys.exit(r["ok"] != r["requests"])' "$counts" "$started" "$ended"
 }
 
 # Ready once a request is served (bounded: under valgrind the start takes a while).
