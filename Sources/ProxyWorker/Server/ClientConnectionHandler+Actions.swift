@@ -117,6 +117,8 @@ extension ClientConnectionHandler {
             closing = true
             firstByteTimer?.cancel()
             firstByteTimer = nil
+        } else if !closing {
+            awaitNextRequest()
         }
     }
 

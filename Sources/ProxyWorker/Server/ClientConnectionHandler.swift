@@ -34,9 +34,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// The one timer that enforces `firstByteDue` for the connection's requests, and when it fires.
     var firstByteTimer: Scheduled<Void>?
     var firstByteTimerAt = NIODeadline.distantFuture
-    /// What is awaited from the client and by when, and the timer that enforces it.
+    /// What is awaited from the client and by when (the head, the body, or on a kept-alive connection the next
+    /// request), and the one timer that enforces it, and when it fires.
     var receiveDeadline: ReceiveDeadline
     var receiveTimer: Scheduled<Void>?
+    var receiveTimerAt = NIODeadline.distantFuture
     /// A request part arrived in the current read.
     var partInRead = false
     /// The connection closes once what is being written is out: no further request is served.
@@ -58,7 +60,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         self.worker = worker
         self.registry = registry
         self.limits = limits
-        receiveDeadline = ReceiveDeadline(headerTimeout: limits.headerTimeout, bodyTimeout: limits.bodyTimeout)
+        receiveDeadline = ReceiveDeadline(
+            headerTimeout: limits.headerTimeout, bodyTimeout: limits.bodyTimeout,
+            keepAliveTimeout: limits.keepAliveTimeout)
         request = .idle(snapshot: worker.snapshots.forRequest)
     }
 
@@ -74,6 +78,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        receiveTimer?.cancel()
+        receiveTimer = nil
         endRequest(keepAlive: false)
         self.context = nil
     }
@@ -92,6 +98,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             feed { $0.bodyReceived(&chunk, reserve: budget.reserve) }
         case .end:
             receiveDeadline.requestReceived()
+            // Answered before its body ended (a refusal): the connection is idle from now.
+            if isIdle { receiveDeadline.answerEnded(at: context.eventLoop.now) }
             let keepsTexts = worker.chatHistory == .full
             let objects = worker.objects
             feed { $0.endReceived(keepsTexts: keepsTexts, objects: objects.object) }
@@ -193,11 +201,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         if event is DrainDeadlineEvent {
             // The worker is about to close this connection: what it was serving is cut by us.
             cutByServer = true
-            return
-        }
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            // A keep-alive connection that stays silent is closed; one waiting for an answer is not.
-            if isIdle { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)

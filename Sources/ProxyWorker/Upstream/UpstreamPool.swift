@@ -50,8 +50,7 @@ final class UpstreamPool {
     /// bytes that follow the `101` are kept for the frame decoder); `timeout` overrides the pool's.
     func connect(timeout: TimeAmount? = nil, upgrading: Bool = false) -> EventLoopFuture<UpstreamConnection> {
         let target = target
-        let readTimeout = readTimeout
-        let handler = NIOLoopBound(UpstreamResponseHandler(), eventLoop: loop)
+        let handler = NIOLoopBound(UpstreamResponseHandler(readTimeout: readTimeout), eventLoop: loop)
         let connected = ClientBootstrap(group: loop)
             .connectTimeout(timeout ?? connectTimeout)
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
@@ -69,7 +68,6 @@ final class UpstreamPool {
                     try pipeline.addHandler(
                         ByteToMessageHandler(
                             HTTPResponseDecoder(leftOverBytesStrategy: upgrading ? .forwardBytes : .dropBytes)))
-                    try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout))
                     try pipeline.addHandler(handler.value)
                 }
             }

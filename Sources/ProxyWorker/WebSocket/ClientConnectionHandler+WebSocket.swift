@@ -47,8 +47,6 @@ extension ClientConnectionHandler {
                 let upstreamPipeline = upstreamChannel.pipeline.syncOperations
                 try upstreamPipeline.removeHandler(
                     context: upstreamPipeline.context(handlerType: UpstreamResponseHandler.self))
-                try upstreamPipeline.removeHandler(
-                    context: upstreamPipeline.context(handlerType: IdleStateHandler.self))
                 try upstreamPipeline.addHandlers([
                     ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: Self.maxWebSocketFrame)),
                     WebSocketFrameEncoder(), WebSocketRelay.Side(relay: relay, role: .upstream),
@@ -60,7 +58,6 @@ extension ClientConnectionHandler {
                         .head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: clientHeaders))),
                     promise: nil)
                 let clientPipeline = clientChannel.pipeline.syncOperations
-                try clientPipeline.removeHandler(context: clientPipeline.context(handlerType: IdleStateHandler.self))
                 try clientPipeline.addHandlers([
                     ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: Self.maxWebSocketFrame)),
                     WebSocketFrameEncoder(), IdleStateHandler(allTimeout: idle),
