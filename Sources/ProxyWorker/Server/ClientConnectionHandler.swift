@@ -52,6 +52,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// The worker closed this connection when its drain timeout ran out.
     var cutByServer = false
     var context: ChannelHandlerContext?
+    /// The connection's response encoder, told which answers go to a HEAD request (none in a test's pipeline).
+    private var responseEncoder: ClientResponseEncoder?
     // The last token this connection presented and what it resolved to, per snapshot generation:
     // a client sends the same token on every request of a connection, so it is hashed once.
     private var cachedToken: (value: String, generation: Int64, entry: TokenEntry)?
@@ -71,6 +73,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        responseEncoder = try? context.pipeline.syncOperations.handler(type: ClientResponseEncoder.self)
         // Added as the connection is accepted: its first head is due from now (the loop's clock, which a test
         // can move).
         receiveDeadline.headStarted(at: context.eventLoop.now)
@@ -127,6 +130,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         // others its lock would be taken for nothing.
         if requestNumber == 0 { registry.requestStarted(on: context.channel) }
         requestNumber &+= 1
+        // Requests are answered one at a time, in order: the previous answer has ended.
+        if head.method == .HEAD || head.method == .CONNECT { responseEncoder?.answeringHead = true }
         let target = head.uri
         let path: Substring
         var query: Substring?

@@ -61,18 +61,16 @@ struct ProxyServer: Service {
                         channel.eventLoop.makeCompletedFuture {
                             registry.insert(channel)
                             channel.closeFuture.whenComplete { _ in uncount.run() }
-                            let pipeline = channel.pipeline.syncOperations
-                            // No outbound header validation: every answer header was parsed (and so validated)
-                            // from the upstream's answer, or is ours; the validator's pass cost 3k instructions
-                            // per answer.
-                            try pipeline.configureHTTPServerPipeline(
-                                withPipeliningAssistance: true, withErrorHandling: true,
-                                withOutboundHeaderValidation: false)
-                            try pipeline.addHandler(
-                                ReadAheadHandler(),
-                                position: .before(pipeline.handler(type: HTTPServerPipelineHandler.self)))
-                            try pipeline.addHandler(
-                                ClientConnectionHandler(worker: core, registry: registry, limits: clientLimits))
+                            // NIO's server pipeline but for the response encoder (`ClientResponseEncoder`), and
+                            // without outbound header validation: every answer header was parsed (and so validated)
+                            // from the upstream's answer, or is ours; the validator's pass cost 3k instructions per
+                            // answer.
+                            try channel.pipeline.syncOperations.addHandlers([
+                                ClientResponseEncoder(),
+                                ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
+                                ReadAheadHandler(), HTTPServerPipelineHandler(), HTTPServerProtocolErrorHandler(),
+                                ClientConnectionHandler(worker: core, registry: registry, limits: clientLimits),
+                            ])
                         }
                     }
                     .withConnectedSocket(socket)

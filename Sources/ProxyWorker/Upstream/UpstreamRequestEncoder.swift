@@ -56,7 +56,7 @@ enum UpstreamRequestHead {
     /// Copies `text` to `base + offset` and moves `offset` past it. A static function taking the offset `inout`:
     /// a local function capturing it cost two dynamic exclusivity checks per call.
     @inline(__always)
-    private static func put(_ text: String, _ base: UnsafeMutableRawPointer, _ offset: inout Int) {
+    static func put(_ text: String, _ base: UnsafeMutableRawPointer, _ offset: inout Int) {
         var text = text
         let destination = base + offset
         offset += text.withUTF8 { bytes in

@@ -63,7 +63,8 @@ extension ClientConnectionHandler {
                     WebSocketFrameEncoder(), IdleStateHandler(allTimeout: idle),
                     WebSocketRelay.Side(relay: relay, role: .client),
                 ])
-                try clientPipeline.removeHandler(context: clientPipeline.context(handlerType: HTTPResponseEncoder.self))
+                try clientPipeline.removeHandler(
+                    context: clientPipeline.context(handlerType: ClientResponseEncoder.self))
                 try clientPipeline.removeHandler(
                     context: clientPipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self))
                 try clientPipeline.removeHandler(context: clientPipeline.context(handlerType: ReadAheadHandler.self))
