@@ -53,7 +53,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     var cutByServer = false
     var context: ChannelHandlerContext?
     /// The connection's response encoder, told which answers go to a HEAD request (none in a test's pipeline).
-    private var responseEncoder: ClientResponseEncoder?
+    private(set) var responseEncoder: ClientResponseEncoder?
+    /// The connection's read-ahead, told when a request was received whole and when its answer ended.
+    private(set) var readAhead: ReadAheadHandler?
     // The last token this connection presented and what it resolved to, per snapshot generation:
     // a client sends the same token on every request of a connection, so it is hashed once.
     private var cachedToken: (value: String, generation: Int64, entry: TokenEntry)?
@@ -74,6 +76,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         responseEncoder = try? context.pipeline.syncOperations.handler(type: ClientResponseEncoder.self)
+        readAhead = try? context.pipeline.syncOperations.handler(type: ReadAheadHandler.self)
         // Added as the connection is accepted: its first head is due from now (the loop's clock, which a test
         // can move).
         receiveDeadline.headStarted(at: context.eventLoop.now)
@@ -101,6 +104,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             feed { $0.bodyReceived(&chunk, reserve: budget.reserve) }
         case .end:
             receiveDeadline.requestReceived()
+            // Before the machine hears of it: a request answered here is answered within this call.
+            if serving { readAhead?.requestReceived() }
             // Answered before its body ended (a refusal): the connection is idle from now.
             if isIdle { receiveDeadline.answerEnded(at: context.eventLoop.now) }
             let keepsTexts = worker.chatHistory == .full
@@ -213,6 +218,15 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         worker.logger.debug("client connection error: \(error)")
+        // Bytes that make no HTTP request: 400, unless an answer is under way (what NIO's
+        // `HTTPServerProtocolErrorHandler` did, whose look at every part of every answer cost a dynamic cast).
+        if error is HTTPParserError, responseEncoder?.answerOpen != true {
+            let head = HTTPResponseHead(
+                version: .http1_1, status: .badRequest,
+                headers: HTTPHeaders([("connection", "close"), ("content-length", "0")]))
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
         context.close(promise: nil)
     }
 }

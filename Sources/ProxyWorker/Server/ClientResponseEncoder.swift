@@ -23,6 +23,8 @@ final class ClientResponseEncoder: ChannelOutboundHandler, RemovableChannelHandl
     private var chunkOpen = false
     /// The answer being written may carry no body.
     private var bodiless = false
+    /// A final answer's head was written and its end not yet.
+    private(set) var answerOpen = false
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
@@ -31,6 +33,7 @@ final class ClientResponseEncoder: ChannelOutboundHandler, RemovableChannelHandl
             let framedInChunks = ClientResponseHead.write(head, into: &buffer)
             // A non-final 1xx (100 Continue) is followed by the answer's own head.
             if head.status.code >= 200 || head.status == .switchingProtocols {
+                answerOpen = true
                 bodiless = answeringHead
                 chunked = framedInChunks && !answeringHead
                 chunkOpen = false
@@ -49,6 +52,7 @@ final class ClientResponseEncoder: ChannelOutboundHandler, RemovableChannelHandl
                 context.write(wrapOutboundOut(body), promise: promise)
             }
         case .end(let trailers):
+            answerOpen = false
             answeringHead = false
             bodiless = false
             if chunked {

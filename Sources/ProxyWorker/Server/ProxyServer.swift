@@ -61,14 +61,14 @@ struct ProxyServer: Service {
                         channel.eventLoop.makeCompletedFuture {
                             registry.insert(channel)
                             channel.closeFuture.whenComplete { _ in uncount.run() }
-                            // NIO's server pipeline but for the response encoder (`ClientResponseEncoder`), and
-                            // without outbound header validation: every answer header was parsed (and so validated)
-                            // from the upstream's answer, or is ours; the validator's pass cost 3k instructions per
-                            // answer.
+                            // NIO's server pipeline but for the response encoder (`ClientResponseEncoder`), with
+                            // the protocol error handler's 400 given by `ClientConnectionHandler`, and without
+                            // outbound header validation: every answer header was parsed (and so validated) from the
+                            // upstream's answer, or is ours; the validator's pass cost 3k instructions per answer.
                             try channel.pipeline.syncOperations.addHandlers([
                                 ClientResponseEncoder(),
                                 ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
-                                ReadAheadHandler(), HTTPServerPipelineHandler(), HTTPServerProtocolErrorHandler(),
+                                ReadAheadHandler(), HTTPServerPipelineHandler(),
                                 ClientConnectionHandler(worker: core, registry: registry, limits: clientLimits),
                             ])
                         }

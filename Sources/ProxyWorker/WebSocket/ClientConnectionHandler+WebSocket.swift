@@ -70,8 +70,6 @@ extension ClientConnectionHandler {
                 try clientPipeline.removeHandler(context: clientPipeline.context(handlerType: ReadAheadHandler.self))
                 try clientPipeline.removeHandler(
                     context: clientPipeline.context(handlerType: HTTPServerPipelineHandler.self))
-                try clientPipeline.removeHandler(
-                    context: clientPipeline.context(handlerType: HTTPServerProtocolErrorHandler.self))
                 try clientPipeline.removeHandler(context: context)
 
                 // Last, so that frames sent right after the `101` reach a client side already in place.

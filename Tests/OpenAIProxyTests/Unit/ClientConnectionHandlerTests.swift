@@ -239,4 +239,15 @@ struct ClientConnectionHandlerTests {
         fixture.loop.advanceTime(by: .seconds(1))
         #expect(!fixture.channel.isActive)
     }
+
+    @Test("bytes the decoder cannot parse get 400 with connection: close, and the connection closes")
+    func unparsable() async throws {
+        let fixture = try await fixture()
+        fixture.channel.pipeline.fireErrorCaught(HTTPParserError.invalidMethod)
+        let answer = try #require(whole(try fixture.answer()))
+        #expect(answer.status == 400 && answer.ended)
+        #expect(answer.headers.first(name: "connection") == "close")
+        #expect(!fixture.channel.isActive)
+        #expect(fixture.rows.isEmpty)
+    }
 }
