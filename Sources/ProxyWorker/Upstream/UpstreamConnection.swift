@@ -26,6 +26,8 @@ enum UpstreamError: Error, Equatable {
 /// One keep-alive HTTP/1.1 connection to the upstream, used by one request at a time.
 final class UpstreamConnection {
     let channel: any Channel
+    /// The connection's request encoder, which can send a request's body with its head.
+    var requestEncoder: UpstreamRequestEncoder?
     /// The request currently using the connection.
     weak var delegate: (any UpstreamDelegate)?
     /// Whether the connection already served an answer (a reused one may have been closed by the peer).

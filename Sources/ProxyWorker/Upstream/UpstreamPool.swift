@@ -51,6 +51,7 @@ final class UpstreamPool {
     func connect(timeout: TimeAmount? = nil, upgrading: Bool = false) -> EventLoopFuture<UpstreamConnection> {
         let target = target
         let handler = NIOLoopBound(UpstreamResponseHandler(readTimeout: readTimeout), eventLoop: loop)
+        let encoder = NIOLoopBound(UpstreamRequestEncoder(), eventLoop: loop)
         let connected = ClientBootstrap(group: loop)
             .connectTimeout(timeout ?? connectTimeout)
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
@@ -64,7 +65,7 @@ final class UpstreamPool {
                     // header validation: every header we send was parsed (and so validated) from the client's
                     // request, or is ours (a validated key, the host). The decoder learns each request's method
                     // from the head passing it, for the answer to a HEAD.
-                    try pipeline.addHandler(UpstreamRequestEncoder())
+                    try pipeline.addHandler(encoder.value)
                     try pipeline.addHandler(
                         ByteToMessageHandler(
                             HTTPResponseDecoder(leftOverBytesStrategy: upgrading ? .forwardBytes : .dropBytes)))
@@ -76,6 +77,7 @@ final class UpstreamPool {
             throw UpstreamError.connectFailed(Self.describe(error))
         }.assumeIsolated().map { channel in
             let connection = UpstreamConnection(channel: channel)
+            connection.requestEncoder = encoder.value
             handler.value.connection = connection
             handler.value.onClose = { [weak self] closed in self?.forget(closed) }
             return connection

@@ -38,7 +38,7 @@ struct ClientResponseEncoderTests {
     }
 
     private static func head(
-        _ status: HTTPResponseStatus = .ok, version: HTTPVersion = .http1_1, _ headers: [(String, String)]
+        _ headers: [(String, String)], status: HTTPResponseStatus = .ok, version: HTTPVersion = .http1_1
     ) -> HTTPServerResponsePart {
         .head(HTTPResponseHead(version: version, status: status, headers: HTTPHeaders(headers)))
     }
@@ -57,7 +57,8 @@ struct ClientResponseEncoderTests {
             Self.body(#"{"a":true}"# + "\n"), .end(nil),
         ]
         let written = try Self.ours(parts)
-        #expect(written.count == 2)
+        // The end writes nothing but the empty buffer that carries `writeOutbound`'s promise.
+        #expect(written.count == 3 && written.last == "")
         #expect(
             written.first
                 == "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-ünïcode: välue\r\nContent-Length: 11\r\n"
@@ -79,14 +80,14 @@ struct ClientResponseEncoderTests {
                 + "9\r\ndata: 1\n\n\r\n12c\r\n" + String(repeating: "x", count: 300) + "\r\n0\r\n\r\n")
 
         let old: [HTTPServerResponsePart] = [
-            Self.head(version: .http1_0, [("content-type", "text/event-stream")]), Self.body("data: 1\n\n"), .end(nil),
+            Self.head([("content-type", "text/event-stream")], version: .http1_0), Self.body("data: 1\n\n"), .end(nil),
         ]
         #expect(try Self.ours(old).joined() == "HTTP/1.0 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: 1\n\n")
         #expect(try Self.ours(old).joined() == (try Self.nio(old)).joined())
     }
 
     @Test("an answer to HEAD keeps its framing headers but has no body and no terminator; the next answer has")
-    func head() throws {
+    func answerToHead() throws {
         let encoder = ClientResponseEncoder()
         encoder.answeringHead = true
         let channel = EmbeddedChannel(handler: encoder)
@@ -116,7 +117,7 @@ struct ClientResponseEncoderTests {
     func bodilessStatuses() throws {
         for status in [HTTPResponseStatus.noContent, .notModified] {
             let parts: [HTTPServerResponsePart] = [
-                Self.head(status, [("content-length", "0"), ("transfer-encoding", "chunked"), ("etag", "1")]),
+                Self.head([("content-length", "0"), ("transfer-encoding", "chunked"), ("etag", "1")], status: status),
                 .end(nil),
             ]
             let written = try Self.ours(parts).joined()
