@@ -154,21 +154,8 @@ enum ClientResponseHead {
     }
 
     @inline(__always)
-    private static func isContentLength(_ name: String) -> Bool { named(name, "content-length") }
+    private static func isContentLength(_ name: String) -> Bool { HeaderName.matches(name, "content-length") }
 
     @inline(__always)
-    private static func isTransferEncoding(_ name: String) -> Bool { named(name, "transfer-encoding") }
-
-    /// Whether `name` is `lowercase` in any ASCII case, comparing bytes (the generic string comparison cost some
-    /// 1,700 instructions per answer here).
-    @inline(__always)
-    private static func named(_ name: String, _ lowercase: StaticString) -> Bool {
-        guard name.utf8.count == lowercase.utf8CodeUnitCount else { return false }
-        var name = name
-        return name.withUTF8 { bytes in
-            let expected = lowercase.utf8Start
-            for index in 0..<bytes.count where bytes[index] | 0x20 != expected[index] { return false }
-            return true
-        }
-    }
+    private static func isTransferEncoding(_ name: String) -> Bool { HeaderName.matches(name, "transfer-encoding") }
 }
