@@ -66,8 +66,8 @@ enum ForwardedHeaders {
     ) -> Bool {
         for (name, value) in headers {
             if dropped.contains(name) {
-                if detecting, connection.contains(name), !value.equalsIgnoringASCIICase("keep-alive"),
-                    !value.equalsIgnoringASCIICase("close")
+                if detecting, connection.contains(name), !HeaderName.matches(value, "keep-alive"),
+                    !HeaderName.matches(value, "close")
                 {
                     return false
                 }

@@ -117,6 +117,8 @@ extension ClientConnectionHandler {
             closing = true
             firstByteTimer?.cancel()
             firstByteTimer = nil
+        } else if !closing {
+            awaitNextRequest()
         }
     }
 
@@ -155,6 +157,7 @@ extension ClientConnectionHandler {
     /// Ends the answer; the connection closes once it is out if it may not be kept alive or the client
     /// already closed its side.
     func writeEnd(keepAlive: Bool, context: ChannelHandlerContext) {
+        readAhead?.answerEnded()
         // A promise only when the close waits for the end: a kept-alive answer (nearly all) makes none.
         guard !keepAlive || inputClosed else {
             context.write(wrapOutboundOut(.end(nil)), promise: nil)

@@ -4,7 +4,7 @@ import NIOHTTP1
 import Shared
 
 /// The receiving side's deadlines: a client that is slow with its request head or falls silent within its
-/// body gets 408 and the connection closes.
+/// body gets 408 and the connection closes; a kept-alive connection that stays silent after its answer is closed.
 extension ClientConnectionHandler {
     /// Notes the end of a read: an incomplete body's silence starts again, and bytes that did not make a
     /// request part on an idle kept-alive connection start the next head's deadline.
@@ -20,11 +20,18 @@ extension ClientConnectionHandler {
         armReceiveTimer(context: context)
     }
 
-    /// Starts the timer for what is awaited, unless one runs already (it looks again when it fires, so a
-    /// deadline moved later needs no new timer).
+    /// Starts the timer for what is awaited, unless one runs already that fires no later: it looks again when it
+    /// fires, so a deadline moved later (every answer's end moves the idle one) needs no new timer, and a
+    /// kept-alive connection has one timer for all its requests.
     func armReceiveTimer(context: ChannelHandlerContext) {
-        guard receiveTimer == nil, receiveDeadline.phase != .none else { return }
-        receiveTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: receiveDeadline.due) { [self] in
+        guard receiveDeadline.phase != .none else { return }
+        let due = receiveDeadline.due
+        if receiveTimer != nil {
+            if receiveTimerAt <= due { return }
+            receiveTimer?.cancel()
+        }
+        receiveTimerAt = due
+        receiveTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in
             receiveTimer = nil
             guard let context = self.context else { return }
             switch receiveDeadline.check(at: context.eventLoop.now) {
@@ -32,10 +39,21 @@ extension ClientConnectionHandler {
                 break
             case .wait:
                 armReceiveTimer(context: context)
+            case .expired(.idle):
+                // Silent since its last answer: closed. (A request in progress never leaves the phase `.idle`.)
+                if isIdle { context.close(promise: nil) }
             case .expired(let phase):
                 receiveTimedOut(phase, context: context)
             }
         }
+    }
+
+    /// The answer has ended on a connection kept alive: the next request's first byte is awaited, within the
+    /// keep-alive timeout.
+    func awaitNextRequest() {
+        guard let context else { return }
+        receiveDeadline.answerEnded(at: context.eventLoop.now)
+        armReceiveTimer(context: context)
     }
 
     /// The client was too slow: 408 and the connection closes. Only a request that had authenticated leaves a

@@ -34,9 +34,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// The one timer that enforces `firstByteDue` for the connection's requests, and when it fires.
     var firstByteTimer: Scheduled<Void>?
     var firstByteTimerAt = NIODeadline.distantFuture
-    /// What is awaited from the client and by when, and the timer that enforces it.
+    /// What is awaited from the client and by when (the head, the body, or on a kept-alive connection the next
+    /// request), and the one timer that enforces it, and when it fires.
     var receiveDeadline: ReceiveDeadline
     var receiveTimer: Scheduled<Void>?
+    var receiveTimerAt = NIODeadline.distantFuture
     /// A request part arrived in the current read.
     var partInRead = false
     /// The connection closes once what is being written is out: no further request is served.
@@ -50,6 +52,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// The worker closed this connection when its drain timeout ran out.
     var cutByServer = false
     var context: ChannelHandlerContext?
+    /// The connection's response encoder, told which answers go to a HEAD request (none in a test's pipeline).
+    private(set) var responseEncoder: ClientResponseEncoder?
+    /// The connection's read-ahead, told when a request was received whole and when its answer ended.
+    private(set) var readAhead: ReadAheadHandler?
     // The last token this connection presented and what it resolved to, per snapshot generation:
     // a client sends the same token on every request of a connection, so it is hashed once.
     private var cachedToken: (value: String, generation: Int64, entry: TokenEntry)?
@@ -58,7 +64,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         self.worker = worker
         self.registry = registry
         self.limits = limits
-        receiveDeadline = ReceiveDeadline(headerTimeout: limits.headerTimeout, bodyTimeout: limits.bodyTimeout)
+        receiveDeadline = ReceiveDeadline(
+            headerTimeout: limits.headerTimeout, bodyTimeout: limits.bodyTimeout,
+            keepAliveTimeout: limits.keepAliveTimeout)
         request = .idle(snapshot: worker.snapshots.forRequest)
     }
 
@@ -67,6 +75,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        responseEncoder = try? context.pipeline.syncOperations.handler(type: ClientResponseEncoder.self)
+        readAhead = try? context.pipeline.syncOperations.handler(type: ReadAheadHandler.self)
         // Added as the connection is accepted: its first head is due from now (the loop's clock, which a test
         // can move).
         receiveDeadline.headStarted(at: context.eventLoop.now)
@@ -74,6 +84,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        receiveTimer?.cancel()
+        receiveTimer = nil
         endRequest(keepAlive: false)
         self.context = nil
     }
@@ -92,6 +104,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             feed { $0.bodyReceived(&chunk, reserve: budget.reserve) }
         case .end:
             receiveDeadline.requestReceived()
+            // Before the machine hears of it: a request answered here is answered within this call.
+            if serving { readAhead?.requestReceived() }
+            // Answered before its body ended (a refusal): the connection is idle from now.
+            if isIdle { receiveDeadline.answerEnded(at: context.eventLoop.now) }
             let keepsTexts = worker.chatHistory == .full
             let objects = worker.objects
             feed { $0.endReceived(keepsTexts: keepsTexts, objects: objects.object) }
@@ -119,6 +135,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         // others its lock would be taken for nothing.
         if requestNumber == 0 { registry.requestStarted(on: context.channel) }
         requestNumber &+= 1
+        // Requests are answered one at a time, in order: the previous answer has ended.
+        if head.method == .HEAD || head.method == .CONNECT { responseEncoder?.answeringHead = true }
         let target = head.uri
         let path: Substring
         var query: Substring?
@@ -195,16 +213,20 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             cutByServer = true
             return
         }
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            // A keep-alive connection that stays silent is closed; one waiting for an answer is not.
-            if isIdle { context.close(promise: nil) }
-            return
-        }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         worker.logger.debug("client connection error: \(error)")
+        // Bytes that make no HTTP request: 400, unless an answer is under way (what NIO's
+        // `HTTPServerProtocolErrorHandler` did, whose look at every part of every answer cost a dynamic cast).
+        if error is HTTPParserError, responseEncoder?.answerOpen != true {
+            let head = HTTPResponseHead(
+                version: .http1_1, status: .badRequest,
+                headers: HTTPHeaders([("connection", "close"), ("content-length", "0")]))
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
         context.close(promise: nil)
     }
 }

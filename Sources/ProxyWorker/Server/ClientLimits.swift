@@ -6,6 +6,8 @@ struct ClientLimits: Sendable {
     /// Time to send a request head, from accept or from the first byte of the next request on a kept-alive
     /// connection.
     var headerTimeout: TimeAmount = .seconds(60)
+    /// A kept-alive connection that sends nothing for this long after its last answer ended is closed.
+    var keepAliveTimeout: TimeAmount = .seconds(75)
     /// Longest silence within a request body.
     var bodyTimeout: TimeAmount = .seconds(60)
     /// The worker's request bodies held in memory.

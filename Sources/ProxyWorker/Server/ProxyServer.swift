@@ -19,9 +19,7 @@ struct ProxyServer: Service {
     /// Where this worker publishes its connection count, to spread connections across workers.
     var board: WorkerLoadBoard? = nil
     let onServing: @Sendable () -> Void
-    /// Close a keep-alive connection that sends nothing for this long.
-    var idleTimeout: TimeAmount = .seconds(75)
-    /// What a client may take while it sends a request: head and body deadlines, the body budget.
+    /// What a client may take while it sends a request: head, body and keep-alive deadlines, the body budget.
     var clientLimits = ClientLimits()
     /// The most client connections held at once; more wait in the listen backlog.
     var maxConnections = ConnectionCap.defaultLimit(openFileLimit: ConnectionCap.openFileLimit())
@@ -31,7 +29,6 @@ struct ProxyServer: Service {
 
     func run() async throws {
         let core = core
-        let idleTimeout = idleTimeout
         let drainLimit = drainLimit
         let clientLimits = clientLimits
         let board = board
@@ -64,19 +61,16 @@ struct ProxyServer: Service {
                         channel.eventLoop.makeCompletedFuture {
                             registry.insert(channel)
                             channel.closeFuture.whenComplete { _ in uncount.run() }
-                            let pipeline = channel.pipeline.syncOperations
-                            // No outbound header validation: every answer header was parsed (and so validated)
-                            // from the upstream's answer, or is ours; the validator's pass cost 3k instructions
-                            // per answer.
-                            try pipeline.configureHTTPServerPipeline(
-                                withPipeliningAssistance: true, withErrorHandling: true,
-                                withOutboundHeaderValidation: false)
-                            try pipeline.addHandler(
-                                ReadAheadHandler(),
-                                position: .before(pipeline.handler(type: HTTPServerPipelineHandler.self)))
-                            try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                            try pipeline.addHandler(
-                                ClientConnectionHandler(worker: core, registry: registry, limits: clientLimits))
+                            // NIO's server pipeline but for the response encoder (`ClientResponseEncoder`), with
+                            // the protocol error handler's 400 given by `ClientConnectionHandler`, and without
+                            // outbound header validation: every answer header was parsed (and so validated) from the
+                            // upstream's answer, or is ours; the validator's pass cost 3k instructions per answer.
+                            try channel.pipeline.syncOperations.addHandlers([
+                                ClientResponseEncoder(),
+                                ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
+                                ReadAheadHandler(), HTTPServerPipelineHandler(),
+                                ClientConnectionHandler(worker: core, registry: registry, limits: clientLimits),
+                            ])
                         }
                     }
                     .withConnectedSocket(socket)

@@ -26,6 +26,8 @@ enum UpstreamError: Error, Equatable {
 /// One keep-alive HTTP/1.1 connection to the upstream, used by one request at a time.
 final class UpstreamConnection {
     let channel: any Channel
+    /// The connection's request encoder, which can send a request's body with its head.
+    var requestEncoder: UpstreamRequestEncoder?
     /// The request currently using the connection.
     weak var delegate: (any UpstreamDelegate)?
     /// Whether the connection already served an answer (a reused one may have been closed by the peer).
@@ -44,7 +46,12 @@ final class UpstreamConnection {
     }
 }
 
-/// The connection's last handler: passes answer parts to the current request; reports failures.
+/// The connection's last handler: passes answer parts to the current request; reports failures; and closes the
+/// connection when nothing arrives for the stream idle timeout, failing the answer using it (if any) but for one
+/// still waiting for its head, which the request's first-byte deadline times.
+///
+/// The idle timeout is kept here, not by NIO's `IdleStateHandler`: one handler less for every read and write
+/// to cross, and the time of the last read is noted once per read burst, when this handler is called anyway.
 final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
 
@@ -52,6 +59,31 @@ final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHand
     var connection: UpstreamConnection?
     /// Called when the channel goes away, to drop it from the pool.
     var onClose: ((UpstreamConnection) -> Void)?
+    /// The longest silence from the upstream.
+    private let readTimeout: TimeAmount
+    /// When the last read burst ended.
+    private var lastRead = NIODeadline.distantPast
+    /// The idle timer: one per connection, looking again when it fires rather than moved on every read.
+    private var idleTimer: Scheduled<Void>?
+
+    /// A handler closing its connection after `readTimeout` of silence.
+    init(readTimeout: TimeAmount) {
+        self.readTimeout = readTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { startIdleTimer(context: context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startIdleTimer(context: context)
+        context.fireChannelActive()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let connection else { return }
@@ -59,11 +91,14 @@ final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        lastRead = context.eventLoop.now
         guard let connection else { return }
         connection.delegate?.upstreamReadComplete(connection)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
         guard let connection else { return }
         onClose?(connection)
         fail(connection, .connectionClosed)
@@ -75,16 +110,30 @@ final class UpstreamResponseHandler: ChannelInboundHandler, RemovableChannelHand
         context.close(promise: nil)
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+    private func startIdleTimer(context: ChannelHandlerContext) {
+        guard idleTimer == nil else { return }
+        lastRead = context.eventLoop.now
+        armIdleTimer(at: lastRead + readTimeout, context: context)
+    }
+
+    private func armIdleTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            idleTimer = nil
+            guard context.channel.isActive else { return }
+            let now = context.eventLoop.now
             // Waiting for an answer's head is timed by the request's first-byte deadline.
-            if connection?.awaitingHead == true { return }
+            if connection?.awaitingHead == true {
+                armIdleTimer(at: now + readTimeout, context: context)
+                return
+            }
+            if now - lastRead < readTimeout {
+                armIdleTimer(at: lastRead + readTimeout, context: context)
+                return
+            }
             // Silent for the idle timeout: fail the answer using it (if any) and drop the connection.
             if let connection { fail(connection, .readTimeout) }
             context.close(promise: nil)
-            return
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     private func fail(_ connection: UpstreamConnection, _ error: UpstreamError) {

@@ -50,8 +50,8 @@ final class UpstreamPool {
     /// bytes that follow the `101` are kept for the frame decoder); `timeout` overrides the pool's.
     func connect(timeout: TimeAmount? = nil, upgrading: Bool = false) -> EventLoopFuture<UpstreamConnection> {
         let target = target
-        let readTimeout = readTimeout
-        let handler = NIOLoopBound(UpstreamResponseHandler(), eventLoop: loop)
+        let handler = NIOLoopBound(UpstreamResponseHandler(readTimeout: readTimeout), eventLoop: loop)
+        let encoder = NIOLoopBound(UpstreamRequestEncoder(), eventLoop: loop)
         let connected = ClientBootstrap(group: loop)
             .connectTimeout(timeout ?? connectTimeout)
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
@@ -65,11 +65,10 @@ final class UpstreamPool {
                     // header validation: every header we send was parsed (and so validated) from the client's
                     // request, or is ours (a validated key, the host). The decoder learns each request's method
                     // from the head passing it, for the answer to a HEAD.
-                    try pipeline.addHandler(UpstreamRequestEncoder())
+                    try pipeline.addHandler(encoder.value)
                     try pipeline.addHandler(
                         ByteToMessageHandler(
                             HTTPResponseDecoder(leftOverBytesStrategy: upgrading ? .forwardBytes : .dropBytes)))
-                    try pipeline.addHandler(IdleStateHandler(readTimeout: readTimeout))
                     try pipeline.addHandler(handler.value)
                 }
             }
@@ -78,6 +77,7 @@ final class UpstreamPool {
             throw UpstreamError.connectFailed(Self.describe(error))
         }.assumeIsolated().map { channel in
             let connection = UpstreamConnection(channel: channel)
+            connection.requestEncoder = encoder.value
             handler.value.connection = connection
             handler.value.onClose = { [weak self] closed in self?.forget(closed) }
             return connection

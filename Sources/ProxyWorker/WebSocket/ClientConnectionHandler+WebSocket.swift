@@ -47,8 +47,6 @@ extension ClientConnectionHandler {
                 let upstreamPipeline = upstreamChannel.pipeline.syncOperations
                 try upstreamPipeline.removeHandler(
                     context: upstreamPipeline.context(handlerType: UpstreamResponseHandler.self))
-                try upstreamPipeline.removeHandler(
-                    context: upstreamPipeline.context(handlerType: IdleStateHandler.self))
                 try upstreamPipeline.addHandlers([
                     ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: Self.maxWebSocketFrame)),
                     WebSocketFrameEncoder(), WebSocketRelay.Side(relay: relay, role: .upstream),
@@ -60,20 +58,18 @@ extension ClientConnectionHandler {
                         .head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: clientHeaders))),
                     promise: nil)
                 let clientPipeline = clientChannel.pipeline.syncOperations
-                try clientPipeline.removeHandler(context: clientPipeline.context(handlerType: IdleStateHandler.self))
                 try clientPipeline.addHandlers([
                     ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: Self.maxWebSocketFrame)),
                     WebSocketFrameEncoder(), IdleStateHandler(allTimeout: idle),
                     WebSocketRelay.Side(relay: relay, role: .client),
                 ])
-                try clientPipeline.removeHandler(context: clientPipeline.context(handlerType: HTTPResponseEncoder.self))
+                try clientPipeline.removeHandler(
+                    context: clientPipeline.context(handlerType: ClientResponseEncoder.self))
                 try clientPipeline.removeHandler(
                     context: clientPipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self))
                 try clientPipeline.removeHandler(context: clientPipeline.context(handlerType: ReadAheadHandler.self))
                 try clientPipeline.removeHandler(
                     context: clientPipeline.context(handlerType: HTTPServerPipelineHandler.self))
-                try clientPipeline.removeHandler(
-                    context: clientPipeline.context(handlerType: HTTPServerProtocolErrorHandler.self))
                 try clientPipeline.removeHandler(context: context)
 
                 // Last, so that frames sent right after the `101` reach a client side already in place.

@@ -40,7 +40,9 @@ struct ClientConnectionHandlerTests {
 
     static let token = "sk-proxy-handler-test"
 
-    func fixture(maxBodyBytes: Int = 1 << 20, bodyTimeout: TimeAmount = .seconds(10)) async throws -> Fixture {
+    func fixture(
+        maxBodyBytes: Int = 1 << 20, bodyTimeout: TimeAmount = .seconds(10), keepAliveTimeout: TimeAmount = .seconds(75)
+    ) async throws -> Fixture {
         let test = try TestDatabase()
         let logger = Logger(label: "test")
         let store = SnapshotStore(
@@ -66,7 +68,9 @@ struct ClientConnectionHandlerTests {
         let loop = EmbeddedEventLoop()
         let handler = ClientConnectionHandler(
             worker: worker, registry: ConnectionRegistry(),
-            limits: ClientLimits(headerTimeout: .seconds(10), bodyTimeout: bodyTimeout, bodyBudget: budget))
+            limits: ClientLimits(
+                headerTimeout: .seconds(10), keepAliveTimeout: keepAliveTimeout, bodyTimeout: bodyTimeout,
+                bodyBudget: budget))
         let channel = EmbeddedChannel(handler: handler, loop: loop)
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
         return Fixture(channel: channel, loop: loop, worker: worker, budget: budget, test: test)
@@ -203,5 +207,47 @@ struct ClientConnectionHandlerTests {
         try await drained.channel.close().get()
         #expect(drained.rows.first?.error == "drain_timeout")
         #expect(drained.rows.count == 1)
+    }
+
+    @Test("a kept-alive connection silent for the keep-alive timeout after its answer is closed, not before")
+    func keepAliveTimeout() async throws {
+        let fixture = try await fixture(keepAliveTimeout: .seconds(20))
+        fixture.loop.advanceTime(by: .seconds(3))
+        try fixture.send(head(.GET, "/healthz", token: nil))
+        try fixture.send(.end(nil))
+        #expect(whole(try fixture.answer())?.status == 200)
+        // Due 20 s after the answer, not after the accept (the head's timer, at 10 s, looks again).
+        fixture.loop.advanceTime(by: .seconds(19))
+        #expect(fixture.channel.isActive)
+        fixture.loop.advanceTime(by: .seconds(1))
+        #expect(!fixture.channel.isActive)
+        #expect(try fixture.answer().isEmpty)
+    }
+
+    @Test("bytes of a next head on an idle connection are due by the header timeout, before the keep-alive wait ends")
+    func headAfterKeepAlive() async throws {
+        let fixture = try await fixture(keepAliveTimeout: .seconds(60))
+        try fixture.send(head(.GET, "/healthz", token: nil))
+        try fixture.send(.end(nil))
+        #expect(whole(try fixture.answer())?.status == 200)
+        // The head's timer (10 s) has looked again and now waits for the keep-alive deadline (60 s).
+        fixture.loop.advanceTime(by: .seconds(12))
+        // A read that made no request part: a head has begun, due 10 s from now.
+        fixture.channel.pipeline.fireChannelReadComplete()
+        fixture.loop.advanceTime(by: .seconds(9))
+        #expect(fixture.channel.isActive)
+        fixture.loop.advanceTime(by: .seconds(1))
+        #expect(!fixture.channel.isActive)
+    }
+
+    @Test("bytes the decoder cannot parse get 400 with connection: close, and the connection closes")
+    func unparsable() async throws {
+        let fixture = try await fixture()
+        fixture.channel.pipeline.fireErrorCaught(HTTPParserError.invalidMethod)
+        let answer = try #require(whole(try fixture.answer()))
+        #expect(answer.status == 400 && answer.ended)
+        #expect(answer.headers.first(name: "connection") == "close")
+        #expect(!fixture.channel.isActive)
+        #expect(fixture.rows.isEmpty)
     }
 }

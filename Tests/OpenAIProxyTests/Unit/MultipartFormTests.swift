@@ -60,7 +60,10 @@ struct MultipartFormTests {
         bytes.withUnsafeBytes { body in
             #expect(RequestModelReader.read(body, contentType: nil) == .named("m"))
             #expect(RequestModelReader.read(body, contentType: "application/json; charset=utf-8") == .named("m"))
+            #expect(RequestModelReader.read(body, contentType: "Application/vnd.api+JSON") == .named("m"))
             #expect(RequestModelReader.read(body, contentType: "text/plain") == .unreadable(.unknownContentType))
+            #expect(RequestModelReader.read(body, contentType: "jso") == .unreadable(.unknownContentType))
+            #expect(RequestModelReader.read(body, contentType: "") == .unreadable(.unknownContentType))
             #expect(
                 RequestModelReader.read(body, contentType: "application/x-www-form-urlencoded")
                     == .unreadable(.unknownContentType))

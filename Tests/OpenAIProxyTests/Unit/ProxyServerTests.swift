@@ -283,6 +283,26 @@ struct ProxyServerTests {
             #expect(halfClosed.contains("gpt-test"))
         }
     }
+
+    @Test("bytes that make no request get 400 after the answers before them, and the connection closes")
+    func unparsable() async throws {
+        let upstream = try await FakeUpstream.start()
+        defer { upstream.stop() }
+        try await withServer(upstream: upstream.baseURL) { fixture in
+            let port = try #require(Int(fixture.url.split(separator: ":").last!))
+            let exchange = try await RawHTTP.exchange(
+                port: port,
+                requests: [
+                    "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(fixture.token)\r\n\r\n"
+                        + "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(fixture.token)\r\n\r\n",
+                    "NOT HTTP AT ALL\r\n\r\n",
+                ])
+            #expect(exchange.components(separatedBy: "HTTP/1.1 200 OK").count - 1 == 2)
+            let refusal = exchange.components(separatedBy: "HTTP/1.1 200 OK").last ?? ""
+            #expect(refusal.contains("HTTP/1.1 400 Bad Request\r\n"))
+            #expect(refusal.lowercased().contains("connection: close"))
+        }
+    }
 }
 
 /// Writes raw HTTP requests on one connection, optionally half-closes it, and reads until the server

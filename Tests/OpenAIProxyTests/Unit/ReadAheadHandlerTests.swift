@@ -17,14 +17,31 @@ struct ReadAheadHandlerTests {
         }
     }
 
+    /// Tells the read-ahead what the worker's connection handler tells it: each request received whole.
+    private final class Server: ChannelInboundHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        let readAhead: ReadAheadHandler
+
+        init(_ readAhead: ReadAheadHandler) {
+            self.readAhead = readAhead
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if case .end = unwrapInboundIn(data) { readAhead.requestReceived() }
+            context.fireChannelRead(data)
+        }
+    }
+
     /// A channel with the handlers in the order the worker uses, without the codec (parts go in as parts).
     private func channel() throws -> (EmbeddedChannel, ReadCounter) {
         let counter = ReadCounter()
         let channel = EmbeddedChannel()
         let pipeline = channel.pipeline.syncOperations
+        let readAhead = ReadAheadHandler()
         try pipeline.addHandler(counter)
-        try pipeline.addHandler(ReadAheadHandler())
+        try pipeline.addHandler(readAhead)
         try pipeline.addHandler(HTTPServerPipelineHandler())
+        try pipeline.addHandler(Server(readAhead))
         return (channel, counter)
     }
 
@@ -40,6 +57,7 @@ struct ReadAheadHandlerTests {
 
     private func answer(_ channel: EmbeddedChannel) throws {
         try channel.writeOutbound(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok)))
+        try channel.pipeline.syncOperations.handler(type: ReadAheadHandler.self).answerEnded()
         try channel.writeOutbound(HTTPServerResponsePart.end(nil))
     }
 

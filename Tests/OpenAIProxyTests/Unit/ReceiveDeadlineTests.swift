@@ -3,12 +3,13 @@ import Testing
 
 @testable import ProxyWorker
 
-/// The receiving deadlines as a value: what is awaited, by when, and what a trickling client cannot extend.
+/// The receiving deadlines as a value: what is awaited, by when, and what a trickling client cannot extend; and
+/// the keep-alive wait for the next request.
 @Suite("Receive deadline")
 struct ReceiveDeadlineTests {
     private let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
     private func fresh() -> ReceiveDeadline {
-        ReceiveDeadline(headerTimeout: .seconds(60), bodyTimeout: .seconds(30))
+        ReceiveDeadline(headerTimeout: .seconds(60), bodyTimeout: .seconds(30), keepAliveTimeout: .seconds(75))
     }
 
     @Test("nothing is awaited before a head starts or after a request is complete")
@@ -59,5 +60,39 @@ struct ReceiveDeadlineTests {
         deadline.headStarted(at: later)
         #expect(deadline.check(at: later + .seconds(59)) == .wait(until: later + .seconds(60)))
         #expect(deadline.check(at: later + .seconds(60)) == .expired(.head))
+    }
+
+    @Test("after an answer ends the next request is awaited a keep-alive timeout, then the connection is idle too long")
+    func keepAlive() {
+        var deadline = fresh()
+        deadline.headStarted(at: start)
+        deadline.headReceived()
+        deadline.requestReceived()
+        deadline.answerEnded(at: start + .seconds(5))
+        #expect(deadline.phase == .idle)
+        #expect(deadline.check(at: start + .seconds(79)) == .wait(until: start + .seconds(80)))
+        #expect(deadline.check(at: start + .seconds(80)) == .expired(.idle))
+    }
+
+    @Test("bytes of the next request replace the keep-alive wait with the head's deadline, earlier or later")
+    func headAfterIdle() {
+        var deadline = fresh()
+        deadline.answerEnded(at: start)
+        deadline.headStarted(at: start + .seconds(70))
+        #expect(deadline.check(at: start + .seconds(129)) == .wait(until: start + .seconds(130)))
+        #expect(deadline.check(at: start + .seconds(130)) == .expired(.head))
+    }
+
+    @Test("an answer sent before its body ended leaves the body's deadline; the keep-alive wait starts after it")
+    func answeredBeforeBodyEnded() {
+        var deadline = fresh()
+        deadline.headStarted(at: start)
+        deadline.headReceived()
+        deadline.bodyProgress(at: start + .seconds(1))
+        deadline.answerEnded(at: start + .seconds(2))
+        #expect(deadline.check(at: start + .seconds(31)) == .expired(.body))
+        deadline.requestReceived()
+        deadline.answerEnded(at: start + .seconds(3))
+        #expect(deadline.check(at: start + .seconds(78)) == .expired(.idle))
     }
 }

@@ -73,4 +73,38 @@ struct UpstreamRequestEncoderTests {
         #expect(parts == ["head 200", "body ok", "end", "head 200", "end"])
         _ = try channel.finish()
     }
+
+    @Test("a body sent with its head goes in the head's buffer when small, as a write of its own after it when large")
+    func bodyWithHead() throws {
+        let encoder = UpstreamRequestEncoder()
+        let channel = EmbeddedChannel(handler: encoder)
+        encoder.bodyWithNextHead = ByteBuffer(string: "{\"a\":true}\n")
+        try channel.writeOutbound(HTTPClientRequestPart.head(Self.head()))
+        guard case .byteBuffer(let one)? = try channel.readOutbound(as: IOData.self) else {
+            Issue.record("nothing written")
+            return
+        }
+        #expect(String(buffer: one).hasSuffix("content-length: 11\r\n\r\n{\"a\":true}\n"))
+        #expect(try channel.readOutbound(as: IOData.self) == nil)
+
+        let large = String(repeating: "x", count: UpstreamRequestEncoder.largestCopiedBody + 1)
+        encoder.bodyWithNextHead = ByteBuffer(string: large)
+        try channel.writeOutbound(HTTPClientRequestPart.head(Self.head()))
+        guard case .byteBuffer(let head)? = try channel.readOutbound(as: IOData.self),
+            case .byteBuffer(let body)? = try channel.readOutbound(as: IOData.self)
+        else {
+            Issue.record("head and body not written")
+            return
+        }
+        #expect(String(buffer: head).hasSuffix("\r\n\r\n") && String(buffer: body) == large)
+
+        // Used once: the next head goes alone.
+        try channel.writeOutbound(HTTPClientRequestPart.head(Self.head(.GET)))
+        guard case .byteBuffer(let alone)? = try channel.readOutbound(as: IOData.self) else {
+            Issue.record("nothing written")
+            return
+        }
+        #expect(String(buffer: alone).hasPrefix("GET ") && String(buffer: alone).hasSuffix("\r\n\r\n"))
+        _ = try channel.finish()
+    }
 }
