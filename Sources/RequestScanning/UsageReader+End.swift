@@ -94,3 +94,41 @@ extension UsageReader {
         return position >= 0 ? bytes[position] : nil
     }
 }
+
+extension JSONScanner {
+    private static let usagePattern = BytePattern("\"usage\"")
+
+    /// Whether `usage(in:)` may find counts in an event's payload; false only where it cannot, so that most
+    /// events of a stream (a chat chunk's `"usage":null`, a delta without usage) are not parsed at all.
+    ///
+    /// It needs a member name that reads `usage`: written plainly, that is the bytes `"usage"`, a colon and a
+    /// value other than `null`; written with escapes, a `\u` somewhere. Neither in the payload: no counts.
+    public static func mayHoldUsage(_ payload: UnsafeRawBufferPointer) -> Bool {
+        var from = 0
+        while let found = usagePattern.firstOffset(in: payload, from: from) {
+            from = found + 1
+            var scanner = JSONScanner(payload, range: found + 7..<payload.count)
+            scanner.skipWhitespace()
+            // Not followed by a colon: a value or text, not a name.
+            guard scanner.consume(UInt8(ascii: ":")) else { continue }
+            scanner.skipWhitespace()
+            let rest = UnsafeRawBufferPointer(rebasing: payload[scanner.index...])
+            // `null` (or a malformed value starting so) adds no counts.
+            if !(rest.count >= 4 && rest[0] == UInt8(ascii: "n") && rest[1] == UInt8(ascii: "u")
+                && rest[2] == UInt8(ascii: "l") && rest[3] == UInt8(ascii: "l"))
+            {
+                return true
+            }
+        }
+        var index = 0
+        while index + 1 < payload.count {
+            if payload[index] == UInt8(ascii: "\\") {
+                if payload[index + 1] == UInt8(ascii: "u") { return true }
+                index += 2
+            } else {
+                index += 1
+            }
+        }
+        return false
+    }
+}

@@ -192,9 +192,10 @@ struct UsageSniffer {
             // The first event of a Responses stream, `response.created`, names the response.
             streamedObject = CreatedObject.inResponseCreated(payload)
         }
-        if let usage = JSONScanner.usage(in: payload) {
+        // Most events carry no usage (`"usage":null` in every chat chunk): a quick look rules them out unparsed.
+        if JSONScanner.mayHoldUsage(payload), let usage = JSONScanner.usage(in: payload) {
             lastUsage = usage
-        } else if !payload.elementsEqual(Self.done) {
+        } else if payload.count != Self.done.count || !payload.elementsEqual(Self.done) {
             dataEvents += 1
         }
     }

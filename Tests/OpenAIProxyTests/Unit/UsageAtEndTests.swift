@@ -191,4 +191,29 @@ struct UsageAtEndTests {
             sniffed(parts, headers: sized, ended: true).0
                 == TokenUsage(promptTokens: 5, completionTokens: 6, totalTokens: 11))
     }
+
+    @Test("an event is passed over unparsed only where it holds no counts, as most stream events do")
+    func eventsWithoutUsage() {
+        let skipped = [
+            #"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"}}],"usage":null}"#,
+            #" {"choices":[{"delta":{"content":"say \"usage\":{\"prompt_tokens\":9}"}}], "usage" : null}"#,
+            #"{"type":"response.created","response":{"id":"resp_1","usage":null}}"#,
+            #"{"type":"response.output_text.delta","delta":"usage"}"#,
+            #"{"a":"usage","b":{"prompt_tokens":1}}"#, #"{"usage":nullx}"#, " [DONE]", "",
+        ]
+        let read = [
+            #"{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}"#,
+            #"{"type":"response.completed","response":{"usage":{"input_tokens":1,"output_tokens":2}}}"#,
+            #"{"\u0075sage":{"prompt_tokens":4}}"#, #"{"usage":{}}"#, #"{"x":"\\\u0041"}"#,
+        ]
+        for payload in skipped + read {
+            let bytes = Array(payload.utf8)
+            let may = bytes.withUnsafeBytes { JSONScanner.mayHoldUsage($0) }
+            #expect(may == read.contains(payload), "\(payload)")
+            if !may { #expect(bytes.withUnsafeBytes { JSONScanner.usage(in: $0) } == nil, "\(payload)") }
+        }
+        #expect(
+            Array(read[2].utf8).withUnsafeBytes { JSONScanner.usage(in: $0) }
+                == TokenUsage(promptTokens: 4, completionTokens: nil, totalTokens: 4))
+    }
 }
