@@ -7,7 +7,11 @@ public enum JSONText {
             // Lengths first: most names compared are not the one looked for, and differ in length.
             let key = key.utf8
             guard raw.count == key.count else { return false }
-            return key.withContiguousStorageIfAvailable { raw.elementsEqual($0) } ?? raw.elementsEqual(key)
+            // Byte by byte over the contiguous bytes: the generic `elementsEqual` cost about 400 instructions a name.
+            return key.withContiguousStorageIfAvailable { key in
+                for index in 0..<key.count where raw[index] != key[index] { return false }
+                return true
+            } ?? raw.elementsEqual(key)
         }
         return decode(raw).map { $0.utf8.elementsEqual(key.utf8) } ?? false
     }

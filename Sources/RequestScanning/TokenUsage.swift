@@ -57,30 +57,23 @@ extension JSONScanner {
     /// `output_token_details`.
     public static func readUsage(_ range: Range<Int>, in bytes: UnsafeRawBufferPointer, depth: Int) -> TokenUsage? {
         var scanner = JSONScanner(bytes, range: range)
+        return readUsage(&scanner, in: bytes, depth: depth)
+    }
+
+    /// The counts of the `usage` object at `scanner`'s cursor, which moves past it; nil when it is not an object
+    /// (the cursor is then anywhere) or has no counts.
+    static func readUsage(_ scanner: inout JSONScanner, in bytes: UnsafeRawBufferPointer, depth: Int) -> TokenUsage? {
         var usage = TokenUsage(promptTokens: nil, completionTokens: nil, totalTokens: nil)
         do {
             try scanner.forEachMember(depth: depth) { name, value in
                 let number = UnsafeRawBufferPointer(rebasing: bytes[value])
-                if JSONText.matches(name, "prompt_tokens", in: bytes)
-                    || JSONText.matches(name, "input_tokens", in: bytes)
-                {
-                    usage.promptTokens = integer(number)
-                } else if JSONText.matches(name, "completion_tokens", in: bytes)
-                    || JSONText.matches(name, "output_tokens", in: bytes)
-                {
-                    usage.completionTokens = integer(number)
-                } else if JSONText.matches(name, "total_tokens", in: bytes) {
-                    usage.totalTokens = integer(number)
-                } else if JSONText.matches(name, "prompt_tokens_details", in: bytes)
-                    || JSONText.matches(name, "input_tokens_details", in: bytes)
-                    || JSONText.matches(name, "input_token_details", in: bytes)
-                {
-                    readDetails(value, in: bytes, depth: depth + 1, input: true, into: &usage)
-                } else if JSONText.matches(name, "completion_tokens_details", in: bytes)
-                    || JSONText.matches(name, "output_tokens_details", in: bytes)
-                    || JSONText.matches(name, "output_token_details", in: bytes)
-                {
-                    readDetails(value, in: bytes, depth: depth + 1, input: false, into: &usage)
+                switch UsageName(name, in: bytes) {
+                case .promptTokens: usage.promptTokens = integer(number)
+                case .completionTokens: usage.completionTokens = integer(number)
+                case .totalTokens: usage.totalTokens = integer(number)
+                case .inputDetails: readDetails(value, in: bytes, depth: depth + 1, input: true, into: &usage)
+                case .outputDetails: readDetails(value, in: bytes, depth: depth + 1, input: false, into: &usage)
+                default: break
                 }
                 return true
             }
@@ -105,12 +98,12 @@ extension JSONScanner {
         // A details value that is not an object (`null`) throws before any member: nothing is read.
         try? scanner.forEachMember(depth: depth) { name, value in
             let number = UnsafeRawBufferPointer(rebasing: bytes[value])
-            if JSONText.matches(name, "audio_tokens", in: bytes) {
+            switch UsageName(name, in: bytes) {
+            case .audioTokens:
                 if input { usage.audioInputTokens = integer(number) } else { usage.audioOutputTokens = integer(number) }
-            } else if input, JSONText.matches(name, "cached_tokens", in: bytes) {
-                usage.cachedTokens = integer(number)
-            } else if !input, JSONText.matches(name, "reasoning_tokens", in: bytes) {
-                usage.reasoningTokens = integer(number)
+            case .cachedTokens where input: usage.cachedTokens = integer(number)
+            case .reasoningTokens where !input: usage.reasoningTokens = integer(number)
+            default: break
             }
             return true
         }
@@ -129,4 +122,61 @@ extension JSONScanner {
         }
         return value
     }
+}
+
+/// The names a `usage` object and its details objects are read under, told apart by length and then bytes:
+/// comparing each name against every one as text cost about half of reading an answer's usage.
+private enum UsageName {
+    /// `prompt_tokens` or `input_tokens`.
+    case promptTokens
+    /// `completion_tokens` or `output_tokens`.
+    case completionTokens
+    case totalTokens
+    /// `prompt_tokens_details`, `input_tokens_details` or `input_token_details`.
+    case inputDetails
+    /// `completion_tokens_details`, `output_tokens_details` or `output_token_details`.
+    case outputDetails
+    case audioTokens
+    case cachedTokens
+    case reasoningTokens
+    case other
+
+    /// The name at `name` (escapes decoded, as `JSONText.matches` compares them).
+    init(_ name: JSONStringRange, in bytes: UnsafeRawBufferPointer) {
+        guard name.escaped else {
+            self.init(raw: UnsafeRawBufferPointer(rebasing: bytes[name.range]))
+            return
+        }
+        guard var text = JSONText.decode(UnsafeRawBufferPointer(rebasing: bytes[name.range])) else {
+            self = .other
+            return
+        }
+        self = text.withUTF8 { UsageName(raw: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Every name read, with what it is; looked up by length first, so most names cost one comparison.
+    private static let known: [(StaticString, UsageName)] = [
+        ("prompt_tokens", .promptTokens), ("input_tokens", .promptTokens),
+        ("completion_tokens", .completionTokens), ("output_tokens", .completionTokens),
+        ("total_tokens", .totalTokens), ("prompt_tokens_details", .inputDetails),
+        ("input_tokens_details", .inputDetails), ("input_token_details", .inputDetails),
+        ("completion_tokens_details", .outputDetails), ("output_tokens_details", .outputDetails),
+        ("output_token_details", .outputDetails), ("audio_tokens", .audioTokens), ("cached_tokens", .cachedTokens),
+        ("reasoning_tokens", .reasoningTokens),
+    ]
+
+    private init(raw: UnsafeRawBufferPointer) {
+        for (literal, name) in Self.known where raw.count == literal.utf8CodeUnitCount && bytesEqual(raw, literal) {
+            self = name
+            return
+        }
+        self = .other
+    }
+}
+
+/// Whether `bytes` are the bytes of `literal` (same length assumed).
+private func bytesEqual(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+    let text = literal.utf8Start
+    for index in 0..<bytes.count where bytes[index] != text[index] { return false }
+    return true
 }

@@ -49,6 +49,8 @@ enum StreamUsage {
     /// Whether an event's data is a chunk with no choices and a usage object.
     static func isUsageOnly(_ event: UnsafeRawBufferPointer) -> Bool {
         guard event.starts(with: dataPrefix) else { return false }
-        return StreamOptions.isUsageOnly(payload: UnsafeRawBufferPointer(rebasing: event[dataPrefix.count...]))
+        let payload = UnsafeRawBufferPointer(rebasing: event[dataPrefix.count...])
+        // Usage-only needs counts: an event that cannot hold them is not parsed for its choices.
+        return JSONScanner.mayHoldUsage(payload) && StreamOptions.isUsageOnly(payload: payload)
     }
 }

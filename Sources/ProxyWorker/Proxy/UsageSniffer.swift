@@ -1,10 +1,15 @@
 import NIOCore
+import NIOHTTP1
 import RequestScanning
+import Shared
 
 /// Watches an answer's bytes as they stream past and finds the token usage in them, without holding
-/// up a single byte: JSON bodies byte by byte as they pass (any size, constant memory), event streams line
-/// by line. For the answer to a create call it also finds the object created, in the same pass: the top-level
-/// `id` and `object` of a JSON answer, or the `response` of a stream's first `response.created` event.
+/// up a single byte. A JSON answer whose framing marks its end (Content-Length or chunked) is kept by reference
+/// (up to `wholeAnswerLimit`, no copy while it is one part) and read from its end once it has ended, where
+/// OpenAI writes `usage`; any other JSON answer, or one the shortcut is unsure of, is read byte by byte (any
+/// size, constant memory). Event streams are read line by line. For the answer to a create call it also finds
+/// the object created, in the same pass: the top-level `id` and `object` of a JSON answer, or the `response` of
+/// a stream's first `response.created` event.
 struct UsageSniffer {
     enum Mode {
         case json
@@ -20,6 +25,34 @@ struct UsageSniffer {
     private let reads: Bool
     private let readsObject: Bool
     private var streamedObject: CreatedObject?
+    /// Whether the header `name` is `lowercase`, ignoring ASCII case: the length first, then the bytes (the
+    /// generic comparison of the two strings' views cost about 900 instructions a name).
+    private static func isNamed(_ name: String, _ lowercase: StaticString) -> Bool {
+        guard name.utf8.count == lowercase.utf8CodeUnitCount else { return false }
+        var name = name
+        return name.withUTF8 { bytes in
+            let text = lowercase.utf8Start
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                let lowered = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+                if lowered != text[index] { return false }
+            }
+            return true
+        }
+    }
+
+    /// The JSON answer is kept whole to be read from its end; false once it is read byte by byte.
+    private var readsFromEnd = false
+    /// The JSON answer so far, while `readsFromEnd`.
+    private var wholeAnswer: ByteBuffer?
+    /// The answer's body ended as its framing said (not cut, not abandoned).
+    private var ended = false
+    /// The usage read from the answer's end.
+    private var usageAtEnd: TokenUsage?
+
+    /// The longest JSON answer kept to be read from its end; a longer one is read byte by byte as it passes.
+    /// Chat answers are a few kilobytes; the bound keeps what a request holds small.
+    static let wholeAnswerLimit = 256 << 10
 
     /// A sniffer for an answer with this content type; event lines longer than `lineLimit` are not read.
     /// One that does not `reads` only tells the answer's mode (usage is not recorded); one that `readsObject`
@@ -37,6 +70,24 @@ struct UsageSniffer {
         self.reads = reads
         self.readsObject = readsObject
         if readsObject { reader = UsageReader(readsObject: true) }
+    }
+
+    /// A sniffer for an answer with these headers: its content type, and whether its framing (Content-Length
+    /// or chunked, not the end of the connection) tells its true end, so that it can be read from its end.
+    init(headers: HTTPHeaders, reads: Bool, readsObject: Bool) {
+        var contentType: String?
+        var framed = false
+        for (name, value) in headers {
+            if contentType == nil, Self.isNamed(name, "content-type") {
+                contentType = value
+            } else if Self.isNamed(name, "content-length") {
+                framed = true
+            } else if Self.isNamed(name, "transfer-encoding") {
+                framed = framed || value.containsIgnoringASCIICase("chunked")
+            }
+        }
+        self.init(contentType: contentType, reads: reads, readsObject: readsObject)
+        readsFromEnd = framed && mode == .json && reads && !readsObject
     }
 
     /// The object the answer created (its `id` and `object`), when the sniffer `readsObject` and found one.
@@ -57,6 +108,20 @@ struct UsageSniffer {
         case .ignored:
             return
         case .json:
+            if readsFromEnd {
+                guard var kept = wholeAnswer.take() else {
+                    wholeAnswer = chunk
+                    return
+                }
+                if kept.readableBytes + chunk.readableBytes <= Self.wholeAnswerLimit {
+                    kept.writeImmutableBuffer(chunk)
+                    wholeAnswer = kept
+                    return
+                }
+                // Too long to keep: read byte by byte from here on, what was kept first.
+                readsFromEnd = false
+                kept.withUnsafeReadableBytes { reader.consume($0) }
+            }
             chunk.withUnsafeReadableBytes { reader.consume($0) }
         case .eventStream:
             chunk.withUnsafeReadableBytes { bytes in
@@ -78,11 +143,27 @@ struct UsageSniffer {
         }
     }
 
-    /// The usage found, once the body has ended.
+    /// The answer's body ended as its framing said: a JSON answer kept whole can be read from its end.
+    mutating func answerEnded() {
+        ended = true
+    }
+
+    /// The usage found, once the body has ended (or was cut). Lets go of the answer kept.
     mutating func finish() -> TokenUsage? {
         switch mode {
         case .json:
-            return reader.finish()
+            if readsFromEnd {
+                readsFromEnd = false
+                if let kept = wholeAnswer.take() {
+                    let atEnd = ended ? kept.withUnsafeReadableBytes { UsageReader.usageAtEnd(of: $0) } : .unsure
+                    switch atEnd {
+                    case .absent: break
+                    case .found(let usage): usageAtEnd = usage
+                    case .unsure: kept.withUnsafeReadableBytes { reader.consume($0) }
+                    }
+                }
+            }
+            return usageAtEnd ?? reader.finish()
         case .eventStream:
             if !partialLine.isEmpty { finishPartialLine() }
             return lastUsage
@@ -111,9 +192,10 @@ struct UsageSniffer {
             // The first event of a Responses stream, `response.created`, names the response.
             streamedObject = CreatedObject.inResponseCreated(payload)
         }
-        if let usage = JSONScanner.usage(in: payload) {
+        // Most events carry no usage (`"usage":null` in every chat chunk): a quick look rules them out unparsed.
+        if JSONScanner.mayHoldUsage(payload), let usage = JSONScanner.usage(in: payload) {
             lastUsage = usage
-        } else if !payload.elementsEqual(Self.done) {
+        } else if payload.count != Self.done.count || !payload.elementsEqual(Self.done) {
             dataEvents += 1
         }
     }
@@ -133,5 +215,13 @@ struct CreatedObject: Equatable {
         else { return nil }
         let kind = JSONScanner.string(at: [.member("response"), .member("object")], in: payload) ?? "response"
         return CreatedObject(id: id, kind: kind)
+    }
+}
+
+extension Optional {
+    /// The value, leaving nil behind (so that a buffer taken out is not shared with a copy left in place).
+    fileprivate mutating func take() -> Wrapped? {
+        defer { self = nil }
+        return self
     }
 }

@@ -30,8 +30,7 @@ extension RequestStateMachine {
         status = Int(head.status.code)
         request.draft.ttfbMs = request.draft.milliseconds(at: now)
         let sniffer = UsageSniffer(
-            contentType: head.headers.first(name: "content-type"), reads: request.readsUsage,
-            readsObject: request.objectCall == .create)
+            headers: head.headers, reads: request.readsUsage, readsObject: request.objectCall == .create)
         if request.keepsTranscript {
             request.draft.transcript = AnswerTranscript(
                 eventStream: sniffer.mode == .eventStream, limit: transcriptLimit)
@@ -86,6 +85,7 @@ extension RequestStateMachine {
             return heldAnswerEnded(held, now: now)
         case .streaming:
             state = .finished
+            request.draft.sniffer?.answerEnded()
             return .endAnswer(tail: eventTail.take(), outcome: RequestOutcome(status: status, error: nil))
         case .awaitingHead:
             guard let head = upgradeHead.take() else { return .none }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHTTP1
 import RequestScanning
 import Testing
 
@@ -21,6 +22,14 @@ struct UsageDetailsTests {
             split = found
         }
         #expect(bytes.withUnsafeBytes { JSONScanner.usage(in: $0) } == split)
+        // Read from its end, as a worker reads an answer of known length that ended, and as it arrives.
+        var sized = UsageSniffer(
+            headers: ["Content-Type": "application/json", "Content-Length": "\(bytes.count)"], reads: true,
+            readsObject: false)
+        sized.consume(ByteBuffer(bytes: bytes))
+        sized.answerEnded()
+        #expect(sized.finish() == split)
+        #expect(bytes.withUnsafeBytes { UsageReader.usageAtEnd(of: $0) } == split.map { .found($0) } ?? .absent)
         return split
     }
 

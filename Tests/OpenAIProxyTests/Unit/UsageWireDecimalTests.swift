@@ -34,4 +34,43 @@ struct UsageWireDecimalTests {
             }
         }
     }
+
+    private static func written(_ milliseconds: Double) -> String {
+        var line: [UInt8] = []
+        UsageWire.appendMilliseconds(milliseconds, to: &line)
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    @Test("times are written to the microsecond as plain decimals, read back on the fast path to that value")
+    func timesToTheMicrosecond() {
+        for (value, text) in [
+            (0.18389300000000003, "0.184"), (0, "0.000"), (12.5, "12.500"), (0.0004, "0.000"),
+            (1234.5678, "1234.568"), (86_400_000.25, "86400000.250"), (-2.5, "-2.500"),
+        ] as [(Double, String)] {
+            #expect(Self.written(value) == text, "\(value)")
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5000 {
+            let value = Double.random(in: 0..<1e7, using: &generator)
+            let text = Self.written(value)
+            #expect(Self.plain(text) == (value * 1000).rounded() / 1000, "\(value) as \(text)")
+        }
+        // Beyond the microsecond's exact range, or not finite: written as Swift prints them, and read back so.
+        for value in [1e15, 1e300, Double.infinity] {
+            #expect(Self.written(value) == value.description)
+        }
+    }
+
+    @Test("a row's numbers are written in decimal, one-digit ones and the largest alike, and read back")
+    func rowNumbers() throws {
+        let row = UsageRow(
+            requestID: "r-1", timestamp: Int64.max, worker: 0, keyID: 9, tokenID: -10, model: nil, method: "POST",
+            path: "/v1/chat/completions", status: 200, latencyMs: 0.0006, ttfbMs: nil, streamed: true,
+            promptTokens: 0, completionTokens: 1_234_567, totalTokens: 1_234_567, error: nil, tokensEstimated: false,
+            cachedTokens: 5, reasoningTokens: nil, audioInputTokens: 100, audioOutputTokens: 0)
+        let decoded = try #require(UsageWire.decode(Array(UsageWire.encode(row).dropLast())))
+        var expected = row
+        expected.latencyMs = 0.001
+        #expect(decoded == expected)
+    }
 }
