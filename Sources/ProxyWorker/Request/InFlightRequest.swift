@@ -36,6 +36,8 @@ struct InFlightRequest {
     init(head: HTTPRequestHead, draft: UsageDraft) {
         self.head = head
         self.draft = draft
-        keepAlive = head.isKeepAlive
+        // After a CONNECT the request parser reads no further requests on the connection (the rest would be a
+        // tunnel's bytes): its answer, never a tunnel here, closes it.
+        keepAlive = head.isKeepAlive && head.method != .CONNECT
     }
 }

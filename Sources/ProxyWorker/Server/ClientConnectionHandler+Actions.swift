@@ -166,7 +166,15 @@ extension ClientConnectionHandler {
         }
         let written = context.write(wrapOutboundOut(.end(nil)))
         flushUnlessUsagePending(context: context)
-        written.assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
+        // A client that stops reading would keep the end from going out, and the connection open, for ever: it has
+        // the keep-alive timeout to take the answer.
+        let deadline = context.eventLoop.assumeIsolated().scheduleTask(in: limits.keepAliveTimeout) { [weak self] in
+            self?.context?.close(promise: nil)
+        }
+        written.assumeIsolated().whenComplete { [weak self] _ in
+            deadline.cancel()
+            self?.context?.close(promise: nil)
+        }
     }
 
     /// 503 with `Retry-After: 1`: the worker holds as many request bodies as its budget allows. The rest of

@@ -136,7 +136,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         if requestNumber == 0 { registry.requestStarted(on: context.channel) }
         requestNumber &+= 1
         // Requests are answered one at a time, in order: the previous answer has ended.
-        if head.method == .HEAD || head.method == .CONNECT { responseEncoder?.answeringHead = true }
+        if head.method == .HEAD { responseEncoder?.answeringHead = true }
         let target = head.uri
         let path: Substring
         var query: Substring?

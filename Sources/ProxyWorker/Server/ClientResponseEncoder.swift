@@ -14,13 +14,11 @@ final class ClientResponseEncoder: ChannelOutboundHandler, RemovableChannelHandl
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = IOData
 
-    /// The answer about to be written is to a HEAD (or CONNECT) request: set by the connection's handler as each
-    /// request begins (requests are answered one at a time, in order), cleared as each answer ends.
+    /// The answer about to be written is to a HEAD request: set by the connection's handler as each request begins
+    /// (requests are answered one at a time, in order), cleared as each answer ends.
     var answeringHead = false
     /// The answer being written is framed in chunks.
     private var chunked = false
-    /// A chunk was written: the next size line, or the terminator, starts with the line break that ends it.
-    private var chunkOpen = false
     /// The answer being written may carry no body.
     private var bodiless = false
     /// A final answer's head was written and its end not yet.
@@ -36,18 +34,29 @@ final class ClientResponseEncoder: ChannelOutboundHandler, RemovableChannelHandl
                 answerOpen = true
                 bodiless = answeringHead
                 chunked = framedInChunks && !answeringHead
-                chunkOpen = false
             }
             context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: promise)
         case .body(let body):
             if bodiless {
                 promise?.fail(NIOHTTPResponseEncoderError.responseBodyNotAllowed)
             } else if chunked, body.readableBytes > 0 {
-                var line = context.channel.allocator.buffer(capacity: 16)
-                ChunkFraming.writeSizeLine(body.readableBytes, closingPrevious: chunkOpen, into: &line)
-                chunkOpen = true
-                context.write(wrapOutboundOut(.byteBuffer(line)), promise: nil)
-                context.write(wrapOutboundOut(body), promise: promise)
+                // Each chunk goes out whole, its closing line break included: a client's reader may wait for that
+                // break before it hands the chunk on, so holding it back until the next chunk would hold back
+                // every streamed event. A small chunk (an SSE event) is one buffer, one pending write.
+                if case .byteBuffer(let bytes) = body, bytes.readableBytes <= ChunkFraming.largestCopied {
+                    var chunk = context.channel.allocator.buffer(capacity: bytes.readableBytes + 12)
+                    ChunkFraming.writeSizeLine(bytes.readableBytes, into: &chunk)
+                    chunk.writeImmutableBuffer(bytes)
+                    chunk.writeStaticString("\r\n")
+                    context.write(wrapOutboundOut(.byteBuffer(chunk)), promise: promise)
+                } else {
+                    var line = context.channel.allocator.buffer(capacity: 16)
+                    ChunkFraming.writeSizeLine(body.readableBytes, into: &line)
+                    context.write(wrapOutboundOut(.byteBuffer(line)), promise: nil)
+                    context.write(wrapOutboundOut(body), promise: nil)
+                    let lineBreak = context.channel.allocator.buffer(staticString: "\r\n")
+                    context.write(wrapOutboundOut(.byteBuffer(lineBreak)), promise: promise)
+                }
             } else {
                 context.write(wrapOutboundOut(body), promise: promise)
             }
@@ -58,8 +67,7 @@ final class ClientResponseEncoder: ChannelOutboundHandler, RemovableChannelHandl
             if chunked {
                 chunked = false
                 var last = context.channel.allocator.buffer(capacity: 16)
-                ChunkFraming.writeEnd(trailers: trailers, closingPrevious: chunkOpen, into: &last)
-                chunkOpen = false
+                ChunkFraming.writeEnd(trailers: trailers, into: &last)
                 context.write(wrapOutboundOut(.byteBuffer(last)), promise: promise)
             } else if let promise {
                 // Nothing to write; the promise still completes after what was written before it.
@@ -71,17 +79,18 @@ final class ClientResponseEncoder: ChannelOutboundHandler, RemovableChannelHandl
 
 /// The chunked framing's own bytes: size lines and the terminator.
 enum ChunkFraming {
-    /// Appends the size line of a chunk of `size` bytes (`1a2\r\n`), after the line break ending the previous chunk
-    /// if one is open.
-    static func writeSizeLine(_ size: Int, closingPrevious: Bool, into buffer: inout ByteBuffer) {
-        if closingPrevious { buffer.writeStaticString("\r\n") }
+    /// The largest chunk copied into one buffer with its size line and closing line break.
+    static let largestCopied = 16 << 10
+
+    /// Appends the size line of a chunk of `size` bytes (`1a2\r\n`).
+    static func writeSizeLine(_ size: Int, into buffer: inout ByteBuffer) {
         buffer.writeString(String(size, radix: 16))
         buffer.writeStaticString("\r\n")
     }
 
     /// Appends the last chunk (`0\r\n`), the trailers if any, and the blank line that ends the answer.
-    static func writeEnd(trailers: HTTPHeaders?, closingPrevious: Bool, into buffer: inout ByteBuffer) {
-        buffer.writeStaticString(closingPrevious ? "\r\n0\r\n" : "0\r\n")
+    static func writeEnd(trailers: HTTPHeaders?, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("0\r\n")
         for (name, value) in trailers ?? [:] {
             buffer.writeString(name)
             buffer.writeStaticString(": ")

@@ -250,4 +250,46 @@ struct ClientConnectionHandlerTests {
         #expect(!fixture.channel.isActive)
         #expect(fixture.rows.isEmpty)
     }
+
+    @Test("a CONNECT request gets its error answer, body and all, and the connection closes after it")
+    func connect() async throws {
+        let fixture = try await fixture()
+        try fixture.send(head(.CONNECT, "example.com:443", token: nil))
+        try fixture.send(.end(nil))
+        let answer = try #require(whole(try fixture.answer()))
+        #expect(answer.status >= 400 && answer.body.contains(#""error""#) && answer.ended)
+        #expect(answer.headers.first(name: "connection") == "close")
+        #expect(!fixture.channel.isActive)
+    }
+
+    /// Stands for a client that stops reading: an answer's end never goes out (its write never completes).
+    final class EndNeverWritten: ChannelOutboundHandler, @unchecked Sendable {
+        typealias OutboundIn = HTTPServerResponsePart
+        private var held: [EventLoopPromise<Void>] = []
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            if case .end = unwrapOutboundIn(data) {
+                if let promise { held.append(promise) }
+                return
+            }
+            context.write(data, promise: promise)
+        }
+
+        func handlerRemoved(context: ChannelHandlerContext) {
+            for promise in held { promise.fail(ChannelError.ioOnClosedChannel) }
+        }
+    }
+
+    @Test("an answer that closes its connection but that the client does not take is closed at the keep-alive timeout")
+    func closingAnswerNotTaken() async throws {
+        let fixture = try await fixture(keepAliveTimeout: .seconds(20))
+        try fixture.channel.pipeline.syncOperations.addHandler(EndNeverWritten(), position: .first)
+        try fixture.send(head(.GET, "/healthz", token: nil, [("connection", "close")]))
+        try fixture.send(.end(nil))
+        #expect(whole(try fixture.answer())?.status == 200)
+        fixture.loop.advanceTime(by: .seconds(19))
+        #expect(fixture.channel.isActive)
+        fixture.loop.advanceTime(by: .seconds(1))
+        #expect(!fixture.channel.isActive)
+    }
 }

@@ -79,6 +79,16 @@ struct ClientResponseEncoderTests {
                 == "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
                 + "9\r\ndata: 1\n\n\r\n12c\r\n" + String(repeating: "x", count: 300) + "\r\n0\r\n\r\n")
 
+        // Each chunk leaves whole, its closing line break in the same write (a reader may wait for it): a small one
+        // in one buffer, a large one as size line, body, line break.
+        let large = String(repeating: "y", count: ChunkFraming.largestCopied + 1)
+        let each = try Self.ours([
+            Self.head([("content-type", "text/event-stream")]), Self.body("data: 1\n\n"), Self.body(large), .end(nil),
+        ])
+        #expect(each.count == 6)
+        #expect(each.dropFirst().first == "9\r\ndata: 1\n\n\r\n")
+        #expect(Array(each.dropFirst(2)) == [String(large.utf8.count, radix: 16) + "\r\n", large, "\r\n", "0\r\n\r\n"])
+
         let old: [HTTPServerResponsePart] = [
             Self.head([("content-type", "text/event-stream")], version: .http1_0), Self.body("data: 1\n\n"), .end(nil),
         ]
