@@ -284,6 +284,33 @@ struct ProxyServerTests {
         }
     }
 
+    @Test("an answer to HEAD has its framing headers and no body; CONNECT gets its error body and a close")
+    func headAndConnect() async throws {
+        let upstream = try await FakeUpstream.start()
+        defer { upstream.stop() }
+        try await withServer(upstream: upstream.baseURL) { fixture in
+            let port = try #require(Int(fixture.url.split(separator: ":").last!))
+            let exchange = try await RawHTTP.exchange(
+                port: port,
+                requests: ["HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "GET /healthz HTTP/1.0\r\n\r\n"])
+            let answers = exchange.components(separatedBy: "\r\n\r\n")
+            // The HEAD answer names a length, and the next answer's status line follows its head at once.
+            #expect(answers.count >= 2 && answers[0].hasPrefix("HTTP/1.1 "))
+            #expect(answers[0].lowercased().contains("content-length: "))
+            #expect(answers.count >= 2 && answers[1].hasPrefix("HTTP/1.0 200 OK"), "\(exchange)")
+
+            let connect = try await RawHTTP.exchange(
+                port: port, requests: ["CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"])
+            let parts = connect.components(separatedBy: "\r\n\r\n")
+            let length = parts.first?.lowercased().components(separatedBy: "content-length: ").dropFirst().first?
+                .prefix { $0.isNumber }
+            // The body the head promises arrives, and the connection closes after it (the exchange read to the close).
+            #expect(parts.count == 2 && parts[1].contains(#""error""#), "\(connect)")
+            #expect(length.flatMap { Int($0) } == parts.last?.utf8.count)
+            #expect(parts.first?.lowercased().contains("connection: close") == true)
+        }
+    }
+
     @Test("bytes that make no request get 400 after the answers before them, and the connection closes")
     func unparsable() async throws {
         let upstream = try await FakeUpstream.start()
