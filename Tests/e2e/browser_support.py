@@ -204,6 +204,16 @@ def paint_timings(browser: webdriver.Chrome) -> dict[str, float]:
     return {name: float(start) for name, start in entries}
 
 
+def attribute_values(browser: webdriver.Chrome, selector: str, attribute: str) -> list[Any]:
+    """`attribute` of every element `selector` matches, read in one script: the page may re-render a table between
+    finding its rows and reading them one by one (a stale element reference), never within one script."""
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), e => e.getAttribute(arguments[1]));",
+        selector,
+        attribute,
+    )
+
+
 def wait_until(predicate: Any, timeout: float = WAIT_SECONDS, interval: float = 0.05, what: str = "condition") -> Any:
     """Polls `predicate()` until it returns something truthy (returned); fails after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -22,7 +22,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from browser_support import console_errors, goto, login, new_browser, press, set_viewport, wait_for, wait_visible
+from browser_support import attribute_values, console_errors, goto, login, new_browser, press, set_viewport, wait_for, wait_visible
 from conftest import UPSTREAM_KEYS, ProxyService
 from fake_upstream import MODELS
 from service_traffic import AdminClient
@@ -111,7 +111,7 @@ def test_login_refuses_a_wrong_token_then_signs_in(browser: WebDriver, console_s
     token.send_keys(console_service.admin_token)
     browser.find_element(By.ID, "login-submit").click()
     wait_for(browser, 'body[data-ready="dashboard"]')
-    nav = [a.get_attribute("data-nav") for a in browser.find_elements(By.CSS_SELECTOR, "a[data-nav]")]
+    nav = attribute_values(browser, "a[data-nav]", "data-nav")
     assert nav == ["dashboard", "keys", "objects", "models", "chat", "stats", "tokens", "settings", "audit"]
     assert not unexpected_errors(browser)
 
@@ -179,7 +179,7 @@ def test_refresh_models_from_the_upstream(signed_in: WebDriver, console_service:
     click(browser, "#models-refresh")
     notice = wait_for(browser, '#models-notice[data-state="done"]')
     assert "3 models" in notice.text, notice.text
-    listed = {row.get_attribute("data-model") for row in browser.find_elements(By.CSS_SELECTOR, "#models-table tr[data-model]")}
+    listed = set(attribute_values(browser, "#models-table tr[data-model]", "data-model"))
     assert set(MODELS) <= listed
     assert not unexpected_errors(browser)
 

@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from browser_support import console_errors, goto, login, new_browser, press, wait_for, wait_until, wait_visible
+from browser_support import attribute_values, console_errors, goto, login, new_browser, press, wait_for, wait_until, wait_visible
 from conftest import UPSTREAM_KEYS, ProxyService
 from fake_upstream import FakeUpstream
 from service_traffic import AdminClient
@@ -388,7 +388,7 @@ def test_audit_lists_the_token_creation(service: ProxyService, browser: Any) -> 
     assert "admin-token" in row.text
     Select(browser.find_element(By.CSS_SELECTOR, "#audit-action")).select_by_value("auth.login")
     wait_for(browser, 'body[data-ready="audit"]')
-    actions = {r.get_attribute("data-action") for r in browser.find_elements(By.CSS_SELECTOR, "#audit-table tr[data-action]")}
+    actions = set(attribute_values(browser, "#audit-table tr[data-action]", "data-action"))
     assert actions == {"auth.login"}, actions
     assert not console_errors(browser)
 
@@ -417,8 +417,7 @@ def test_objects_are_listed_filtered_counted_per_key_and_revoked(service: ProxyS
     kind.send_keys(Keys.ENTER)
 
     def shown() -> set[str]:
-        rows = browser.find_elements(By.CSS_SELECTOR, "#objects-table tr[data-object-id]")
-        return {r.get_attribute("data-object-id") for r in rows}
+        return set(attribute_values(browser, "#objects-table tr[data-object-id]", "data-object-id"))
 
     wait_until(lambda: response not in shown() and set(uploaded) <= shown(), what="only files listed")
     assert "kind=file" in browser.current_url
