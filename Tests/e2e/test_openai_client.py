@@ -10,6 +10,7 @@ from collections import Counter
 
 import openai
 import pytest
+import urllib3
 
 from conftest import UPSTREAM_KEYS, Gateway, ProxyService
 from fake_upstream import (
@@ -108,6 +109,38 @@ def test_streamed_chat_completion_arrives_incrementally(gateway: Gateway, client
     assert len(seen) == 1
     assert seen[0].body["stream"] is True
     assert_forwarded_with_upstream_key(gateway, seen[0])
+
+
+def test_each_streamed_event_leaves_as_a_whole_chunk(gateway: Gateway) -> None:
+    """urllib3 (under `requests`, `stream=True`) hands a chunk on only once the line break that closes it has
+    arrived: each event must leave the gateway as a whole chunk, not be completed by the next event's bytes."""
+    trace_mark = gateway.upstream.trace_mark()
+    body = json.dumps(
+        {"model": "gpt-e2e-mini", "messages": [{"role": "user", "content": "stream please"}], "stream": True}
+    )
+    arrivals: list[float] = []
+    with urllib3.PoolManager() as pool:
+        response = pool.request(
+            "POST",
+            gateway.base_url + "/chat/completions",
+            body=body,
+            headers={"authorization": f"Bearer {gateway.token}", "content-type": "application/json"},
+            preload_content=False,
+        )
+        assert response.status == 200
+        for chunk in response.read_chunked():
+            if b"data: " in chunk:
+                arrivals.append(time.monotonic())
+        response.release_conn()
+    sent = gateway.upstream.traces_since(trace_mark)[0].event_sent_at
+    # The upstream paces its events 0.2 s apart: an event held back until the next one's bytes arrives as the
+    # upstream sends that next one, one passed on whole some 0.2 s before. Most must (all do on a quiet machine).
+    assert len(arrivals) == len(sent), (len(arrivals), len(sent))
+    paced = [k for k in range(len(sent) - 1) if sent[k + 1] - sent[k] > 0.15]
+    early = [k for k in paced if arrivals[k] < sent[k + 1] - 0.1]
+    assert len(paced) >= len(STREAM_PIECES) - 1
+    timeline = ([round(a - sent[0], 3) for a in arrivals], [round(t - sent[0], 3) for t in sent])
+    assert len(early) * 2 >= len(paced), timeline
 
 
 def test_streamed_chat_completion_with_usage(gateway: Gateway, client: openai.OpenAI) -> None:
