@@ -360,32 +360,13 @@ public enum UsageWire {
         return false
     }
 
-    /// `parseInteger` over a plain buffer, every field of every row: without the generic path's enumeration.
-    private static func parseInteger(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+    /// A decimal integer with an optional leading minus, or nil when malformed or out of range.
+    /// Read over every numeric field of every row: no enumeration, and specialized for plain buffers.
+    private static func parseInteger<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Int64? {
         guard let first = bytes.first else { return nil }
         let negative = first == UInt8(ascii: "-") && bytes.count > 1
         var value: Int64 = 0
-        for byte in negative ? UnsafeRawBufferPointer(rebasing: bytes.dropFirst()) : bytes {
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            let (product, overflow) = value.multipliedReportingOverflow(by: 10)
-            guard !overflow else { return nil }
-            let (sum, overflowed) = product.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
-            guard !overflowed else { return nil }
-            value = sum
-        }
-        return negative ? -value : value
-    }
-
-    /// A decimal integer with an optional leading minus, or nil when malformed or out of range.
-    private static func parseInteger<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Int64? {
-        guard !bytes.isEmpty else { return nil }
-        var value: Int64 = 0
-        var negative = false
-        for (offset, byte) in bytes.enumerated() {
-            if offset == 0, byte == UInt8(ascii: "-"), bytes.count > 1 {
-                negative = true
-                continue
-            }
+        for byte in negative ? bytes.dropFirst() : bytes[...] {
             guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
             let (product, overflow) = value.multipliedReportingOverflow(by: 10)
             guard !overflow else { return nil }
