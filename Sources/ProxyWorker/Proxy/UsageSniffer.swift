@@ -25,21 +25,6 @@ struct UsageSniffer {
     private let reads: Bool
     private let readsObject: Bool
     private var streamedObject: CreatedObject?
-    /// Whether the header `name` is `lowercase`, ignoring ASCII case: the length first, then the bytes (the
-    /// generic comparison of the two strings' views cost about 900 instructions a name).
-    private static func isNamed(_ name: String, _ lowercase: StaticString) -> Bool {
-        guard name.utf8.count == lowercase.utf8CodeUnitCount else { return false }
-        var name = name
-        return name.withUTF8 { bytes in
-            let text = lowercase.utf8Start
-            for index in 0..<bytes.count {
-                let byte = bytes[index]
-                let lowered = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
-                if lowered != text[index] { return false }
-            }
-            return true
-        }
-    }
 
     /// The JSON answer is kept whole to be read from its end; false once it is read byte by byte.
     private var readsFromEnd = false
@@ -78,11 +63,11 @@ struct UsageSniffer {
         var contentType: String?
         var framed = false
         for (name, value) in headers {
-            if contentType == nil, Self.isNamed(name, "content-type") {
+            if contentType == nil, HeaderName.matches(name, "content-type") {
                 contentType = value
-            } else if Self.isNamed(name, "content-length") {
+            } else if HeaderName.matches(name, "content-length") {
                 framed = true
-            } else if Self.isNamed(name, "transfer-encoding") {
+            } else if HeaderName.matches(name, "transfer-encoding") {
                 framed = framed || value.containsIgnoringASCIICase("chunked")
             }
         }
