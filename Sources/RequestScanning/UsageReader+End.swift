@@ -8,8 +8,10 @@ public enum UsageAtEnd: Equatable, Sendable {
     case unsure
 }
 
+/// The bytes of a `usage` name, as written without escapes.
+private let usageNamePattern = BytePattern("\"usage\"")
+
 extension UsageReader {
-    private static let usagePattern = BytePattern("\"usage\"")
     private static let responsePattern = BytePattern("\"response\"")
 
     /// The usage of a whole JSON answer (every byte of it, ended as its framing said), read without walking
@@ -25,7 +27,7 @@ extension UsageReader {
     /// Anything else is `.unsure`, and the answer is read from its start as before.
     public static func usageAtEnd(of answer: UnsafeRawBufferPointer) -> UsageAtEnd {
         // The first `"usage"`: none is written before it, so none comes first for the reader.
-        guard let name = usagePattern.firstOffset(in: answer) else { return .absent }
+        guard let name = usageNamePattern.firstOffset(in: answer) else { return .absent }
         guard !isEscaped(quoteAt: name, in: answer),
             firstNonWhitespace(in: answer) == UInt8(ascii: "{"),
             precedingNonWhitespace(before: name, in: answer).map({ $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "{") })
@@ -96,8 +98,6 @@ extension UsageReader {
 }
 
 extension JSONScanner {
-    private static let usagePattern = BytePattern("\"usage\"")
-
     /// Whether `usage(in:)` may find counts in an event's payload; false only where it cannot, so that most
     /// events of a stream (a chat chunk's `"usage":null`, a delta without usage) are not parsed at all.
     ///
@@ -105,7 +105,7 @@ extension JSONScanner {
     /// value other than `null`; written with escapes, a `\u` somewhere. Neither in the payload: no counts.
     public static func mayHoldUsage(_ payload: UnsafeRawBufferPointer) -> Bool {
         var from = 0
-        while let found = usagePattern.firstOffset(in: payload, from: from) {
+        while let found = usageNamePattern.firstOffset(in: payload, from: from) {
             from = found + 1
             var scanner = JSONScanner(payload, range: found + 7..<payload.count)
             scanner.skipWhitespace()
