@@ -26,8 +26,8 @@ enum UpstreamError: Error, Equatable {
 /// One keep-alive HTTP/1.1 connection to the upstream, used by one request at a time.
 final class UpstreamConnection {
     let channel: any Channel
-    /// The connection's request encoder, which can send a request's body with its head.
-    var requestEncoder: UpstreamRequestEncoder?
+    /// The connection's request encoder, which sends a request's body with its head.
+    let requestEncoder: UpstreamRequestEncoder
     /// The request currently using the connection.
     weak var delegate: (any UpstreamDelegate)?
     /// Whether the connection already served an answer (a reused one may have been closed by the peer).
@@ -41,8 +41,10 @@ final class UpstreamConnection {
     /// back on before the connection serves another request.
     var readingPaused = false
 
-    init(channel: any Channel) {
+    /// The connection over `channel`, whose pipeline holds `requestEncoder`.
+    init(channel: any Channel, requestEncoder: UpstreamRequestEncoder) {
         self.channel = channel
+        self.requestEncoder = requestEncoder
     }
 }
 

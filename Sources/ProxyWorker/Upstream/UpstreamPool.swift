@@ -76,8 +76,7 @@ final class UpstreamPool {
         return connected.flatMapErrorThrowing { error in
             throw UpstreamError.connectFailed(Self.describe(error))
         }.assumeIsolated().map { channel in
-            let connection = UpstreamConnection(channel: channel)
-            connection.requestEncoder = encoder.value
+            let connection = UpstreamConnection(channel: channel, requestEncoder: encoder.value)
             handler.value.connection = connection
             handler.value.onClose = { [weak self] closed in self?.forget(closed) }
             return connection

@@ -30,7 +30,7 @@ struct UpstreamResponseHandlerTests {
         let loop = EmbeddedEventLoop()
         let handler = UpstreamResponseHandler(readTimeout: .seconds(10))
         let channel = EmbeddedChannel(handler: handler, loop: loop)
-        let connection = UpstreamConnection(channel: channel)
+        let connection = UpstreamConnection(channel: channel, requestEncoder: UpstreamRequestEncoder())
         let recorder = Recorder()
         handler.connection = connection
         connection.delegate = recorder
