@@ -4,8 +4,9 @@ import Shared
 /// How the admin chat console reaches the proxy: the proxy's own address and a client token the admin
 /// server owns. On SQLite the token's value lives in `DATA_DIR/admin-chat.token` (mode 0600, generated at first
 /// start); on PostgreSQL every host derives it from the shared secret, so that the one internal token serves
-/// every host's console (a value of each host's own would replace the others'). Its row in `client_tokens` is flagged internal, so it is never listed, changed or revoked
-/// through the API, and its requests are served, counted and logged like any client's.
+/// every host's console (a value of each host's own would replace the others'). Its row in `client_tokens` is
+/// flagged internal, so it is never listed, changed or revoked through the API, and its requests are served,
+/// counted and logged like any client's.
 public struct ChatGateway: Sendable {
     /// `http://host:port` of the proxy; a wildcard listen address is reached on loopback.
     public let baseURL: String
